@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything goes into .venv.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install run test demo clean
+
+help:
+	@echo "make run    install into .venv and start Temporal, the sandbox and the worker"
+	@echo "make test   install into .venv and run the test suite"
+	@echo "make demo   run a whole planned handover on the demo scenario and print the report"
+	@echo "make clean  remove .venv and .data (all local handovers)"
+
+# Re-installs only when pyproject.toml changes; safe to run again and again.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) -m handover.devstack
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -m handover.demo
+
+clean:
+	rm -rf $(VENV) .data

@@ -1,0 +1,310 @@
+"""PagerDuty REST v2: find admins, freeze assignments, hand over incidents.
+
+Every write looks before it writes, so a retry or a crash mid-call never posts a second note,
+override or reassignment. The official client is synchronous: these are sync activities, run on
+the worker's thread pool.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta
+from typing import Any
+
+import pagerduty
+from temporalio import activity
+
+from activities.errors import Refused, classify, non_retryable, seconds, unavailable
+from handover.models import Incident, ItemResult, Model, Outcome, Override
+from handover.settings import Settings
+
+API = "PagerDuty"
+OPEN_STATUSES = ["triggered", "acknowledged"]
+BULK_LIMIT = 250
+"""`PUT /incidents` updates at most 250 incidents per request (413 beyond)."""
+
+
+class PagerDutyUser(Model):
+    id: str
+    name: str
+    email: str
+
+
+class FreezeRequest(Model):
+    user_id: str
+    start: datetime
+    end: datetime
+
+
+class IncidentNote(Model):
+    incident_id: str
+    note: str
+
+
+class IncidentHandoverBatch(Model):
+    from_email: str
+    """The outgoing admin: PagerDuty records the note and the reassignment as theirs."""
+    incoming_id: str
+    items: list[IncidentNote]
+
+
+class IncidentAckBatch(Model):
+    from_email: str
+    """The incoming admin, who acknowledged each reassignment explicitly."""
+    incoming_id: str
+    incident_ids: list[str]
+
+
+class _Client(pagerduty.RestApiV2Client):
+    """The official client, told not to retry: a 429 or a network error becomes a Temporal retry."""
+
+    max_network_attempts = 0
+
+    def postprocess(self, response: Any, suffix: str | None = None) -> None:
+        super().postprocess(response, suffix)
+        if response.status_code == 429:
+            # PagerDuty sends `ratelimit-reset` (seconds), not Retry-After.
+            raise classify(API, 429, "rate limited", seconds(response.headers.get("ratelimit-reset")))
+
+
+def _message(response: Any) -> str:
+    try:
+        error = response.json()["error"]
+        details = error.get("errors") or []
+        return "; ".join([str(error.get("message", ""))] + [str(d) for d in details])
+    except Exception:
+        return response.text[:200]
+
+
+def _incident(data: dict) -> Incident:
+    service = data.get("service") or {}
+    return Incident(
+        id=data["id"],
+        number=data.get("incident_number", 0),
+        title=data.get("title") or data.get("summary", ""),
+        status=data["status"],
+        urgency=data.get("urgency", "high"),
+        service_id=service.get("id", ""),
+        service_name=service.get("summary", ""),
+        html_url=data.get("html_url", ""),
+        created_at=data["created_at"],
+    )
+
+
+def _assignees(data: dict) -> set[str]:
+    return {a["assignee"]["id"] for a in data.get("assignments") or []}
+
+
+class PagerDutyActivities:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    @functools.cached_property
+    def _client(self) -> _Client:
+        settings = self._settings
+        client = _Client(
+            settings.pagerduty_api_token.get_secret_value(),
+            base_url=settings.pagerduty_base_url,
+            verify=settings.ssl_context(),
+        )
+        client.timeout = 20.0
+        return client
+
+    def _request(self, method: str, path: str, from_email: str | None = None, **kw: Any) -> Any:
+        headers = {"From": from_email} if from_email else {}
+        try:
+            response = self._client.request(method, path, headers=headers, **kw)
+        except pagerduty.Error as error:
+            if getattr(error, "response", None) is not None:
+                raise classify(API, error.response.status_code, _message(error.response)) from None
+            raise unavailable(API, str(error)) from None
+        if not response.is_success:
+            raise classify(API, response.status_code, _message(response))
+        return response.json() if response.content else None
+
+    def _iter(self, path: str, params: dict) -> list[dict]:
+        try:
+            return list(self._client.iter_all(path, params=params))
+        except pagerduty.HttpError as error:
+            raise classify(API, error.response.status_code, _message(error.response)) from None
+        except pagerduty.Error as error:
+            raise unavailable(API, str(error)) from None
+
+    # --- step 0: validate ------------------------------------------------------------------
+
+    @activity.defn
+    def find_pagerduty_user(self, email: str) -> PagerDutyUser | None:
+        try:
+            for user in self._iter("/users", {"query": email}):
+                if user.get("email", "").lower() == email.lower():
+                    return PagerDutyUser(id=user["id"], name=user["name"], email=user["email"])
+        except Refused as error:
+            raise non_retryable(error) from None
+        return None
+
+    # --- step 1: freeze new assignments ----------------------------------------------------
+
+    @activity.defn
+    def freeze_assignments(self, request: FreezeRequest) -> Override:
+        """Schedule override making incoming primary for the window; exactly one, ever."""
+        schedule = self._settings.pagerduty_schedule_id
+        path = f"/schedules/{schedule}/overrides"
+        try:
+            existing = self._request(
+                "GET",
+                path,
+                params={"since": request.start.isoformat(), "until": request.end.isoformat()},
+            )
+            for override in existing.get("overrides", []):
+                found = _override(override)
+                if (
+                    found.user_id == request.user_id
+                    and abs(found.start - request.start) < timedelta(minutes=1)
+                    and abs(found.end - request.end) < timedelta(minutes=1)
+                ):
+                    activity.logger.info("override %s exists already", found.id)
+                    return found
+            created = self._request(
+                "POST",
+                path,
+                json={
+                    "overrides": [
+                        {
+                            "start": request.start.isoformat(),
+                            "end": request.end.isoformat(),
+                            "user": {"id": request.user_id, "type": "user_reference"},
+                            "time_zone": "UTC",
+                        }
+                    ]
+                },
+            )
+        except Refused as error:
+            raise non_retryable(error) from None
+        # The array form answers with a bare array of {status, override} items.
+        item = created[0]
+        if item.get("status") != 201 or "id" not in item.get("override", {}):
+            raise non_retryable(Refused(API, item.get("status", 400), str(item.get("errors"))))
+        return _override(item["override"])
+
+    # --- step 2: walk through open incidents -----------------------------------------------
+
+    @activity.defn
+    def list_open_incidents(self, user_id: str) -> list[Incident]:
+        """Triggered and acknowledged incidents on the platform-ops services, assigned to the user."""
+        params = {
+            "statuses[]": OPEN_STATUSES,
+            "service_ids[]": self._settings.pagerduty_service_ids,
+            "user_ids[]": [user_id],
+            "sort_by": "created_at:asc",
+            "date_range": "all",  # open incidents older than the default 30-day window too
+        }
+        try:
+            return [_incident(data) for data in self._iter("/incidents", params)]
+        except Refused as error:
+            raise non_retryable(error) from None
+
+    @activity.defn
+    def hand_over_incidents(self, batch: IncidentHandoverBatch) -> list[ItemResult]:
+        """For each incident: post the status note (once), then reassign to incoming (once)."""
+        results: dict[str, ItemResult] = {}
+        to_reassign: list[str] = []
+        for number, item in enumerate(batch.items):
+            activity.heartbeat(number)
+            try:
+                incident = self._request("GET", f"/incidents/{item.incident_id}")["incident"]
+                if incident["status"] not in OPEN_STATUSES:
+                    results[item.incident_id] = ItemResult(
+                        item_id=item.incident_id,
+                        outcome=Outcome.SKIPPED,
+                        detail=f"{incident['status']} before it was handed over",
+                    )
+                    continue
+                note_id = self._post_note_once(item, batch.from_email)
+                results[item.incident_id] = ItemResult(
+                    item_id=item.incident_id, outcome=Outcome.HANDED_OVER, ref=note_id
+                )
+                if _assignees(incident) != {batch.incoming_id}:
+                    to_reassign.append(item.incident_id)
+            except Refused as error:
+                results[item.incident_id] = ItemResult(
+                    item_id=item.incident_id, outcome=Outcome.FAILED, detail=str(error)
+                )
+        assignments = [{"assignee": {"id": batch.incoming_id, "type": "user_reference"}}]
+        for incident_id, error in self._update_incidents(
+            to_reassign, {"assignments": assignments}, batch.from_email
+        ).items():
+            results[incident_id] = ItemResult(
+                item_id=incident_id, outcome=Outcome.FAILED, detail=f"note posted, reassign failed: {error}"
+            )
+        return [results[item.incident_id] for item in batch.items]
+
+    def _post_note_once(self, item: IncidentNote, from_email: str) -> str:
+        notes = self._request("GET", f"/incidents/{item.incident_id}/notes")["notes"]
+        for note in notes:
+            if note.get("content") == item.note:
+                return note["id"]
+        created = self._request(
+            "POST",
+            f"/incidents/{item.incident_id}/notes",
+            from_email=from_email,
+            json={"note": {"content": item.note}},
+        )
+        return created["note"]["id"]
+
+    def _update_incidents(self, incident_ids: list[str], change: dict, from_email: str) -> dict[str, str]:
+        """Bulk `PUT /incidents`, at most 250 a request; returns the incidents that failed."""
+        failed: dict[str, str] = {}
+        for start in range(0, len(incident_ids), BULK_LIMIT):
+            chunk = incident_ids[start : start + BULK_LIMIT]
+            body = {"incidents": [{"id": i, "type": "incident_reference", **change} for i in chunk]}
+            try:
+                self._request("PUT", "/incidents", from_email=from_email, json=body)
+            except Refused:
+                # One bad incident refuses the whole request: find it by updating one at a time.
+                for incident_id in chunk:
+                    try:
+                        self._request(
+                            "PUT",
+                            f"/incidents/{incident_id}",
+                            from_email=from_email,
+                            json={"incident": {"type": "incident_reference", **change}},
+                        )
+                    except Refused as error:
+                        failed[incident_id] = str(error)
+        return failed
+
+    @activity.defn
+    def acknowledge_incidents(self, batch: IncidentAckBatch) -> list[ItemResult]:
+        """Mirror incoming's explicit acknowledgement into PagerDuty (once)."""
+        results: dict[str, ItemResult] = {}
+        to_acknowledge: list[str] = []
+        for number, incident_id in enumerate(batch.incident_ids):
+            activity.heartbeat(number)
+            try:
+                incident = self._request("GET", f"/incidents/{incident_id}")["incident"]
+            except Refused as error:
+                results[incident_id] = ItemResult(
+                    item_id=incident_id, outcome=Outcome.FAILED, detail=str(error)
+                )
+                continue
+            results[incident_id] = ItemResult(item_id=incident_id, outcome=Outcome.HANDED_OVER)
+            acknowledged_by = {
+                a.get("acknowledger", {}).get("id") for a in incident.get("acknowledgements") or []
+            }
+            if incident["status"] == "resolved":
+                results[incident_id].detail = "resolved before the acknowledgement reached PagerDuty"
+            elif incident["status"] != "acknowledged" or batch.incoming_id not in acknowledged_by:
+                to_acknowledge.append(incident_id)
+        for incident_id, error in self._update_incidents(
+            to_acknowledge, {"status": "acknowledged"}, batch.from_email
+        ).items():
+            results[incident_id] = ItemResult(
+                item_id=incident_id,
+                outcome=Outcome.FAILED,
+                detail=f"reassigned, but acknowledging in PagerDuty failed: {error}",
+            )
+        return [results[incident_id] for incident_id in batch.incident_ids]
+
+
+def _override(data: dict) -> Override:
+    return Override(id=data["id"], user_id=data["user"]["id"], start=data["start"], end=data["end"])

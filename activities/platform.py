@@ -1,0 +1,308 @@
+"""Novalien's platform API (contracts/platform-api.yaml): admins, pinned tickets, impersonation
+sessions (US-PLAT-10), feature-flag rollouts and the audit log.
+
+Writes are idempotent by the contract (PUTs set state, ending an ended session is a no-op,
+annotations carry an `Idempotency-Key`), and each one is still preceded by a look at the current
+state so that nothing is written that is already so. No route returns impersonation tokens, and
+nothing here asks for one: tokens are per human.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import Refused, classify, non_retryable, seconds, unavailable
+from handover.decisions import WAITING_ON_CUSTOMER_LABEL
+from handover.models import (
+    AuditResult,
+    ImpersonationSession,
+    ItemResult,
+    Model,
+    Outcome,
+    Rollout,
+    RolloutAnnotation,
+    RolloutState,
+    Ticket,
+    TicketAction,
+)
+from handover.settings import Settings
+
+API = "Platform API"
+IMPERSONATION_ENDED = "platform.impersonation_ended"
+
+
+class PlatformAdmin(Model):
+    email: str
+    name: str
+    platform_admin: bool
+    active: bool
+
+
+class PinnedTickets(Model):
+    tickets: list[Ticket]
+    open_sessions: list[ImpersonationSession]
+    """Every open impersonation session of the admin, whatever the ticket."""
+
+
+class TicketWork(Model):
+    ticket_id: str
+    action: TicketAction
+    sessions_to_end: list[str] = []
+    engineering_issue: str | None = None
+
+
+class TicketBatch(Model):
+    handover_id: str
+    outgoing: str
+    incoming: str
+    items: list[TicketWork]
+
+
+class AnnotationWork(Model):
+    rollout_id: str
+    annotation: RolloutAnnotation
+
+
+class AnnotationBatch(Model):
+    handover_id: str
+    outgoing: str
+    items: list[AnnotationWork]
+
+
+class OwnershipWork(Model):
+    rollout_id: str
+    annotation_id: str
+
+
+class OwnershipBatch(Model):
+    incoming: str
+    items: list[OwnershipWork]
+
+
+class AuditQuery(Model):
+    session_ids: list[str]
+    since: datetime
+
+
+class PlatformActivities:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    @functools.cached_property
+    def _client(self) -> httpx.Client:
+        settings = self._settings
+        return httpx.Client(
+            base_url=str(settings.platform_base_url).rstrip("/"),
+            headers={"Authorization": f"Bearer {settings.platform_api_token.get_secret_value()}"},
+            verify=settings.ssl_context(),
+            timeout=20.0,
+        )
+
+    def _request(self, method: str, path: str, on_behalf_of: str | None = None, **kw: Any) -> Any:
+        headers = kw.pop("headers", {})
+        if on_behalf_of:
+            headers["On-Behalf-Of"] = on_behalf_of
+        try:
+            response = self._client.request(method, path, headers=headers, **kw)
+        except httpx.TransportError as error:
+            raise unavailable(API, f"{type(error).__name__}: {error}") from None
+        if response.is_success:
+            return response.json()
+        try:
+            message = response.json()["error"]["message"]
+        except Exception:
+            message = response.text[:200]
+        raise classify(API, response.status_code, message, seconds(response.headers.get("Retry-After")))
+
+    def _pages(self, path: str, key: str, params: dict) -> Iterator[dict]:
+        cursor = None
+        while True:
+            page = self._request(
+                "GET", path, params={**params, "limit": 100, **({"cursor": cursor} if cursor else {})}
+            )
+            yield from page[key]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    # --- step 0: validate ------------------------------------------------------------------
+
+    @activity.defn
+    def get_platform_admin(self, email: str) -> PlatformAdmin | None:
+        try:
+            return PlatformAdmin.model_validate(self._request("GET", f"/admins/{email}"))
+        except Refused as error:
+            if error.status == 404:
+                return None
+            raise non_retryable(error) from None
+
+    # --- step 3: hand over pinned support tickets -------------------------------------------
+
+    @activity.defn
+    def list_pinned_tickets(self, assignee: str) -> PinnedTickets:
+        """The tracker view `assignee=<outgoing> AND pinned=true`, and the admin's open sessions."""
+        try:
+            tickets = [
+                Ticket.model_validate(_known(Ticket, t))
+                for t in self._pages("/tickets", "tickets", {"assignee": assignee, "pinned": "true"})
+            ]
+            sessions = [
+                ImpersonationSession.model_validate(_known(ImpersonationSession, s))
+                for s in self._pages(
+                    "/impersonation-sessions", "sessions", {"admin": assignee, "state": "open"}
+                )
+            ]
+        except Refused as error:
+            raise non_retryable(error) from None
+        return PinnedTickets(tickets=tickets, open_sessions=sessions)
+
+    @activity.defn
+    def hand_over_tickets(self, batch: TicketBatch) -> list[ItemResult]:
+        results = []
+        for number, work in enumerate(batch.items):
+            activity.heartbeat(number)
+            try:
+                results.append(self._hand_over_ticket(batch, work))
+            except Refused as error:
+                results.append(ItemResult(item_id=work.ticket_id, outcome=Outcome.FAILED, detail=str(error)))
+        return results
+
+    def _hand_over_ticket(self, batch: TicketBatch, work: TicketWork) -> ItemResult:
+        path = f"/tickets/{work.ticket_id}"
+        ticket = self._request("GET", path)
+        if ticket["state"] == "solved":
+            return ItemResult(
+                item_id=work.ticket_id, outcome=Outcome.SKIPPED, detail="solved before it was handed over"
+            )
+        if ticket["assignee"] not in (batch.outgoing, batch.incoming):
+            return ItemResult(
+                item_id=work.ticket_id,
+                outcome=Outcome.SKIPPED,
+                detail=f"reassigned to {ticket['assignee']} by someone else meanwhile",
+            )
+        # US-PLAT-10: end the impersonation before the ticket changes hands.
+        ended = []
+        for session_id in work.sessions_to_end:
+            self._request(
+                "POST",
+                f"/impersonation-sessions/{session_id}/end",
+                on_behalf_of=batch.outgoing,
+                json={"reason": f"on-call handover {batch.handover_id}: impersonation tokens are per human"},
+            )
+            ended.append(session_id)
+        if ticket["assignee"] != batch.incoming:
+            ticket = self._request(
+                "PUT", f"{path}/assignee", on_behalf_of=batch.outgoing, json={"assignee": batch.incoming}
+            )
+        if (
+            work.action is TicketAction.LABEL_WAITING_ON_CUSTOMER
+            and WAITING_ON_CUSTOMER_LABEL not in ticket["labels"]
+        ):
+            self._request("PUT", f"{path}/labels/{WAITING_ON_CUSTOMER_LABEL}", on_behalf_of=batch.outgoing)
+        if (
+            work.action is TicketAction.LINK_ENGINEERING_ISSUE
+            and work.engineering_issue
+            and ticket["engineering_issue"] != work.engineering_issue
+        ):
+            self._request(
+                "PUT",
+                f"{path}/engineering-issue",
+                on_behalf_of=batch.outgoing,
+                json={"issue": work.engineering_issue},
+            )
+        return ItemResult(item_id=work.ticket_id, outcome=Outcome.HANDED_OVER, sessions_ended=ended)
+
+    # --- step 4: transfer feature-flag rollouts in flight ------------------------------------
+
+    @activity.defn
+    def list_rollouts_in_flight(self, owner: str) -> list[Rollout]:
+        states = [RolloutState.RAMPING.value, RolloutState.PAUSED.value]
+        try:
+            return [
+                Rollout.model_validate(_known(Rollout, r))
+                for r in self._pages("/rollouts", "rollouts", {"state": states, "owner": owner})
+            ]
+        except Refused as error:
+            raise non_retryable(error) from None
+
+    @activity.defn
+    def annotate_rollouts(self, batch: AnnotationBatch) -> list[ItemResult]:
+        """Post outgoing's annotation on each rollout; the Idempotency-Key makes a repeat a no-op."""
+        results = []
+        for number, work in enumerate(batch.items):
+            activity.heartbeat(number)
+            try:
+                annotation = self._request(
+                    "POST",
+                    f"/rollouts/{work.rollout_id}/annotations",
+                    on_behalf_of=batch.outgoing,
+                    headers={"Idempotency-Key": f"{batch.handover_id}/{work.rollout_id}"},
+                    json={**work.annotation.model_dump(mode="json"), "handover_id": batch.handover_id},
+                )
+                results.append(
+                    ItemResult(item_id=work.rollout_id, outcome=Outcome.HANDED_OVER, ref=annotation["id"])
+                )
+            except Refused as error:
+                results.append(ItemResult(item_id=work.rollout_id, outcome=Outcome.FAILED, detail=str(error)))
+        return results
+
+    @activity.defn
+    def transfer_rollout_ownership(self, batch: OwnershipBatch) -> list[ItemResult]:
+        results = []
+        for number, work in enumerate(batch.items):
+            activity.heartbeat(number)
+            try:
+                rollout = self._request("GET", f"/rollouts/{work.rollout_id}")
+                if rollout["owner"] != batch.incoming:
+                    self._request(
+                        "PUT",
+                        f"/rollouts/{work.rollout_id}/owner",
+                        on_behalf_of=batch.incoming,
+                        json={"owner": batch.incoming, "annotation_id": work.annotation_id},
+                    )
+                results.append(ItemResult(item_id=work.rollout_id, outcome=Outcome.HANDED_OVER))
+            except Refused as error:
+                results.append(ItemResult(item_id=work.rollout_id, outcome=Outcome.FAILED, detail=str(error)))
+        return results
+
+    # --- step 6: audit check (offboarding) -----------------------------------------------------
+
+    @activity.defn
+    def audit_impersonation(self, query: AuditQuery) -> AuditResult:
+        """Every session ended in step 3 has `platform.impersonation_ended` in the audit log.
+
+        The log lags behind: while a session is missing this raises a retryable `AuditGap`, so the
+        activity's retry policy bounds how long the lag is tolerated; the workflow reports what is
+        still missing after the last attempt.
+        """
+        try:
+            events = self._pages(
+                "/audit-log", "events", {"event_type": IMPERSONATION_ENDED, "since": query.since.isoformat()}
+            )
+            found = {event["target"]["id"] for event in events}
+        except Refused as error:
+            raise non_retryable(error) from None
+        missing = sorted(set(query.session_ids) - found)
+        if missing:
+            raise ApplicationError(
+                f"platform_audit_log has no {IMPERSONATION_ENDED} yet for {', '.join(missing)}",
+                missing,
+                type="AuditGap",
+            )
+        return AuditResult(
+            checked_sessions=sorted(query.session_ids),
+            missing_sessions=[],
+            checked_at=datetime.now().astimezone(),
+        )
+
+
+def _known(model: type[Model], data: dict) -> dict:
+    """Keep the fields the model knows: the platform may add fields without breaking us."""
+    return {key: value for key, value in data.items() if key in model.model_fields}

@@ -1,0 +1,177 @@
+"""Slack Web API: find admins, post the handover summary and its thread, once.
+
+Slack has no idempotency key, so every message carries metadata naming the handover and the
+part it is (`event_type: oncall_handover`); before posting, the channel (or the thread) is read
+for a message with that metadata, and a found one is reused.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from temporalio import activity
+
+from activities.errors import Refused, classify, non_retryable, seconds, unavailable
+from handover.models import Model
+from handover.settings import Settings
+
+API = "Slack"
+EVENT_TYPE = "oncall_handover"
+CREDENTIAL_ERRORS = {"not_authed", "invalid_auth", "account_inactive", "token_revoked"}
+
+
+class SummaryPost(Model):
+    handover_id: str
+    since: datetime
+    """When the handover started: no earlier message can be its summary."""
+    text: str
+    details: list[str]
+    """Thread replies, in order."""
+
+
+class PostedSummary(Model):
+    channel: str
+    ts: str
+
+
+class ThreadReply(Model):
+    handover_id: str
+    thread_ts: str
+    part: str
+    text: str
+
+
+class SlackActivities:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._channel = settings.slack_channel_id
+
+    @functools.cached_property
+    def _client(self) -> WebClient:
+        settings = self._settings
+        return WebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_base_url,
+            ssl=settings.ssl_context(),
+            timeout=20,
+            retry_handlers=[],  # Temporal retries; see activities/errors.py
+        )
+
+    def _call(self, method: str, **kw: Any) -> dict:
+        http_verb = "GET" if method.startswith(("conversations.", "reactions.get", "users.")) else "POST"
+        try:
+            if http_verb == "GET":
+                response = self._client.api_call(method, http_verb="GET", params=kw)
+            else:
+                response = self._client.api_call(method, json=kw)
+            return response.data  # type: ignore[return-value]
+        except SlackApiError as error:
+            status = error.response.status_code
+            code = error.response.get("error", "unknown_error")
+            if code in CREDENTIAL_ERRORS:
+                raise classify(API, 401, code) from None
+            # Slack answers errors with HTTP 200 and ok=false; those are refusals of the request.
+            status = status if status != 200 else 400
+            retry_after = seconds(error.response.headers.get("Retry-After"))
+            raise classify(API, status, code, retry_after) from None
+        except (OSError, TimeoutError) as error:
+            raise unavailable(API, f"{type(error).__name__}: {error}") from None
+
+    def _pages(self, method: str, **kw: Any) -> Iterator[dict]:
+        cursor = None
+        while True:
+            page = self._call(method, **kw, **({"cursor": cursor} if cursor else {}))
+            yield from page.get("messages", [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return
+
+    def _find(
+        self, handover_id: str, part: str, *, oldest: str | None = None, thread_ts: str | None = None
+    ) -> str | None:
+        if thread_ts is not None:
+            messages = self._pages(
+                "conversations.replies",
+                channel=self._channel,
+                ts=thread_ts,
+                include_all_metadata=True,
+                limit=200,
+            )
+        else:
+            messages = self._pages(
+                "conversations.history",
+                channel=self._channel,
+                oldest=oldest,
+                include_all_metadata=True,
+                limit=200,
+            )
+        for message in messages:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == EVENT_TYPE
+                and payload.get("handover_id") == handover_id
+                and payload.get("part") == part
+            ):
+                return message["ts"]
+        return None
+
+    def _post_once(
+        self,
+        handover_id: str,
+        part: str,
+        text: str,
+        *,
+        oldest: str | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        found = self._find(handover_id, part, oldest=oldest, thread_ts=thread_ts)
+        if found is not None:
+            activity.logger.info("%s of %s was posted already (ts %s)", part, handover_id, found)
+            return found
+        posted = self._call(
+            "chat.postMessage",
+            channel=self._channel,
+            text=text,
+            unfurl_links=False,
+            metadata={"event_type": EVENT_TYPE, "event_payload": {"handover_id": handover_id, "part": part}},
+            **({"thread_ts": thread_ts} if thread_ts else {}),
+        )
+        return posted["ts"]
+
+    # --- step 0: validate ------------------------------------------------------------------
+
+    @activity.defn
+    def find_slack_user(self, email: str) -> str | None:
+        try:
+            return self._call("users.lookupByEmail", email=email)["user"]["id"]
+        except Refused:
+            return None
+
+    # --- step 5: post the handover summary ---------------------------------------------------
+
+    @activity.defn
+    def post_summary(self, post: SummaryPost) -> PostedSummary:
+        """The summary in the channel, then the details as replies in its thread; each once."""
+        try:
+            ts = self._post_once(
+                post.handover_id, "summary", post.text, oldest=f"{post.since.timestamp():.6f}"
+            )
+            for number, detail in enumerate(post.details):
+                activity.heartbeat(number)
+                self._post_once(post.handover_id, f"detail-{number + 1}", detail, thread_ts=ts)
+        except Refused as error:
+            raise non_retryable(error) from None
+        return PostedSummary(channel=self._channel, ts=ts)
+
+    @activity.defn
+    def reply_in_thread(self, reply: ThreadReply) -> str:
+        try:
+            return self._post_once(reply.handover_id, reply.part, reply.text, thread_ts=reply.thread_ts)
+        except Refused as error:
+            raise non_retryable(error) from None

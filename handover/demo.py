@@ -1,0 +1,228 @@
+"""`make demo`: a whole planned handover on the demo scenario, through starter.py.
+
+Brings the stack up if it is not running (and stops it again afterwards), resets the sandbox to
+the demo scenario, starts a handover from Alice to Bob, plays both humans' parts with the same
+commands a person would type, and prints the report. Nothing is skipped and no time is faked:
+the only shortcut is `--overlap 45s --demo` instead of the planned minimum of 2 hours.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from handover.devstack import ROOT, _host_port, listening, sandbox_healthy
+from handover.settings import Settings
+
+OUTGOING = "alice@novalien.com"
+INCOMING = "bob@novalien.com"
+OVERLAP = "45s"
+STARTER = [sys.executable, str(ROOT / "starter.py")]
+
+STATUS_PARAGRAPHS = [
+    (
+        "Connection pool exhaustion on the primary after the 14:00 deploy.",
+        "Rolled back the deploy and raised the pool size to 200.",
+        "Watch p99 latency for 30 minutes; if it climbs again, fail over to the replica.",
+    ),
+    (
+        "Certificate on the edge proxy expired in one region.",
+        "Re-issued the certificate and restarted two of five proxies.",
+        "Restart the remaining three proxies and confirm TLS handshakes recover.",
+    ),
+    (
+        "Queue consumer stuck on a poison message.",
+        "Moved the message to the dead-letter queue.",
+        "Confirm consumer lag drains to zero, then open a bug for the parser.",
+    ),
+]
+
+
+class DemoError(Exception):
+    pass
+
+
+def starter(*args: str, capture: bool = False) -> str:
+    command = [*STARTER, *args]
+    print(f"\n$ starter.py {shlex.join(args)}", flush=True)
+    result = subprocess.run(command, cwd=ROOT, text=True, capture_output=True)
+    if not capture or result.returncode != 0:
+        sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    if result.returncode != 0:
+        raise DemoError(f"starter.py {args[0]} exited with {result.returncode}")
+    return result.stdout
+
+
+def progress(handover: str) -> dict:
+    result = subprocess.run(
+        [*STARTER, "status", handover, "--json"], cwd=ROOT, text=True, capture_output=True
+    )
+    if result.returncode != 0:
+        raise DemoError(f"starter.py status failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def stack_is_up(settings: Settings) -> bool:
+    host, port = _host_port(settings.temporal_address)
+    ca_file = settings.data_dir / "sandbox" / "ca.pem"
+    return listening(host, port) and sandbox_healthy(settings.sandbox_url.rstrip("/"), ca_file)
+
+
+def bring_up(settings: Settings) -> subprocess.Popen:
+    log = settings.data_dir / "logs" / "demo-stack.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"The stack is not running: starting it (output in {log}) ...", flush=True)
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "handover.devstack"],
+        cwd=ROOT,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while not stack_is_up(settings):
+        if stack.poll() is not None or time.monotonic() > deadline:
+            raise DemoError(f"the stack did not come up; see {log}")
+        time.sleep(0.5)
+    time.sleep(2)  # the worker starts last
+    return stack
+
+
+def reset_sandbox(settings: Settings) -> None:
+    context = ssl.create_default_context(cafile=str(settings.data_dir / "sandbox" / "ca.pem"))
+    request = urllib.request.Request(
+        f"{settings.sandbox_url.rstrip('/')}/_sandbox/reset",
+        method="POST",
+        data=b"{}",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, context=context, timeout=10):
+        pass
+
+
+def play(handover: str) -> None:
+    # The outgoing admin writes what only they know.
+    current = progress(handover)
+    paragraphs = iter(STATUS_PARAGRAPHS * 10)
+    rollouts = {r["rollout"]["id"]: r["rollout"] for r in current["rollouts"]}
+    for wait in current["pending"]:
+        if wait["owner"] != OUTGOING:
+            continue
+        item = wait["item_id"]
+        if wait["kind"] == "submit_status":
+            hypothesis, last_action, next_action = next(paragraphs)
+            starter(
+                "submit-status",
+                handover,
+                item,
+                "--as",
+                OUTGOING,
+                "--hypothesis",
+                hypothesis,
+                "--last-action",
+                last_action,
+                "--next-action",
+                next_action,
+            )
+        elif wait["kind"] == "link_engineering_issue":
+            starter("link-issue", handover, item, "ENG-4242", "--as", OUTGOING)
+        elif wait["kind"] == "annotate_rollout":
+            rollout = rollouts[item]
+            starter(
+                "annotate",
+                handover,
+                item,
+                "--as",
+                OUTGOING,
+                "--ramp",
+                f"{rollout['ramp_percent']:g}",
+                "--error-rate",
+                f"{rollout['error_rate'] or 0:g}",
+                "--next-step",
+                "Hold at this step for 24h; ramp +15% if the error rate stays under 0.5%.",
+            )
+    # The incoming admin acknowledges, takes ownership, and thumbs-up the summary.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        current = progress(handover)
+        if current["phase"] in ("waiting for overlap to end", "completed"):
+            return
+        mine = [w for w in current["pending"] if w["owner"] == INCOMING]
+        for wait in mine:
+            if wait["kind"] == "acknowledge_incident":
+                starter("ack-incident", handover, wait["item_id"], "--as", INCOMING)
+            elif wait["kind"] == "take_rollout_ownership":
+                starter("own-rollout", handover, wait["item_id"], "--as", INCOMING)
+            elif wait["kind"] == "acknowledge_summary":
+                starter("ack-summary", handover, "--as", INCOMING)
+        if not mine:
+            time.sleep(1)
+    raise DemoError("the handover did not reach the overlap phase within 2 minutes; see `starter.py status`")
+
+
+def main() -> int:
+    settings = Settings()
+    if not settings.uses_sandbox:
+        print("error: `make demo` runs on the sandbox only; unset the real API tokens first", file=sys.stderr)
+        return 2
+    stack = None
+    try:
+        if not stack_is_up(settings):
+            stack = bring_up(settings)
+        reset_sandbox(settings)
+        print("Sandbox reset to the demo scenario.")
+        handover = f"handover-{OUTGOING}"
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "temporal"),
+                "workflow",
+                "terminate",
+                "--workflow-id",
+                handover,
+                "--reason",
+                "make demo starts over",
+                "--address",
+                settings.temporal_address,
+                "--namespace",
+                settings.temporal_namespace,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+        )
+        starter(
+            "start",
+            OUTGOING,
+            INCOMING,
+            "--overlap",
+            OVERLAP,
+            "--demo",
+            "--reason",
+            "make demo",
+            "--requested-by",
+            "make-demo",
+        )
+        starter("status", handover)
+        play(handover)
+        starter("status", handover)
+        print(f"\nWaiting for the {OVERLAP} overlap to run out ...", flush=True)
+        starter("report", handover, "--wait")
+        print("Demo complete: the handover finished and its report is above.")
+        return 0
+    except DemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if stack is not None:
+            stack.send_signal(signal.SIGTERM)
+            stack.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

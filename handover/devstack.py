@@ -1,0 +1,257 @@
+"""`make run`: the whole service on one machine, on embedded defaults.
+
+Starts, in order: the Temporal dev server (persistent state in .data/temporal.db, the project's
+search attributes registered, UI on :8233), the sandbox (PagerDuty, Slack and the platform API
+on https://localhost:8099, unless real APIs are configured), and the worker. Prints what to do
+next; Ctrl-C stops everything, worker first.
+
+    python -m handover.devstack [--scenario FILE] [--no-sandbox]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from handover import visibility
+from handover.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SCENARIO = ROOT / "sandbox" / "scenarios" / "demo.yaml"
+UI_PORT = 8233
+
+
+class StackError(Exception):
+    pass
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "localhost", int(port)
+
+
+def listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(what: str, ready, process: subprocess.Popen | None, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if process is not None and process.poll() is not None:
+            raise StackError(f"{what} exited with code {process.returncode}; see {log}")
+        time.sleep(0.2)
+    raise StackError(f"{what} did not come up within {timeout:.0f}s; see {log}")
+
+
+def sandbox_healthy(url: str, ca_file: Path) -> bool:
+    if not ca_file.exists():
+        return False
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+        with urllib.request.urlopen(f"{url}/_sandbox/healthz", context=context, timeout=1) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+class Stack:
+    """The child processes, started in order and stopped in reverse."""
+
+    def __init__(self, settings: Settings, logs: Path) -> None:
+        self.settings = settings
+        self.logs = logs
+        self.processes: list[tuple[str, subprocess.Popen]] = []
+
+    def spawn(self, name: str, command: list[str], to_log: bool = True) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab") if to_log else None
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT if log else None,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+        )
+        self.processes.append((name, process))
+        return process
+
+    def temporal(self) -> None:
+        host, port = _host_port(self.settings.temporal_address)
+        if host not in ("localhost", "127.0.0.1"):
+            print(f"Temporal: using {self.settings.temporal_address} (not starting a local server)")
+            return
+        if listening(host, port):
+            raise StackError(
+                f"something listens on {host}:{port} already; is `make run` running in another "
+                "terminal? Stop it, or set TEMPORAL_ADDRESS to use that server."
+            )
+        binary = shutil.which("temporal", path=str(Path(sys.executable).parent)) or shutil.which("temporal")
+        if binary is None:
+            raise StackError("the `temporal` CLI is missing; run `make install`")
+        data = self.settings.data_dir
+        command = [
+            binary,
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(data / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ui-port",
+            str(UI_PORT),
+            "--namespace",
+            self.settings.temporal_namespace,
+            "--log-level",
+            "warn",
+        ]
+        for key in visibility.ALL:
+            command += ["--search-attribute", f"{key.name}=Keyword"]
+        process = self.spawn("temporal", command)
+        wait_for(
+            "Temporal",
+            lambda: listening(host, port) and listening("127.0.0.1", UI_PORT),
+            process,
+            60,
+            self.logs / "temporal.log",
+        )
+
+    def sandbox(self, scenario: Path) -> None:
+        url = self.settings.sandbox_url.rstrip("/")
+        ca_file = self.settings.data_dir / "sandbox" / "ca.pem"
+        port = int(url.rsplit(":", 1)[1])
+        if listening("127.0.0.1", port):
+            raise StackError(f"port {port} is taken already; stop whatever runs there, or set SANDBOX_URL")
+        process = self.spawn(
+            "sandbox",
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "--port",
+                str(port),
+                "--scenario",
+                str(scenario),
+                "--data-dir",
+                str(self.settings.data_dir / "sandbox"),
+            ],
+        )
+        wait_for("the sandbox", lambda: sandbox_healthy(url, ca_file), process, 30, self.logs / "sandbox.log")
+
+    def worker(self) -> None:
+        process = self.spawn("worker", [sys.executable, "worker.py"], to_log=False)
+        time.sleep(1.5)
+        if process.poll() is not None:
+            raise StackError(f"the worker exited with code {process.returncode}; see its output above")
+
+    def stop(self) -> None:
+        for name, process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    print(f"{name} did not stop in 15s; killing it")
+                    process.kill()
+                    process.wait()
+        self.processes.clear()
+
+    def watch(self) -> None:
+        """Until Ctrl-C, or until a part dies (then everything stops: no half-running stack)."""
+        while True:
+            for name, process in self.processes:
+                if process.poll() is not None:
+                    raise StackError(f"{name} exited with code {process.returncode}; stopping the rest")
+            time.sleep(0.5)
+
+
+def banner(settings: Settings, sandbox: bool, logs: Path) -> str:
+    lines = [
+        "",
+        "On-call handover service is up.",
+        f"  Temporal        {settings.temporal_address} (namespace {settings.temporal_namespace})",
+        f"  Temporal UI     http://localhost:{UI_PORT}",
+    ]
+    if sandbox:
+        lines.append(
+            f"  Sandbox         {settings.sandbox_url} (PagerDuty, Slack, platform API)",
+            f"  Sandbox CA      {settings.data_dir / 'sandbox' / 'ca.pem'}",
+        )
+    lines += [
+        f"  Worker          task queue {settings.task_queue}",
+        f"  Logs            {logs}/",
+        "",
+        "Next, in another terminal:",
+        "  make demo                       # a whole planned handover on the demo scenario",
+        "  .venv/bin/python starter.py start alice@novalien.com bob@novalien.com",
+        "  .venv/bin/python starter.py --help",
+        "",
+        "Ctrl-C stops everything (handovers are kept in .data/ and resume on the next `make run`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n\n")[0])
+    arguments.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO, help="sandbox scenario file")
+    arguments.add_argument("--no-sandbox", action="store_true", help="do not start the sandbox")
+    args = arguments.parse_args(argv)
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logs = settings.data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    use_sandbox = settings.uses_sandbox and not args.no_sandbox
+    stack = Stack(settings, logs)
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print("Starting Temporal dev server ...", flush=True)
+        stack.temporal()
+        if use_sandbox:
+            print("Starting the sandbox ...", flush=True)
+            stack.sandbox(args.scenario)
+        print("Starting the worker ...", flush=True)
+        stack.worker()
+        print(banner(settings, use_sandbox, logs), flush=True)
+        stack.watch()
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        print("\nStopping: worker, sandbox, Temporal ...", flush=True)
+        stack.stop()
+        print("Stopped.")
+        return 0
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        stack.stop()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The handful of errors a person can meet, mapped once to HTTP status and CLI exit code.
+
+Each is a Temporal `ApplicationError` whose `type` is the class name, so the same error raised in
+an update validator or an activity reaches the CLI and the endpoint intact and is rebuilt there
+with `from_failure`.
+"""
+
+from __future__ import annotations
+
+from temporalio.exceptions import ApplicationError
+
+
+class HandoverError(ApplicationError):
+    http_status = 400
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type=type(self).__name__, non_retryable=True)
+
+
+class InvalidInput(HandoverError):
+    """Malformed or impossible input."""
+
+    http_status = 422
+    exit_code = 2
+
+
+class UnknownAdmin(HandoverError):
+    """No such person in PagerDuty, Slack or the platform."""
+
+    http_status = 422
+    exit_code = 3
+
+
+class UnknownHandover(HandoverError):
+    http_status = 404
+    exit_code = 3
+
+
+class UnknownItem(HandoverError):
+    """The incident, ticket or rollout is not part of this handover."""
+
+    http_status = 404
+    exit_code = 3
+
+
+class NotAllowed(HandoverError):
+    """The wrong person for this input, or someone who is not a platform admin."""
+
+    http_status = 403
+    exit_code = 4
+
+
+class AlreadyRunning(HandoverError):
+    """A live handover for this outgoing admin exists already."""
+
+    http_status = 409
+    exit_code = 5
+
+
+class AlreadyDone(HandoverError):
+    """The input was given before (a duplicate), or the handover has ended."""
+
+    http_status = 409
+    exit_code = 5
+
+
+class NotReady(HandoverError):
+    """The input comes too early, e.g. ownership of a rollout before its annotation."""
+
+    http_status = 409
+    exit_code = 5
+
+
+KNOWN: dict[str, type[HandoverError]] = {
+    cls.__name__: cls
+    for cls in (
+        InvalidInput,
+        UnknownAdmin,
+        UnknownHandover,
+        UnknownItem,
+        NotAllowed,
+        AlreadyRunning,
+        AlreadyDone,
+        NotReady,
+    )
+}
+
+
+def from_failure(error: BaseException) -> HandoverError | None:
+    """Find one of ours in a Temporal failure chain (update rejection, workflow failure)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, HandoverError):
+            return seen
+        if isinstance(seen, ApplicationError) and seen.type in KNOWN:
+            return KNOWN[seen.type](seen.message)
+        seen = seen.__cause__
+    return None

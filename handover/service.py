@@ -1,0 +1,150 @@
+"""What the CLI, the demo and the endpoint do with a handover, through the Temporal client.
+
+Every failure a person can cause comes back as one of `handover.errors`, with a message to act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.client import (
+    WorkflowExecutionStatus as Status,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from handover.errors import (
+    AlreadyDone,
+    AlreadyRunning,
+    HandoverError,
+    NotReady,
+    UnknownHandover,
+    from_failure,
+)
+from handover.models import (
+    HandoverProgress,
+    HandoverReport,
+    HandoverRequest,
+    HumanInput,
+    InputAccepted,
+    InputKind,
+    Phase,
+    workflow_id_for,
+)
+
+WORKFLOW = "HandoverWorkflow"
+ANSWER_WITHIN = timedelta(seconds=10)
+"""How long an update may wait for a worker before the input is sent as a signal instead."""
+
+
+def handover_id(text: str) -> str:
+    """A handover is named by its workflow id or by the outgoing admin's email."""
+    text = text.strip()
+    if text.startswith("handover-"):
+        return text
+    try:
+        return workflow_id_for(text)
+    except ValueError:
+        raise UnknownHandover(f"{text!r} is neither a handover id nor an admin's email") from None
+
+
+async def start(client: Client, task_queue: str, request: HandoverRequest) -> WorkflowHandle:
+    workflow_id = workflow_id_for(request.outgoing)
+    try:
+        return await client.start_workflow(
+            WORKFLOW,
+            request,
+            id=workflow_id,
+            task_queue=task_queue,
+            result_type=HandoverReport,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=(
+                f"On-call handover {request.outgoing} → {request.incoming} ({request.variant.value})"
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        raise AlreadyRunning(
+            f"a handover for {request.outgoing} is running already: {workflow_id}; "
+            "finish or cancel it before starting another"
+        ) from None
+
+
+async def progress(client: Client, workflow_id: str) -> HandoverProgress:
+    """Live progress of a running handover, or the report of a finished one."""
+    handle = client.get_workflow_handle(workflow_id, result_type=HandoverReport)
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise UnknownHandover(f"no handover {workflow_id}") from None
+        raise
+    if description.status == Status.COMPLETED:
+        return await handle.result()
+    if description.status == Status.RUNNING:
+        return await handle.query("progress", result_type=HandoverProgress, rpc_timeout=ANSWER_WITHIN)
+    try:
+        await handle.result()
+    except WorkflowFailureError as error:
+        known = from_failure(error)
+        raise (known or HandoverError(f"handover {workflow_id} failed: {error.cause}")) from None
+    raise HandoverError(f"handover {workflow_id} ended: {description.status.name.lower()}")
+
+
+async def wait_until_validated(client: Client, workflow_id: str, timeout: float = 60) -> HandoverProgress:
+    """After a start: both admins resolved (or the reason they were not)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        current = await progress(client, workflow_id)
+        if current.phase is not Phase.VALIDATING or loop.time() > deadline:
+            return current
+        await asyncio.sleep(0.5)
+
+
+async def report(client: Client, workflow_id: str, wait: bool) -> HandoverReport:
+    current = await progress(client, workflow_id)
+    if isinstance(current, HandoverReport):
+        return current
+    if not wait:
+        raise NotReady(
+            f"handover {workflow_id} is still running ({current.phase.value}); see `status`, or pass --wait"
+        )
+    handle = client.get_workflow_handle(workflow_id, result_type=HandoverReport)
+    try:
+        return await handle.result()
+    except WorkflowFailureError as error:
+        raise (from_failure(error) or HandoverError(f"handover {workflow_id} failed")) from None
+
+
+async def send(client: Client, workflow_id: str, kind: InputKind, given: HumanInput) -> InputAccepted | None:
+    """A human input as an Update; if no worker answers in time, as its Signal twin (None)."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        return await handle.execute_update(
+            kind.value, given, result_type=InputAccepted, rpc_timeout=ANSWER_WITHIN
+        )
+    except WorkflowUpdateFailedError as error:
+        raise (from_failure(error) or HandoverError(f"the input was refused: {error.cause}")) from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise UnknownHandover(f"no running handover {workflow_id}") from None
+        if error.status == RPCStatusCode.FAILED_PRECONDITION or "completed" in error.message:
+            raise AlreadyDone(f"handover {workflow_id} has ended; it takes no more input") from None
+        if error.status not in (
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.CANCELLED,
+            RPCStatusCode.UNAVAILABLE,
+        ):
+            raise
+    # No worker answered: the signal is stored by the server and validated when one is back.
+    await handle.signal(kind.value, given)
+    return None

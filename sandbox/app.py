@@ -1,0 +1,254 @@
+"""The sandbox app: PagerDuty, Slack and the platform API on one port, plus control routes.
+
+    /pagerduty/...     PagerDuty REST API v2 (sandbox/pagerduty.py)
+    /slack/api/...     Slack Web API (sandbox/slack.py)
+    /platform/v1/...   Novalien platform API (sandbox/platform.py)
+    /_sandbox/...      writes, reset, state, healthz (no auth: bind to 127.0.0.1)
+
+Every API request passes through `RequestGate`, which records writes in the store's write log;
+it is also where fault injection and per-token rate limits belong.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox import pagerduty, platform, slack
+from sandbox.state import Scenario, ScenarioError, Store, read_scenario_file
+
+Api = Literal["pagerduty", "slack", "platform"]
+PREFIXES: dict[str, Api] = {
+    pagerduty.PREFIX: "pagerduty",
+    slack.PREFIX: "slack",
+    platform.PREFIX: "platform",
+}
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def api_of(path: str) -> tuple[Api | None, str]:
+    """Which API a request path belongs to, and the path within that API."""
+    for prefix, api in PREFIXES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return api, path[len(prefix) :] or "/"
+    return None, path
+
+
+def is_write(api: Api, method: str, api_path: str) -> bool:
+    if api == "slack":
+        return api_path.strip("/") in slack.WRITE_METHODS
+    return method in WRITE_VERBS
+
+
+def readable_body(raw: bytes, content_type: str) -> Any:
+    """The request body for the write log: parsed JSON or form, never a token."""
+    if not raw:
+        return None
+    if "json" in content_type:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return raw[:2000].decode("utf-8", "replace")
+    elif "x-www-form-urlencoded" in content_type or not content_type:
+        body = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    else:
+        return raw[:2000].decode("utf-8", "replace")
+    if isinstance(body, dict):
+        body.pop("token", None)
+    return body
+
+
+class RequestGate:
+    """ASGI middleware that every request to the three APIs goes through.
+
+    It buffers the request body, lets the API answer, and appends write requests (with their
+    status, failed ones too) to the write log. Handlers add what they created or changed by
+    setting `request.state.write_result`.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api, api_path = api_of(scope["path"])
+        if api is None:
+            await self.app(scope, receive, send)
+            return
+
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        scope.setdefault("state", {})
+        try:
+            await self.app(scope, replay, watch)
+        finally:
+            method = scope["method"]
+            if is_write(api, method, api_path):
+                self.record(scope, api, method, api_path, status, raw)
+
+    def record(self, scope: Scope, api: Api, method: str, api_path: str, status: int, raw: bytes) -> None:
+        store: Store = scope["app"].state.store
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body = readable_body(raw, headers.get("content-type", ""))
+        if api == "pagerduty":
+            actor = headers.get("from")
+        elif api == "platform":
+            actor = headers.get("on-behalf-of")
+        else:
+            actor = scope["state"].get("actor")  # set by sandbox/slack.py once the token is known
+        result = scope["state"].get("write_result") or {}
+        store.record_write(
+            api=api, method=method, path=api_path, status=status, actor=actor, body=body, result=result
+        )
+
+
+# --- control routes ------------------------------------------------------------------------
+
+control = APIRouter(prefix="/_sandbox")
+
+
+@control.get("/healthz")
+async def healthz(request: Request) -> dict[str, Any]:
+    store: Store = request.app.state.store
+    return {"ok": True, "scenario": store.state.scenario_name}
+
+
+@control.get("/writes")
+async def writes(request: Request, api: Api | None = None) -> dict[str, Any]:
+    store: Store = request.app.state.store
+    entries = [w for w in store.writes if api is None or w.api == api]
+    return {"writes": [w.model_dump(mode="json") for w in entries]}
+
+
+@control.get("/state")
+async def state(request: Request) -> dict[str, Any]:
+    store: Store = request.app.state.store
+    return store.state.model_dump(mode="json")
+
+
+@control.post("/reset")
+async def reset(request: Request) -> JSONResponse:
+    """Back to the loaded scenario; or, given `{"scenario": "<path>"}` or a scenario, to that one."""
+    store: Store = request.app.state.store
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        message = 'the body must be JSON: {}, {"scenario": "<path>"} or a scenario'
+        return JSONResponse({"error": message}, status_code=400)
+    try:
+        if body is None or body == {}:
+            store.reset()
+        elif isinstance(body, dict) and set(body) == {"scenario"} and isinstance(body["scenario"], str):
+            store.load(read_scenario_file(body["scenario"]), source=body["scenario"])
+        elif isinstance(body, dict):
+            store.load(body, source="scenario in the reset request")
+        else:
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+    except ScenarioError as error:
+        return JSONResponse({"error": str(error)}, status_code=400)
+    return JSONResponse({"ok": True, "scenario": store.state.scenario_name})
+
+
+# --- errors in each API's own format -------------------------------------------------------
+
+
+def _validation_problems(error: RequestValidationError) -> list[str]:
+    return [f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}" for e in error.errors()]
+
+
+async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    api, _ = api_of(request.url.path)
+    problems = _validation_problems(error)
+    if api == "pagerduty":
+        return pagerduty.error_response(pagerduty.invalid(*problems))
+    if api == "slack":
+        return slack.failure("invalid_arguments")
+    if api == "platform":
+        return platform.error_response(platform.PlatformError(400, "invalid_request", "; ".join(problems)))
+    return JSONResponse({"error": "; ".join(problems)}, status_code=400)
+
+
+async def on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    api, _ = api_of(request.url.path)
+    if api == "pagerduty":
+        if error.status_code == 404:
+            return pagerduty.error_response(pagerduty.not_found())
+        return pagerduty.error_response(pagerduty.PagerDutyError(error.status_code, str(error.detail), 2000))
+    if api == "slack":
+        return slack.failure("unknown_method")
+    if api == "platform":
+        code = (
+            "not_found"
+            if error.status_code == 404
+            else "method_not_allowed"
+            if error.status_code == 405
+            else "error"
+        )
+        return platform.error_response(platform.PlatformError(error.status_code, code, str(error.detail)))
+    return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
+
+
+async def on_pagerduty_error(request: Request, error: pagerduty.PagerDutyError) -> JSONResponse:
+    return pagerduty.error_response(error)
+
+
+async def on_platform_error(request: Request, error: platform.PlatformError) -> JSONResponse:
+    return platform.error_response(error)
+
+
+def create_app(scenario: str | Path | Scenario | dict[str, Any]) -> FastAPI:
+    """The sandbox for a scenario: a YAML path, raw scenario data, or a `Scenario`.
+
+    Raises ScenarioError if the scenario cannot be used.
+    """
+    if isinstance(scenario, (str, Path)):
+        store = Store(read_scenario_file(scenario), source=str(scenario))
+    else:
+        store = Store(scenario)
+    app = FastAPI(title="oncall-handover sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.store = store
+    app.include_router(pagerduty.router)
+    app.include_router(slack.router)
+    app.include_router(platform.router)
+    app.include_router(control)
+    app.add_exception_handler(pagerduty.PagerDutyError, on_pagerduty_error)
+    app.add_exception_handler(platform.PlatformError, on_platform_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_middleware(RequestGate)
+    return app

@@ -1,0 +1,128 @@
+"""The sandbox for tests: a real HTTPS server on a free port, in a background thread.
+
+with running_sandbox(DEMO_SCENARIO, tmp_path) as sandbox:
+    client = pagerduty.RestApiV2Client(token, base_url=sandbox.pagerduty_url, verify=sandbox.ssl_context())
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from sandbox.app import create_app
+from sandbox.state import Scenario, Store
+from sandbox.tls import client_ssl_context, prepare_tls
+
+
+@dataclass(frozen=True)
+class SandboxHandle:
+    base_url: str
+    ca_file: Path
+    pagerduty_url: str
+    slack_url: str
+    """With the trailing slash `slack_sdk.WebClient(base_url=...)` needs."""
+    platform_url: str
+    store: Store
+    """The live state, for assertions that the control routes do not cover."""
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Trusts the sandbox CA: for httpx/httpx2 `verify=` and `slack_sdk.WebClient(ssl=...)`."""
+        return client_ssl_context(self.ca_file)
+
+    def control(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.base_url}/_sandbox", verify=self.ssl_context(), timeout=10)
+
+    def reset(self, scenario: str | Path | dict[str, Any] | None = None) -> None:
+        """Back to the loaded scenario (or to another one), with the write log cleared."""
+        if scenario is None:
+            body: dict[str, Any] = {}
+        elif isinstance(scenario, dict):
+            body = scenario
+        else:
+            body = {"scenario": str(scenario)}
+        with self.control() as client:
+            client.post("/reset", json=body).raise_for_status()
+
+    def writes(self, api: str | None = None) -> list[dict[str, Any]]:
+        """The write log (`GET /_sandbox/writes`), oldest first; `api` keeps one API's writes."""
+        with self.control() as client:
+            response = client.get("/writes", params={"api": api} if api else None)
+            response.raise_for_status()
+            return response.json()["writes"]
+
+    def state(self) -> dict[str, Any]:
+        """The whole current state (`GET /_sandbox/state`)."""
+        with self.control() as client:
+            response = client.get("/state")
+            response.raise_for_status()
+            return response.json()
+
+    def incident(self, incident_id: str) -> dict[str, Any]:
+        """An incident as PagerDuty's `GET /incidents/{id}` shows it now."""
+        token = self.store.state.tokens.pagerduty_token
+        with httpx.Client(verify=self.ssl_context(), timeout=10) as client:
+            response = client.get(
+                f"{self.pagerduty_url}/incidents/{incident_id}",
+                headers={"Authorization": f"Token token={token}"},
+            )
+            response.raise_for_status()
+            return response.json()["incident"]
+
+
+@contextmanager
+def running_sandbox(
+    scenario: str | Path | Scenario | dict[str, Any], data_dir: str | Path
+) -> Iterator[SandboxHandle]:
+    """Serves the scenario over HTTPS on 127.0.0.1 until the block ends."""
+    app = create_app(scenario)
+    tls = prepare_tls(data_dir)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says TCP, and without it every answer waits 40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        ssl_certfile=str(tls.cert_file),
+        ssl_keyfile=str(tls.key_file),
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="sandbox", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError("the sandbox did not start")
+        time.sleep(0.01)
+    base_url = f"https://127.0.0.1:{port}"
+    try:
+        yield SandboxHandle(
+            base_url=base_url,
+            ca_file=tls.ca_file,
+            pagerduty_url=f"{base_url}/pagerduty",
+            slack_url=f"{base_url}/slack/api/",
+            platform_url=f"{base_url}/platform/v1",
+            store=app.state.store,
+        )
+    finally:
+        # Clients in tests keep idle keep-alive connections open, and closing a TLS connection
+        # waits for the peer: do not wait for connections, the tests are done with them.
+        server.should_exit = True
+        server.force_exit = True
+        thread.join(timeout=10)
+        sock.close()

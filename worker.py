@@ -1,0 +1,65 @@
+"""The worker: runs the handover workflow and its activities on task queue `oncall-handover`.
+
+    python worker.py            (make run starts it for you)
+
+Configuration comes from the environment; see the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import structlog
+from temporalio.worker import Worker
+
+from activities import all_activities
+from handover import logs
+from handover.settings import Settings
+from handover.temporal import connect
+from workflows.handover import HandoverWorkflow
+
+log = structlog.get_logger("worker")
+
+ACTIVITY_THREADS = 32
+"""The API clients are synchronous: activities run on this many threads."""
+
+
+def build_worker(client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[HandoverWorkflow],
+        activities=all_activities(settings),
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def main() -> None:
+    logs.configure()
+    settings = Settings()
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, settings, executor)
+        log.info(
+            "worker started",
+            temporal=settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            task_queue=settings.task_queue,
+            sandbox=settings.uses_sandbox,
+        )
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping: finishing activities in flight")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
