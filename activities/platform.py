@@ -189,14 +189,18 @@ class PlatformActivities:
             )
         # US-PLAT-10: end the impersonation before the ticket changes hands.
         ended = []
-        for session_id in work.sessions_to_end:
-            self._request(
-                "POST",
-                f"/impersonation-sessions/{session_id}/end",
-                on_behalf_of=batch.outgoing,
-                json={"reason": f"on-call handover {batch.handover_id}: impersonation tokens are per human"},
-            )
-            ended.append(session_id)
+        if work.sessions_to_end:
+            query = {"ticket_id": work.ticket_id, "state": "open"}
+            still_open = {s["id"] for s in self._pages("/impersonation-sessions", "sessions", query)}
+            for session_id in work.sessions_to_end:
+                if session_id in still_open:
+                    self._request(
+                        "POST",
+                        f"/impersonation-sessions/{session_id}/end",
+                        on_behalf_of=batch.outgoing,
+                        json={"reason": f"on-call handover {batch.handover_id} (US-PLAT-10)"},
+                    )
+                ended.append(session_id)  # now, or already by an earlier attempt or by its admin
         if ticket["assignee"] != batch.incoming:
             ticket = self._request(
                 "PUT", f"{path}/assignee", on_behalf_of=batch.outgoing, json={"assignee": batch.incoming}

@@ -188,10 +188,10 @@ def banner(settings: Settings, sandbox: bool, logs: Path) -> str:
         f"  Temporal UI     http://localhost:{UI_PORT}",
     ]
     if sandbox:
-        lines.append(
+        lines += [
             f"  Sandbox         {settings.sandbox_url} (PagerDuty, Slack, platform API)",
             f"  Sandbox CA      {settings.data_dir / 'sandbox' / 'ca.pem'}",
-        )
+        ]
     lines += [
         f"  Worker          task queue {settings.task_queue}",
         f"  Logs            {logs}/",
@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started in the background (SIGINT ignored)
     try:
         print("Starting Temporal dev server ...", flush=True)
         stack.temporal()
@@ -247,8 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
-        stack.stop()
         return 1
+    finally:
+        stack.stop()  # whatever happened, no part of the stack is left running
     return 0
 
 

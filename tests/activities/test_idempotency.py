@@ -1,0 +1,190 @@
+"""Every write activity, run twice against the sandbox, writes once: look before you write.
+
+A retry after a crash or a lost response runs the activity again with the same input; the
+second run must find what the first one wrote and not write it again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.pagerduty import (
+    FreezeRequest,
+    IncidentAckBatch,
+    IncidentHandoverBatch,
+    IncidentNote,
+    PagerDutyActivities,
+)
+from activities.platform import (
+    AnnotationBatch,
+    AnnotationWork,
+    AuditQuery,
+    OwnershipBatch,
+    OwnershipWork,
+    PlatformActivities,
+    TicketBatch,
+    TicketWork,
+)
+from activities.slack import SlackActivities, SummaryPost
+from handover.models import Outcome, RolloutAnnotation, TicketAction
+
+ALICE, BOB = "alice@novalien.com", "bob@novalien.com"
+ALICE_PD, BOB_PD = "PALICEM", "PBOBOKA"
+
+
+def twice(function, argument):
+    env = ActivityEnvironment()
+    first = env.run(function, argument)
+    second = env.run(function, argument)
+    return first, second
+
+
+def successful(sandbox, api: str | None = None) -> list[dict]:
+    return [w for w in sandbox.writes(api) if w["status"] < 300]
+
+
+def test_freeze_assignments_creates_one_override(settings, fresh_sandbox):
+    start = datetime.now(UTC).replace(microsecond=0)
+    window = FreezeRequest(user_id=BOB_PD, start=start, end=start + timedelta(hours=2))
+    first, second = twice(PagerDutyActivities(settings).freeze_assignments, window)
+    assert first.id == second.id
+    assert len(successful(fresh_sandbox)) == 1
+
+
+def test_hand_over_incidents_notes_and_reassigns_once(settings, fresh_sandbox):
+    batch = IncidentHandoverBatch(
+        from_email=ALICE,
+        incoming_id=BOB_PD,
+        items=[IncidentNote(incident_id="Q1DISK7", note="status paragraph [handover-test]")],
+    )
+    first, second = twice(PagerDutyActivities(settings).hand_over_incidents, batch)
+    assert first[0].outcome is second[0].outcome is Outcome.HANDED_OVER
+    assert first[0].ref == second[0].ref
+    writes = successful(fresh_sandbox)
+    assert [(w["method"], w["path"]) for w in writes] == [
+        ("POST", "/incidents/Q1DISK7/notes"),
+        ("PUT", "/incidents"),
+    ]
+
+
+def test_acknowledge_incidents_acknowledges_once(settings, fresh_sandbox):
+    pagerduty = PagerDutyActivities(settings)
+    ActivityEnvironment().run(
+        pagerduty.hand_over_incidents,
+        IncidentHandoverBatch(
+            from_email=ALICE, incoming_id=BOB_PD, items=[IncidentNote(incident_id="Q2API5X", note="n")]
+        ),
+    )
+    before = len(successful(fresh_sandbox))
+    batch = IncidentAckBatch(from_email=BOB, incoming_id=BOB_PD, incident_ids=["Q2API5X"])
+    twice(pagerduty.acknowledge_incidents, batch)
+    assert len(successful(fresh_sandbox)) == before + 1
+    assert fresh_sandbox.incident("Q2API5X")["status"] == "acknowledged"
+
+
+def test_a_resolved_incident_is_skipped_not_reassigned(settings, fresh_sandbox):
+    batch = IncidentHandoverBatch(
+        from_email=ALICE, incoming_id=BOB_PD, items=[IncidentNote(incident_id="Q4OLDRS", note="n")]
+    )
+    result = ActivityEnvironment().run(PagerDutyActivities(settings).hand_over_incidents, batch)
+    assert result[0].outcome is Outcome.SKIPPED
+    assert "resolved" in result[0].detail
+    assert successful(fresh_sandbox) == []
+
+
+def test_hand_over_tickets_writes_each_change_once(settings, fresh_sandbox):
+    batch = TicketBatch(
+        handover_id="handover-test",
+        outgoing=ALICE,
+        incoming=BOB,
+        items=[
+            TicketWork(ticket_id="SUP-1042", action=TicketAction.LABEL_WAITING_ON_CUSTOMER),
+            TicketWork(
+                ticket_id="SUP-1051", action=TicketAction.LINK_ENGINEERING_ISSUE, engineering_issue="ENG-1"
+            ),
+            TicketWork(
+                ticket_id="SUP-1055",
+                action=TicketAction.END_IMPERSONATION_FIRST,
+                sessions_to_end=["IMP-4471"],
+            ),
+        ],
+    )
+    first, second = twice(PlatformActivities(settings).hand_over_tickets, batch)
+    assert [r.outcome for r in first] == [Outcome.HANDED_OVER] * 3 == [r.outcome for r in second]
+    paths = [w["path"] for w in successful(fresh_sandbox)]
+    assert paths == [
+        "/tickets/SUP-1042/assignee",
+        "/tickets/SUP-1042/labels/waiting_on_customer",
+        "/tickets/SUP-1051/assignee",
+        "/tickets/SUP-1051/engineering-issue",
+        "/impersonation-sessions/IMP-4471/end",
+        "/tickets/SUP-1055/assignee",
+    ]
+    # The repeat ended the (already ended) session again: harmless by contract, and reported once.
+    assert second[2].sessions_ended == ["IMP-4471"]
+
+
+def test_rollout_annotation_and_ownership_are_written_once(settings, fresh_sandbox):
+    platform = PlatformActivities(settings)
+    annotation = RolloutAnnotation(ramp_percent=25, error_rate=0.4, next_step="+15% tomorrow")
+    batch = AnnotationBatch(
+        handover_id="handover-test",
+        outgoing=ALICE,
+        items=[AnnotationWork(rollout_id="RO-311", annotation=annotation)],
+    )
+    first, second = twice(platform.annotate_rollouts, batch)
+    assert first[0].ref == second[0].ref
+    ownership = OwnershipBatch(
+        incoming=BOB, items=[OwnershipWork(rollout_id="RO-311", annotation_id=first[0].ref)]
+    )
+    twice(platform.transfer_rollout_ownership, ownership)
+    writes = successful(fresh_sandbox)
+    created = [
+        w for w in writes if w["path"] == "/rollouts/RO-311/annotations" and not w["result"].get("replayed")
+    ]
+    assert len(created) == 1
+    assert len([w for w in writes if w["path"] == "/rollouts/RO-311/owner"]) == 1
+
+
+def test_post_summary_posts_the_summary_and_its_thread_once(settings, fresh_sandbox):
+    post = SummaryPost(
+        handover_id="handover-test",
+        since=datetime.now(UTC) - timedelta(minutes=1),
+        text="On-call: summary",
+        details=["incidents", "tickets", "rollouts"],
+    )
+    first, second = twice(SlackActivities(settings).post_summary, post)
+    assert first.ts == second.ts
+    messages = successful(fresh_sandbox, "slack")
+    assert len(messages) == 4
+    assert [m["body"].get("thread_ts") for m in messages] == [None, first.ts, first.ts, first.ts]
+
+
+def test_audit_gap_is_a_retryable_error_naming_the_missing_sessions(settings, fresh_sandbox):
+    query = AuditQuery(session_ids=["IMP-4471"], since=datetime.now(UTC) - timedelta(minutes=5))
+    with pytest.raises(ApplicationError) as gap:
+        ActivityEnvironment().run(PlatformActivities(settings).audit_impersonation, query)
+    assert gap.value.type == "AuditGap" and not gap.value.non_retryable
+    assert list(gap.value.details[0]) == ["IMP-4471"]
+
+    ActivityEnvironment().run(
+        PlatformActivities(settings).hand_over_tickets,
+        TicketBatch(
+            handover_id="h",
+            outgoing=ALICE,
+            incoming=BOB,
+            items=[
+                TicketWork(
+                    ticket_id="SUP-1055",
+                    action=TicketAction.END_IMPERSONATION_FIRST,
+                    sessions_to_end=["IMP-4471"],
+                )
+            ],
+        ),
+    )
+    result = ActivityEnvironment().run(PlatformActivities(settings).audit_impersonation, query)
+    assert result.complete and result.checked_sessions == ["IMP-4471"]
