@@ -48,8 +48,8 @@ from handover.report import to_markdown
 from handover.settings import Settings
 from handover.temporal import connect
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def duration(text: str) -> timedelta:
@@ -185,7 +185,13 @@ def _input_command(kind: InputKind, build: Callable[[argparse.Namespace], Any]):
     async def command(args: argparse.Namespace, settings: Settings) -> int:
         given = build(args)
         client = await connect(settings)
-        accepted = await service.send(client, service.handover_id(args.handover), kind, given)
+        accepted = await service.send(
+            client,
+            service.handover_id(args.handover),
+            kind,
+            given,
+            answer_within=timedelta(seconds=settings.answer_within_seconds),
+        )
         if accepted is None:
             out.print(
                 "No worker answered in time: the input was sent as a signal and is checked when a "
@@ -396,4 +402,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalization: the Temporal SDK's native threads can abort a finalizing
+    # interpreter ("PyGILState_Release ... finalizing") and turn a clean exit code into -6.
+    os._exit(code)

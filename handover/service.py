@@ -13,6 +13,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.client import (
     WorkflowExecutionStatus as Status,
@@ -42,7 +43,8 @@ from handover.models import (
 
 WORKFLOW = "HandoverWorkflow"
 ANSWER_WITHIN = timedelta(seconds=10)
-"""How long an update may wait for a worker before the input is sent as a signal instead."""
+"""How long a query or update may wait for a worker (queries fail after it; inputs fall back to
+their signal twin)."""
 
 
 def handover_id(text: str) -> str:
@@ -125,13 +127,21 @@ async def report(client: Client, workflow_id: str, wait: bool) -> HandoverReport
         raise (from_failure(error) or HandoverError(f"handover {workflow_id} failed")) from None
 
 
-async def send(client: Client, workflow_id: str, kind: InputKind, given: HumanInput) -> InputAccepted | None:
+async def send(
+    client: Client,
+    workflow_id: str,
+    kind: InputKind,
+    given: HumanInput,
+    answer_within: timedelta = ANSWER_WITHIN,
+) -> InputAccepted | None:
     """A human input as an Update; if no worker answers in time, as its Signal twin (None)."""
     handle = client.get_workflow_handle(workflow_id)
     try:
         return await handle.execute_update(
-            kind.value, given, result_type=InputAccepted, rpc_timeout=ANSWER_WITHIN
+            kind.value, given, result_type=InputAccepted, rpc_timeout=answer_within
         )
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        pass  # no worker answered: fall through to the signal
     except WorkflowUpdateFailedError as error:
         raise (from_failure(error) or HandoverError(f"the input was refused: {error.cause}")) from None
     except RPCError as error:
@@ -139,11 +149,7 @@ async def send(client: Client, workflow_id: str, kind: InputKind, given: HumanIn
             raise UnknownHandover(f"no running handover {workflow_id}") from None
         if error.status == RPCStatusCode.FAILED_PRECONDITION or "completed" in error.message:
             raise AlreadyDone(f"handover {workflow_id} has ended; it takes no more input") from None
-        if error.status not in (
-            RPCStatusCode.DEADLINE_EXCEEDED,
-            RPCStatusCode.CANCELLED,
-            RPCStatusCode.UNAVAILABLE,
-        ):
+        if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise
     # No worker answered: the signal is stored by the server and validated when one is back.
     await handle.signal(kind.value, given)

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     temporal_address: str = Field("localhost:7233", alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
     task_queue: str = Field(TASK_QUEUE, alias="HANDOVER_TASK_QUEUE")
+    answer_within_seconds: float = Field(10.0, gt=0, alias="HANDOVER_ANSWER_WITHIN")
+    """How long the CLI waits for a worker to accept an input before sending it as a signal."""
 
     # Local state and the sandbox
     data_dir: Path = Field(Path(".data"), alias="HANDOVER_DATA_DIR")

@@ -1,0 +1,142 @@
+"""starter.py as a person uses it: a real process, real exit codes, a message and no stack trace."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handover import service
+from handover.models import HandoverRequest, Phase
+from tests.humans import INCOMING, OUTGOING, inventory, wait_for
+
+pytestmark = pytest.mark.asyncio
+STARTER = str(Path(__file__).resolve().parent.parent / "starter.py")
+
+
+@pytest.fixture
+def cli(dev_server, dev_server_env):
+    client, task_queue = dev_server
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "HANDOVER_TASK_QUEUE": task_queue,
+    }
+
+    async def run(*args: str, env_changes: dict | None = None) -> subprocess.CompletedProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            STARTER,
+            *args,
+            env={**env, **(env_changes or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        result = subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    return run
+
+
+async def test_help_everywhere(cli):
+    commands = ["start", "list", "status", "report", "submit-status", "ack-incident", "link-issue"]
+    commands += ["annotate", "own-rollout", "ack-summary"]
+    top = await cli("--help")
+    assert top.returncode == 0
+    for command in commands:
+        assert command in top.stdout
+        result = await cli(command, "--help")
+        assert result.returncode == 0 and "usage: starter.py " + command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["start", OUTGOING, OUTGOING.upper()], 2, "same admin"),
+        (["start", OUTGOING, INCOMING, "--overlap", "30m"], 2, "at least 2 hours"),
+        (["start", "alice", INCOMING], 2, "not an email address"),
+        (["start", OUTGOING, INCOMING, "--overlap", "soon"], 2, "not a duration"),
+        (["status", "handover-nobody@novalien.com"], 3, "no handover handover-nobody@novalien.com"),
+        (["ack-summary", OUTGOING], 2, "--as YOUR_EMAIL"),
+    ],
+)
+async def test_bad_input_is_a_clear_error(cli, fresh_sandbox, args, code, message):
+    result = await cli(*args)
+    assert result.returncode == code, result
+    assert message in result.stderr
+    assert fresh_sandbox.writes() == []
+
+
+async def test_unknown_admin_is_refused_by_step_0(cli, fresh_sandbox):
+    result = await cli("start", OUTGOING, "nobody@novalien.com")
+    assert result.returncode == 3, result.stderr
+    assert "nobody@novalien.com is not a PagerDuty user" in result.stderr
+    assert fresh_sandbox.writes() == []
+
+
+async def test_unreachable_temporal_is_named(cli):
+    result = await cli("status", OUTGOING, env_changes={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert result.returncode == 1
+    assert "127.0.0.1:1" in result.stderr
+
+
+async def test_a_running_handover_refuses_a_second_start_wrong_actors_and_early_reports(
+    cli, dev_server, fresh_sandbox
+):
+    client, _ = dev_server
+    started = await cli("start", OUTGOING, INCOMING, "--reason", "rotation")
+    assert started.returncode == 0, started.stderr
+    assert "Started handover handover-alice@novalien.com" in started.stdout
+    incident = (await inventory(client, "handover-alice@novalien.com")).incidents[0].incident.id
+
+    again = await cli("start", OUTGOING, "carol@novalien.com")
+    assert again.returncode == 5 and "running already: handover-alice@novalien.com" in again.stderr, (
+        again.stderr
+    )
+
+    wrong = await cli("ack-incident", OUTGOING, incident, "--as", OUTGOING)
+    assert wrong.returncode == 4 and "the incoming admin acknowledges" in wrong.stderr
+
+    unknown = await cli("ack-incident", OUTGOING, "QNOSUCH", "--as", INCOMING)
+    assert unknown.returncode == 3 and "incident QNOSUCH is not part of" in unknown.stderr
+
+    early = await cli("report", OUTGOING)
+    assert early.returncode == 5 and "still running" in early.stderr
+
+    paragraph = [
+        "--hypothesis",
+        "WAL fills the disk",
+        "--last-action",
+        "archived WAL",
+        "--next-action",
+        "watch",
+    ]
+    note = await cli("submit-status", OUTGOING, incident, "--as", OUTGOING, *paragraph)
+    assert note.returncode == 0 and "Accepted" in note.stdout
+    status = await cli("status", OUTGOING, "--json")
+    assert status.returncode == 0 and '"phase": "handing over"' in status.stdout
+    await wait_for(client, "handover-alice@novalien.com", lambda p: p.phase is Phase.HANDING_OVER)
+
+
+async def test_input_without_a_worker_falls_back_to_a_signal(cli, dev_server_env, fresh_sandbox):
+    """No worker on the task queue: the update cannot be answered, the signal is stored."""
+    client = dev_server_env.client
+    request = HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="tests")
+    handle = await service.start(client, "no-worker-here", request)
+    try:
+        quick = {"HANDOVER_ANSWER_WITHIN": "1"}
+        result = await cli("ack-summary", OUTGOING, "--as", INCOMING, env_changes=quick)
+        assert result.returncode == 0, result.stderr
+        assert "sent as a signal" in result.stdout
+        kinds = [event.event_type async for event in handle.fetch_history_events()]
+        from temporalio.api.enums.v1 import EventType
+
+        assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in kinds
+    finally:
+        await handle.terminate("test done")
