@@ -30,6 +30,7 @@ from rich.table import Table
 from temporalio.service import RPCError
 
 from handover import service, visibility
+from handover.decisions import format_duration
 from handover.errors import HandoverError, InvalidInput
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
@@ -94,7 +95,7 @@ async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     out.print(
         f"Started handover [bold]{handle.id}[/bold]: {current.outgoing.name} → "
         f"{current.incoming.name if current.incoming else request.incoming} "
-        f"({request.variant.value}, overlap {request.overlap})."
+        f"({request.variant.value}, overlap {format_duration(request.overlap)})."
     )
     if current.override:
         out.print(

@@ -6,7 +6,7 @@ No I/O and no clock: the workflow calls these with what it knows, and they are u
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from handover.models import (
     Admin,
@@ -47,6 +47,16 @@ def sessions_to_end(ticket: Ticket, open_sessions: Sequence[ImpersonationSession
 
 def format_time(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_duration(span: timedelta) -> str:
+    """`2h`, `1h30m`, `45s`: the way people write overlaps."""
+    seconds = int(span.total_seconds())
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if v]
+    return "".join(parts) or "0s"
 
 
 def status_note(status: StatusParagraph, outgoing: Admin, incoming: Admin, handover_id: str) -> str:

@@ -26,23 +26,28 @@ INCOMING = "bob@novalien.com"
 OVERLAP = "45s"
 STARTER = [sys.executable, str(ROOT / "starter.py")]
 
-STATUS_PARAGRAPHS = [
-    (
-        "Connection pool exhaustion on the primary after the 14:00 deploy.",
-        "Rolled back the deploy and raised the pool size to 200.",
-        "Watch p99 latency for 30 minutes; if it climbs again, fail over to the replica.",
+STATUS_PARAGRAPHS = {
+    "Q1DISK7": (
+        "WAL archiving stalled after the key rotation: archive_command gets 403 from the backup bucket.",
+        "Moved 40 GB of old WAL to /mnt/scratch; disk is back to 81%.",
+        "Get the new bucket key into the archive_command secret, then confirm WAL drains.",
     ),
-    (
-        "Certificate on the edge proxy expired in one region.",
-        "Re-issued the certificate and restarted two of five proxies.",
-        "Restart the remaining three proxies and confirm TLS handshakes recover.",
+    "Q2API5X": (
+        "Session cache misses after the 14:00 deploy push p99 on /v1/sessions past 2 s.",
+        "Paused the platform-api.session-cache rollout at 10% and scaled the API pool to 12.",
+        "Watch p99 for 30 minutes; if it stays above 1 s, roll the cache flag back to 0%.",
     ),
-    (
-        "Queue consumer stuck on a poison message.",
-        "Moved the message to the dead-letter queue.",
-        "Confirm consumer lag drains to zero, then open a bug for the parser.",
+    "Q3CERT9": (
+        "cert-manager cannot renew vms-edge.novalien.com: the DNS-01 solver lost its API token.",
+        "Re-issued the solver token and triggered a renewal; the order is pending.",
+        "Confirm the new certificate is served by all five edge proxies before Friday.",
     ),
-]
+}
+GENERIC_PARAGRAPH = (
+    "Cause not confirmed yet; see the incident timeline.",
+    "Collected logs and paged the owning team.",
+    "Follow up with the owning team at the next check-in.",
+)
 
 
 class DemoError(Exception):
@@ -110,14 +115,13 @@ def reset_sandbox(settings: Settings) -> None:
 def play(handover: str) -> None:
     # The outgoing admin writes what only they know.
     current = progress(handover)
-    paragraphs = iter(STATUS_PARAGRAPHS * 10)
     rollouts = {r["rollout"]["id"]: r["rollout"] for r in current["rollouts"]}
     for wait in current["pending"]:
         if wait["owner"] != OUTGOING:
             continue
         item = wait["item_id"]
         if wait["kind"] == "submit_status":
-            hypothesis, last_action, next_action = next(paragraphs)
+            hypothesis, last_action, next_action = STATUS_PARAGRAPHS.get(item, GENERIC_PARAGRAPH)
             starter(
                 "submit-status",
                 handover,

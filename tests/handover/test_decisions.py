@@ -140,3 +140,16 @@ def test_pending_inputs_name_who_owes_what():
     ]
     progress.phase = Phase.COMPLETED
     assert decisions.pending_inputs(progress) == []
+
+
+@pytest.mark.parametrize(
+    ("span", "text"),
+    [
+        (timedelta(hours=2), "2h"),
+        (timedelta(minutes=90), "1h30m"),
+        (timedelta(seconds=45), "45s"),
+        (timedelta(0), "0s"),
+    ],
+)
+def test_format_duration(span, text):
+    assert decisions.format_duration(span) == text
