@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         help="where the CA and certificates live (default: .data/sandbox)",
     )
     parser.add_argument(
+        "--tls-name",
+        action="append",
+        default=[],
+        help="another host name for the certificate (e.g. `sandbox` in Docker Compose); repeatable",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     args = parser.parse_args(argv)
@@ -47,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sandbox: bad scenario file: {error}", file=sys.stderr)
         return 2
 
-    tls = prepare_tls(args.data_dir)
+    tls = prepare_tls(args.data_dir, tuple(args.tls_name))
     base = (
         f"https://{'localhost' if args.host in ('127.0.0.1', '::1', 'localhost') else args.host}:{args.port}"
     )

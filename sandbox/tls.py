@@ -38,12 +38,15 @@ def load_or_create_ca(data_dir: Path) -> trustme.CA:
     return ca
 
 
-def prepare_tls(data_dir: str | Path) -> ServerTLS:
-    """Makes (or reuses) the CA under `data_dir` and issues the server certificate."""
+def prepare_tls(data_dir: str | Path, extra_names: tuple[str, ...] = ()) -> ServerTLS:
+    """Makes (or reuses) the CA under `data_dir` and issues the server certificate.
+
+    `extra_names`: more host names the certificate is valid for (e.g. `sandbox` in Compose).
+    """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     ca = load_or_create_ca(data_dir)
-    leaf = ca.issue_cert(*SERVER_NAMES)
+    leaf = ca.issue_cert(*SERVER_NAMES, *extra_names)
     cert_file = data_dir / "server.pem"
     key_file = data_dir / "server-key.pem"
     cert_file.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
