@@ -94,22 +94,12 @@ class SlackActivities:
     def _find(
         self, handover_id: str, part: str, *, oldest: str | None = None, thread_ts: str | None = None
     ) -> str | None:
+        """The ts of this handover's message `part`: in the thread if given, else in the channel."""
         if thread_ts is not None:
-            messages = self._pages(
-                "conversations.replies",
-                channel=self._channel,
-                ts=thread_ts,
-                include_all_metadata=True,
-                limit=200,
-            )
+            method, window = "conversations.replies", {"ts": thread_ts}
         else:
-            messages = self._pages(
-                "conversations.history",
-                channel=self._channel,
-                oldest=oldest,
-                include_all_metadata=True,
-                limit=200,
-            )
+            method, window = "conversations.history", {"oldest": oldest}
+        messages = self._pages(method, channel=self._channel, include_all_metadata=True, limit=200, **window)
         for message in messages:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
