@@ -279,6 +279,17 @@ async def get_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
     return render_ticket(ticket_or_404(store_of(request).state.platform, ticket_id))
 
 
+@router.get("/tickets/{ticket_id}/comments")
+async def list_ticket_comments(request: Request, ticket_id: str) -> dict[str, Any]:
+    ticket = ticket_or_404(store_of(request).state.platform, ticket_id)
+    return {
+        "comments": [
+            {"id": f"{ticket.id}-c{number}", "author": c.author, "at": iso(c.at), "body": c.body}
+            for number, c in enumerate(ticket.comments, start=1)
+        ]
+    }
+
+
 @router.put("/tickets/{ticket_id}/assignee")
 async def reassign_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
     platform = store_of(request).state.platform

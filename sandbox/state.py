@@ -271,6 +271,12 @@ TicketStateName = Literal["waiting_on_customer", "waiting_on_engineering", "acti
 RolloutStateName = Literal["draft", "ramping", "paused", "complete", "rolled_back"]
 
 
+class TicketComment(ScenarioModel):
+    author: str
+    at: When
+    body: str
+
+
 class PlatformTicket(ScenarioModel):
     id: str
     subject: str
@@ -281,6 +287,7 @@ class PlatformTicket(ScenarioModel):
     labels: list[str] = []
     engineering_issue: str | None = None
     updated_at: When = Field(default="now", validate_default=True)
+    comments: list[TicketComment] = []
 
 
 class PlatformSession(ScenarioModel):

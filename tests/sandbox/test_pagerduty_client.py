@@ -136,7 +136,7 @@ def test_unknown_incident_is_404_code_2100(alice: pagerduty.RestApiV2Client) -> 
 
 def test_iter_all_users_with_query(alice: pagerduty.RestApiV2Client) -> None:
     assert [u["email"] for u in alice.iter_all("users", params={"query": "BOB"})] == ["bob@novalien.com"]
-    assert len(list(alice.iter_all("users", params={"query": "novalien.com"}, page_size=2))) == 4
+    assert len(list(alice.iter_all("users", params={"query": "novalien.com"}, page_size=2))) == 5
     assert alice.find("users", "carol@novalien.com", attribute="email")["id"] == "PCAROLN"
 
 

@@ -32,6 +32,7 @@ OPERATIONS = {
     "GET /admins/{email}",
     "GET /tickets",
     "GET /tickets/{ticket_id}",
+    "GET /tickets/{ticket_id}/comments",
     "PUT /tickets/{ticket_id}/assignee",
     "PUT /tickets/{ticket_id}/labels/{label}",
     "PUT /tickets/{ticket_id}/engineering-issue",
@@ -128,6 +129,14 @@ def test_tickets_paginate_with_a_cursor(api: httpx.Client) -> None:
     assert error_code(api.get("/tickets", params={"cursor": "bm9wZQ=="})) == "invalid_cursor"
     assert api.get("/tickets", params={"limit": 0}).status_code == 400
     assert api.get("/tickets", params={"pinned": "maybe"}).status_code == 400
+
+
+def test_ticket_comments_oldest_first(api: httpx.Client) -> None:
+    comments = api.get("/tickets/SUP-1047/comments").json()["comments"]
+    assert [c["author"] for c in comments] == [ALICE, "customer"]
+    assert comments[0]["at"] < comments[1]["at"]
+    assert api.get("/tickets/SUP-1042/comments").json() == {"comments": []}
+    assert api.get("/tickets/SUP-0000/comments").status_code == 404
 
 
 def test_reassigning_a_ticket(api: httpx.Client, fresh_sandbox: SandboxHandle) -> None:
@@ -301,6 +310,7 @@ def test_every_operation_in_the_contract_is_served(api: httpx.Client, contract: 
     api.get(f"/admins/{ALICE}")
     api.get("/tickets")
     api.get("/tickets/SUP-1042")
+    api.get("/tickets/SUP-1047/comments")
     api.put("/tickets/SUP-1042/assignee", json={"assignee": BOB}, headers=as_(ALICE))
     api.put("/tickets/SUP-1042/labels/waiting_on_customer", headers=as_(ALICE))
     api.put("/tickets/SUP-1051/engineering-issue", json={"issue": "ENG-1"}, headers=as_(ALICE))

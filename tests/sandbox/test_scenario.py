@@ -38,6 +38,7 @@ def test_demo_scenario_loads_with_the_agreed_ids() -> None:
         "bob@novalien.com",
         "carol@novalien.com",
         "dave@novalien.com",
+        "oncall-handover@novalien.com",  # the service's own identity
     }
 
     alice = emails["alice@novalien.com"]
