@@ -30,8 +30,8 @@ from rich.table import Table
 from temporalio.service import RPCError
 
 from handover import service, visibility
-from handover.decisions import format_duration
 from handover.errors import HandoverError, InvalidInput
+from handover.messages import format_duration
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
     EngineeringLinkInput,

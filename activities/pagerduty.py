@@ -13,9 +13,19 @@ from typing import Any
 
 import pagerduty
 from temporalio import activity
+from temporalio.exceptions import CancelledError
 
 from activities.errors import Refused, classify, non_retryable, seconds, unavailable
-from handover.models import Incident, ItemResult, Model, Outcome, Override
+from handover.models import (
+    DigestEntry,
+    Incident,
+    IncidentContext,
+    ItemResult,
+    Model,
+    OnCallCheck,
+    Outcome,
+    Override,
+)
 from handover.settings import Settings
 
 API = "PagerDuty"
@@ -31,6 +41,12 @@ class PagerDutyUser(Model):
 
 
 class FreezeRequest(Model):
+    user_id: str
+    start: datetime
+    end: datetime
+
+
+class OnCallQuery(Model):
     user_id: str
     start: datetime
     end: datetime
@@ -142,7 +158,66 @@ class PagerDutyActivities:
             raise non_retryable(error) from None
         return None
 
+    @activity.defn
+    def find_service_identity(self) -> PagerDutyUser:
+        """The service's own PagerDuty user (HANDOVER_SERVICE_EMAIL), for a compromised outgoing."""
+        user = self.find_pagerduty_user(self._settings.service_email)
+        if user is None:
+            raise non_retryable(
+                Refused(
+                    API, 404, f"HANDOVER_SERVICE_EMAIL {self._settings.service_email} is no PagerDuty user"
+                )
+            )
+        return user
+
+    @activity.defn
+    def get_incident(self, incident_id: str) -> Incident | None:
+        try:
+            return _incident(self._request("GET", f"/incidents/{incident_id}")["incident"])
+        except Refused as error:
+            if error.status in (400, 404):
+                return None
+            raise non_retryable(error) from None
+
+    # --- mid-shift outage: wait for the major incident to leave triggered/acknowledged -------
+
+    @activity.defn
+    def wait_until_resolved(self, incident_id: str) -> str:
+        """Reads the incident every HANDOVER_POLL_SECONDS, heartbeating, until it is no longer open.
+
+        Runs for as long as the outage lasts; the workflow cancels it when someone declares the
+        outage mitigated first.
+        """
+        while True:
+            activity.heartbeat()
+            try:
+                status = self._request("GET", f"/incidents/{incident_id}")["incident"]["status"]
+            except Refused as error:
+                raise non_retryable(error) from None
+            if status not in OPEN_STATUSES:
+                return status
+            if activity.wait_for_cancelled_sync(timeout=self._settings.poll_seconds):
+                activity.logger.info("stopped watching %s: cancelled", incident_id)
+                raise CancelledError(f"stopped watching {incident_id}")
+
     # --- step 1: freeze new assignments ----------------------------------------------------
+
+    @activity.defn
+    def check_on_call(self, query: OnCallQuery) -> OnCallCheck:
+        """Routine rotation: is the user on call on the schedule at some point in the window?"""
+        schedule = self._settings.pagerduty_schedule_id
+        params = {
+            "schedule_ids[]": [schedule],
+            "user_ids[]": [query.user_id],
+            "since": query.start.isoformat(),
+            "until": query.end.isoformat(),
+        }
+        try:
+            entries = self._iter("/oncalls", params)
+        except Refused as error:
+            raise non_retryable(error) from None
+        on_call = any(entry["user"]["id"] == query.user_id for entry in entries)
+        return OnCallCheck(schedule_id=schedule, on_call=on_call, start=query.start, end=query.end)
 
     @activity.defn
     def freeze_assignments(self, request: FreezeRequest) -> Override:
@@ -304,6 +379,57 @@ class PagerDutyActivities:
                 detail=f"reassigned, but acknowledging in PagerDuty failed: {error}",
             )
         return [results[incident_id] for incident_id in batch.incident_ids]
+
+    # --- emergency: context for incoming ------------------------------------------------------
+
+    @activity.defn
+    def incident_history(self, incident_ids: list[str]) -> list[IncidentContext]:
+        """Each incident's notes and newest log entries: what incoming reads instead of a status."""
+        contexts = []
+        for number, incident_id in enumerate(incident_ids):
+            activity.heartbeat(number)
+            try:
+                incident = self._request("GET", f"/incidents/{incident_id}")["incident"]
+                notes = self._request("GET", f"/incidents/{incident_id}/notes")["notes"]
+                log = self._request(
+                    "GET", f"/incidents/{incident_id}/log_entries", params={"limit": HISTORY_PER_INCIDENT}
+                )["log_entries"]
+            except Refused as error:
+                contexts.append(
+                    IncidentContext(
+                        incident_id=incident_id,
+                        title="",
+                        entries=[DigestEntry(who="PagerDuty", text=f"history unavailable: {error}")],
+                    )
+                )
+                continue
+            entries = [
+                DigestEntry(
+                    at=n["created_at"], who=(n.get("user") or {}).get("summary", "?"), text=n["content"]
+                )
+                for n in notes
+            ] + [
+                DigestEntry(
+                    at=e["created_at"],
+                    who=(e.get("agent") or {}).get("summary", "PagerDuty"),
+                    text=e["summary"],
+                )
+                for e in log
+                if e.get("type") != "annotate_log_entry"  # the notes above, already
+            ]
+            entries.sort(key=lambda entry: entry.at)
+            contexts.append(
+                IncidentContext(
+                    incident_id=incident_id,
+                    title=incident.get("title", ""),
+                    entries=entries[-HISTORY_PER_INCIDENT:],
+                )
+            )
+        return contexts
+
+
+HISTORY_PER_INCIDENT = 12
+"""Emergency digest: the newest notes and log entries per incident."""
 
 
 def _override(data: dict) -> Override:

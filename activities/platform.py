@@ -22,6 +22,7 @@ from activities.errors import Refused, classify, non_retryable, seconds, unavail
 from handover.decisions import WAITING_ON_CUSTOMER_LABEL
 from handover.models import (
     AuditResult,
+    DigestEntry,
     ImpersonationSession,
     ItemResult,
     Model,
@@ -31,10 +32,12 @@ from handover.models import (
     RolloutState,
     Ticket,
     TicketAction,
+    TicketContext,
 )
 from handover.settings import Settings
 
 API = "Platform API"
+COMMENTS_PER_TICKET = 10
 IMPERSONATION_ENDED = "platform.impersonation_ended"
 
 
@@ -62,6 +65,8 @@ class TicketBatch(Model):
     handover_id: str
     outgoing: str
     incoming: str
+    acting_as: str
+    """Who the platform records as doing it: outgoing, or the service when outgoing is compromised."""
     items: list[TicketWork]
 
 
@@ -72,7 +77,7 @@ class AnnotationWork(Model):
 
 class AnnotationBatch(Model):
     handover_id: str
-    outgoing: str
+    acting_as: str
     items: list[AnnotationWork]
 
 
@@ -84,6 +89,13 @@ class OwnershipWork(Model):
 class OwnershipBatch(Model):
     incoming: str
     items: list[OwnershipWork]
+
+
+class EndSessions(Model):
+    handover_id: str
+    admin: str
+    acting_as: str
+    session_ids: list[str]
 
 
 class AuditQuery(Model):
@@ -197,19 +209,19 @@ class PlatformActivities:
                     self._request(
                         "POST",
                         f"/impersonation-sessions/{session_id}/end",
-                        on_behalf_of=batch.outgoing,
+                        on_behalf_of=batch.acting_as,
                         json={"reason": f"on-call handover {batch.handover_id} (US-PLAT-10)"},
                     )
                 ended.append(session_id)  # now, or already by an earlier attempt or by its admin
         if ticket["assignee"] != batch.incoming:
             ticket = self._request(
-                "PUT", f"{path}/assignee", on_behalf_of=batch.outgoing, json={"assignee": batch.incoming}
+                "PUT", f"{path}/assignee", on_behalf_of=batch.acting_as, json={"assignee": batch.incoming}
             )
         if (
             work.action is TicketAction.LABEL_WAITING_ON_CUSTOMER
             and WAITING_ON_CUSTOMER_LABEL not in ticket["labels"]
         ):
-            self._request("PUT", f"{path}/labels/{WAITING_ON_CUSTOMER_LABEL}", on_behalf_of=batch.outgoing)
+            self._request("PUT", f"{path}/labels/{WAITING_ON_CUSTOMER_LABEL}", on_behalf_of=batch.acting_as)
         if (
             work.action is TicketAction.LINK_ENGINEERING_ISSUE
             and work.engineering_issue
@@ -218,10 +230,51 @@ class PlatformActivities:
             self._request(
                 "PUT",
                 f"{path}/engineering-issue",
-                on_behalf_of=batch.outgoing,
+                on_behalf_of=batch.acting_as,
                 json={"issue": work.engineering_issue},
             )
         return ItemResult(item_id=work.ticket_id, outcome=Outcome.HANDED_OVER, sessions_ended=ended)
+
+    @activity.defn
+    def end_sessions(self, request: EndSessions) -> list[str]:
+        """Compromised outgoing: end these sessions of theirs (all that were open), whatever the ticket."""
+        try:
+            query = {"admin": request.admin, "state": "open"}
+            still_open = {s["id"] for s in self._pages("/impersonation-sessions", "sessions", query)}
+            for number, session_id in enumerate(request.session_ids):
+                activity.heartbeat(number)
+                if session_id in still_open:
+                    self._request(
+                        "POST",
+                        f"/impersonation-sessions/{session_id}/end",
+                        on_behalf_of=request.acting_as,
+                        json={
+                            "reason": f"on-call handover {request.handover_id}: outgoing admin compromised"
+                        },
+                    )
+        except Refused as error:
+            raise non_retryable(error) from None
+        return request.session_ids
+
+    @activity.defn
+    def ticket_comments(self, ticket_ids: list[str]) -> list[TicketContext]:
+        """Emergency digest: each ticket's comments, newest last."""
+        contexts = []
+        for number, ticket_id in enumerate(ticket_ids):
+            activity.heartbeat(number)
+            try:
+                ticket = self._request("GET", f"/tickets/{ticket_id}")
+                comments = self._request("GET", f"/tickets/{ticket_id}/comments")["comments"]
+            except Refused as error:
+                entries = [DigestEntry(who="platform", text=f"comments unavailable: {error}")]
+                contexts.append(TicketContext(ticket_id=ticket_id, subject="", entries=entries))
+                continue
+            entries = [
+                DigestEntry(at=c["at"], who=c["author"], text=c["body"])
+                for c in comments[-COMMENTS_PER_TICKET:]
+            ]
+            contexts.append(TicketContext(ticket_id=ticket_id, subject=ticket["subject"], entries=entries))
+        return contexts
 
     # --- step 4: transfer feature-flag rollouts in flight ------------------------------------
 
@@ -246,7 +299,7 @@ class PlatformActivities:
                 annotation = self._request(
                     "POST",
                     f"/rollouts/{work.rollout_id}/annotations",
-                    on_behalf_of=batch.outgoing,
+                    on_behalf_of=batch.acting_as,
                     headers={"Idempotency-Key": f"{batch.handover_id}/{work.rollout_id}"},
                     json={**work.annotation.model_dump(mode="json"), "handover_id": batch.handover_id},
                 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk import WebClient
@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from temporalio import activity
 
 from activities.errors import Refused, classify, non_retryable, seconds, unavailable
-from handover.models import Model
+from handover.models import ChannelThread, DigestEntry, Model
 from handover.settings import Settings
 
 API = "Slack"
@@ -39,11 +39,16 @@ class PostedSummary(Model):
     ts: str
 
 
-class ThreadReply(Model):
+class SlackPost(Model):
+    """One message of a handover, posted once: `part` names it among the handover's messages."""
+
     handover_id: str
-    thread_ts: str
     part: str
     text: str
+    thread_ts: str | None = None
+    """Reply in this thread; None posts in the channel."""
+    since: datetime | None = None
+    """For a channel message: when the handover started (no earlier message can be it)."""
 
 
 class SlackActivities:
@@ -160,8 +165,57 @@ class SlackActivities:
         return PostedSummary(channel=self._channel, ts=ts)
 
     @activity.defn
-    def reply_in_thread(self, reply: ThreadReply) -> str:
+    def post_message(self, post: SlackPost) -> str:
+        """Announcements, reminders, escalations, catch-up requests, the digest, the audit result."""
+        oldest = f"{post.since.timestamp():.6f}" if post.since else None
         try:
-            return self._post_once(reply.handover_id, reply.part, reply.text, thread_ts=reply.thread_ts)
+            return self._post_once(
+                post.handover_id, post.part, post.text, oldest=oldest, thread_ts=post.thread_ts
+            )
         except Refused as error:
             raise non_retryable(error) from None
+
+    # --- emergency: context for incoming ------------------------------------------------------
+
+    @activity.defn
+    def recent_channel(self, since: datetime) -> list[ChannelThread]:
+        """The channel since `since` (the last hour), oldest first, with each thread's replies."""
+        try:
+            messages = list(
+                self._pages(
+                    "conversations.history",
+                    channel=self._channel,
+                    oldest=f"{since.timestamp():.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                )
+            )
+            threads = []
+            for message in reversed(messages):
+                if (message.get("metadata") or {}).get("event_type") == EVENT_TYPE:
+                    continue  # the handover's own messages
+                replies = []
+                if message.get("reply_count"):
+                    replies = [
+                        DigestEntry(at=_when(reply["ts"]), who=_who(reply), text=reply.get("text", ""))
+                        for reply in self._pages(
+                            "conversations.replies", channel=self._channel, ts=message["ts"], limit=200
+                        )
+                        if reply["ts"] != message["ts"]
+                    ]
+                threads.append(
+                    ChannelThread(
+                        ts=message["ts"], who=_who(message), text=message.get("text", ""), replies=replies
+                    )
+                )
+        except Refused as error:
+            raise non_retryable(error) from None
+        return threads
+
+
+def _who(message: dict) -> str:
+    return message.get("user") or message.get("username") or message.get("bot_id") or "?"
+
+
+def _when(ts: str) -> datetime:
+    return datetime.fromtimestamp(float(ts), tz=UTC)

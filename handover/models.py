@@ -47,7 +47,37 @@ def workflow_id_for(outgoing: str) -> str:
 
 
 class Variant(StrEnum):
+    """The runbook's variations: branches of the one workflow, chosen at start."""
+
     PLANNED = "planned"
+    """A planned rotation change: override for at least 2 h, every status paragraph."""
+    ROUTINE = "routine"
+    """Routine weekly rotation: PagerDuty's auto-rotation gives the overlap; no override."""
+    EMERGENCY = "emergency"
+    """Outgoing incapacitated or compromised: override at once, no status paragraphs."""
+    MID_SHIFT = "mid-shift"
+    """Both on during an outage: the senior leads; the formal handover follows mitigation."""
+
+
+class EmergencyReason(StrEnum):
+    INCAPACITATED = "incapacitated"
+    COMPROMISED = "compromised"
+
+
+class ReminderPolicy(Model):
+    """When a pending human input is chased: a thread mention, then the channel, then again."""
+
+    remind_after: timedelta = timedelta(minutes=30)
+    escalate_after: timedelta = timedelta(hours=2)
+    repeat_every: timedelta = timedelta(hours=4)
+
+    @model_validator(mode="after")
+    def _check(self) -> ReminderPolicy:
+        if min(self.remind_after, self.escalate_after, self.repeat_every) < timedelta(minutes=1):
+            raise ValueError("reminder intervals must be at least one minute")
+        if self.escalate_after <= self.remind_after:
+            raise ValueError("escalation must come after the first reminder")
+        return self
 
 
 class HandoverRequest(Model):
@@ -58,10 +88,23 @@ class HandoverRequest(Model):
     variant: Variant = Variant.PLANNED
     offboarding: bool = False
     reason: str | None = Field(default=None, max_length=500)
+    """Why; for an emergency it starts with `incapacitated` or `compromised`."""
     requested_by: str = Field(min_length=1, max_length=254)
     overlap: timedelta = PLANNED_MINIMUM_OVERLAP
+    senior: Email | None = None
+    """Mid-shift outage: the senior admin who leads (one of the two); the other shadows."""
+    major_incident: str | None = Field(default=None, min_length=1, max_length=64)
+    """Mid-shift outage: the PagerDuty incident whose mitigation the formal handover waits for."""
+    reminders: ReminderPolicy = ReminderPolicy()
     demo: bool = False
     """Demo mode (the demo scenario only): allows an overlap under the planned minimum."""
+
+    @property
+    def emergency_reason(self) -> EmergencyReason | None:
+        if self.variant is not Variant.EMERGENCY or not self.reason:
+            return None
+        word = self.reason.strip().split(maxsplit=1)[0].rstrip(":,.;").lower()
+        return EmergencyReason(word) if word in set(EmergencyReason) else None
 
     @model_validator(mode="after")
     def _check(self) -> HandoverRequest:
@@ -69,11 +112,26 @@ class HandoverRequest(Model):
             raise ValueError("outgoing and incoming are the same admin; hand over to someone else")
         if self.overlap <= timedelta(0) or self.overlap > MAXIMUM_OVERLAP:
             raise ValueError(f"overlap must be more than 0 and at most {MAXIMUM_OVERLAP}")
-        if self.variant is Variant.PLANNED and not self.demo and self.overlap < PLANNED_MINIMUM_OVERLAP:
+        if (
+            self.variant in (Variant.PLANNED, Variant.MID_SHIFT)
+            and not self.demo
+            and self.overlap < PLANNED_MINIMUM_OVERLAP
+        ):
             raise ValueError(
-                "a planned handover needs at least 2 hours of overlap "
+                f"a {self.variant.value} handover needs at least 2 hours of overlap "
                 "(shorter overlaps are for the demo only)"
             )
+        if self.variant is Variant.EMERGENCY and self.emergency_reason is None:
+            raise ValueError("an emergency handover needs a reason: incapacitated or compromised")
+        if self.variant is Variant.MID_SHIFT:
+            if self.senior is None or self.major_incident is None:
+                raise ValueError(
+                    "a mid-shift handover names the senior admin who leads and the major incident"
+                )
+            if self.senior not in (self.outgoing, self.incoming):
+                raise ValueError("the senior admin who leads must be the outgoing or the incoming admin")
+        elif self.senior is not None or self.major_incident is not None:
+            raise ValueError("a senior admin and a major incident are named for a mid-shift handover only")
         return self
 
 
@@ -167,6 +225,9 @@ class InputKind(StrEnum):
     ROLLOUT_ANNOTATION = "annotate_rollout"
     ROLLOUT_OWNERSHIP = "take_rollout_ownership"
     SUMMARY_ACK = "acknowledge_summary"
+    MITIGATED = "declare_mitigated"
+    UNCLEAR_THREAD = "flag_unclear_thread"
+    CANCEL = "cancel"
 
 
 class StatusParagraph(Model):
@@ -216,6 +277,27 @@ class SummaryAckInput(Model):
     actor: Email
 
 
+class MitigatedInput(Model):
+    """Mid-shift: the outage is mitigated; the formal handover can start."""
+
+    actor: Email
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class UnclearThreadInput(Model):
+    """Incoming flags a Slack thread nobody could explain, for a team-wide catch-up."""
+
+    actor: Email
+    thread_ts: str = Field(pattern=r"^\d{9,11}\.\d{6}$")
+    question: Paragraph
+
+
+class CancelInput(Model):
+    actor: str = Field(min_length=1, max_length=254)
+    """The requester, or either admin."""
+    reason: Paragraph
+
+
 HumanInput = (
     IncidentStatusInput
     | IncidentAckInput
@@ -223,6 +305,9 @@ HumanInput = (
     | RolloutAnnotationInput
     | RolloutOwnershipInput
     | SummaryAckInput
+    | MitigatedInput
+    | UnclearThreadInput
+    | CancelInput
 )
 
 
@@ -259,6 +344,8 @@ class Outcome(StrEnum):
     HANDED_OVER = "handed_over"
     SKIPPED = "skipped"
     FAILED = "failed"
+    NOT_HANDED_OVER = "not_handed_over"
+    """The handover was cancelled before this item moved; it was left untouched."""
 
 
 class Done(Model):
@@ -287,6 +374,8 @@ class IncidentHandover(Model):
     note_id: str | None = None
     reassigned: Done | None = None
     acknowledged: Done | None = None
+    rescanned: bool = False
+    """Found by the re-scan before the summary: assigned to outgoing during the window."""
     outcome: Outcome = Outcome.PENDING
     detail: str | None = None
 
@@ -330,6 +419,70 @@ class Summary(Model):
     acknowledged: Done | None = None
 
 
+class OnCallCheck(Model):
+    """Routine rotation: is incoming on call on the schedule during the overlap?"""
+
+    schedule_id: str
+    on_call: bool
+    start: datetime
+    end: datetime
+
+
+class DigestEntry(Model):
+    at: datetime | None = None
+    who: str
+    text: str
+
+
+class IncidentContext(Model):
+    incident_id: str
+    title: str
+    entries: list[DigestEntry]
+
+
+class TicketContext(Model):
+    ticket_id: str
+    subject: str
+    entries: list[DigestEntry]
+
+
+class ChannelThread(Model):
+    ts: str
+    who: str
+    text: str
+    replies: list[DigestEntry] = []
+
+
+class ContextDigest(Model):
+    """Emergency: what incoming reads instead of status paragraphs."""
+
+    built_at: datetime
+    incidents: list[IncidentContext] = []
+    tickets: list[TicketContext] = []
+    channel: list[ChannelThread] = []
+    """The last hour of the platform-ops channel, with thread replies."""
+
+
+class UnclearThread(Model):
+    thread_ts: str
+    question: str
+    flagged: Done
+    posted_ts: str | None = None
+
+
+class ReminderMark(Model):
+    """What was sent for one pending input."""
+
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+
+
+class Cancellation(Model):
+    by: str
+    at: datetime
+    reason: str
+
+
 class AuditResult(Model):
     checked_sessions: list[str]
     missing_sessions: list[str]
@@ -342,13 +495,19 @@ class AuditResult(Model):
 
 class Phase(StrEnum):
     VALIDATING = "validating"
+    OUTAGE = "waiting for the outage to be mitigated"
     FREEZING = "freezing assignments"
     HANDING_OVER = "handing over"
     SUMMARY = "waiting for summary acknowledgement"
     AUDITING = "auditing"
     OVERLAP = "waiting for overlap to end"
     COMPLETED = "completed"
+    CANCELLED = "cancelled"
     FAILED = "failed"
+
+    @property
+    def ended(self) -> bool:
+        return self in (Phase.COMPLETED, Phase.CANCELLED, Phase.FAILED)
 
 
 class HandoverProgress(Model):
@@ -360,16 +519,64 @@ class HandoverProgress(Model):
     started_at: datetime
     outgoing: Admin | None = None
     incoming: Admin | None = None
+    acting_as: str | None = None
+    """Whose name PagerDuty and the platform record for the handover's writes: the outgoing
+    admin, or the service's own identity when outgoing is compromised."""
+    thread_ts: str | None = None
+    """The handover's announcement in the channel; reminders go in its thread."""
+    # mid-shift outage
+    lead: str | None = None
+    shadow: str | None = None
+    major_incident: Incident | None = None
+    mitigated: Done | None = None
+    mitigation_note: str | None = None
+    # step 1
     override: Override | None = None
+    on_call: OnCallCheck | None = None
     overlap_ends_at: datetime | None = None
+    sessions_ended_first: list[str] = []
+    """Compromised: every open impersonation session of outgoing, ended before anything moved."""
+    # steps 2-4
+    inventory_at: datetime | None = None
+    """When incidents, tickets and rollouts were listed: outgoing's inputs are owed from then."""
     incidents: list[IncidentHandover] = []
     tickets: list[TicketHandover] = []
     rollouts: list[RolloutHandover] = []
+    digest: ContextDigest | None = None
+    unclear_threads: list[UnclearThread] = []
+    # steps 5-6
     summary: Summary | None = None
     audit: AuditResult | None = None
+    # people
     pending: list[PendingInput] = []
+    reminders: dict[str, ReminderMark] = {}
+    """Per pending input (`kind:item`): when it was reminded and escalated."""
     rejected: list[RejectedInput] = []
+    cancelled: Cancellation | None = None
     error: str | None = None
+
+
+class PlannedTicket(Model):
+    ticket: Ticket
+    action: TicketAction
+    sessions_to_end: list[str] = []
+
+
+class HandoverPlan(Model):
+    """What a handover would move, read with no side effect (`starter.py plan`)."""
+
+    request: HandoverRequest
+    outgoing: Admin
+    incoming: Admin
+    acting_as: str
+    override: str
+    on_call: OnCallCheck | None = None
+    sessions_to_end_first: list[str] = []
+    incidents: list[Incident] = []
+    tickets: list[PlannedTicket] = []
+    rollouts: list[Rollout] = []
+    waits_for: list[str] = []
+    """The human inputs the handover will wait for."""
 
 
 class HandoverReport(HandoverProgress):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handover.decisions import format_time
+from handover.messages import format_time
 from handover.models import Done, HandoverProgress, HandoverReport, Outcome
 
 

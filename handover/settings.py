@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     task_queue: str = Field(TASK_QUEUE, alias="HANDOVER_TASK_QUEUE")
     answer_within_seconds: float = Field(10.0, gt=0, alias="HANDOVER_ANSWER_WITHIN")
     """How long the CLI waits for a worker to accept an input before sending it as a signal."""
+    service_email: str = Field("oncall-handover@novalien.com", alias="HANDOVER_SERVICE_EMAIL")
+    """The service's own identity (a PagerDuty user and platform admin): the handover writes as
+    it instead of as the outgoing admin when that admin is compromised."""
+    poll_seconds: float = Field(60.0, gt=0, alias="HANDOVER_POLL_SECONDS")
+    """Mid-shift outage: how often the major incident's status is read."""
 
     # Local state and the sandbox
     data_dir: Path = Field(Path(".data"), alias="HANDOVER_DATA_DIR")

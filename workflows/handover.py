@@ -1,18 +1,22 @@
 """The runbook "Hand over platform on-call duties", as one durable workflow.
 
-Read it next to the runbook: `run` is the procedure, one method per step, named after it.
-Deterministic: all I/O is in activities, time is `workflow.now()` and durable timers.
+Read it next to the runbook: `run` is the procedure, one method per step, named after it; the
+runbook's variations are branches at the steps they change (`request.variant`). Deterministic:
+all I/O is in activities, time is `workflow.now()` and durable timers.
 
 Human inputs are Updates with validators (a wrong actor, unknown item, duplicate or malformed
 input is rejected before anything reaches history) and each has a Signal twin with the same name
 and payload, for channels that must not fail when no worker is up; one `_check_*` and one
 `_apply_*` behind both. A signal that fails its check is recorded in `progress.rejected`.
+
+Waiting on people: every wait goes through `_wait`, which a cancel ends. A cancel never stops an
+activity half-way: a batch in flight finishes, everything not started is left untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -26,24 +30,29 @@ with workflow.unsafe.imports_passed_through():
         IncidentAckBatch,
         IncidentHandoverBatch,
         IncidentNote,
+        OnCallQuery,
         PagerDutyActivities,
     )
     from activities.platform import (
         AnnotationBatch,
         AnnotationWork,
         AuditQuery,
+        EndSessions,
         OwnershipBatch,
         OwnershipWork,
         PlatformActivities,
         TicketBatch,
         TicketWork,
     )
-    from activities.slack import SlackActivities, SummaryPost, ThreadReply
-    from handover import decisions, visibility
-    from handover.errors import AlreadyDone, HandoverError, NotAllowed, NotReady, UnknownAdmin, UnknownItem
+    from activities.slack import SlackActivities, SlackPost, SummaryPost
+    from handover import decisions, messages, visibility
+    from handover.errors import AlreadyDone, HandoverError, NotAllowed, NotReady, UnknownItem
     from handover.models import (
         Admin,
         AuditResult,
+        CancelInput,
+        Cancellation,
+        ContextDigest,
         Done,
         EngineeringLinkInput,
         HandoverProgress,
@@ -55,9 +64,11 @@ with workflow.unsafe.imports_passed_through():
         InputAccepted,
         InputKind,
         ItemResult,
+        MitigatedInput,
         Outcome,
         Phase,
         RejectedInput,
+        ReminderMark,
         RolloutAnnotation,
         RolloutAnnotationInput,
         RolloutHandover,
@@ -67,17 +78,18 @@ with workflow.unsafe.imports_passed_through():
         SummaryAckInput,
         TicketAction,
         TicketHandover,
+        UnclearThread,
+        UnclearThreadInput,
+        Variant,
     )
+    from workflows import lookups
+    from workflows.lookups import LOOKUP
 
 T = TypeVar("T")
 
 BATCH_SIZE = 250
 """Items per activity call; PagerDuty's bulk `PUT /incidents` takes at most 250."""
 
-LOOKUP = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
-)
 BATCH = dict(
     start_to_close_timeout=timedelta(minutes=10),
     heartbeat_timeout=timedelta(minutes=1),
@@ -93,6 +105,19 @@ AUDIT = dict(
         maximum_attempts=8,
     ),
 )
+WATCH = dict(
+    # Mid-shift: reads the major incident every HANDOVER_POLL_SECONDS for as long as the outage
+    # lasts; restarted daily and after a worker dies (heartbeats stop).
+    start_to_close_timeout=timedelta(days=1),
+    heartbeat_timeout=timedelta(minutes=5),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+)
+CHANNEL_LOOKBACK = timedelta(hours=1)
+"""Emergency digest: the last hour of #novavms-platform-ops."""
+
+
+class Cancelled(Exception):
+    """Raised at a wait point once the handover is cancelled; `run` winds down."""
 
 
 @workflow.defn
@@ -104,27 +129,47 @@ class HandoverWorkflow:
             request=request,
             started_at=workflow.now(),
         )
+        self._open_sessions: list[str] = []
+        self._stop_reminders = False
 
     @workflow.run
     async def run(self, request: HandoverRequest) -> HandoverReport:
+        reminders: asyncio.Task[None] | None = None
         try:
             await self.validate()
+            await self.announce()
+            reminders = asyncio.create_task(self.remind_and_escalate())
+            if request.variant is Variant.MID_SHIFT:
+                await self.wait_for_mitigation()
+            self._check_cancelled()
             await self.freeze_assignments()
+            await self.take_inventory()
+            if decisions.acts_as_service(request):
+                await self.end_every_impersonation()
+            self._check_cancelled()
             self._set_phase(Phase.HANDING_OVER)
-            await asyncio.gather(
-                self.hand_over_incidents(),
+            await self._all(
+                self.hand_over_incidents(self._progress.incidents),
                 self.hand_over_tickets(),
                 self.transfer_rollouts(),
+                *([self.build_digest()] if request.variant is Variant.EMERGENCY else []),
             )
+            await self.rescan_incidents()
             await self.post_summary()
             if request.offboarding:
                 await self.audit_impersonation()
             await self.wait_for_overlap()
+            self._set_phase(Phase.COMPLETED)
+        except Cancelled:
+            await self.wind_down()
         except (HandoverError, ActivityError) as error:
             self._progress.error = _reason(error)
             self._set_phase(Phase.FAILED)
             raise
-        self._set_phase(Phase.COMPLETED)
+        finally:
+            self._stop_reminders = True
+            if reminders is not None:
+                await reminders
         await workflow.wait_condition(workflow.all_handlers_finished)
         return HandoverReport(**self._progress.model_dump(), completed_at=workflow.now())
 
@@ -132,56 +177,127 @@ class HandoverWorkflow:
 
     async def validate(self) -> None:
         """Both admins resolve in PagerDuty, the platform and Slack; both are platform admins."""
-        request = self._progress.request
+        progress, request = self._progress, self._progress.request
         self._set_phase(Phase.VALIDATING)
-        outgoing, incoming = await asyncio.gather(
-            self._resolve(request.outgoing), self._resolve(request.incoming)
+        progress.outgoing, progress.incoming = await asyncio.gather(
+            lookups.resolve_admin(request.outgoing), lookups.resolve_admin(request.incoming)
         )
-        self._progress.outgoing, self._progress.incoming = outgoing, incoming
+        progress.acting_as = progress.outgoing.email
+        if decisions.acts_as_service(request):
+            progress.acting_as = await lookups.service_identity()
+        if request.variant is Variant.MID_SHIFT and request.major_incident and request.senior:
+            progress.major_incident = await lookups.major_incident(request.major_incident)
+            progress.lead = request.senior
+            progress.shadow = request.incoming if request.senior == request.outgoing else request.outgoing
 
-    async def _resolve(self, email: str) -> Admin:
-        pagerduty_user, platform_admin, slack_id = await asyncio.gather(
-            workflow.execute_activity_method(PagerDutyActivities.find_pagerduty_user, email, **LOOKUP),
-            workflow.execute_activity_method(PlatformActivities.get_platform_admin, email, **LOOKUP),
-            workflow.execute_activity_method(SlackActivities.find_slack_user, email, **LOOKUP),
+    async def announce(self) -> None:
+        """The handover's message in the channel (mid-shift: who leads, who shadows)."""
+        self._progress.thread_ts = await self._post("announcement", messages.announcement(self._progress))
+
+    # --- mid-shift outage: the senior leads until it is mitigated ------------------------------
+
+    async def wait_for_mitigation(self) -> None:
+        """Until someone calls it mitigated, or the major incident leaves triggered/acknowledged."""
+        progress = self._progress
+        self._set_phase(Phase.OUTAGE)
+        assert progress.major_incident is not None
+        watch = workflow.start_activity_method(
+            PagerDutyActivities.wait_until_resolved, progress.major_incident.id, **WATCH
         )
-        if pagerduty_user is None:
-            raise UnknownAdmin(f"{email} is not a PagerDuty user; check the address")
-        if platform_admin is None or not platform_admin.platform_admin or not platform_admin.active:
-            raise NotAllowed(
-                f"{email} is not an active platform admin; only platform admins hand over on-call"
+        try:
+            await self._wait(lambda: progress.mitigated is not None or watch.done())
+        finally:
+            if not watch.done():
+                watch.cancel()
+        if progress.mitigated is not None:
+            return
+        try:
+            status = watch.result()
+        except ActivityError as error:
+            workflow.logger.warning(
+                "cannot watch the major incident (%s); waiting for a person", _reason(error)
             )
-        return Admin(email=email, name=pagerduty_user.name, pagerduty_id=pagerduty_user.id, slack_id=slack_id)
+            await self._wait(lambda: progress.mitigated is not None)
+            return
+        progress.mitigated = Done(by="PagerDuty", at=workflow.now())
+        progress.mitigation_note = f"#{progress.major_incident.number} is {status} in PagerDuty"
 
     # --- step 1: freeze new PagerDuty assignments --------------------------------------------
 
     async def freeze_assignments(self) -> None:
         """Override: incoming is primary for the whole window. The outgoing admin stays on."""
+        progress = self._progress
         self._set_phase(Phase.FREEZING)
         start = workflow.now().replace(microsecond=0)
-        window = FreezeRequest(
-            user_id=self._incoming.pagerduty_id, start=start, end=start + self._progress.request.overlap
-        )
-        self._progress.override = await workflow.execute_activity_method(
+        end = start + progress.request.overlap
+        if not decisions.makes_override(progress.request):
+            # Routine rotation: PagerDuty's auto-rotation gives the overlap; check it does.
+            query = OnCallQuery(user_id=self._incoming.pagerduty_id, start=start, end=end)
+            progress.on_call = await workflow.execute_activity_method(
+                PagerDutyActivities.check_on_call, query, **LOOKUP
+            )
+            return
+        window = FreezeRequest(user_id=self._incoming.pagerduty_id, start=start, end=end)
+        progress.override = await workflow.execute_activity_method(
             PagerDutyActivities.freeze_assignments, window, **LOOKUP
         )
-        self._progress.overlap_ends_at = window.end
+        progress.overlap_ends_at = end
+
+    async def take_inventory(self) -> None:
+        """What outgoing owns: incidents, pinned tickets (and sessions), rollouts in flight."""
+        progress, request = self._progress, self._progress.request
+        found = await lookups.take_inventory(self._outgoing)
+        now = workflow.now()
+        progress.inventory_at = now
+        progress.incidents = [IncidentHandover(incident=incident) for incident in found.incidents]
+        sessions = found.pinned.open_sessions
+        self._open_sessions = sorted(session.id for session in sessions)
+        progress.tickets = [
+            TicketHandover(
+                ticket=ticket,
+                action=decisions.ticket_action(ticket, sessions),
+                sessions_to_end=decisions.sessions_to_end(ticket, sessions),
+                engineering_issue=ticket.engineering_issue,
+            )
+            for ticket in found.pinned.tickets
+        ]
+        progress.rollouts = [RolloutHandover(rollout=rollout) for rollout in found.rollouts]
+        if request.emergency_reason is not None:
+            # Nobody can annotate for an absent admin: the console's figures, and no next step.
+            for item in progress.rollouts:
+                item.annotation = RolloutAnnotation(
+                    ramp_percent=item.rollout.ramp_percent,
+                    error_rate=item.rollout.error_rate or 0,
+                    next_step=messages.emergency_next_step(request.emergency_reason),
+                )
+                item.annotated = Done(by=self._acting_as, at=now)
+        await self._post("to-do", messages.to_do(progress, decisions.pending_inputs(progress)), thread=True)
+
+    async def end_every_impersonation(self) -> None:
+        """Compromised: end all of outgoing's open sessions, whatever the ticket, before anything moves."""
+        work = EndSessions(
+            handover_id=self._progress.handover_id,
+            admin=self._outgoing.email,
+            acting_as=self._acting_as,
+            session_ids=self._open_sessions,
+        )
+        self._progress.sessions_ended_first = await workflow.execute_activity_method(
+            PlatformActivities.end_sessions, work, **BATCH
+        )
 
     # --- step 2: walk through open incidents -------------------------------------------------
 
-    async def hand_over_incidents(self) -> None:
+    async def hand_over_incidents(self, items: list[IncidentHandover]) -> None:
         """Per incident: status paragraph (outgoing), note + reassign, explicit ack (incoming)."""
-        incidents = await workflow.execute_activity_method(
-            PagerDutyActivities.list_open_incidents, self._outgoing.pagerduty_id, **LOOKUP
-        )
-        self._progress.incidents = [IncidentHandover(incident=incident) for incident in incidents]
-        items = self._progress.incidents
-        await asyncio.gather(
+        no_status_needed = not decisions.outgoing_can_answer(self._progress.request)
+        await self._all(
             self._as_ready(
                 ready=lambda: [
                     i
                     for i in items
-                    if i.status is not None and i.reassigned is None and i.outcome is Outcome.PENDING
+                    if (i.status is not None or no_status_needed)
+                    and i.reassigned is None
+                    and i.outcome is Outcome.PENDING
                 ],
                 finished=lambda: all(
                     i.reassigned is not None or i.outcome is not Outcome.PENDING for i in items
@@ -203,29 +319,27 @@ class HandoverWorkflow:
 
     async def _reassign_incidents(self, batch: list[IncidentHandover]) -> None:
         # A reassignment without a status paragraph is not a handover: the note goes first.
-        work = IncidentHandoverBatch(
-            from_email=self._outgoing.email,
-            incoming_id=self._incoming.pagerduty_id,
-            items=[
-                IncidentNote(
-                    incident_id=item.incident.id,
-                    note=decisions.status_note(
-                        item.status, self._outgoing, self._incoming, self._progress.handover_id
-                    ),
-                )
-                for item in batch
-                if item.status is not None
-            ],
-        )
+        progress = self._progress
+        reason = progress.request.emergency_reason
+        notes = []
         for item in batch:
-            item.stage = "posting status note and reassigning"
+            if item.status is not None:
+                note = messages.status_note(item.status, self._outgoing, self._incoming, progress.handover_id)
+            else:
+                assert reason is not None
+                note = messages.emergency_note(reason, self._outgoing, self._incoming, progress.handover_id)
+            notes.append(IncidentNote(incident_id=item.incident.id, note=note))
+            item.stage = "posting the note and reassigning"
+        work = IncidentHandoverBatch(
+            from_email=self._acting_as, incoming_id=self._incoming.pagerduty_id, items=notes
+        )
         results = await self._run_batch(
-            PagerDutyActivities.hand_over_incidents, work, [i.incident.id for i in batch]
+            PagerDutyActivities.hand_over_incidents, work, [n.incident_id for n in notes]
         )
         for item, result in zip(batch, results, strict=True):
             if result.outcome is Outcome.HANDED_OVER:
                 item.note_id = result.ref
-                item.reassigned = Done(by=self._outgoing.email, at=workflow.now())
+                item.reassigned = Done(by=self._acting_as, at=workflow.now())
                 item.stage = "waiting for acknowledgement" if item.acknowledged is None else "acknowledging"
             else:
                 self._finish(item, result)
@@ -240,32 +354,43 @@ class HandoverWorkflow:
         for item, result in zip(batch, results, strict=True):
             self._finish(item, result)
 
+    async def rescan_incidents(self) -> None:
+        """Just before the summary: incidents assigned to outgoing during the window, the same way."""
+        while True:
+            found = await workflow.execute_activity_method(
+                PagerDutyActivities.list_open_incidents, self._outgoing.pagerduty_id, **LOOKUP
+            )
+            known = {item.incident.id for item in self._progress.incidents}
+            new = [IncidentHandover(incident=i, rescanned=True) for i in found if i.id not in known]
+            if not new:
+                return
+            workflow.logger.info("re-scan found %d new incidents", len(new))
+            self._progress.incidents.extend(new)
+            await self.hand_over_incidents(new)
+
     # --- step 3: hand over pinned support tickets --------------------------------------------
 
     async def hand_over_tickets(self) -> None:
         """Per pinned ticket, by state: label, engineering link, or end impersonation first."""
-        found = await workflow.execute_activity_method(
-            PlatformActivities.list_pinned_tickets, self._outgoing.email, **LOOKUP
-        )
-        self._progress.tickets = [
-            TicketHandover(
-                ticket=ticket,
-                action=decisions.ticket_action(ticket, found.open_sessions),
-                sessions_to_end=decisions.sessions_to_end(ticket, found.open_sessions),
-                engineering_issue=ticket.engineering_issue,
-            )
-            for ticket in found.tickets
-        ]
         items = self._progress.tickets
+        link_needed = decisions.outgoing_can_answer(self._progress.request)
         for item in items:
-            if item.action is TicketAction.LINK_ENGINEERING_ISSUE and item.engineering_issue is None:
+            if (
+                link_needed
+                and item.action is TicketAction.LINK_ENGINEERING_ISSUE
+                and item.engineering_issue is None
+            ):
                 item.stage = "waiting for engineering issue"
         await self._as_ready(
             ready=lambda: [
                 t
                 for t in items
                 if t.outcome is Outcome.PENDING
-                and (t.action is not TicketAction.LINK_ENGINEERING_ISSUE or t.engineering_issue is not None)
+                and (
+                    not link_needed
+                    or t.action is not TicketAction.LINK_ENGINEERING_ISSUE
+                    or t.engineering_issue is not None
+                )
             ],
             finished=lambda: all(t.outcome is not Outcome.PENDING for t in items),
             run=self._hand_over_tickets,
@@ -276,6 +401,7 @@ class HandoverWorkflow:
             handover_id=self._progress.handover_id,
             outgoing=self._outgoing.email,
             incoming=self._incoming.email,
+            acting_as=self._acting_as,
             items=[
                 TicketWork(
                     ticket_id=item.ticket.id,
@@ -294,19 +420,17 @@ class HandoverWorkflow:
         for item, result in zip(batch, results, strict=True):
             item.sessions_ended = result.sessions_ended
             if result.outcome is Outcome.HANDED_OVER:
-                item.reassigned = Done(by=self._outgoing.email, at=workflow.now())
+                item.reassigned = Done(by=self._acting_as, at=workflow.now())
+                if item.action is TicketAction.LINK_ENGINEERING_ISSUE and item.engineering_issue is None:
+                    result.detail = "no engineering issue linked: the outgoing admin could not name one"
             self._finish(item, result)
 
     # --- step 4: transfer feature-flag rollouts in flight ------------------------------------
 
     async def transfer_rollouts(self) -> None:
         """Per rollout ramping or paused: annotation (outgoing), then ownership (incoming)."""
-        rollouts = await workflow.execute_activity_method(
-            PlatformActivities.list_rollouts_in_flight, self._outgoing.email, **LOOKUP
-        )
-        self._progress.rollouts = [RolloutHandover(rollout=rollout) for rollout in rollouts]
         items = self._progress.rollouts
-        await asyncio.gather(
+        await self._all(
             self._as_ready(
                 ready=lambda: [
                     r
@@ -332,7 +456,7 @@ class HandoverWorkflow:
     async def _annotate_rollouts(self, batch: list[RolloutHandover]) -> None:
         work = AnnotationBatch(
             handover_id=self._progress.handover_id,
-            outgoing=self._outgoing.email,
+            acting_as=self._acting_as,
             items=[
                 AnnotationWork(rollout_id=r.rollout.id, annotation=r.annotation)
                 for r in batch
@@ -366,13 +490,33 @@ class HandoverWorkflow:
         for item, result in zip(batch, results, strict=True):
             self._finish(item, result)
 
+    # --- emergency: context for incoming instead of status paragraphs --------------------------
+
+    async def build_digest(self) -> None:
+        """PagerDuty history and notes, ticket comments, the last hour of the channel."""
+        progress = self._progress
+        incidents, tickets, channel = await asyncio.gather(
+            workflow.execute_activity_method(
+                PagerDutyActivities.incident_history, [i.incident.id for i in progress.incidents], **BATCH
+            ),
+            workflow.execute_activity_method(
+                PlatformActivities.ticket_comments, [t.ticket.id for t in progress.tickets], **BATCH
+            ),
+            workflow.execute_activity_method(
+                SlackActivities.recent_channel, workflow.now() - CHANNEL_LOOKBACK, **LOOKUP
+            ),
+        )
+        progress.digest = ContextDigest(
+            built_at=workflow.now(), incidents=incidents, tickets=tickets, channel=channel
+        )
+
     # --- step 5: post the handover summary ---------------------------------------------------
 
     async def post_summary(self) -> None:
         """The runbook's sentence in the channel, details in its thread; incoming :+1:s it."""
         progress = self._progress
         now = workflow.now()
-        text = decisions.summary_text(
+        text = messages.summary_text(
             self._outgoing,
             self._incoming,
             now,
@@ -381,10 +525,14 @@ class HandoverWorkflow:
             rollouts=_handed_over(progress.rollouts),
         )
         details = [
-            decisions.incidents_detail(progress.incidents),
-            decisions.tickets_detail(progress.tickets),
-            decisions.rollouts_detail(progress.rollouts),
+            messages.incidents_detail(progress.incidents),
+            messages.tickets_detail(progress.tickets),
+            messages.rollouts_detail(progress.rollouts),
         ]
+        if progress.on_call is not None and not progress.on_call.on_call:
+            details.append(messages.on_call_warning(progress))
+        if progress.digest is not None:
+            details.append(messages.digest_text(progress, progress.digest))
         posted = await workflow.execute_activity_method(
             SlackActivities.post_summary,
             SummaryPost(
@@ -394,20 +542,22 @@ class HandoverWorkflow:
         )
         progress.summary = Summary(channel=posted.channel, ts=posted.ts, text=text, posted_at=now)
         self._set_phase(Phase.SUMMARY)
-        await workflow.wait_condition(
-            lambda: progress.summary is not None and progress.summary.acknowledged is not None
-        )
+        await self._wait(lambda: progress.summary is not None and progress.summary.acknowledged is not None)
 
     # --- step 6: audit check (offboarding only) ----------------------------------------------
 
     async def audit_impersonation(self) -> None:
         """`platform.impersonation_ended` for every session closed in step 3, or the gap, reported."""
+        progress = self._progress
         self._set_phase(Phase.AUDITING)
-        ended = sorted({session for ticket in self._progress.tickets for session in ticket.sessions_ended})
+        ended = sorted(
+            {session for ticket in progress.tickets for session in ticket.sessions_ended}
+            | set(progress.sessions_ended_first)
+        )
         try:
             result = await workflow.execute_activity_method(
                 PlatformActivities.audit_impersonation,
-                AuditQuery(session_ids=ended, since=self._progress.started_at),
+                AuditQuery(session_ids=ended, since=progress.started_at),
                 **AUDIT,
             )
         except ActivityError as error:
@@ -418,34 +568,82 @@ class HandoverWorkflow:
                 else ended
             )
             result = AuditResult(checked_sessions=ended, missing_sessions=missing, checked_at=workflow.now())
-        self._progress.audit = result
-        if result.missing_sessions:
-            text = (
-                ":warning: Audit check: platform_audit_log shows no platform.impersonation_ended for "
-                f"{', '.join(result.missing_sessions)}. Check these sessions before revoking access."
-            )
-        else:
-            text = (
-                "Audit check: platform.impersonation_ended is logged for all "
-                f"{len(ended)} sessions ended in this handover."
-            )
-        summary = self._progress.summary
-        if summary is not None:
-            await workflow.execute_activity_method(
-                SlackActivities.reply_in_thread,
-                ThreadReply(
-                    handover_id=self._progress.handover_id, thread_ts=summary.ts, part="audit", text=text
-                ),
-                **LOOKUP,
-            )
+        progress.audit = result
+        if progress.summary is not None:
+            text = messages.audit_text(result.missing_sessions, len(ended))
+            await self._post("audit", text, thread_ts=progress.summary.ts)
 
     # --- end: the overlap runs out -----------------------------------------------------------
 
     async def wait_for_overlap(self) -> None:
         ends = self._progress.overlap_ends_at
-        if ends is not None and ends > workflow.now():
-            self._set_phase(Phase.OVERLAP)
-            await workflow.sleep(ends - workflow.now())
+        if ends is None or ends <= workflow.now():
+            return
+        self._set_phase(Phase.OVERLAP)
+        try:
+            await self._wait(lambda: False, timeout=ends - workflow.now())
+        except TimeoutError:
+            pass
+
+    async def wind_down(self) -> None:
+        """After a cancel: what moved is reported as moved; everything else was left untouched."""
+        progress = self._progress
+        assert progress.cancelled is not None
+        reason = f"cancelled by {progress.cancelled.by} before it was handed over"
+        for incident in progress.incidents:
+            if incident.outcome is Outcome.PENDING and incident.reassigned is not None:
+                incident.outcome = Outcome.HANDED_OVER
+                incident.detail = "reassigned with its note; not acknowledged before the cancel"
+        for item in [*progress.incidents, *progress.tickets, *progress.rollouts]:
+            if item.outcome is Outcome.PENDING:
+                item.outcome = Outcome.NOT_HANDED_OVER
+                item.detail = reason
+                item.stage = "left untouched"
+        self._set_phase(Phase.CANCELLED)
+        if progress.thread_ts is not None:
+            try:
+                await self._post("cancelled", messages.cancelled_text(progress))
+            except ActivityError as error:
+                workflow.logger.warning("could not post the cancel notice: %s", _reason(error))
+
+    # --- reminders: chase whoever owes an input ------------------------------------------------
+
+    async def remind_and_escalate(self) -> None:
+        """A thread mention after `remind_after`, the channel after `escalate_after`, and again."""
+        progress = self._progress
+        while not self._stop_reminders:
+            now = workflow.now()
+            remind, escalate = decisions.due_reminders(progress, now)
+            for escalated, waits in ((False, remind), (True, escalate)):
+                for owner in sorted({wait.owner for wait in waits}):
+                    mine = [wait for wait in waits if wait.owner == owner]
+                    level = "escalation" if escalated else "reminder"
+                    text = messages.reminder(progress, owner, mine, escalated, now)
+                    try:
+                        await self._post(f"{level}:{owner}:{now.isoformat()}", text, thread=not escalated)
+                    except ActivityError as error:
+                        workflow.logger.warning("could not post a %s: %s", level, _reason(error))
+                    for wait in mine:
+                        mark = progress.reminders.setdefault(decisions.reminder_key(wait), ReminderMark())
+                        if escalated:
+                            mark.escalated_at = now
+                        else:
+                            mark.reminded_at = now
+            due = decisions.next_reminder_at(progress)
+            if due is None:
+                await workflow.wait_condition(
+                    lambda: self._stop_reminders or decisions.next_reminder_at(progress) is not None
+                )
+                continue
+            try:
+                await workflow.wait_condition(
+                    lambda due=due: (
+                        self._stop_reminders or _earlier(decisions.next_reminder_at(progress), due)
+                    ),
+                    timeout=max(due - workflow.now(), timedelta(seconds=1)),
+                )
+            except TimeoutError:
+                pass
 
     # --- progress ------------------------------------------------------------------------------
 
@@ -468,7 +666,11 @@ class HandoverWorkflow:
         self._from_signal(InputKind.STATUS, given, self._check_status, self._apply_status)
 
     def _check_status(self, given: IncidentStatusInput) -> IncidentHandover:
-        self._check_actor(given.actor, self._outgoing, "status paragraphs come from the outgoing admin")
+        self._check_actor(
+            given.actor, self._progress.outgoing, "status paragraphs come from the outgoing admin"
+        )
+        if not decisions.outgoing_can_answer(self._progress.request):
+            raise NotAllowed("an emergency handover takes no status paragraphs; the context digest stands in")
         item = self._find(self._progress.incidents, given.incident_id, "incident", lambda i: i.incident.id)
         if item.status_given is not None:
             raise AlreadyDone(
@@ -504,14 +706,16 @@ class HandoverWorkflow:
         self._from_signal(InputKind.INCIDENT_ACK, given, self._check_incident_ack, self._apply_incident_ack)
 
     def _check_incident_ack(self, given: IncidentAckInput) -> IncidentHandover:
-        self._check_actor(given.actor, self._incoming, "the incoming admin acknowledges each reassignment")
+        self._check_actor(
+            given.actor, self._progress.incoming, "the incoming admin acknowledges each reassignment"
+        )
         item = self._find(self._progress.incidents, given.incident_id, "incident", lambda i: i.incident.id)
         if item.acknowledged is not None:
             raise AlreadyDone(
                 f"incident {given.incident_id} was acknowledged by {item.acknowledged.by} already"
             )
         self._check_pending(item.outcome, "incident", given.incident_id)
-        if item.status_given is None:
+        if item.status_given is None and decisions.outgoing_can_answer(self._progress.request):
             raise NotReady(
                 f"incident {given.incident_id} has no status paragraph yet; "
                 "acknowledge it once the outgoing admin has written one"
@@ -544,7 +748,9 @@ class HandoverWorkflow:
         )
 
     def _check_engineering_link(self, given: EngineeringLinkInput) -> TicketHandover:
-        self._check_actor(given.actor, self._outgoing, "the outgoing admin supplies engineering issues")
+        self._check_actor(
+            given.actor, self._progress.outgoing, "the outgoing admin supplies engineering issues"
+        )
         item = self._find(self._progress.tickets, given.ticket_id, "ticket", lambda t: t.ticket.id)
         if item.action is not TicketAction.LINK_ENGINEERING_ISSUE:
             raise NotAllowed(
@@ -579,7 +785,7 @@ class HandoverWorkflow:
         self._from_signal(InputKind.ROLLOUT_ANNOTATION, given, self._check_annotation, self._apply_annotation)
 
     def _check_annotation(self, given: RolloutAnnotationInput) -> RolloutHandover:
-        self._check_actor(given.actor, self._outgoing, "the outgoing admin annotates rollouts")
+        self._check_actor(given.actor, self._progress.outgoing, "the outgoing admin annotates rollouts")
         item = self._find(self._progress.rollouts, given.rollout_id, "rollout", lambda r: r.rollout.id)
         if item.annotated is not None:
             raise AlreadyDone(f"rollout {given.rollout_id} was annotated by {item.annotated.by} already")
@@ -612,7 +818,9 @@ class HandoverWorkflow:
         self._from_signal(InputKind.ROLLOUT_OWNERSHIP, given, self._check_ownership, self._apply_ownership)
 
     def _check_ownership(self, given: RolloutOwnershipInput) -> RolloutHandover:
-        self._check_actor(given.actor, self._incoming, "the incoming admin takes ownership of rollouts")
+        self._check_actor(
+            given.actor, self._progress.incoming, "the incoming admin takes ownership of rollouts"
+        )
         item = self._find(self._progress.rollouts, given.rollout_id, "rollout", lambda r: r.rollout.id)
         if item.owned is not None:
             raise AlreadyDone(f"{item.owned.by} took ownership of rollout {given.rollout_id} already")
@@ -646,7 +854,7 @@ class HandoverWorkflow:
         self._from_signal(InputKind.SUMMARY_ACK, given, self._check_summary_ack, self._apply_summary_ack)
 
     def _check_summary_ack(self, given: SummaryAckInput) -> Summary:
-        self._check_actor(given.actor, self._incoming, "the incoming admin acknowledges the summary")
+        self._check_actor(given.actor, self._progress.incoming, "the incoming admin acknowledges the summary")
         summary = self._progress.summary
         if summary is None:
             raise NotReady(
@@ -662,6 +870,108 @@ class HandoverWorkflow:
         summary.acknowledged = Done(by=given.actor, at=workflow.now())
         return InputAccepted(kind=InputKind.SUMMARY_ACK, item_id=None, message="summary acknowledged")
 
+    @workflow.update(name=InputKind.MITIGATED.value)
+    def declare_mitigated(self, given: MitigatedInput) -> InputAccepted:
+        return self._apply_mitigated(given)
+
+    @declare_mitigated.validator
+    def _validate_mitigated(self, given: MitigatedInput) -> None:
+        self._check_mitigated(given)
+
+    @workflow.signal(name=InputKind.MITIGATED.value)
+    def declare_mitigated_signal(self, given: MitigatedInput) -> None:
+        self._from_signal(InputKind.MITIGATED, given, self._check_mitigated, self._apply_mitigated)
+
+    def _check_mitigated(self, given: MitigatedInput) -> None:
+        progress = self._progress
+        if progress.request.variant is not Variant.MID_SHIFT:
+            raise NotAllowed("only a mid-shift handover waits for an outage to be mitigated")
+        self._check_open()
+        if given.actor not in decisions.mitigation_allowed_from(progress.request):
+            raise NotAllowed(
+                f"{given.actor} cannot call the outage mitigated: the senior admin or either admin can"
+            )
+        if progress.mitigated is not None:
+            raise AlreadyDone(f"the outage was called mitigated by {progress.mitigated.by} already")
+        if progress.phase is not Phase.OUTAGE:
+            raise NotReady("the handover is still validating both admins; try again in a few seconds")
+
+    def _apply_mitigated(self, given: MitigatedInput) -> InputAccepted:
+        self._check_mitigated(given)
+        self._progress.mitigated = Done(by=given.actor, at=workflow.now())
+        self._progress.mitigation_note = given.note
+        return InputAccepted(
+            kind=InputKind.MITIGATED, item_id=None, message="outage mitigated; the formal handover starts"
+        )
+
+    @workflow.update(name=InputKind.UNCLEAR_THREAD.value)
+    async def flag_unclear_thread(self, given: UnclearThreadInput) -> InputAccepted:
+        return await self._apply_unclear_thread(given)
+
+    @flag_unclear_thread.validator
+    def _validate_unclear_thread(self, given: UnclearThreadInput) -> None:
+        self._check_unclear_thread(given)
+
+    @workflow.signal(name=InputKind.UNCLEAR_THREAD.value)
+    async def flag_unclear_thread_signal(self, given: UnclearThreadInput) -> None:
+        if self._rejected(InputKind.UNCLEAR_THREAD, given, self._check_unclear_thread):
+            return
+        await self._apply_unclear_thread(given)
+
+    def _check_unclear_thread(self, given: UnclearThreadInput) -> None:
+        self._check_actor(given.actor, self._progress.incoming, "the incoming admin flags unclear threads")
+        for flag in self._progress.unclear_threads:
+            if flag.thread_ts == given.thread_ts:
+                raise AlreadyDone(f"thread {given.thread_ts} was flagged by {flag.flagged.by} already")
+
+    async def _apply_unclear_thread(self, given: UnclearThreadInput) -> InputAccepted:
+        self._check_unclear_thread(given)
+        flag = UnclearThread(
+            thread_ts=given.thread_ts,
+            question=given.question,
+            flagged=Done(by=given.actor, at=workflow.now()),
+        )
+        self._progress.unclear_threads.append(flag)
+        try:
+            flag.posted_ts = await self._post(
+                f"catch-up:{given.thread_ts}", messages.catch_up(self._progress, flag)
+            )
+        except ActivityError as error:
+            raise ApplicationError(f"recorded, but posting to the channel failed: {_reason(error)}") from None
+        return InputAccepted(
+            kind=InputKind.UNCLEAR_THREAD,
+            item_id=given.thread_ts,
+            message="posted to the channel for a catch-up",
+        )
+
+    @workflow.update(name=InputKind.CANCEL.value)
+    def cancel(self, given: CancelInput) -> InputAccepted:
+        return self._apply_cancel(given)
+
+    @cancel.validator
+    def _validate_cancel(self, given: CancelInput) -> None:
+        self._check_cancel(given)
+
+    @workflow.signal(name=InputKind.CANCEL.value)
+    def cancel_signal(self, given: CancelInput) -> None:
+        self._from_signal(InputKind.CANCEL, given, self._check_cancel, self._apply_cancel)
+
+    def _check_cancel(self, given: CancelInput) -> None:
+        self._check_open()
+        if given.actor.strip().lower() not in decisions.cancel_allowed_from(self._progress.request):
+            raise NotAllowed(f"{given.actor} cannot cancel this handover: the requester or either admin can")
+        if self._progress.cancelled is not None:
+            raise AlreadyDone(f"the handover was cancelled by {self._progress.cancelled.by} already")
+
+    def _apply_cancel(self, given: CancelInput) -> InputAccepted:
+        self._check_cancel(given)
+        self._progress.cancelled = Cancellation(by=given.actor, at=workflow.now(), reason=given.reason)
+        return InputAccepted(
+            kind=InputKind.CANCEL,
+            item_id=None,
+            message="cancelling: work in flight finishes, nothing else is touched; the report follows",
+        )
+
     # --- helpers -------------------------------------------------------------------------------
 
     @property
@@ -674,11 +984,18 @@ class HandoverWorkflow:
         assert self._progress.incoming is not None
         return self._progress.incoming
 
+    @property
+    def _acting_as(self) -> str:
+        return self._progress.acting_as or self._outgoing.email
+
+    def _check_open(self) -> None:
+        progress = self._progress
+        if progress.phase.ended or progress.cancelled is not None:
+            state = "cancelled" if progress.cancelled is not None else progress.phase.value
+            raise AlreadyDone(f"handover {progress.handover_id} has ended ({state}); it takes no more input")
+
     def _check_actor(self, actor: str, expected: Admin | None, rule: str) -> None:
-        if self._progress.phase in (Phase.COMPLETED, Phase.FAILED):
-            raise AlreadyDone(
-                f"handover {self._progress.handover_id} has ended ({self._progress.phase.value})"
-            )
+        self._check_open()
         if expected is None:
             raise NotReady("the handover is still validating both admins; try again in a few seconds")
         if actor != expected.email:
@@ -694,26 +1011,63 @@ class HandoverWorkflow:
         if outcome is not Outcome.PENDING:
             raise AlreadyDone(f"{noun} {item_id} is finished already ({outcome.value})")
 
-    def _from_signal(
-        self, kind: InputKind, given: Any, check: Callable[[Any], Any], apply: Callable[[Any], Any]
-    ) -> None:
+    def _rejected(self, kind: InputKind, given: Any, check: Callable[[Any], Any]) -> bool:
+        """Checks a signal's input; a refused one is recorded in progress, never applied."""
         try:
             check(given)
         except HandoverError as error:
+            item_id = (
+                getattr(given, "incident_id", None)
+                or getattr(given, "ticket_id", None)
+                or getattr(given, "rollout_id", None)
+                or getattr(given, "thread_ts", None)
+            )
             self._progress.rejected.append(
                 RejectedInput(
-                    at=workflow.now(),
-                    kind=kind,
-                    actor=given.actor,
-                    item_id=getattr(given, "incident_id", None)
-                    or getattr(given, "ticket_id", None)
-                    or getattr(given, "rollout_id", None),
-                    reason=error.message,
+                    at=workflow.now(), kind=kind, actor=given.actor, item_id=item_id, reason=error.message
                 )
             )
             workflow.logger.warning("rejected %s signal from %s: %s", kind.value, given.actor, error.message)
-            return
-        apply(given)
+            return True
+        return False
+
+    def _from_signal(
+        self, kind: InputKind, given: Any, check: Callable[[Any], Any], apply: Callable[[Any], Any]
+    ) -> None:
+        if not self._rejected(kind, given, check):
+            apply(given)
+
+    def _check_cancelled(self) -> None:
+        if self._progress.cancelled is not None:
+            raise Cancelled()
+
+    async def _wait(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> None:
+        """Wait for people (or a timer). A cancel ends every wait with `Cancelled`."""
+        await workflow.wait_condition(
+            lambda: self._progress.cancelled is not None or condition(), timeout=timeout
+        )
+        self._check_cancelled()
+
+    async def _all(self, *steps: Coroutine[Any, Any, None]) -> None:
+        """Run steps side by side until each ends; a cancel lets every one finish its batch."""
+        results = await asyncio.gather(*steps, return_exceptions=True)
+        errors = [result for result in results if isinstance(result, BaseException)]
+        for error in errors:
+            if not isinstance(error, Cancelled):
+                raise error
+        if errors:
+            raise Cancelled()
+
+    async def _post(self, part: str, text: str, *, thread: bool = False, thread_ts: str | None = None) -> str:
+        """A message of this handover in the channel (or in its thread), posted once."""
+        post = SlackPost(
+            handover_id=self._progress.handover_id,
+            part=part,
+            text=text,
+            thread_ts=thread_ts or (self._progress.thread_ts if thread else None),
+            since=self._progress.started_at,
+        )
+        return await workflow.execute_activity_method(SlackActivities.post_message, post, **LOOKUP)
 
     def _set_phase(self, phase: Phase) -> None:
         self._progress.phase = phase
@@ -733,9 +1087,9 @@ class HandoverWorkflow:
         finished: Callable[[], bool],
         run: Callable[[list[T]], Awaitable[None]],
     ) -> None:
-        """Work items as humans make them ready, in batches, until every item is finished."""
+        """Work items as people make them ready, in batches, until every item is finished."""
         while True:
-            await workflow.wait_condition(lambda: bool(ready()) or finished())
+            await self._wait(lambda: bool(ready()) or finished())
             batch = ready()[:BATCH_SIZE]
             if not batch:
                 return
@@ -756,13 +1110,16 @@ class HandoverWorkflow:
     def _finish(self, item: IncidentHandover | TicketHandover | RolloutHandover, result: ItemResult) -> None:
         item.outcome = result.outcome
         item.detail = result.detail
-        item.stage = {Outcome.HANDED_OVER: "done", Outcome.SKIPPED: "skipped", Outcome.FAILED: "failed"}.get(
-            result.outcome, item.stage
-        )
+        stages = {Outcome.HANDED_OVER: "done", Outcome.SKIPPED: "skipped", Outcome.FAILED: "failed"}
+        item.stage = stages.get(result.outcome, item.stage)
 
 
 def _handed_over(items: Sequence[IncidentHandover | TicketHandover | RolloutHandover]) -> int:
     return sum(item.outcome is Outcome.HANDED_OVER for item in items)
+
+
+def _earlier(candidate: Any, planned: Any) -> bool:
+    return candidate is not None and candidate < planned
 
 
 def _reason(error: BaseException) -> str:

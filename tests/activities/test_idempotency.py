@@ -101,6 +101,7 @@ def test_hand_over_tickets_writes_each_change_once(settings, fresh_sandbox):
         handover_id="handover-test",
         outgoing=ALICE,
         incoming=BOB,
+        acting_as=ALICE,
         items=[
             TicketWork(ticket_id="SUP-1042", action=TicketAction.LABEL_WAITING_ON_CUSTOMER),
             TicketWork(
@@ -133,7 +134,7 @@ def test_rollout_annotation_and_ownership_are_written_once(settings, fresh_sandb
     annotation = RolloutAnnotation(ramp_percent=25, error_rate=0.4, next_step="+15% tomorrow")
     batch = AnnotationBatch(
         handover_id="handover-test",
-        outgoing=ALICE,
+        acting_as=ALICE,
         items=[AnnotationWork(rollout_id="RO-311", annotation=annotation)],
     )
     first, second = twice(platform.annotate_rollouts, batch)
@@ -177,6 +178,7 @@ def test_audit_gap_is_a_retryable_error_naming_the_missing_sessions(settings, fr
             handover_id="h",
             outgoing=ALICE,
             incoming=BOB,
+            acting_as=ALICE,
             items=[
                 TicketWork(
                     ticket_id="SUP-1055",

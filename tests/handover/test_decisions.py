@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from handover import decisions
+from handover import decisions, messages
 from handover.models import (
     Admin,
     Done,
@@ -59,7 +59,7 @@ def test_sessions_to_end_are_only_the_tickets_own():
 
 
 def test_status_note_is_one_paragraph_with_the_three_parts():
-    note = decisions.status_note(
+    note = messages.status_note(
         StatusParagraph(hypothesis="DB pool exhausted", last_action="rolled back", next_action="watch p99"),
         ALICE,
         BOB,
@@ -73,7 +73,7 @@ def test_status_note_is_one_paragraph_with_the_three_parts():
 
 
 def test_summary_is_the_runbook_sentence():
-    text = decisions.summary_text(ALICE, BOB, NOW, incidents=3, tickets=5, rollouts=1)
+    text = messages.summary_text(ALICE, BOB, NOW, incidents=3, tickets=5, rollouts=1)
     assert text == (
         "On-call: <@UALICE> → <@UBOB> as of 2026-11-28 15:04 UTC. 3 incidents reassigned, "
         "5 tickets reassigned, 1 rollout in flight. Details in the thread."
@@ -81,7 +81,7 @@ def test_summary_is_the_runbook_sentence():
 
 
 def test_summary_mentions_by_name_without_a_slack_account():
-    text = decisions.summary_text(ALICE.model_copy(update={"slack_id": None}), BOB, NOW, 0, 0, 0)
+    text = messages.summary_text(ALICE.model_copy(update={"slack_id": None}), BOB, NOW, 0, 0, 0)
     assert text.startswith("On-call: @Alice Moreau → <@UBOB>")
 
 
@@ -152,4 +152,4 @@ def test_pending_inputs_name_who_owes_what():
     ],
 )
 def test_format_duration(span, text):
-    assert decisions.format_duration(span) == text
+    assert messages.format_duration(span) == text

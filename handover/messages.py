@@ -1,0 +1,441 @@
+"""What the handover says: incident notes, Slack announcements, the summary and its thread,
+reminders, the emergency context digest, catch-up requests and the cancel notice.
+
+Pure functions of what the workflow knows; unit-tested in tests/handover/test_messages.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from handover.models import (
+    Admin,
+    ContextDigest,
+    EmergencyReason,
+    HandoverPlan,
+    HandoverProgress,
+    IncidentHandover,
+    InputKind,
+    Outcome,
+    PendingInput,
+    RolloutHandover,
+    StatusParagraph,
+    TicketHandover,
+    UnclearThread,
+    Variant,
+)
+
+LIST_LIMIT = 40
+"""Items listed per Slack message; the report has them all."""
+ENTRY_CHARACTERS = 300
+
+
+def format_time(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_clock(at: datetime) -> str:
+    return at.strftime("%H:%M UTC")
+
+
+def format_duration(span: timedelta) -> str:
+    """`2h`, `1h30m`, `45s`: the way people write overlaps."""
+    seconds = int(span.total_seconds())
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if v]
+    return "".join(parts) or "0s"
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _short(text: str, limit: int = ENTRY_CHARACTERS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded(lines: list[str], total: int) -> list[str]:
+    if total > LIST_LIMIT:
+        return lines[:LIST_LIMIT] + [f"… and {total - LIST_LIMIT} more: see the handover report."]
+    return lines
+
+
+def mention(admin: Admin) -> str:
+    return f"<@{admin.slack_id}>" if admin.slack_id else f"@{admin.name}"
+
+
+def mention_email(progress: HandoverProgress, email: str) -> str:
+    for admin in (progress.outgoing, progress.incoming):
+        if admin is not None and admin.email == email:
+            return mention(admin)
+    return email
+
+
+# --- incident notes (step 2) ------------------------------------------------------------------
+
+
+def status_note(status: StatusParagraph, outgoing: Admin, incoming: Admin, handover_id: str) -> str:
+    """The one-paragraph status posted on the incident before it is reassigned."""
+    return (
+        f"On-call handover from {outgoing.name} to {incoming.name}. "
+        f"Current hypothesis: {_sentence(status.hypothesis)} "
+        f"Last action taken: {_sentence(status.last_action)} "
+        f"Next action: {_sentence(status.next_action)} "
+        f"[{handover_id}]"
+    )
+
+
+def emergency_note(reason: EmergencyReason, outgoing: Admin, incoming: Admin, handover_id: str) -> str:
+    """Emergency: no status paragraph; the note says so, and where the context is."""
+    return (
+        f"Emergency on-call handover from {outgoing.name} ({reason.value}) to {incoming.name}. "
+        "No status paragraph from the outgoing admin: the context digest (this incident's history, "
+        "ticket comments, the last hour of #novavms-platform-ops) is in the handover's Slack thread. "
+        f"[{handover_id}]"
+    )
+
+
+def emergency_next_step(reason: EmergencyReason) -> str:
+    return (
+        f"Not known: emergency handover, the outgoing admin is {reason.value}. "
+        "The incoming admin decides the next ramp step."
+    )
+
+
+# --- announcements ------------------------------------------------------------------------------
+
+
+def announcement(progress: HandoverProgress) -> str:
+    """The handover's first message in the channel; reminders follow in its thread."""
+    request = progress.request
+    outgoing, incoming = progress.outgoing, progress.incoming
+    assert outgoing is not None and incoming is not None
+    who = f"{mention(outgoing)} → {mention(incoming)}"
+    tail = f" Progress: `starter.py status {progress.handover_id}`. Reminders follow in this thread."
+    if request.variant is Variant.MID_SHIFT and progress.major_incident is not None:
+        lead = mention_email(progress, progress.lead or "")
+        shadow = mention_email(progress, progress.shadow or "")
+        incident = progress.major_incident
+        return (
+            f":rotating_light: Mid-shift outage on "
+            f"<{incident.html_url}|#{incident.number} {incident.title}>: {lead} leads, {shadow} shadows. "
+            f"The formal on-call handover {who} follows once the outage is mitigated "
+            f"(the incident resolves, or `starter.py mitigated {progress.handover_id}`)." + tail
+        )
+    if request.variant is Variant.EMERGENCY:
+        reason = request.emergency_reason.value if request.emergency_reason else "unavailable"
+        acting = (
+            " Writes are made as the handover service, not as the outgoing admin."
+            if (request.emergency_reason is EmergencyReason.COMPROMISED)
+            else ""
+        )
+        return (
+            f":warning: Emergency on-call handover {who}, effective now: the outgoing admin is {reason}."
+            f"{acting} A context digest for {mention(incoming)} is built from PagerDuty, the tickets "
+            "and this channel." + tail
+        )
+    kind = "Routine weekly on-call rotation" if request.variant is Variant.ROUTINE else "On-call handover"
+    return f"{kind} started: {who}." + tail
+
+
+def to_do(progress: HandoverProgress, pending: Sequence[PendingInput]) -> str:
+    """After the inventory: what each person owes, in the announcement's thread."""
+    lines = [
+        f"Found {_plural(len(progress.incidents), 'open incident')}, "
+        f"{_plural(len(progress.tickets), 'pinned ticket')} and "
+        f"{_plural(len(progress.rollouts), 'rollout')} in flight."
+    ]
+    for owner in sorted({wait.owner for wait in pending}):
+        mine = [wait for wait in pending if wait.owner == owner]
+        lines.append(f"{mention_email(progress, owner)}: {_counted(mine)}")
+    if progress.on_call is not None and not progress.on_call.on_call:
+        lines.append(on_call_warning(progress))
+    return "\n".join(lines)
+
+
+def on_call_warning(progress: HandoverProgress) -> str:
+    check = progress.on_call
+    assert check is not None
+    return (
+        f":warning: {progress.request.incoming} is not on call on schedule {check.schedule_id} between "
+        f"{format_clock(check.start)} and {format_clock(check.end)}: check PagerDuty's rotation."
+    )
+
+
+_NOUNS = {
+    InputKind.STATUS: "status paragraph",
+    InputKind.INCIDENT_ACK: "incident acknowledgement",
+    InputKind.ENGINEERING_LINK: "engineering issue",
+    InputKind.ROLLOUT_ANNOTATION: "rollout annotation",
+    InputKind.ROLLOUT_OWNERSHIP: "rollout ownership",
+    InputKind.SUMMARY_ACK: ":+1: on the summary",
+    InputKind.MITIGATED: "mitigation call",
+}
+
+
+def _counted(waits: Sequence[PendingInput]) -> str:
+    counts: dict[InputKind, int] = {}
+    for wait in waits:
+        counts[wait.kind] = counts.get(wait.kind, 0) + 1
+    return ", ".join(
+        _plural(count, _NOUNS[kind]) if kind is not InputKind.SUMMARY_ACK else _NOUNS[kind]
+        for kind, count in counts.items()
+    )
+
+
+def describe_wait(progress: HandoverProgress, wait: PendingInput) -> str:
+    item = wait.item_id
+    if wait.kind in (InputKind.STATUS, InputKind.INCIDENT_ACK):
+        incident = next((i.incident for i in progress.incidents if i.incident.id == item), None)
+        what = f"#{incident.number} {incident.title}" if incident else item
+        return f"{_NOUNS[wait.kind]} for incident {what}"
+    if wait.kind is InputKind.ENGINEERING_LINK:
+        return f"engineering issue for ticket {item}"
+    if wait.kind in (InputKind.ROLLOUT_ANNOTATION, InputKind.ROLLOUT_OWNERSHIP):
+        rollout = next((r.rollout for r in progress.rollouts if r.rollout.id == item), None)
+        return f"{_NOUNS[wait.kind]} of {rollout.flag if rollout else item}"
+    if wait.kind is InputKind.MITIGATED:
+        return f"calling the outage on {item} mitigated"
+    return _NOUNS[wait.kind]
+
+
+def reminder(
+    progress: HandoverProgress, owner: str, waits: Sequence[PendingInput], escalate: bool, now: datetime
+) -> str:
+    """A thread mention of the person who owes inputs, or (escalated) a message to the channel."""
+    listed = _bounded([f"• {describe_wait(progress, wait)}" for wait in waits], len(waits))
+    how = f"`starter.py status {progress.handover_id}` shows how to answer."
+    since = format_duration(_round_minutes(max(now - wait.since for wait in waits)))
+    if escalate:
+        head = (
+            f"<!here> The on-call handover {progress.request.outgoing} → {progress.request.incoming} "
+            f"has waited {since} for {mention_email(progress, owner)}:"
+        )
+        return "\n".join([head, *listed, f"Can someone reach them? {how}"])
+    head = f"{mention_email(progress, owner)}, a reminder: the handover waits on you ({since}) for:"
+    return "\n".join([head, *listed, how])
+
+
+def _round_minutes(span: timedelta) -> timedelta:
+    return timedelta(minutes=int(span.total_seconds() // 60))
+
+
+# --- step 5: the summary and its thread --------------------------------------------------------
+
+
+def summary_text(
+    outgoing: Admin, incoming: Admin, at: datetime, incidents: int, tickets: int, rollouts: int
+) -> str:
+    """Runbook step 5, word for word."""
+    return (
+        f"On-call: {mention(outgoing)} → {mention(incoming)} as of {format_time(at)}. "
+        f"{_plural(incidents, 'incident')} reassigned, {_plural(tickets, 'ticket')} reassigned, "
+        f"{_plural(rollouts, 'rollout')} in flight. Details in the thread."
+    )
+
+
+def _outcome_suffix(outcome: Outcome, detail: str | None) -> str:
+    if outcome is Outcome.HANDED_OVER:
+        return f" ({detail})" if detail else ""
+    return f" — *{outcome.value.replace('_', ' ')}*: {detail or 'no reason given'}"
+
+
+def incidents_detail(items: Sequence[IncidentHandover]) -> str:
+    lines = []
+    for item in items:
+        incident = item.incident
+        line = f"• <{incident.html_url}|#{incident.number} {incident.title}>"
+        if item.rescanned:
+            line += " _(picked up by the re-scan)_"
+        if item.status is not None:
+            line += (
+                f"\n   hypothesis: {item.status.hypothesis}"
+                f"\n   last action: {item.status.last_action}"
+                f"\n   next action: {item.status.next_action}"
+            )
+        if item.acknowledged is not None:
+            line += f"\n   acknowledged by {item.acknowledged.by} at {format_time(item.acknowledged.at)}"
+        lines.append(line + _outcome_suffix(item.outcome, item.detail))
+    if not items:
+        lines.append("No open incidents on the platform-ops services.")
+    return "\n".join([f"*Incidents* ({len(items)})", *_bounded(lines, len(items))])
+
+
+def tickets_detail(items: Sequence[TicketHandover]) -> str:
+    lines = []
+    for item in items:
+        ticket = item.ticket
+        line = f"• {ticket.id} {ticket.subject} ({ticket.customer}) — {item.action.value}"
+        if item.engineering_issue:
+            line += f", engineering issue {item.engineering_issue}"
+        if item.sessions_ended:
+            line += f", impersonation ended: {', '.join(item.sessions_ended)}"
+        lines.append(line + _outcome_suffix(item.outcome, item.detail))
+    if not items:
+        lines.append("No pinned tickets.")
+    return "\n".join([f"*Pinned tickets* ({len(items)})", *_bounded(lines, len(items))])
+
+
+def rollouts_detail(items: Sequence[RolloutHandover]) -> str:
+    lines = []
+    for item in items:
+        rollout = item.rollout
+        line = f"• {rollout.flag} ({rollout.state.value})"
+        if item.annotation is not None:
+            line += (
+                f" — at {item.annotation.ramp_percent:g}%, error rate "
+                f"{item.annotation.error_rate:g}%, next: {item.annotation.next_step}"
+            )
+        if item.owned is not None:
+            line += f"; owned by {item.owned.by}"
+        lines.append(line + _outcome_suffix(item.outcome, item.detail))
+    if not items:
+        lines.append("No rollouts ramping or paused.")
+    return "\n".join([f"*Rollouts in flight* ({len(items)})", *_bounded(lines, len(items))])
+
+
+# --- emergency: the context digest and catch-up requests ----------------------------------------
+
+
+def digest_text(progress: HandoverProgress, digest: ContextDigest) -> str:
+    incoming = progress.incoming
+    who = mention(incoming) if incoming else progress.request.incoming
+    lines = [f"*Context digest for {who}* (built {format_time(digest.built_at)})"]
+    if digest.incidents:
+        lines.append("*Incidents: notes and history*")
+        for context in digest.incidents[:LIST_LIMIT]:
+            lines.append(f"• {context.incident_id} {context.title}")
+            lines += [f"   {_at(e.at)} {e.who}: {_short(e.text)}" for e in context.entries]
+    if digest.tickets:
+        lines.append("*Tickets: comments*")
+        for context in digest.tickets[:LIST_LIMIT]:
+            lines.append(f"• {context.ticket_id} {context.subject}")
+            lines += [f"   {_at(e.at)} {e.who}: {_short(e.text)}" for e in context.entries] or [
+                "   (no comments)"
+            ]
+    lines.append("*#novavms-platform-ops, the last hour*")
+    for thread in digest.channel[:LIST_LIMIT]:
+        lines.append(f"• {thread.ts} <@{thread.who}>: {_short(thread.text)}")
+        lines += [f"   ↳ {_at(r.at)} <@{r.who}>: {_short(r.text, 200)}" for r in thread.replies]
+    if not digest.channel:
+        lines.append("(quiet)")
+    lines.append(
+        f"Unclear? `starter.py flag-thread {progress.handover_id} THREAD_TS --question ...` "
+        "asks the channel for a team-wide catch-up."
+    )
+    return "\n".join(lines)
+
+
+def _at(at: datetime | None) -> str:
+    return format_clock(at) if at else "--:--"
+
+
+def catch_up(progress: HandoverProgress, flag: UnclearThread) -> str:
+    incoming = mention_email(progress, flag.flagged.by)
+    return (
+        f":raising_hand: Team-wide catch-up, please: {incoming} is taking over on-call in an emergency "
+        f"and cannot reconstruct the thread {flag.thread_ts}. Question: {_sentence(flag.question)} "
+        "Anyone who knows, answer in this thread."
+    )
+
+
+# --- the end ---------------------------------------------------------------------------------------
+
+
+def audit_text(missing: Sequence[str], checked: int) -> str:
+    if missing:
+        return (
+            ":warning: Audit check: platform_audit_log shows no platform.impersonation_ended for "
+            f"{', '.join(missing)}. Check these sessions before revoking access."
+        )
+    return f"Audit check: platform.impersonation_ended is logged for all {_plural(checked, 'session')} ended."
+
+
+def cancelled_text(progress: HandoverProgress) -> str:
+    cancel = progress.cancelled
+    assert cancel is not None
+    groups = (
+        ("incidents", progress.incidents),
+        ("tickets", progress.tickets),
+        ("rollouts", progress.rollouts),
+    )
+    moved = ", ".join(
+        f"{sum(i.outcome is Outcome.HANDED_OVER for i in items)} of {len(items)} {name}"
+        for name, items in groups
+    )
+    lines = [
+        f":no_entry: On-call handover {progress.request.outgoing} → {progress.request.incoming} "
+        f"was cancelled by {cancel.by}: {_sentence(cancel.reason)}",
+        f"Handed over: {moved}.",
+    ]
+    untouched = [
+        f"• {label}"
+        for label, outcome in (
+            [(f"incident #{i.incident.number} {i.incident.title}", i.outcome) for i in progress.incidents]
+            + [(f"ticket {t.ticket.id} {t.ticket.subject}", t.outcome) for t in progress.tickets]
+            + [(f"rollout {r.rollout.flag}", r.outcome) for r in progress.rollouts]
+        )
+        if outcome is Outcome.NOT_HANDED_OVER
+    ]
+    if untouched:
+        lines += [
+            "Not handed over (left untouched, still with the outgoing admin):",
+            *_bounded(untouched, len(untouched)),
+        ]
+    if progress.override is not None:
+        lines.append(
+            f"The PagerDuty override {progress.override.id} (incoming primary until "
+            f"{format_time(progress.override.end)}) is left in place; "
+            "remove it in PagerDuty if it is not wanted."
+        )
+    return "\n".join(lines)
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+
+def plan_text(plan: HandoverPlan) -> str:
+    """`starter.py plan`: what a handover would move, and what it would wait for."""
+    request = plan.request
+    audit = " with the offboarding audit" if request.offboarding else ""
+    lines = [
+        f"Plan: {request.variant.value} handover {plan.outgoing.name} ({plan.outgoing.email}) → "
+        f"{plan.incoming.name} ({plan.incoming.email}){audit}",
+        f"Writes as: {plan.acting_as}",
+        f"Step 1: {plan.override}",
+    ]
+    if plan.on_call is not None:
+        state = "is" if plan.on_call.on_call else "is NOT"
+        lines.append(
+            f"        {plan.incoming.email} {state} on call on {plan.on_call.schedule_id} in that window"
+        )
+    if plan.sessions_to_end_first:
+        lines.append(f"First:  end every open impersonation session: {', '.join(plan.sessions_to_end_first)}")
+    lines.append(f"Step 2: reassign {_plural(len(plan.incidents), 'incident')} with a status note")
+    lines += [f"        {i.id}  #{i.number} {i.title} ({i.status}, {i.service_name})" for i in plan.incidents]
+    lines.append(f"Step 3: hand over {_plural(len(plan.tickets), 'pinned ticket')}")
+    for planned in plan.tickets:
+        sessions = f" (end {', '.join(planned.sessions_to_end)} first)" if planned.sessions_to_end else ""
+        lines.append(
+            f"        {planned.ticket.id}  {planned.ticket.subject}: {planned.action.value}{sessions}"
+        )
+    lines.append(f"Step 4: transfer {_plural(len(plan.rollouts), 'rollout')} in flight")
+    lines += [
+        f"        {r.id}  {r.flag} ({r.state.value}, {r.ramp_percent:g}%, errors {r.error_rate or 0:g}%)"
+        for r in plan.rollouts
+    ]
+    lines.append("Step 5: post the summary in #novavms-platform-ops and wait for the :+1:")
+    if request.offboarding:
+        lines.append("Step 6: check platform_audit_log for every impersonation session ended")
+    lines.append("Waits for: " + ("; ".join(plan.waits_for) or "nobody"))
+    lines.append("Nothing was changed: this is a plan.")
+    return "\n".join(lines)

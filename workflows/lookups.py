@@ -1,0 +1,72 @@
+"""Read-only steps both workflows take: resolve the admins (step 0) and list what outgoing owns.
+
+Deterministic workflow code: activity calls only. Used by `HandoverWorkflow` and `PlanWorkflow`,
+so that a plan shows exactly what a handover would find.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.pagerduty import PagerDutyActivities
+    from activities.platform import PinnedTickets, PlatformActivities
+    from activities.slack import SlackActivities
+    from handover.errors import NotAllowed, UnknownAdmin, UnknownItem
+    from handover.models import Admin, Incident, Model, Rollout
+
+LOOKUP = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+)
+
+
+class Inventory(Model):
+    incidents: list[Incident]
+    pinned: PinnedTickets
+    rollouts: list[Rollout]
+
+
+async def resolve_admin(email: str) -> Admin:
+    """Step 0: the admin in PagerDuty, the platform and Slack; an active platform admin."""
+    pagerduty_user, platform_admin, slack_id = await asyncio.gather(
+        workflow.execute_activity_method(PagerDutyActivities.find_pagerduty_user, email, **LOOKUP),
+        workflow.execute_activity_method(PlatformActivities.get_platform_admin, email, **LOOKUP),
+        workflow.execute_activity_method(SlackActivities.find_slack_user, email, **LOOKUP),
+    )
+    if pagerduty_user is None:
+        raise UnknownAdmin(f"{email} is not a PagerDuty user; check the address")
+    if platform_admin is None or not platform_admin.platform_admin or not platform_admin.active:
+        raise NotAllowed(f"{email} is not an active platform admin; only platform admins hand over on-call")
+    return Admin(email=email, name=pagerduty_user.name, pagerduty_id=pagerduty_user.id, slack_id=slack_id)
+
+
+async def service_identity() -> str:
+    """The email the service writes as when the outgoing admin is compromised."""
+    user = await workflow.execute_activity_method(PagerDutyActivities.find_service_identity, **LOOKUP)
+    return user.email
+
+
+async def major_incident(incident_id: str) -> Incident:
+    incident = await workflow.execute_activity_method(PagerDutyActivities.get_incident, incident_id, **LOOKUP)
+    if incident is None:
+        raise UnknownItem(f"major incident {incident_id} is not in PagerDuty; check the id")
+    return incident
+
+
+async def take_inventory(outgoing: Admin) -> Inventory:
+    """Steps 2-4, the listing part: open incidents, pinned tickets with sessions, rollouts in flight."""
+    incidents, pinned, rollouts = await asyncio.gather(
+        workflow.execute_activity_method(
+            PagerDutyActivities.list_open_incidents, outgoing.pagerduty_id, **LOOKUP
+        ),
+        workflow.execute_activity_method(PlatformActivities.list_pinned_tickets, outgoing.email, **LOOKUP),
+        workflow.execute_activity_method(
+            PlatformActivities.list_rollouts_in_flight, outgoing.email, **LOOKUP
+        ),
+    )
+    return Inventory(incidents=incidents, pinned=pinned, rollouts=rollouts)
