@@ -30,19 +30,23 @@ from rich.table import Table
 from temporalio.service import RPCError
 
 from handover import service, visibility
-from handover.errors import HandoverError, InvalidInput
-from handover.messages import format_duration
+from handover.errors import HandoverError, InvalidInput, NotReady
+from handover.messages import digest_text, format_duration, plan_text
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
+    CancelInput,
     EngineeringLinkInput,
     HandoverProgress,
     HandoverRequest,
     IncidentAckInput,
     IncidentStatusInput,
     InputKind,
+    MitigatedInput,
+    ReminderPolicy,
     RolloutAnnotationInput,
     RolloutOwnershipInput,
     SummaryAckInput,
+    UnclearThreadInput,
     Variant,
 )
 from handover.report import to_markdown
@@ -69,8 +73,17 @@ def _when(at: datetime | None) -> str:
 # --- commands --------------------------------------------------------------------------------
 
 
-async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
-    request = HandoverRequest(
+def _request(args: argparse.Namespace) -> HandoverRequest:
+    reminders = {
+        name: value
+        for name, value in (
+            ("remind_after", args.remind_after),
+            ("escalate_after", args.escalate_after),
+            ("repeat_every", args.repeat_every),
+        )
+        if value is not None
+    }
+    return HandoverRequest(
         outgoing=args.outgoing,
         incoming=args.incoming,
         variant=args.variant,
@@ -78,8 +91,15 @@ async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
         reason=args.reason,
         requested_by=args.requested_by,
         overlap=args.overlap,
+        senior=args.senior,
+        major_incident=args.major_incident,
+        reminders=ReminderPolicy(**reminders),
         demo=args.demo,
     )
+
+
+async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
+    request = _request(args)
     client = await connect(settings)
     handle = await service.start(client, settings.task_queue, request)
     if args.no_wait:
@@ -102,7 +122,33 @@ async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
             f"PagerDuty override {current.override.id}: "
             f"incoming is primary until {_when(current.override.end)}."
         )
+    if current.lead:
+        out.print(f"Mid-shift outage: {current.lead} leads, {current.shadow} shadows until it is mitigated.")
     out.print(f"\nNext: python starter.py status {handle.id}")
+    return 0
+
+
+async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    request = _request(args)
+    client = await connect(settings)
+    plan = await service.plan(client, settings.task_queue, request)
+    print(plan.model_dump_json(indent=2) if args.json else plan_text(plan))
+    return 0
+
+
+async def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    client = await connect(settings)
+    current = await service.progress(client, service.handover_id(args.handover))
+    if current.digest is None:
+        raise NotReady(
+            f"handover {current.handover_id} has no context digest"
+            + (
+                " yet"
+                if current.request.variant is Variant.EMERGENCY
+                else ": only emergency handovers build one"
+            )
+        )
+    print(digest_text(current, current.digest))
     return 0
 
 
@@ -124,6 +170,24 @@ def print_progress(p: HandoverProgress) -> None:
     if p.overlap_ends_at:
         out.print(f"   overlap ends {_when(p.overlap_ends_at)}", end="")
     out.print()
+    if p.acting_as and p.outgoing and p.acting_as != p.outgoing.email:
+        out.print(f"Writes as: {p.acting_as} (the outgoing admin is compromised)")
+    if p.lead:
+        mitigated = (
+            f"mitigated ({p.mitigated.by}, {_when(p.mitigated.at)})" if p.mitigated else "not mitigated yet"
+        )
+        out.print(f"Mid-shift outage: {p.lead} leads, {p.shadow} shadows; {mitigated}")
+    if p.on_call is not None:
+        state = "is" if p.on_call.on_call else "[red]is NOT[/red]"
+        out.print(f"Routine rotation: {p.request.incoming} {state} on call on {p.on_call.schedule_id}")
+    if p.sessions_ended_first:
+        out.print(f"Impersonation sessions ended first: {', '.join(p.sessions_ended_first)}")
+    if p.digest is not None:
+        out.print(f"Context digest built {_when(p.digest.built_at)}: `starter.py digest {p.handover_id}`")
+    if p.cancelled:
+        out.print(
+            f"[yellow]Cancelled[/yellow] by {p.cancelled.by} at {_when(p.cancelled.at)}: {p.cancelled.reason}"
+        )
     if p.error:
         out.print(f"[red]Failed:[/red] {p.error}")
     table = Table(title="Items", title_justify="left", show_lines=False)
@@ -150,6 +214,8 @@ def print_progress(p: HandoverProgress) -> None:
         for wait in p.pending:
             item = f" {wait.item_id}" if wait.item_id else ""
             out.print(f"  {wait.owner}: {wait.kind.value}{item}  (since {_when(wait.since)})")
+    for flag in p.unclear_threads:
+        out.print(f"Catch-up asked for thread {flag.thread_ts} by {flag.flagged.by}: {flag.question}")
     for rejected in p.rejected:
         out.print(f"[yellow]Rejected[/yellow] {rejected.kind.value} from {rejected.actor}: {rejected.reason}")
 
@@ -223,35 +289,34 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     start = commands.add_parser(
-        "start", help="start a handover", description="Start a handover from OUTGOING to INCOMING."
+        "start",
+        help="start a handover",
+        description="Start a handover from OUTGOING to INCOMING.",
+        epilog=VARIANTS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    start.add_argument("outgoing", help="email of the admin rotating off")
-    start.add_argument("incoming", help="email of the admin taking over")
-    start.add_argument(
-        "--variant",
-        type=Variant,
-        choices=list(Variant),
-        default=Variant.PLANNED,
-        help="runbook variant (default: planned)",
-    )
-    start.add_argument(
-        "--offboarding", action="store_true", help="the outgoing admin is leaving: adds the audit check"
-    )
-    start.add_argument("--reason", help="why this handover happens (shown in the report)")
-    start.add_argument(
-        "--overlap",
-        type=duration,
-        default=PLANNED_MINIMUM_OVERLAP,
-        help="how long incoming is primary alongside outgoing (default and minimum for planned: 2h)",
-    )
-    start.add_argument("--demo", action="store_true", help="demo scenario only: allows --overlap under 2h")
-    start.add_argument(
-        "--requested-by",
-        default=f"cli:{getpass.getuser()}",
-        help="who asks for the handover (default: cli:$USER)",
-    )
+    _request_arguments(start)
     start.add_argument("--no-wait", action="store_true", help="do not wait for both admins to be validated")
     start.set_defaults(run=cmd_start)
+
+    plan = commands.add_parser(
+        "plan",
+        help="show what a handover would move, changing nothing",
+        description="Show what a handover from OUTGOING to INCOMING would move and wait for. Read-only.",
+        epilog=VARIANTS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _request_arguments(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(run=cmd_plan)
+
+    digest = commands.add_parser(
+        "digest",
+        help="print an emergency handover's context digest",
+        description="Print the context digest built for the incoming admin of an emergency handover.",
+    )
+    digest.add_argument("handover", help="handover id, or the outgoing admin's email")
+    digest.set_defaults(run=cmd_digest)
 
     listing = commands.add_parser(
         "list", help="list handovers", description="List running handovers (or all with --all)."
@@ -360,7 +425,73 @@ def parser() -> argparse.ArgumentParser:
         InputKind.SUMMARY_ACK,
         lambda a: SummaryAckInput(actor=_actor(a)),
     )
+
+    mitigated = human(
+        "mitigated",
+        "mid-shift: the outage is mitigated; the formal handover starts",
+        InputKind.MITIGATED,
+        lambda a: MitigatedInput(actor=_actor(a), note=a.note),
+    )
+    mitigated.add_argument("--note", help="what mitigated it (shown in the report)")
+
+    flag = human(
+        "flag-thread",
+        "incoming: ask the channel for a team-wide catch-up on an unclear thread",
+        InputKind.UNCLEAR_THREAD,
+        lambda a: UnclearThreadInput(actor=_actor(a), thread_ts=a.thread_ts, question=a.question),
+    )
+    flag.add_argument("thread_ts", help="the thread's Slack timestamp, e.g. 1764342000.000100 (see `digest`)")
+    flag.add_argument("--question", required=True, help="what is unclear")
+
+    cancel = human(
+        "cancel",
+        "the requester or either admin: stop the handover cleanly and report what moved",
+        InputKind.CANCEL,
+        lambda a: CancelInput(actor=_actor(a), reason=a.reason),
+    )
+    cancel.add_argument("--reason", required=True, help="why (posted in the channel and the report)")
     return top
+
+
+VARIANTS_HELP = """variants:
+  planned    a planned rotation change: override for --overlap (at least 2h), a status
+             paragraph per incident from outgoing
+  routine    routine weekly rotation: no override (PagerDuty's auto-rotation gives the
+             overlap; checks incoming is on call); status paragraphs still required
+  emergency  outgoing is gone: --reason incapacitated|compromised; override at once, no status
+             paragraphs (a context digest instead); compromised also ends every impersonation
+             session of outgoing first and writes as the service, not as outgoing
+  mid-shift  both on during an outage: --senior (who leads) and --major-incident; the formal
+             (planned) handover starts once the outage is mitigated
+
+  --offboarding adds the audit check to any variant."""
+
+
+def _request_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("outgoing", help="email of the admin rotating off")
+    command.add_argument("incoming", help="email of the admin taking over")
+    command.add_argument(
+        "--variant", type=Variant, choices=list(Variant), default=Variant.PLANNED, help="default: planned"
+    )
+    command.add_argument(
+        "--offboarding", action="store_true", help="outgoing is leaving: adds the audit check"
+    )
+    command.add_argument("--reason", help="why; for emergency: incapacitated or compromised (then any words)")
+    command.add_argument(
+        "--overlap",
+        type=duration,
+        default=PLANNED_MINIMUM_OVERLAP,
+        help="how long incoming is primary alongside outgoing (default and minimum for planned: 2h)",
+    )
+    command.add_argument("--senior", help="mid-shift: email of the senior admin who leads (one of the two)")
+    command.add_argument("--major-incident", help="mid-shift: the PagerDuty incident id of the outage")
+    command.add_argument("--remind-after", type=duration, help="remind a pending input after (default 30m)")
+    command.add_argument("--escalate-after", type=duration, help="escalate to the channel after (default 2h)")
+    command.add_argument("--repeat-every", type=duration, help="escalate again every (default 4h)")
+    command.add_argument("--demo", action="store_true", help="demo scenario only: allows --overlap under 2h")
+    command.add_argument(
+        "--requested-by", default=f"cli:{getpass.getuser()}", help="who asks for it (default: cli:$USER)"
+    )
 
 
 def _validation_message(error: ValidationError) -> str:

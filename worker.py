@@ -20,6 +20,7 @@ from handover import logs
 from handover.settings import Settings
 from handover.temporal import connect
 from workflows.handover import HandoverWorkflow
+from workflows.plan import PlanWorkflow
 
 log = structlog.get_logger("worker")
 
@@ -31,7 +32,7 @@ def build_worker(client, settings: Settings, executor: ThreadPoolExecutor) -> Wo
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[HandoverWorkflow],
+        workflows=[HandoverWorkflow, PlanWorkflow],
         activities=all_activities(settings),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

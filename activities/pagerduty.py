@@ -8,12 +8,13 @@ the worker's thread pool.
 from __future__ import annotations
 
 import functools
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import pagerduty
 from temporalio import activity
-from temporalio.exceptions import CancelledError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
 from activities.errors import Refused, classify, non_retryable, seconds, unavailable
 from handover.models import (
@@ -183,11 +184,14 @@ class PagerDutyActivities:
 
     @activity.defn
     def wait_until_resolved(self, incident_id: str) -> str:
-        """Reads the incident every HANDOVER_POLL_SECONDS, heartbeating, until it is no longer open.
+        """Watches the incident until it is no longer triggered or acknowledged; returns its status.
 
-        Runs for as long as the outage lasts; the workflow cancels it when someone declares the
-        outage mitigated first.
+        One attempt reads it every HANDOVER_POLL_SECONDS, heartbeating, for HANDOVER_WATCH_SECONDS,
+        then raises a retryable `StillOpen`: Temporal starts the next attempt after the workflow's
+        interval. An outage of days costs no history (retries are not events), and the workflow
+        cancels the watch when someone calls the outage mitigated first.
         """
+        deadline = time.monotonic() + self._settings.watch_seconds
         while True:
             activity.heartbeat()
             try:
@@ -196,8 +200,13 @@ class PagerDutyActivities:
                 raise non_retryable(error) from None
             if status not in OPEN_STATUSES:
                 return status
+            if time.monotonic() >= deadline:
+                raise ApplicationError(
+                    f"{incident_id} is still {status}",
+                    type="StillOpen",
+                    category=ApplicationErrorCategory.BENIGN,  # expected: logged at DEBUG, not as a failure
+                )
             if activity.wait_for_cancelled_sync(timeout=self._settings.poll_seconds):
-                activity.logger.info("stopped watching %s: cancelled", incident_id)
                 raise CancelledError(f"stopped watching {incident_id}")
 
     # --- step 1: freeze new assignments ----------------------------------------------------

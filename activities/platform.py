@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.errors import Refused, classify, non_retryable, seconds, unavailable
 from handover.decisions import WAITING_ON_CUSTOMER_LABEL
@@ -352,6 +352,7 @@ class PlatformActivities:
                 f"platform_audit_log has no {IMPERSONATION_ENDED} yet for {', '.join(missing)}",
                 missing,
                 type="AuditGap",
+                category=ApplicationErrorCategory.BENIGN,  # expected while the log lags
             )
         return AuditResult(
             checked_sessions=sorted(query.session_ids),

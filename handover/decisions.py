@@ -130,13 +130,16 @@ def due_reminders(progress: HandoverProgress, now: datetime) -> tuple[list[Pendi
     """(to remind in the thread, to escalate to the channel) at `now`.
 
     A pending input is reminded once `remind_after` it became pending, escalated once
-    `escalate_after`, and escalated again every `repeat_every` after that.
+    `escalate_after`, and escalated again every `repeat_every` after that, `max_escalations`
+    times in all.
     """
     policy = progress.request.reminders
     remind: list[PendingInput] = []
     escalate: list[PendingInput] = []
     for wait in pending_inputs(progress):
         mark = progress.reminders.get(reminder_key(wait), ReminderMark())
+        if mark.escalations >= policy.max_escalations:
+            continue
         if mark.escalated_at is not None:
             if now - mark.escalated_at >= policy.repeat_every:
                 escalate.append(wait)
@@ -153,6 +156,8 @@ def next_reminder_at(progress: HandoverProgress) -> datetime | None:
     times = []
     for wait in pending_inputs(progress):
         mark = progress.reminders.get(reminder_key(wait), ReminderMark())
+        if mark.escalations >= policy.max_escalations:
+            continue
         if mark.escalated_at is not None:
             times.append(mark.escalated_at + policy.repeat_every)
         elif mark.reminded_at is not None:

@@ -15,6 +15,7 @@ from handover.models import (
     EmergencyReason,
     HandoverPlan,
     HandoverProgress,
+    HandoverRequest,
     IncidentHandover,
     InputKind,
     Outcome,
@@ -401,6 +402,29 @@ def cancelled_text(progress: HandoverProgress) -> str:
 
 
 # --- the plan ------------------------------------------------------------------------------------
+
+
+def plan_waits(request: HandoverRequest, incidents: int, links: int, rollouts: int) -> list[str]:
+    """Every human input a handover will wait for, by person."""
+    waits = []
+    if request.variant is Variant.MID_SHIFT:
+        waits.append(
+            f"{request.senior}: the outage called mitigated (or #{request.major_incident} resolving)"
+        )
+    if request.variant is not Variant.EMERGENCY:
+        owed = [
+            _plural(incidents, "status paragraph"),
+            _plural(links, "engineering issue"),
+            _plural(rollouts, "rollout annotation"),
+        ]
+        waits.append(f"{request.outgoing}: {', '.join(owed)}")
+    owed = [
+        _plural(incidents, "incident acknowledgement"),
+        _plural(rollouts, "rollout ownership"),
+        ":+1: on the summary",
+    ]
+    waits.append(f"{request.incoming}: {', '.join(owed)}")
+    return waits
 
 
 def plan_text(plan: HandoverPlan) -> str:

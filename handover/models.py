@@ -70,6 +70,8 @@ class ReminderPolicy(Model):
     remind_after: timedelta = timedelta(minutes=30)
     escalate_after: timedelta = timedelta(hours=2)
     repeat_every: timedelta = timedelta(hours=4)
+    max_escalations: int = Field(default=3, ge=1, le=50)
+    """After this many escalations of one input the channel is left alone (a days-long outage)."""
 
     @model_validator(mode="after")
     def _check(self) -> ReminderPolicy:
@@ -95,6 +97,8 @@ class HandoverRequest(Model):
     """Mid-shift outage: the senior admin who leads (one of the two); the other shadows."""
     major_incident: str | None = Field(default=None, min_length=1, max_length=64)
     """Mid-shift outage: the PagerDuty incident whose mitigation the formal handover waits for."""
+    mitigation_poll: timedelta = Field(default=timedelta(minutes=1), ge=timedelta(seconds=1))
+    """Mid-shift outage: the pause between two watches of the major incident."""
     reminders: ReminderPolicy = ReminderPolicy()
     demo: bool = False
     """Demo mode (the demo scenario only): allows an overlap under the planned minimum."""
@@ -475,6 +479,7 @@ class ReminderMark(Model):
 
     reminded_at: datetime | None = None
     escalated_at: datetime | None = None
+    escalations: int = 0
 
 
 class Cancellation(Model):

@@ -6,6 +6,7 @@ Every failure a person can cause comes back as one of `handover.errors`, with a 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 from temporalio.client import (
@@ -31,6 +32,7 @@ from handover.errors import (
     from_failure,
 )
 from handover.models import (
+    HandoverPlan,
     HandoverProgress,
     HandoverReport,
     HandoverRequest,
@@ -78,6 +80,27 @@ async def start(client: Client, task_queue: str, request: HandoverRequest) -> Wo
             f"a handover for {request.outgoing} is running already: {workflow_id}; "
             "finish or cancel it before starting another"
         ) from None
+
+
+async def plan(client: Client, task_queue: str, request: HandoverRequest) -> HandoverPlan:
+    """What a handover would move, read by a worker (where the API tokens are); changes nothing."""
+    try:
+        return await client.execute_workflow(
+            "PlanWorkflow",
+            request,
+            id=f"plan-{request.outgoing}-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+            result_type=HandoverPlan,
+            execution_timeout=timedelta(minutes=2),
+        )
+    except WorkflowFailureError as error:
+        raise (from_failure(error) or HandoverError(f"the plan failed: {_cause(error)}")) from None
+
+
+def _cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error)
 
 
 async def progress(client: Client, workflow_id: str) -> HandoverProgress:

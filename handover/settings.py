@@ -34,8 +34,11 @@ class Settings(BaseSettings):
     service_email: str = Field("oncall-handover@novalien.com", alias="HANDOVER_SERVICE_EMAIL")
     """The service's own identity (a PagerDuty user and platform admin): the handover writes as
     it instead of as the outgoing admin when that admin is compromised."""
-    poll_seconds: float = Field(60.0, gt=0, alias="HANDOVER_POLL_SECONDS")
-    """Mid-shift outage: how often the major incident's status is read."""
+    poll_seconds: float = Field(20.0, gt=0, le=60, alias="HANDOVER_POLL_SECONDS")
+    """Mid-shift outage: how often the watch reads the major incident's status."""
+    watch_seconds: float = Field(300.0, ge=0, le=600, alias="HANDOVER_WATCH_SECONDS")
+    """Mid-shift outage: how long one watch attempt lasts before it hands back to Temporal, which
+    starts the next attempt after the handover's `mitigation_poll` interval."""
 
     # Local state and the sandbox
     data_dir: Path = Field(Path(".data"), alias="HANDOVER_DATA_DIR")

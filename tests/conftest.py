@@ -45,6 +45,7 @@ from handover import visibility  # noqa: E402
 from handover.models import workflow_id_for  # noqa: E402
 from handover.settings import Settings  # noqa: E402
 from workflows.handover import HandoverWorkflow  # noqa: E402
+from workflows.plan import PlanWorkflow  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -63,6 +64,8 @@ def settings(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -
         sandbox_url=sandbox.base_url,
         ca_file=sandbox.ca_file,
         data_dir=tmp_path_factory.mktemp("data"),
+        poll_seconds=0.2,  # mid-shift: read the major incident often,
+        watch_seconds=0,  # and once per watch attempt, so that time-skipping tests can skip
     )
 
 
@@ -78,7 +81,7 @@ async def _worker_for(client: Client, settings: Settings, executor: ThreadPoolEx
     async with Worker(
         client,
         task_queue=task_queue,
-        workflows=[HandoverWorkflow],
+        workflows=[HandoverWorkflow, PlanWorkflow],
         activities=all_activities(settings),
         activity_executor=executor,
     ):
@@ -93,8 +96,13 @@ async def _worker_for(client: Client, settings: Settings, executor: ThreadPoolEx
 # --- Temporal: the time-skipping test server and the dev server -----------------------------
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+@pytest.fixture
+async def time_skipping(
+    settings: Settings, activity_executor: ThreadPoolExecutor
+) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
+    """(environment, task queue): a time-skipping test server of the test's own (it starts in
+    0.1 s, and its clock begins at the real now, which the sandbox's scenario times follow), with
+    a worker running the real activities against the sandbox."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
@@ -107,17 +115,9 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
             },
         )
     )
-    yield env
+    async for task_queue in _worker_for(env.client, settings, activity_executor):
+        yield env, task_queue
     await env.shutdown()
-
-
-@pytest.fixture
-async def time_skipping(
-    time_skipping_env: WorkflowEnvironment, settings: Settings, activity_executor: ThreadPoolExecutor
-) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
-    """(environment, task queue) with a worker running the real activities against the sandbox."""
-    async for task_queue in _worker_for(time_skipping_env.client, settings, activity_executor):
-        yield time_skipping_env, task_queue
 
 
 @pytest.fixture(scope="session")

@@ -105,12 +105,11 @@ AUDIT = dict(
         maximum_attempts=8,
     ),
 )
-WATCH = dict(
-    # Mid-shift: reads the major incident every HANDOVER_POLL_SECONDS for as long as the outage
-    # lasts; restarted daily and after a worker dies (heartbeats stop).
-    start_to_close_timeout=timedelta(days=1),
-    heartbeat_timeout=timedelta(minutes=5),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+WATCH_ATTEMPT = dict(
+    # Mid-shift: one watch attempt of the major incident lasts at most HANDOVER_WATCH_SECONDS
+    # (10 minutes at most) and heartbeats at every read.
+    start_to_close_timeout=timedelta(minutes=15),
+    heartbeat_timeout=timedelta(minutes=2),
 )
 CHANNEL_LOOKBACK = timedelta(hours=1)
 """Emergency digest: the last hour of #novavms-platform-ops."""
@@ -201,14 +200,22 @@ class HandoverWorkflow:
         progress = self._progress
         self._set_phase(Phase.OUTAGE)
         assert progress.major_incident is not None
+        pause = progress.request.mitigation_poll
         watch = workflow.start_activity_method(
-            PagerDutyActivities.wait_until_resolved, progress.major_incident.id, **WATCH
+            PagerDutyActivities.wait_until_resolved,
+            progress.major_incident.id,
+            retry_policy=RetryPolicy(initial_interval=pause, backoff_coefficient=1.0, maximum_interval=pause),
+            **WATCH_ATTEMPT,
         )
         try:
             await self._wait(lambda: progress.mitigated is not None or watch.done())
         finally:
             if not watch.done():
                 watch.cancel()
+                try:
+                    await watch
+                except ActivityError:
+                    pass  # cancelled, as asked
         if progress.mitigated is not None:
             return
         try:
@@ -627,6 +634,7 @@ class HandoverWorkflow:
                         mark = progress.reminders.setdefault(decisions.reminder_key(wait), ReminderMark())
                         if escalated:
                             mark.escalated_at = now
+                            mark.escalations += 1
                         else:
                             mark.reminded_at = now
             due = decisions.next_reminder_at(progress)

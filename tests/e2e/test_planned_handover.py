@@ -13,21 +13,13 @@ import pytest
 from handover import service
 from handover.models import HandoverRequest, Outcome, Phase
 from tests.humans import INCOMING, OUTGOING, play_incoming, play_outgoing, wait_for
+from tests.writes import message_part, reassignments, successful
 
 pytestmark = pytest.mark.asyncio
 
 
-def message_part(write: dict) -> str | None:
-    """Which of the handover's Slack messages this is (its metadata names the part)."""
-    return ((write["body"].get("metadata") or {}).get("event_payload") or {}).get("part")
-
-
 def ok(writes: list[dict], api: str, method: str, path_part: str) -> list[dict]:
-    return [
-        w
-        for w in writes
-        if w["api"] == api and w["method"] == method and path_part in w["path"] and w["status"] < 300
-    ]
+    return successful(writes, api, method, path_part)
 
 
 async def test_planned_handover_writes_exactly_what_the_runbook_says(dev_server, fresh_sandbox, settings):
@@ -60,12 +52,7 @@ async def test_planned_handover_writes_exactly_what_the_runbook_says(dev_server,
         for part in ("Current hypothesis:", "Last action taken:", "Next action:"):
             assert part in content
         assert notes[0]["actor"] == OUTGOING
-        reassigns = [
-            w
-            for w in ok(writes, "pagerduty", "PUT", "/incidents")
-            if any(i["id"] == incident_id and "assignments" in i for i in w["body"].get("incidents", []))
-            or (w["path"].endswith(incident_id) and "assignments" in w["body"].get("incident", {}))
-        ]
+        reassigns = reassignments(writes, incident_id)
         assert len(reassigns) == 1, incident_id
         assert reassigns[0]["actor"] == OUTGOING
         assert notes[0]["seq"] < reassigns[0]["seq"], "the status note goes before the reassignment"

@@ -1,0 +1,119 @@
+"""What the handover says, per variant."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from handover import messages
+from handover.models import (
+    Admin,
+    Cancellation,
+    EmergencyReason,
+    HandoverProgress,
+    HandoverRequest,
+    Incident,
+    IncidentHandover,
+    Outcome,
+    Override,
+    Variant,
+)
+
+NOW = datetime(2026, 11, 28, 15, 4, tzinfo=UTC)
+ALICE = Admin(email="alice@novalien.com", name="Alice Moreau", pagerduty_id="PA", slack_id="UA")
+BOB = Admin(email="bob@novalien.com", name="Bob Okafor", pagerduty_id="PB", slack_id="UB")
+INCIDENT = Incident(
+    id="Q1", number=4211, title="Disk pressure", status="triggered", urgency="high",
+    service_id="P", service_name="s", html_url="https://pd/Q1", created_at=NOW,
+)  # fmt: skip
+
+
+def progress(**request) -> HandoverProgress:
+    return HandoverProgress(
+        handover_id="handover-alice@novalien.com",
+        request=HandoverRequest(outgoing=ALICE.email, incoming=BOB.email, requested_by="t", **request),
+        started_at=NOW,
+        outgoing=ALICE,
+        incoming=BOB,
+    )
+
+
+def test_emergency_needs_incapacitated_or_compromised():
+    with pytest.raises(ValidationError, match="incapacitated or compromised"):
+        HandoverRequest(outgoing=ALICE.email, incoming=BOB.email, requested_by="t", variant=Variant.EMERGENCY)
+    request = HandoverRequest(
+        outgoing=ALICE.email,
+        incoming=BOB.email,
+        requested_by="t",
+        variant="emergency",
+        reason="Compromised: laptop",
+    )
+    assert request.emergency_reason is EmergencyReason.COMPROMISED
+
+
+def test_mid_shift_names_a_senior_among_the_two_and_a_major_incident():
+    base = dict(outgoing=ALICE.email, incoming=BOB.email, requested_by="t")
+    with pytest.raises(ValidationError, match="names the senior admin"):
+        HandoverRequest(**base, variant=Variant.MID_SHIFT, senior=ALICE.email)
+    with pytest.raises(ValidationError, match="outgoing or the incoming"):
+        HandoverRequest(**base, variant=Variant.MID_SHIFT, senior="carol@novalien.com", major_incident="Q1")
+    with pytest.raises(ValidationError, match="mid-shift handover only"):
+        HandoverRequest(**base, senior=ALICE.email)
+    with pytest.raises(ValidationError, match="at least 2 hours"):
+        HandoverRequest(
+            **base,
+            variant=Variant.MID_SHIFT,
+            senior=ALICE.email,
+            major_incident="Q1",
+            overlap=timedelta(1 / 48),
+        )
+
+
+def test_announcements_say_what_kind_of_handover_it_is():
+    assert messages.announcement(progress()).startswith("On-call handover started: <@UA> → <@UB>.")
+    assert messages.announcement(progress(variant=Variant.ROUTINE)).startswith(
+        "Routine weekly on-call rotation"
+    )
+    emergency = messages.announcement(progress(variant=Variant.EMERGENCY, reason="compromised"))
+    assert "the outgoing admin is compromised" in emergency and "as the handover service" in emergency
+    mid = progress(variant=Variant.MID_SHIFT, senior=BOB.email, major_incident="Q1")
+    mid.major_incident, mid.lead, mid.shadow = INCIDENT, BOB.email, ALICE.email
+    assert "<@UB> leads, <@UA> shadows" in messages.announcement(mid)
+
+
+def test_emergency_note_says_there_is_no_status_paragraph():
+    note = messages.emergency_note(EmergencyReason.INCAPACITATED, ALICE, BOB, "h")
+    assert "No status paragraph" in note and "(incapacitated)" in note and "\n" not in note
+
+
+def test_cancel_notice_lists_what_moved_and_what_was_left():
+    p = progress()
+    p.incidents = [
+        IncidentHandover(incident=INCIDENT, outcome=Outcome.HANDED_OVER),
+        IncidentHandover(
+            incident=INCIDENT.model_copy(update={"id": "Q2", "number": 4212}), outcome=Outcome.NOT_HANDED_OVER
+        ),
+    ]
+    p.override = Override(id="PO1", user_id="PB", start=NOW, end=NOW + timedelta(hours=2))
+    p.cancelled = Cancellation(by=ALICE.email, at=NOW, reason="wrong incoming")
+    text = messages.cancelled_text(p)
+    assert "cancelled by alice@novalien.com: wrong incoming." in text
+    assert "Handed over: 1 of 2 incidents, 0 of 0 tickets, 0 of 0 rollouts." in text
+    assert "• incident #4212 Disk pressure" in text
+    assert "override PO1" in text and "left in place" in text
+
+
+def test_plan_waits_by_person_and_variant():
+    planned = HandoverRequest(outgoing=ALICE.email, incoming=BOB.email, requested_by="t")
+    assert messages.plan_waits(planned, 3, 1, 2) == [
+        "alice@novalien.com: 3 status paragraphs, 1 engineering issue, 2 rollout annotations",
+        "bob@novalien.com: 3 incident acknowledgements, 2 rollout ownerships, :+1: on the summary",
+    ]
+    emergency = planned.model_copy(update={"variant": Variant.EMERGENCY, "reason": "incapacitated"})
+    assert [w.split(":")[0] for w in messages.plan_waits(emergency, 3, 1, 2)] == ["bob@novalien.com"]
+
+
+def test_long_lists_are_cut_in_slack_not_in_the_report():
+    items = [IncidentHandover(incident=INCIDENT.model_copy(update={"id": f"Q{n}"})) for n in range(100)]
+    text = messages.incidents_detail(items)
+    assert text.count("\n• ") == messages.LIST_LIMIT and "and 60 more" in text
