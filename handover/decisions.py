@@ -122,6 +122,10 @@ def pending_inputs(progress: HandoverProgress) -> list[PendingInput]:
 # --- reminders and escalation ---------------------------------------------------------------
 
 
+BATCHING = timedelta(minutes=1)
+"""Inputs falling due within a minute of each other are chased in one message per person."""
+
+
 def reminder_key(wait: PendingInput) -> str:
     return f"{wait.kind.value}:{wait.item_id or '-'}"
 
@@ -136,6 +140,7 @@ def due_reminders(progress: HandoverProgress, now: datetime) -> tuple[list[Pendi
     policy = progress.request.reminders
     remind: list[PendingInput] = []
     escalate: list[PendingInput] = []
+    now = now + BATCHING
     for wait in pending_inputs(progress):
         mark = progress.reminders.get(reminder_key(wait), ReminderMark())
         if mark.escalations >= policy.max_escalations:

@@ -150,6 +150,19 @@ async def report(client: Client, workflow_id: str, wait: bool) -> HandoverReport
         raise (from_failure(error) or HandoverError(f"handover {workflow_id} failed")) from None
 
 
+async def _ensure_running(handle: WorkflowHandle) -> None:
+    """Raise the error a person should see for a handover that cannot take input."""
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise UnknownHandover(f"no handover {handle.id}") from None
+        raise
+    if description.status != Status.RUNNING:
+        state = description.status.name.lower() if description.status else "closed"
+        raise AlreadyDone(f"handover {handle.id} has ended ({state}); it takes no more input")
+
+
 async def send(
     client: Client,
     workflow_id: str,
@@ -168,10 +181,8 @@ async def send(
     except WorkflowUpdateFailedError as error:
         raise (from_failure(error) or HandoverError(f"the input was refused: {error.cause}")) from None
     except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise UnknownHandover(f"no running handover {workflow_id}") from None
-        if error.status == RPCStatusCode.FAILED_PRECONDITION or "completed" in error.message:
-            raise AlreadyDone(f"handover {workflow_id} has ended; it takes no more input") from None
+        if error.status == RPCStatusCode.NOT_FOUND or error.status == RPCStatusCode.FAILED_PRECONDITION:
+            await _ensure_running(handle)
         if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise
     # No worker answered: the signal is stored by the server and validated when one is back.

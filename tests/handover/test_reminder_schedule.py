@@ -59,7 +59,8 @@ def send(progress: HandoverProgress, after: timedelta, escalated: bool) -> None:
 def test_reminded_after_remind_after_then_escalated_then_repeated_up_to_the_cap():
     progress = progress_waiting_for_one_status()
     assert decisions.next_reminder_at(progress) == T0 + timedelta(minutes=30)
-    assert due(progress, timedelta(minutes=29)) == ([], [])
+    assert due(progress, timedelta(minutes=28)) == ([], [])
+    assert due(progress, timedelta(minutes=29)) == (["Q1"], []), "within a minute: batched with others"
     assert due(progress, timedelta(minutes=30)) == (["Q1"], [])
     send(progress, timedelta(minutes=30), escalated=False)
     assert due(progress, timedelta(minutes=31)) == ([], [])
@@ -69,7 +70,7 @@ def test_reminded_after_remind_after_then_escalated_then_repeated_up_to_the_cap(
         at = timedelta(hours=2 + 4 * repeat)
         assert due(progress, at) == ([], ["Q1"])
         send(progress, at, escalated=True)
-        assert due(progress, at + timedelta(hours=3, minutes=59)) == ([], [])
+        assert due(progress, at + timedelta(hours=3, minutes=58)) == ([], [])
     assert due(progress, timedelta(days=30)) == ([], [])
     assert decisions.next_reminder_at(progress) is None
 
