@@ -1,0 +1,135 @@
+"""Every variant end to end on the Temporal dev server, the worker and the sandbox over HTTPS,
+asserting the write log: what PagerDuty, Slack and the platform API were actually asked to do."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pagerduty
+import pytest
+
+from handover import service
+from handover.models import HandoverRequest, Outcome, Phase, Variant
+from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, wait_for
+from tests.writes import message_part, reassignments, slack_parts, successful
+
+pytestmark = pytest.mark.asyncio
+SERVICE = "oncall-handover@novalien.com"
+
+
+def request(**changes) -> HandoverRequest:
+    return HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="e2e", **changes)
+
+
+def all_handed_over(progress) -> bool:
+    return all(
+        i.outcome is Outcome.HANDED_OVER for i in progress.incidents + progress.tickets + progress.rollouts
+    )
+
+
+async def test_routine_rotation(dev_server, fresh_sandbox):
+    client, task_queue = dev_server
+    handle = await service.start(client, task_queue, request(variant=Variant.ROUTINE))
+    await play_outgoing(client, handle.id)
+    await play_incoming(client, handle.id)
+    report = await handle.result()  # no overlap timer: PagerDuty's rotation owns the overlap
+    writes = fresh_sandbox.writes()
+    assert successful(writes, "pagerduty", "", "/overrides") == []
+    assert report.on_call is not None and all_handed_over(report)
+    for item in report.incidents:
+        note = successful(writes, "pagerduty", "POST", f"/incidents/{item.incident.id}/notes")
+        assert len(note) == 1 and "Current hypothesis:" in note[0]["body"]["note"]["content"]
+        assert [w["actor"] for w in reassignments(writes, item.incident.id)] == [OUTGOING]
+    assert slack_parts(writes).count("summary") == 1
+
+
+async def test_emergency_incapacitated(dev_server, fresh_sandbox):
+    client, task_queue = dev_server
+    emergency = request(variant=Variant.EMERGENCY, reason="incapacitated", overlap=timedelta(seconds=3))
+    handle = await service.start(client, task_queue, emergency)
+    await inventory(client, handle.id)
+    await play_incoming(client, handle.id)
+    report = await handle.result()
+    writes = fresh_sandbox.writes()
+    assert len(successful(writes, "pagerduty", "POST", "/overrides")) == 1
+    assert all_handed_over(report) and all(i.status is None for i in report.incidents)
+    for item in report.incidents:
+        note = successful(writes, "pagerduty", "POST", f"/incidents/{item.incident.id}/notes")
+        assert len(note) == 1 and "Emergency on-call handover" in note[0]["body"]["note"]["content"]
+    digest = [w for w in fresh_sandbox.writes("slack") if "Context digest" in w["body"]["text"]]
+    assert len(digest) == 1 and digest[0]["body"]["thread_ts"] == report.summary.ts
+    assert successful(writes, "platform", "POST", "/impersonation-sessions/IMP-4480") == [], "not compromised"
+
+
+async def test_emergency_compromised(dev_server, fresh_sandbox):
+    client, task_queue = dev_server
+    compromised = request(variant=Variant.EMERGENCY, reason="compromised", overlap=timedelta(seconds=3))
+    handle = await service.start(client, task_queue, compromised)
+    await inventory(client, handle.id)
+    await play_incoming(client, handle.id)
+    report = await handle.result()
+    writes = fresh_sandbox.writes()
+    ended = successful(writes, "platform", "POST", "/impersonation-sessions/")
+    assert sorted(w["path"] for w in ended) == [
+        "/impersonation-sessions/IMP-4471/end",
+        "/impersonation-sessions/IMP-4480/end",
+    ]
+    first_move = min(
+        w["seq"]
+        for w in successful(writes, "platform", "PUT", "/tickets/")
+        + [w for i in report.incidents for w in reassignments(writes, i.incident.id)]
+    )
+    assert max(w["seq"] for w in ended) < first_move
+    assert not [w for w in writes if w["actor"] == OUTGOING]
+    # Everything is written as the service or by incoming (acks, ownership); the override names no one.
+    actors = {w["actor"] for w in writes if w["api"] != "slack"}
+    assert actors == {SERVICE, INCOMING, None}, actors
+    assert all_handed_over(report)
+
+
+async def test_mid_shift_starts_the_handover_when_the_major_incident_resolves(dev_server, fresh_sandbox):
+    client, task_queue = dev_server
+    mid_shift = request(
+        variant=Variant.MID_SHIFT,
+        senior=OUTGOING,
+        major_incident="Q6KAFKA",
+        mitigation_poll=timedelta(seconds=1),
+    )
+    handle = await service.start(client, task_queue, mid_shift)
+    await wait_for(client, handle.id, lambda p: p.phase is Phase.OUTAGE)
+    assert successful(fresh_sandbox.writes(), "pagerduty") == []
+    carol = pagerduty.RestApiV2Client(
+        "sandbox-pagerduty-token", base_url=fresh_sandbox.pagerduty_url, verify=fresh_sandbox.ssl_context()
+    )
+    carol.rput(
+        "/incidents/Q6KAFKA",
+        json={"type": "incident_reference", "status": "resolved"},
+        headers={"From": "carol@novalien.com"},
+    )
+    mitigated = await wait_for(
+        client, handle.id, lambda p: p.mitigated is not None and p.incidents, timeout=30
+    )
+    assert mitigated.mitigated.by == "PagerDuty" and "resolved" in mitigated.mitigation_note
+    await play_outgoing(client, handle.id)
+    await play_incoming(client, handle.id)
+    done = await wait_for(client, handle.id, lambda p: p.phase is Phase.OVERLAP, timeout=60)
+    writes = fresh_sandbox.writes()
+    assert all_handed_over(done)
+    assert len(successful(writes, "pagerduty", "POST", "/overrides")) == 1
+    parts = slack_parts(writes)
+    assert parts[0] == "announcement" and parts.count("summary") == 1
+    announcement = next(w for w in writes if message_part(w) == "announcement")
+    assert "<@U0ALICE> leads, <@U0BOB> shadows" in announcement["body"]["text"]
+    await handle.terminate("e2e: the overlap would run two hours")
+
+
+async def test_offboarding_audit(dev_server, fresh_sandbox):
+    client, task_queue = dev_server
+    handle = await service.start(client, task_queue, request(offboarding=True))
+    await play_outgoing(client, handle.id)
+    await play_incoming(client, handle.id)
+    done = await wait_for(client, handle.id, lambda p: p.phase is Phase.OVERLAP, timeout=60)
+    assert done.audit.complete and done.audit.checked_sessions == ["IMP-4471"]
+    audit = [w for w in fresh_sandbox.writes("slack") if message_part(w) == "audit"]
+    assert len(audit) == 1 and "logged for all 1 session" in audit[0]["body"]["text"]
+    await handle.terminate("e2e: the overlap would run two hours")
