@@ -46,7 +46,16 @@ def cli(dev_server, dev_server_env):
 
 async def test_help_everywhere(cli):
     commands = ["start", "list", "status", "report", "submit-status", "ack-incident", "link-issue"]
-    commands += ["annotate", "own-rollout", "ack-summary"]
+    commands += [
+        "annotate",
+        "own-rollout",
+        "ack-summary",
+        "plan",
+        "digest",
+        "mitigated",
+        "flag-thread",
+        "cancel",
+    ]
     top = await cli("--help")
     assert top.returncode == 0
     for command in commands:
@@ -140,3 +149,44 @@ async def test_input_without_a_worker_falls_back_to_a_signal(cli, dev_server_env
         assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in kinds
     finally:
         await handle.terminate("test done")
+
+
+async def test_plan_prints_what_would_move_and_changes_nothing(cli, fresh_sandbox):
+    before = fresh_sandbox.state()
+    result = await cli("plan", OUTGOING, INCOMING)
+    assert result.returncode == 0, result.stderr
+    for expected in (
+        "Plan: planned handover Alice Moreau (alice@novalien.com) → Bob Okafor (bob@novalien.com)",
+        "Step 2: reassign 3 incidents",
+        "Q1DISK7",
+        "tenant acme-logistics: reassign + label waiting_on_customer",
+        "eu-west-2: end impersonation, then reassign (end IMP-4471 first)",
+        "RO-302  vms.snapshot-dedup (paused",
+        "alice@novalien.com: 3 status paragraphs, 1 engineering issue, 3 rollout annotations",
+        "Nothing was changed",
+    ):
+        assert expected in result.stdout
+    compromised = await cli("plan", OUTGOING, INCOMING, "--variant", "emergency", "--reason", "compromised")
+    assert "end every open impersonation session: IMP-4471, IMP-4480" in compromised.stdout
+    assert "Writes as: oncall-handover@novalien.com" in compromised.stdout
+    assert fresh_sandbox.writes() == []
+    assert fresh_sandbox.state() == before
+
+
+async def test_plan_refuses_bad_variant_input(cli, fresh_sandbox):
+    result = await cli("plan", OUTGOING, INCOMING, "--variant", "emergency")
+    assert result.returncode == 2 and "incapacitated or compromised" in result.stderr
+    result = await cli("plan", OUTGOING, INCOMING, "--variant", "mid-shift", "--senior", OUTGOING)
+    assert result.returncode == 2 and "major incident" in result.stderr
+    result = await cli(
+        "plan",
+        OUTGOING,
+        INCOMING,
+        "--variant",
+        "mid-shift",
+        "--senior",
+        OUTGOING,
+        "--major-incident",
+        "QNOPE",
+    )
+    assert result.returncode == 3 and "major incident QNOPE is not in PagerDuty" in result.stderr
