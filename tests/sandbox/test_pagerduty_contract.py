@@ -21,11 +21,11 @@ from typing import Any
 
 import pagerduty
 import pytest
-from openapi_check import Contract, Exchange
 from openapi_core import Config, OpenAPI
 from openapi_core.exceptions import OpenAPIError
 
 from sandbox.testing import SandboxHandle
+from tests.sandbox.openapi_check import Contract, Exchange
 
 SPEC_FILE = Path(__file__).parents[2] / "contracts" / "pagerduty-subset.json"
 SERVER = "https://api.pagerduty.com"

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from openapi_check import Contract, Exchange
 from openapi_core import OpenAPI
 
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from sandbox.testing import SandboxHandle
+from tests.sandbox.openapi_check import Contract, Exchange
 
 SPEC_FILE = Path(__file__).parents[2] / "contracts" / "platform-api.yaml"
 SERVER = "https://platform.novalien.internal/api/v1"
