@@ -36,11 +36,35 @@ def to_markdown(report: HandoverProgress) -> str:
             else f"; now: {report.phase.value}"
         ),
     ]
+    if report.acting_as and report.outgoing and report.acting_as != report.outgoing.email:
+        lines.append(f"- Written as {report.acting_as}: the outgoing admin is compromised")
+    if report.lead:
+        mitigated = (
+            f"mitigated: {_done(report.mitigated)}"
+            + (f" ({report.mitigation_note})" if report.mitigation_note else "")
+            if report.mitigated
+            else "not mitigated"
+        )
+        lines.append(f"- Mid-shift outage: {report.lead} led, {report.shadow} shadowed; {mitigated}")
     if report.override:
         lines.append(
             f"- PagerDuty override {report.override.id}: incoming primary "
             f"{format_time(report.override.start)} → {format_time(report.override.end)}"
         )
+    if report.on_call is not None:
+        state = "was" if report.on_call.on_call else "was **not**"
+        check = report.on_call
+        lines.append(
+            f"- No override (routine rotation): {request.incoming} {state} on call on {check.schedule_id} "
+            f"from {format_time(check.start)} to {format_time(check.end)}"
+        )
+    if report.sessions_ended_first:
+        lines.append(
+            f"- Impersonation sessions ended before anything moved: {', '.join(report.sessions_ended_first)}"
+        )
+    if report.cancelled:
+        cancel = report.cancelled
+        lines.append(f"- **Cancelled** by {cancel.by} at {format_time(cancel.at)}: {cancel.reason}")
     if report.error:
         lines.append(f"- **Failed:** {report.error}")
     lines += [
@@ -117,6 +141,21 @@ def to_markdown(report: HandoverProgress) -> str:
                 f"`platform.impersonation_ended` found for all {len(report.audit.checked_sessions)} "
                 "sessions ended in this handover."
             )
+    if report.digest is not None:
+        digest = report.digest
+        lines += [
+            "",
+            "## Context digest (emergency)",
+            "",
+            f"Built {format_time(digest.built_at)}: history of {len(digest.incidents)} incidents, "
+            f"comments of {len(digest.tickets)} tickets, {len(digest.channel)} channel threads of the last hour "
+            "(`starter.py digest` prints it; it is also in the summary's thread).",
+        ]
+    if report.unclear_threads:
+        lines += ["", "## Threads flagged for a team-wide catch-up", ""]
+        lines += [
+            f"- {flag.thread_ts} by {_done(flag.flagged)}: {flag.question}" for flag in report.unclear_threads
+        ]
     if report.rejected:
         lines += ["", "## Rejected inputs", ""]
         lines += [
