@@ -148,8 +148,8 @@ def to_markdown(report: HandoverProgress) -> str:
             "## Context digest (emergency)",
             "",
             f"Built {format_time(digest.built_at)}: history of {len(digest.incidents)} incidents, "
-            f"comments of {len(digest.tickets)} tickets, {len(digest.channel)} channel threads of the last hour "
-            "(`starter.py digest` prints it; it is also in the summary's thread).",
+            f"comments of {len(digest.tickets)} tickets, {len(digest.channel)} channel threads "
+            "of the last hour (`starter.py digest` prints it; it is also in the summary's thread).",
         ]
     if report.unclear_threads:
         lines += ["", "## Threads flagged for a team-wide catch-up", ""]
