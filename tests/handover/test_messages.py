@@ -117,3 +117,16 @@ def test_long_lists_are_cut_in_slack_not_in_the_report():
     items = [IncidentHandover(incident=INCIDENT.model_copy(update={"id": f"Q{n}"})) for n in range(100)]
     text = messages.incidents_detail(items)
     assert text.count("\n• ") == messages.LIST_LIMIT and "and 60 more" in text
+
+
+def test_the_report_says_what_the_variant_did():
+    from handover.models import HandoverReport, OnCallCheck
+    from handover.report import to_markdown
+
+    p = progress(variant=Variant.ROUTINE)
+    p.on_call = OnCallCheck(schedule_id="PPRIMARY", on_call=False, start=NOW, end=NOW + timedelta(hours=2))
+    p.cancelled = Cancellation(by=ALICE.email, at=NOW, reason="wrong incoming")
+    report = HandoverReport(**p.model_dump(), completed_at=NOW)
+    text = to_markdown(report)
+    assert "bob@novalien.com was **not** on call on PPRIMARY" in text
+    assert "**Cancelled** by alice@novalien.com" in text
