@@ -50,7 +50,7 @@ from handover.models import (
     Variant,
 )
 from handover.report import to_markdown
-from handover.settings import Settings
+from handover.settings import Settings, SettingsError
 from handover.temporal import connect
 
 out = Console(highlight=False, soft_wrap=True)
@@ -505,7 +505,11 @@ def _validation_message(error: ValidationError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings.load()
+    except SettingsError as error:
+        err.print(f"error: {error}")
+        return 2
     try:
         return asyncio.run(args.run(args, settings))
     except ValidationError as error:

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from activities import all_activities
 from handover import logs
-from handover.settings import Settings
+from handover.settings import Settings, SettingsError
 from handover.temporal import connect
 from workflows.handover import HandoverWorkflow
 from workflows.plan import PlanWorkflow
@@ -42,7 +42,11 @@ def build_worker(client, settings: Settings, executor: ThreadPoolExecutor) -> Wo
 
 async def main() -> None:
     logs.configure()
-    settings = Settings()
+    try:
+        settings = Settings.load()
+    except SettingsError as error:
+        log.error("cannot start", reason=str(error))
+        raise SystemExit(2) from None
     client = await connect(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

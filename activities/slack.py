@@ -23,6 +23,8 @@ from handover.settings import Settings
 API = "Slack"
 EVENT_TYPE = "oncall_handover"
 CREDENTIAL_ERRORS = {"not_authed", "invalid_auth", "account_inactive", "token_revoked"}
+TRANSIENT_ERRORS = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+"""Slack answers these with HTTP 200 and ok=false, but they are Slack's trouble, not ours: retried."""
 
 
 class SummaryPost(Model):
@@ -80,6 +82,8 @@ class SlackActivities:
             code = error.response.get("error", "unknown_error")
             if code in CREDENTIAL_ERRORS:
                 raise classify(API, 401, code) from None
+            if code in TRANSIENT_ERRORS and status != 429:
+                raise unavailable(API, code) from None
             # Slack answers errors with HTTP 200 and ok=false; those are refusals of the request.
             status = status if status != 200 else 400
             retry_after = seconds(error.response.headers.get("Retry-After"))

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from handover.devstack import ROOT, _host_port, listening, sandbox_healthy
-from handover.settings import Settings
+from handover.settings import Settings, SettingsError
 
 OUTGOING = "alice@novalien.com"
 INCOMING = "bob@novalien.com"
@@ -172,7 +172,11 @@ def play(handover: str) -> None:
 
 
 def main() -> int:
-    settings = Settings()
+    try:
+        settings = Settings.load()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if not settings.uses_sandbox:
         print("error: `make demo` runs on the sandbox only; unset the real API tokens first", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from handover import visibility
-from handover.settings import Settings
+from handover.settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "sandbox" / "scenarios" / "demo.yaml"
@@ -213,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     arguments.add_argument("--no-sandbox", action="store_true", help="do not start the sandbox")
     args = arguments.parse_args(argv)
 
-    settings = Settings()
+    try:
+        settings = Settings.load()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True)

@@ -10,7 +10,7 @@ import ssl
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from handover import TASK_QUEUE
@@ -22,8 +22,13 @@ SLACK_URL = "https://slack.com/api/"
 CommaList = Annotated[list[str], NoDecode]
 
 
+class SettingsError(Exception):
+    """The environment's configuration is wrong; the message names the variables, not values."""
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a bad setting must never print the environment, tokens included.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 
     # Temporal
     temporal_address: str = Field("localhost:7233", alias="TEMPORAL_ADDRESS")
@@ -95,6 +100,22 @@ class Settings(BaseSettings):
             for url in (self.pagerduty_base_url, self.slack_base_url, self.platform_base_url)
             if url
         )
+
+    @classmethod
+    def load(cls) -> Settings:
+        """The settings, or a `SettingsError` naming each bad variable (never its value)."""
+        try:
+            return cls()
+        except ValidationError as error:
+            problems = []
+            for problem in error.errors():
+                where = ".".join(str(part) for part in problem["loc"])
+                problems.append(
+                    f"{where}: {problem['msg'].removeprefix('Value error, ')}"
+                    if where
+                    else problem["msg"].removeprefix("Value error, ")
+                )
+            raise SettingsError("bad configuration: " + "; ".join(problems)) from None
 
     def ssl_context(self) -> ssl.SSLContext:
         """The system's trust store, plus the extra CA (the sandbox's) when one is configured."""

@@ -190,3 +190,18 @@ async def test_plan_refuses_bad_variant_input(cli, fresh_sandbox):
         "QNOPE",
     )
     assert result.returncode == 3 and "major incident QNOPE is not in PagerDuty" in result.stderr
+
+
+async def test_bad_configuration_is_named_without_printing_any_token(cli):
+    secrets = {
+        "PAGERDUTY_API_TOKEN": "u+SECRETPD",
+        "SLACK_BOT_TOKEN": "xoxb-SECRETSLACK",
+        "PLATFORM_API_TOKEN": "plat-SECRET",
+    }
+    result = await cli("status", OUTGOING, env_changes=secrets)
+    assert result.returncode == 2
+    assert "PLATFORM_BASE_URL" in result.stderr
+    assert not any(secret in result.stderr + result.stdout for secret in secrets.values())
+    result = await cli("status", OUTGOING, env_changes={**secrets, "HANDOVER_POLL_SECONDS": "abc"})
+    assert result.returncode == 2 and "HANDOVER_POLL_SECONDS" in result.stderr
+    assert not any(secret in result.stderr for secret in secrets.values())
