@@ -77,6 +77,7 @@ class AnnotationWork(Model):
 
 class AnnotationBatch(Model):
     handover_id: str
+    """The handover run's key: part of each annotation's Idempotency-Key."""
     acting_as: str
     items: list[AnnotationWork]
 

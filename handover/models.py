@@ -519,6 +519,7 @@ class HandoverProgress(Model):
     """Everything the workflow knows; returned by the `progress` query."""
 
     handover_id: str
+    run_id: str = ""
     request: HandoverRequest
     phase: Phase = Phase.VALIDATING
     started_at: datetime
@@ -559,6 +560,12 @@ class HandoverProgress(Model):
     rejected: list[RejectedInput] = []
     cancelled: Cancellation | None = None
     error: str | None = None
+
+    @property
+    def key(self) -> str:
+        """This run of the handover: idempotency keys and message markers use it, so a later
+        handover of the same admin (same workflow id) never mistakes an earlier one's writes."""
+        return f"{self.handover_id}#{self.run_id[:8]}" if self.run_id else self.handover_id
 
 
 class PlannedTicket(Model):

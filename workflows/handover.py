@@ -125,6 +125,7 @@ class HandoverWorkflow:
     def __init__(self, request: HandoverRequest) -> None:
         self._progress = HandoverProgress(
             handover_id=workflow.info().workflow_id,
+            run_id=workflow.info().run_id,
             request=request,
             started_at=workflow.now(),
         )
@@ -331,10 +332,10 @@ class HandoverWorkflow:
         notes = []
         for item in batch:
             if item.status is not None:
-                note = messages.status_note(item.status, self._outgoing, self._incoming, progress.handover_id)
+                note = messages.status_note(item.status, self._outgoing, self._incoming, progress.key)
             else:
                 assert reason is not None
-                note = messages.emergency_note(reason, self._outgoing, self._incoming, progress.handover_id)
+                note = messages.emergency_note(reason, self._outgoing, self._incoming, progress.key)
             notes.append(IncidentNote(incident_id=item.incident.id, note=note))
             item.stage = "posting the note and reassigning"
         work = IncidentHandoverBatch(
@@ -462,7 +463,7 @@ class HandoverWorkflow:
 
     async def _annotate_rollouts(self, batch: list[RolloutHandover]) -> None:
         work = AnnotationBatch(
-            handover_id=self._progress.handover_id,
+            handover_id=self._progress.key,
             acting_as=self._acting_as,
             items=[
                 AnnotationWork(rollout_id=r.rollout.id, annotation=r.annotation)
@@ -542,9 +543,7 @@ class HandoverWorkflow:
             details.append(messages.digest_text(progress, progress.digest))
         posted = await workflow.execute_activity_method(
             SlackActivities.post_summary,
-            SummaryPost(
-                handover_id=progress.handover_id, since=progress.started_at, text=text, details=details
-            ),
+            SummaryPost(handover_id=progress.key, since=progress.started_at, text=text, details=details),
             **BATCH,
         )
         progress.summary = Summary(channel=posted.channel, ts=posted.ts, text=text, posted_at=now)
@@ -1069,7 +1068,7 @@ class HandoverWorkflow:
     async def _post(self, part: str, text: str, *, thread: bool = False, thread_ts: str | None = None) -> str:
         """A message of this handover in the channel (or in its thread), posted once."""
         post = SlackPost(
-            handover_id=self._progress.handover_id,
+            handover_id=self._progress.key,
             part=part,
             text=text,
             thread_ts=thread_ts or (self._progress.thread_ts if thread else None),

@@ -190,3 +190,22 @@ def test_audit_gap_is_a_retryable_error_naming_the_missing_sessions(settings, fr
     )
     result = ActivityEnvironment().run(PlatformActivities(settings).audit_impersonation, query)
     assert result.complete and result.checked_sessions == ["IMP-4471"]
+
+
+def test_a_later_handover_of_the_same_admin_annotates_afresh(settings, fresh_sandbox):
+    """The Idempotency-Key names the handover's run: next week's handover is not last week's."""
+    platform = PlatformActivities(settings)
+    for week, ramp in (
+        ("handover-alice@novalien.com#run1", 25.0),
+        ("handover-alice@novalien.com#run2", 50.0),
+    ):
+        annotation = RolloutAnnotation(ramp_percent=ramp, error_rate=0.4, next_step=f"after {ramp}%")
+        batch = AnnotationBatch(
+            handover_id=week,
+            acting_as=ALICE,
+            items=[AnnotationWork(rollout_id="RO-311", annotation=annotation)],
+        )
+        ActivityEnvironment().run(platform.annotate_rollouts, batch)
+    created = [w for w in successful(fresh_sandbox) if w["path"] == "/rollouts/RO-311/annotations"]
+    assert [w["body"]["ramp_percent"] for w in created] == [25.0, 50.0]
+    assert not any(w["result"].get("replayed") for w in created)
