@@ -389,7 +389,7 @@ def cancelled_text(progress: HandoverProgress) -> str:
     ]
     if untouched:
         lines += [
-            "Not handed over (left untouched, still with the outgoing admin):",
+            "Not handed over (still with the outgoing admin):",
             *_bounded(untouched, len(untouched)),
         ]
     if progress.override is not None:

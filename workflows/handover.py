@@ -131,6 +131,8 @@ class HandoverWorkflow:
         )
         self._open_sessions: list[str] = []
         self._stop_reminders = False
+        self._held: list[tuple[InputKind, Any, Callable[[Any], Any], Callable[[Any], Any]]] = []
+        """Signals that came before the handover could take them; checked again as it moves on."""
 
     @workflow.run
     async def run(self, request: HandoverRequest) -> HandoverReport:
@@ -144,6 +146,7 @@ class HandoverWorkflow:
             self._check_cancelled()
             await self.freeze_assignments()
             await self.take_inventory()
+            self._check_cancelled()
             if decisions.acts_as_service(request):
                 await self.end_every_impersonation()
             self._check_cancelled()
@@ -600,6 +603,11 @@ class HandoverWorkflow:
             if incident.outcome is Outcome.PENDING and incident.reassigned is not None:
                 incident.outcome = Outcome.HANDED_OVER
                 incident.detail = "reassigned with its note; not acknowledged before the cancel"
+        for rollout in progress.rollouts:
+            if rollout.outcome is Outcome.PENDING and rollout.annotation_id is not None:
+                rollout.outcome = Outcome.NOT_HANDED_OVER
+                rollout.detail = "annotated, but ownership was not transferred before the cancel"
+                rollout.stage = "annotated, not transferred"
         for item in [*progress.incidents, *progress.tickets, *progress.rollouts]:
             if item.outcome is Outcome.PENDING:
                 item.outcome = Outcome.NOT_HANDED_OVER
@@ -662,7 +670,7 @@ class HandoverWorkflow:
 
     @workflow.update(name=InputKind.STATUS.value)
     def submit_status(self, given: IncidentStatusInput) -> InputAccepted:
-        return self._apply_status(given)
+        return self._after_input(self._apply_status(given))
 
     @submit_status.validator
     def _validate_status(self, given: IncidentStatusInput) -> None:
@@ -702,7 +710,7 @@ class HandoverWorkflow:
 
     @workflow.update(name=InputKind.INCIDENT_ACK.value)
     def acknowledge_incident(self, given: IncidentAckInput) -> InputAccepted:
-        return self._apply_incident_ack(given)
+        return self._after_input(self._apply_incident_ack(given))
 
     @acknowledge_incident.validator
     def _validate_incident_ack(self, given: IncidentAckInput) -> None:
@@ -742,7 +750,7 @@ class HandoverWorkflow:
 
     @workflow.update(name=InputKind.ENGINEERING_LINK.value)
     def link_engineering_issue(self, given: EngineeringLinkInput) -> InputAccepted:
-        return self._apply_engineering_link(given)
+        return self._after_input(self._apply_engineering_link(given))
 
     @link_engineering_issue.validator
     def _validate_engineering_link(self, given: EngineeringLinkInput) -> None:
@@ -781,7 +789,7 @@ class HandoverWorkflow:
 
     @workflow.update(name=InputKind.ROLLOUT_ANNOTATION.value)
     def annotate_rollout(self, given: RolloutAnnotationInput) -> InputAccepted:
-        return self._apply_annotation(given)
+        return self._after_input(self._apply_annotation(given))
 
     @annotate_rollout.validator
     def _validate_annotation(self, given: RolloutAnnotationInput) -> None:
@@ -814,7 +822,7 @@ class HandoverWorkflow:
 
     @workflow.update(name=InputKind.ROLLOUT_OWNERSHIP.value)
     def take_rollout_ownership(self, given: RolloutOwnershipInput) -> InputAccepted:
-        return self._apply_ownership(given)
+        return self._after_input(self._apply_ownership(given))
 
     @take_rollout_ownership.validator
     def _validate_ownership(self, given: RolloutOwnershipInput) -> None:
@@ -850,7 +858,7 @@ class HandoverWorkflow:
 
     @workflow.update(name=InputKind.SUMMARY_ACK.value)
     def acknowledge_summary(self, given: SummaryAckInput) -> InputAccepted:
-        return self._apply_summary_ack(given)
+        return self._after_input(self._apply_summary_ack(given))
 
     @acknowledge_summary.validator
     def _validate_summary_ack(self, given: SummaryAckInput) -> None:
@@ -879,7 +887,7 @@ class HandoverWorkflow:
 
     @workflow.update(name=InputKind.MITIGATED.value)
     def declare_mitigated(self, given: MitigatedInput) -> InputAccepted:
-        return self._apply_mitigated(given)
+        return self._after_input(self._apply_mitigated(given))
 
     @declare_mitigated.validator
     def _validate_mitigated(self, given: MitigatedInput) -> None:
@@ -913,7 +921,10 @@ class HandoverWorkflow:
 
     @workflow.update(name=InputKind.UNCLEAR_THREAD.value)
     async def flag_unclear_thread(self, given: UnclearThreadInput) -> InputAccepted:
-        return await self._apply_unclear_thread(given)
+        try:
+            return await self._apply_unclear_thread(given)
+        except ActivityError as error:
+            raise ApplicationError(f"not posted ({_reason(error)}); flag the thread again") from None
 
     @flag_unclear_thread.validator
     def _validate_unclear_thread(self, given: UnclearThreadInput) -> None:
@@ -923,7 +934,12 @@ class HandoverWorkflow:
     async def flag_unclear_thread_signal(self, given: UnclearThreadInput) -> None:
         if self._rejected(InputKind.UNCLEAR_THREAD, given, self._check_unclear_thread):
             return
-        await self._apply_unclear_thread(given)
+        try:
+            await self._apply_unclear_thread(given)
+        except ActivityError as error:
+            self._reject(
+                InputKind.UNCLEAR_THREAD, given, f"not posted ({_reason(error)}); flag the thread again"
+            )
 
     def _check_unclear_thread(self, given: UnclearThreadInput) -> None:
         self._check_actor(given.actor, self._progress.incoming, "the incoming admin flags unclear threads")
@@ -932,19 +948,18 @@ class HandoverWorkflow:
                 raise AlreadyDone(f"thread {given.thread_ts} was flagged by {flag.flagged.by} already")
 
     async def _apply_unclear_thread(self, given: UnclearThreadInput) -> InputAccepted:
+        """Posted first, recorded once posted: a failed post leaves nothing behind to block a retry."""
         self._check_unclear_thread(given)
         flag = UnclearThread(
             thread_ts=given.thread_ts,
             question=given.question,
             flagged=Done(by=given.actor, at=workflow.now()),
         )
-        self._progress.unclear_threads.append(flag)
-        try:
-            flag.posted_ts = await self._post(
-                f"catch-up:{given.thread_ts}", messages.catch_up(self._progress, flag)
-            )
-        except ActivityError as error:
-            raise ApplicationError(f"recorded, but posting to the channel failed: {_reason(error)}") from None
+        flag.posted_ts = await self._post(
+            f"catch-up:{given.thread_ts}", messages.catch_up(self._progress, flag)
+        )
+        if not any(known.thread_ts == flag.thread_ts for known in self._progress.unclear_threads):
+            self._progress.unclear_threads.append(flag)  # (a twin of this input may have won the race)
         return InputAccepted(
             kind=InputKind.UNCLEAR_THREAD,
             item_id=given.thread_ts,
@@ -953,7 +968,7 @@ class HandoverWorkflow:
 
     @workflow.update(name=InputKind.CANCEL.value)
     def cancel(self, given: CancelInput) -> InputAccepted:
-        return self._apply_cancel(given)
+        return self._after_input(self._apply_cancel(given))
 
     @cancel.validator
     def _validate_cancel(self, given: CancelInput) -> None:
@@ -1018,31 +1033,62 @@ class HandoverWorkflow:
         if outcome is not Outcome.PENDING:
             raise AlreadyDone(f"{noun} {item_id} is finished already ({outcome.value})")
 
-    def _rejected(self, kind: InputKind, given: Any, check: Callable[[Any], Any]) -> bool:
-        """Checks a signal's input; a refused one is recorded in progress, never applied."""
+    def _rejected(
+        self,
+        kind: InputKind,
+        given: Any,
+        check: Callable[[Any], Any],
+        apply: Callable[[Any], Any] | None = None,
+    ) -> bool:
+        """Checks a signal's input. One that came too early is held (and checked again as the
+        handover moves on); any other refused one is recorded in progress. Neither is applied."""
         try:
             check(given)
         except HandoverError as error:
-            item_id = (
-                getattr(given, "incident_id", None)
-                or getattr(given, "ticket_id", None)
-                or getattr(given, "rollout_id", None)
-                or getattr(given, "thread_ts", None)
-            )
-            self._progress.rejected.append(
-                RejectedInput(
-                    at=workflow.now(), kind=kind, actor=given.actor, item_id=item_id, reason=error.message
+            if apply is not None and self._too_early(error):
+                self._held.append((kind, given, check, apply))
+                workflow.logger.info(
+                    "holding %s signal from %s until %s", kind.value, given.actor, error.message
                 )
-            )
-            workflow.logger.warning("rejected %s signal from %s: %s", kind.value, given.actor, error.message)
+            else:
+                self._reject(kind, given, error.message)
             return True
         return False
+
+    def _too_early(self, error: HandoverError) -> bool:
+        """Signals wait at the server while no worker is up, and may all arrive at its start."""
+        return isinstance(error, NotReady) or (
+            isinstance(error, UnknownItem) and self._progress.inventory_at is None
+        )
+
+    def _after_input(self, accepted: InputAccepted) -> InputAccepted:
+        self._retry_held()  # an input may make a held one valid (an acknowledgement after its status)
+        return accepted
+
+    def _retry_held(self) -> None:
+        held, self._held = self._held, []
+        for kind, given, check, apply in held:
+            if not self._rejected(kind, given, check, apply):
+                apply(given)
+
+    def _reject(self, kind: InputKind, given: Any, reason: str) -> None:
+        item_id = (
+            getattr(given, "incident_id", None)
+            or getattr(given, "ticket_id", None)
+            or getattr(given, "rollout_id", None)
+            or getattr(given, "thread_ts", None)
+        )
+        self._progress.rejected.append(
+            RejectedInput(at=workflow.now(), kind=kind, actor=given.actor, item_id=item_id, reason=reason)
+        )
+        workflow.logger.warning("rejected %s signal from %s: %s", kind.value, given.actor, reason)
 
     def _from_signal(
         self, kind: InputKind, given: Any, check: Callable[[Any], Any], apply: Callable[[Any], Any]
     ) -> None:
-        if not self._rejected(kind, given, check):
+        if not self._rejected(kind, given, check, apply):
             apply(given)
+            self._retry_held()
 
     def _check_cancelled(self) -> None:
         if self._progress.cancelled is not None:
@@ -1078,6 +1124,7 @@ class HandoverWorkflow:
 
     def _set_phase(self, phase: Phase) -> None:
         self._progress.phase = phase
+        self._retry_held()
         request = self._progress.request
         workflow.upsert_search_attributes(
             [

@@ -142,3 +142,40 @@ async def test_step_0_refuses_unknown_and_non_admins_without_side_effects(
     assert failure.value.cause.type == error.__name__
     assert message in failure.value.cause.message
     assert fresh_sandbox.writes() == []
+
+
+async def test_signals_sent_while_no_worker_was_up_are_applied_once_one_is(
+    time_skipping, fresh_sandbox, settings, activity_executor
+):
+    """The signal twin exists for the no-worker case: inputs queued before the handover could take
+    them (admins not validated, incidents not listed yet) are held and applied, not rejected."""
+    from temporalio.worker import Worker
+
+    from activities import all_activities
+    from handover.models import IncidentAckInput
+    from workflows.handover import HandoverWorkflow
+
+    env, _ = time_skipping
+    handle = await service.start(env.client, "no-worker-yet", planned())
+    await handle.signal(InputKind.STATUS.value, status_for("Q1DISK7"))
+    await handle.signal(InputKind.INCIDENT_ACK.value, IncidentAckInput(actor=INCOMING, incident_id="Q1DISK7"))
+    await handle.signal(InputKind.STATUS.value, status_for("QNOSUCH"))
+    async with Worker(
+        env.client,
+        task_queue="no-worker-yet",
+        workflows=[HandoverWorkflow],
+        activities=all_activities(settings),
+        activity_executor=activity_executor,
+    ):
+        current = await wait_for(
+            env.client,
+            handle.id,
+            lambda p: any(i.acknowledged for i in p.incidents if i.incident.id == "Q1DISK7"),
+        )
+        disk = next(i for i in current.incidents if i.incident.id == "Q1DISK7")
+        assert disk.status_given.by == OUTGOING and disk.acknowledged.by == INCOMING
+        assert [(r.item_id, "not part of" in r.reason) for r in current.rejected] == [("QNOSUCH", True)]
+        await play_outgoing(env.client, handle.id)
+        await play_incoming(env.client, handle.id)
+        report = await handle.result()
+    assert all(item.outcome is Outcome.HANDED_OVER for item in report.incidents)

@@ -253,3 +253,34 @@ async def test_an_unclear_thread_is_posted_for_a_catch_up_exactly_once(time_skip
     posts = [w for w in fresh_sandbox.writes("slack") if (message_part(w) or "").startswith("catch-up:")]
     assert len(posts) == 1
     assert thread.ts in posts[0]["body"]["text"] and "thread_ts" not in posts[0]["body"]
+
+
+async def test_a_catch_up_slack_refuses_can_be_flagged_again_and_never_fails_the_handover(
+    time_skipping, fresh_sandbox
+):
+    env, task_queue = time_skipping
+    handle = await service.start(
+        env.client, task_queue, request(variant=Variant.EMERGENCY, reason="incapacitated")
+    )
+    current = await wait_for(env.client, handle.id, lambda p: p.digest is not None)
+    flag = UnclearThreadInput(
+        actor=INCOMING, thread_ts=current.digest.channel[0].ts, question="What was decided?"
+    )
+
+    def channel_gone(scenario: dict) -> None:
+        scenario["slack"]["channels"][0]["id"] = "C0RENAMED"
+
+    fresh_sandbox.reset(demo_with(channel_gone))
+    with pytest.raises(Exception, match="flag the thread again"):
+        await service.send(env.client, handle.id, InputKind.UNCLEAR_THREAD, flag)
+    await handle.signal(InputKind.UNCLEAR_THREAD.value, flag)
+    refused = await wait_for(env.client, handle.id, lambda p: p.rejected)
+    assert "channel_not_found" in refused.rejected[0].reason and refused.unclear_threads == []
+    assert (await handle.describe()).status.name == "RUNNING", "a refused post never fails the handover"
+
+    fresh_sandbox.reset(DEMO_SCENARIO)
+    accepted = await service.send(env.client, handle.id, InputKind.UNCLEAR_THREAD, flag)
+    assert accepted.message == "posted to the channel for a catch-up"
+    assert [f.thread_ts for f in (await service.progress(env.client, handle.id)).unclear_threads] == [
+        flag.thread_ts
+    ]
