@@ -195,7 +195,8 @@ class SlackActivities:
                 )
             )
             threads = []
-            for message in reversed(messages):
+            for number, message in enumerate(reversed(messages)):
+                activity.heartbeat(number)
                 if (message.get("metadata") or {}).get("event_type") == EVENT_TYPE:
                     continue  # the handover's own messages
                 replies = []

@@ -329,6 +329,7 @@ def digest_text(progress: HandoverProgress, digest: ContextDigest) -> str:
         lines += [f"   ↳ {_at(r.at)} <@{r.who}>: {_short(r.text, 200)}" for r in thread.replies]
     if not digest.channel:
         lines.append("(quiet)")
+    lines += [f":warning: not in this digest: {gap}" for gap in digest.gaps]
     lines.append(
         f"Unclear? `starter.py flag-thread {progress.handover_id} THREAD_TS --question ...` "
         "asks the channel for a team-wide catch-up."
@@ -399,6 +400,23 @@ def cancelled_text(progress: HandoverProgress) -> str:
             "remove it in PagerDuty if it is not wanted."
         )
     return "\n".join(lines)
+
+
+def failed_text(progress: HandoverProgress) -> str:
+    groups = (
+        ("incidents", progress.incidents),
+        ("tickets", progress.tickets),
+        ("rollouts", progress.rollouts),
+    )
+    moved = ", ".join(
+        f"{sum(i.outcome is Outcome.HANDED_OVER for i in items)} of {len(items)} {name}"
+        for name, items in groups
+    )
+    return (
+        f":x: On-call handover {progress.request.outgoing} → {progress.request.incoming} stopped: "
+        f"{progress.error}. Handed over: {moved}. Everything else is still with the outgoing admin; "
+        f"`starter.py report {progress.handover_id}` lists each item. Fix the cause and start a new handover."
+    )
 
 
 # --- the plan ------------------------------------------------------------------------------------

@@ -465,6 +465,8 @@ class ContextDigest(Model):
     tickets: list[TicketContext] = []
     channel: list[ChannelThread] = []
     """The last hour of the platform-ops channel, with thread replies."""
+    gaps: list[str] = []
+    """Parts that could not be read; the digest is built from the rest."""
 
 
 class UnclearThread(Model):

@@ -119,6 +119,10 @@ class Cancelled(Exception):
     """Raised at a wait point once the handover is cancelled; `run` winds down."""
 
 
+class Halted(Exception):
+    """Raised at a wait point once a sibling step failed for good; `run` winds down."""
+
+
 @workflow.defn
 class HandoverWorkflow:
     @workflow.init
@@ -131,14 +135,21 @@ class HandoverWorkflow:
         )
         self._open_sessions: list[str] = []
         self._stop_reminders = False
+        self._failure: HandoverError | ActivityError | None = None
         self._held: list[tuple[InputKind, Any, Callable[[Any], Any], Callable[[Any], Any]]] = []
         """Signals that came before the handover could take them; checked again as it moves on."""
 
     @workflow.run
     async def run(self, request: HandoverRequest) -> HandoverReport:
-        reminders: asyncio.Task[None] | None = None
         try:
             await self.validate()
+        except (HandoverError, ActivityError) as error:
+            # Step 0 refused the request: nothing was done, the requester hears why.
+            self._progress.error = _reason(error)
+            self._set_phase(Phase.FAILED)
+            raise
+        reminders: asyncio.Task[None] | None = None
+        try:
             await self.announce()
             reminders = asyncio.create_task(self.remind_and_escalate())
             if request.variant is Variant.MID_SHIFT:
@@ -166,9 +177,9 @@ class HandoverWorkflow:
         except Cancelled:
             await self.wind_down()
         except (HandoverError, ActivityError) as error:
-            self._progress.error = _reason(error)
-            self._set_phase(Phase.FAILED)
-            raise
+            # Something refused for good after step 0: every item still gets its outcome, and
+            # the report (phase failed, with the reason) is still the result.
+            await self.wind_down(failure=_reason(error))
         finally:
             self._stop_reminders = True
             if reminders is not None:
@@ -514,11 +525,17 @@ class HandoverWorkflow:
                 PlatformActivities.ticket_comments, [t.ticket.id for t in progress.tickets], **BATCH
             ),
             workflow.execute_activity_method(
-                SlackActivities.recent_channel, workflow.now() - CHANNEL_LOOKBACK, **LOOKUP
+                SlackActivities.recent_channel, workflow.now() - CHANNEL_LOOKBACK, **BATCH
             ),
+            return_exceptions=True,  # a digest with a gap beats no handover
         )
+        parts = (("PagerDuty history", incidents), ("ticket comments", tickets), ("the channel", channel))
         progress.digest = ContextDigest(
-            built_at=workflow.now(), incidents=incidents, tickets=tickets, channel=channel
+            built_at=workflow.now(),
+            incidents=incidents if isinstance(incidents, list) else [],
+            tickets=tickets if isinstance(tickets, list) else [],
+            channel=channel if isinstance(channel, list) else [],
+            gaps=[f"{name}: {_reason(part)}" for name, part in parts if isinstance(part, BaseException)],
         )
 
     # --- step 5: post the handover summary ---------------------------------------------------
@@ -594,31 +611,40 @@ class HandoverWorkflow:
         except TimeoutError:
             pass
 
-    async def wind_down(self) -> None:
-        """After a cancel: what moved is reported as moved; everything else was left untouched."""
+    async def wind_down(self, failure: str | None = None) -> None:
+        """After a cancel (or a failure): what moved is reported as moved; the rest was left alone."""
         progress = self._progress
-        assert progress.cancelled is not None
-        reason = f"cancelled by {progress.cancelled.by} before it was handed over"
+        if failure is not None:
+            progress.error = failure
+            reason = f"not handed over: the handover failed ({failure})"
+        else:
+            assert progress.cancelled is not None
+            reason = f"cancelled by {progress.cancelled.by} before it was handed over"
         for incident in progress.incidents:
             if incident.outcome is Outcome.PENDING and incident.reassigned is not None:
                 incident.outcome = Outcome.HANDED_OVER
-                incident.detail = "reassigned with its note; not acknowledged before the cancel"
+                incident.detail = "reassigned with its note; not acknowledged"
         for rollout in progress.rollouts:
             if rollout.outcome is Outcome.PENDING and rollout.annotation_id is not None:
                 rollout.outcome = Outcome.NOT_HANDED_OVER
-                rollout.detail = "annotated, but ownership was not transferred before the cancel"
+                rollout.detail = "annotated, but ownership was not transferred"
                 rollout.stage = "annotated, not transferred"
         for item in [*progress.incidents, *progress.tickets, *progress.rollouts]:
             if item.outcome is Outcome.PENDING:
                 item.outcome = Outcome.NOT_HANDED_OVER
                 item.detail = reason
                 item.stage = "left untouched"
-        self._set_phase(Phase.CANCELLED)
+        self._set_phase(Phase.FAILED if failure is not None else Phase.CANCELLED)
         if progress.thread_ts is not None:
+            part, text = (
+                ("failed", messages.failed_text(progress))
+                if failure is not None
+                else ("cancelled", messages.cancelled_text(progress))
+            )
             try:
-                await self._post("cancelled", messages.cancelled_text(progress))
+                await self._post(part, text)
             except ActivityError as error:
-                workflow.logger.warning("could not post the cancel notice: %s", _reason(error))
+                workflow.logger.warning("could not post the %s notice: %s", part, _reason(error))
 
     # --- reminders: chase whoever owes an input ------------------------------------------------
 
@@ -1095,21 +1121,35 @@ class HandoverWorkflow:
             raise Cancelled()
 
     async def _wait(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> None:
-        """Wait for people (or a timer). A cancel ends every wait with `Cancelled`."""
+        """Wait for people (or a timer). A cancel ends every wait with `Cancelled`; a step that
+        failed for good ends its sibling steps' waits too (`Halted`)."""
         await workflow.wait_condition(
-            lambda: self._progress.cancelled is not None or condition(), timeout=timeout
+            lambda: self._progress.cancelled is not None or self._failure is not None or condition(),
+            timeout=timeout,
         )
         self._check_cancelled()
+        if self._failure is not None:
+            raise Halted()
 
     async def _all(self, *steps: Coroutine[Any, Any, None]) -> None:
-        """Run steps side by side until each ends; a cancel lets every one finish its batch."""
-        results = await asyncio.gather(*steps, return_exceptions=True)
-        errors = [result for result in results if isinstance(result, BaseException)]
-        for error in errors:
-            if not isinstance(error, Cancelled):
-                raise error
-        if errors:
-            raise Cancelled()
+        """Run steps side by side until each ends. A cancel, or one step failing for good, stops
+        the others at their next wait: a batch in flight always finishes."""
+
+        async def guarded(step: Coroutine[Any, Any, None]) -> None:
+            try:
+                await step
+            except (Cancelled, Halted):
+                raise
+            except (HandoverError, ActivityError) as error:
+                self._failure = self._failure or error
+                raise
+
+        results = await asyncio.gather(*(guarded(step) for step in steps), return_exceptions=True)
+        if self._failure is not None:
+            raise self._failure
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _post(self, part: str, text: str, *, thread: bool = False, thread_ts: str | None = None) -> str:
         """A message of this handover in the channel (or in its thread), posted once."""

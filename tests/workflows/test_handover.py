@@ -179,3 +179,30 @@ async def test_signals_sent_while_no_worker_was_up_are_applied_once_one_is(
         await play_incoming(env.client, handle.id)
         report = await handle.result()
     assert all(item.outcome is Outcome.HANDED_OVER for item in report.incidents)
+
+
+async def test_a_refusal_after_step_0_still_returns_a_report_with_every_outcome(
+    time_skipping, fresh_sandbox, settings, activity_executor
+):
+    """PagerDuty refuses the override (no such schedule): nothing moves, the report says why."""
+    from temporalio.worker import Worker
+
+    from activities import all_activities
+    from workflows.handover import HandoverWorkflow
+
+    env, _ = time_skipping
+    wrong = settings.model_copy(update={"pagerduty_schedule_id": "PNOSUCH"})
+    async with Worker(
+        env.client,
+        task_queue="misconfigured",
+        workflows=[HandoverWorkflow],
+        activities=all_activities(wrong),
+        activity_executor=activity_executor,
+    ):
+        handle = await service.start(env.client, "misconfigured", planned())
+        report = await handle.result()
+    assert report.phase is Phase.FAILED
+    assert "PagerDuty refused the request (404)" in report.error
+    writes = [w for w in fresh_sandbox.writes() if w["status"] < 300]
+    assert [w["api"] for w in writes] == ["slack", "slack"], "the announcement and the failure notice only"
+    assert "stopped: PagerDuty refused" in writes[1]["body"]["text"]
