@@ -148,6 +148,16 @@ def announcement(progress: HandoverProgress) -> str:
     return f"{kind} started: {who}." + tail
 
 
+def override_lapses(progress: HandoverProgress, reason: str) -> str:
+    last = progress.extensions[-1] if progress.extensions else progress.override
+    until = format_time(last.end) if last else "soon"
+    return (
+        f":warning: The PagerDuty override for {progress.request.incoming} ends at {until} and could not be "
+        f"extended ({reason}): new incidents may page {progress.request.outgoing} again. "
+        "Extend it in PagerDuty."
+    )
+
+
 def to_do(progress: HandoverProgress, pending: Sequence[PendingInput]) -> str:
     """After the inventory: what each person owes, in the announcement's thread."""
     lines = [

@@ -540,6 +540,8 @@ class HandoverProgress(Model):
     mitigation_note: str | None = None
     # step 1
     override: Override | None = None
+    extensions: list[Override] = []
+    """Overrides that continue the first one while people are still handing over."""
     on_call: OnCallCheck | None = None
     overlap_ends_at: datetime | None = None
     sessions_ended_first: list[str] = []

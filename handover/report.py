@@ -50,6 +50,11 @@ def to_markdown(report: HandoverProgress) -> str:
         lines.append(
             f"- PagerDuty override {report.override.id}: incoming primary "
             f"{format_time(report.override.start)} → {format_time(report.override.end)}"
+            + (
+                f", extended {len(report.extensions)} times to {format_time(report.extensions[-1].end)}"
+                if report.extensions
+                else ""
+            )
         )
     if report.on_call is not None:
         state = "was" if report.on_call.on_call else "was **not**"

@@ -111,6 +111,8 @@ WATCH_ATTEMPT = dict(
     start_to_close_timeout=timedelta(minutes=15),
     heartbeat_timeout=timedelta(minutes=2),
 )
+RENEW_BEFORE = timedelta(minutes=15)
+"""The override is extended this long before it would run out while the handover goes on."""
 CHANNEL_LOOKBACK = timedelta(hours=1)
 """Emergency digest: the last hour of #novavms-platform-ops."""
 
@@ -135,6 +137,7 @@ class HandoverWorkflow:
         )
         self._open_sessions: list[str] = []
         self._stop_reminders = False
+        self._stop_freezing = False
         self._failure: HandoverError | ActivityError | None = None
         self._held: list[tuple[InputKind, Any, Callable[[Any], Any], Callable[[Any], Any]]] = []
         """Signals that came before the handover could take them; checked again as it moves on."""
@@ -149,6 +152,7 @@ class HandoverWorkflow:
             self._set_phase(Phase.FAILED)
             raise
         reminders: asyncio.Task[None] | None = None
+        frozen: asyncio.Task[None] | None = None
         try:
             await self.announce()
             reminders = asyncio.create_task(self.remind_and_escalate())
@@ -156,6 +160,8 @@ class HandoverWorkflow:
                 await self.wait_for_mitigation()
             self._check_cancelled()
             await self.freeze_assignments()
+            if self._progress.override is not None:
+                frozen = asyncio.create_task(self.keep_assignments_frozen())
             await self.take_inventory()
             self._check_cancelled()
             if decisions.acts_as_service(request):
@@ -172,6 +178,7 @@ class HandoverWorkflow:
             await self.post_summary()
             if request.offboarding:
                 await self.audit_impersonation()
+            self._stop_freezing = True  # every step is done: the current override sees the overlap out
             await self.wait_for_overlap()
             self._set_phase(Phase.COMPLETED)
         except Cancelled:
@@ -181,9 +188,10 @@ class HandoverWorkflow:
             # the report (phase failed, with the reason) is still the result.
             await self.wind_down(failure=_reason(error))
         finally:
-            self._stop_reminders = True
-            if reminders is not None:
-                await reminders
+            self._stop_reminders = self._stop_freezing = True
+            for task in (reminders, frozen):
+                if task is not None:
+                    await task
         await workflow.wait_condition(workflow.all_handlers_finished)
         return HandoverReport(**self._progress.model_dump(), completed_at=workflow.now())
 
@@ -264,6 +272,38 @@ class HandoverWorkflow:
             PagerDutyActivities.freeze_assignments, window, **LOOKUP
         )
         progress.overlap_ends_at = end
+
+    async def keep_assignments_frozen(self) -> None:
+        """The override covers the whole handover window, not only the first overlap: while people
+        are still handing over, a next override continues it before it runs out."""
+        progress = self._progress
+        while True:
+            current = progress.extensions[-1] if progress.extensions else progress.override
+            assert current is not None
+            try:
+                await workflow.wait_condition(
+                    lambda: self._stop_freezing,
+                    timeout=max(current.end - RENEW_BEFORE - workflow.now(), timedelta(seconds=1)),
+                )
+                return
+            except TimeoutError:
+                pass
+            window = FreezeRequest(
+                user_id=self._incoming.pagerduty_id,
+                start=current.end,
+                end=current.end + progress.request.overlap,
+            )
+            try:
+                extension = await workflow.execute_activity_method(
+                    PagerDutyActivities.freeze_assignments, window, **LOOKUP
+                )
+            except ActivityError as error:
+                workflow.logger.warning("could not extend the override: %s", _reason(error))
+                await self._post(
+                    "override-not-extended", messages.override_lapses(progress, _reason(error)), thread=True
+                )
+                return
+            progress.extensions.append(extension)
 
     async def take_inventory(self) -> None:
         """What outgoing owns: incidents, pinned tickets (and sessions), rollouts in flight."""

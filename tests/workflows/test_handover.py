@@ -63,6 +63,13 @@ async def test_waits_a_week_for_a_missing_status_paragraph(time_skipping, fresh_
         item.outcome is Outcome.HANDED_OVER for item in report.incidents + report.tickets + report.rollouts
     )
     assert report.completed_at >= report.overlap_ends_at
+    # The override covered the whole week, not only the first two hours: no gap, no lapse.
+    windows = [report.override, *report.extensions]
+    assert len(windows) > 50
+    assert all(earlier.end == later.start for earlier, later in zip(windows, windows[1:], strict=False))
+    assert windows[-1].end >= report.completed_at
+    posted = [w for w in fresh_sandbox.writes() if w["path"].endswith("/overrides") and w["status"] < 300]
+    assert len(posted) == len(windows), "each window once"
 
 
 async def test_completes_only_when_the_overlap_has_run_out(time_skipping, fresh_sandbox):
