@@ -112,7 +112,8 @@ WATCH_ATTEMPT = dict(
     heartbeat_timeout=timedelta(minutes=2),
 )
 RENEW_BEFORE = timedelta(minutes=15)
-"""The override is extended this long before it would run out while the handover goes on."""
+"""The override is extended this long (or a quarter of the overlap) before it would run out while
+the handover goes on."""
 CHANNEL_LOOKBACK = timedelta(hours=1)
 """Emergency digest: the last hour of #novavms-platform-ops."""
 
@@ -277,13 +278,14 @@ class HandoverWorkflow:
         """The override covers the whole handover window, not only the first overlap: while people
         are still handing over, a next override continues it before it runs out."""
         progress = self._progress
+        renew_before = min(RENEW_BEFORE, progress.request.overlap / 4)  # (a demo's overlap is short)
         while True:
             current = progress.extensions[-1] if progress.extensions else progress.override
             assert current is not None
             try:
                 await workflow.wait_condition(
                     lambda: self._stop_freezing,
-                    timeout=max(current.end - RENEW_BEFORE - workflow.now(), timedelta(seconds=1)),
+                    timeout=max(current.end - renew_before - workflow.now(), timedelta(seconds=1)),
                 )
                 return
             except TimeoutError:
