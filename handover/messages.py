@@ -372,18 +372,23 @@ def audit_text(missing: Sequence[str], checked: int) -> str:
     return f"Audit check: platform.impersonation_ended is logged for all {_plural(checked, 'session')} ended."
 
 
-def cancelled_text(progress: HandoverProgress) -> str:
-    cancel = progress.cancelled
-    assert cancel is not None
+def _moved(progress: HandoverProgress) -> str:
+    """`2 of 3 incidents, 5 of 5 tickets, 0 of 3 rollouts`: what was handed over."""
     groups = (
         ("incidents", progress.incidents),
         ("tickets", progress.tickets),
         ("rollouts", progress.rollouts),
     )
-    moved = ", ".join(
+    return ", ".join(
         f"{sum(i.outcome is Outcome.HANDED_OVER for i in items)} of {len(items)} {name}"
         for name, items in groups
     )
+
+
+def cancelled_text(progress: HandoverProgress) -> str:
+    cancel = progress.cancelled
+    assert cancel is not None
+    moved = _moved(progress)
     lines = [
         f":no_entry: On-call handover {progress.request.outgoing} → {progress.request.incoming} "
         f"was cancelled by {cancel.by}: {_sentence(cancel.reason)}",
@@ -413,15 +418,7 @@ def cancelled_text(progress: HandoverProgress) -> str:
 
 
 def failed_text(progress: HandoverProgress) -> str:
-    groups = (
-        ("incidents", progress.incidents),
-        ("tickets", progress.tickets),
-        ("rollouts", progress.rollouts),
-    )
-    moved = ", ".join(
-        f"{sum(i.outcome is Outcome.HANDED_OVER for i in items)} of {len(items)} {name}"
-        for name, items in groups
-    )
+    moved = _moved(progress)
     return (
         f":x: On-call handover {progress.request.outgoing} → {progress.request.incoming} stopped: "
         f"{progress.error}. Handed over: {moved}. Everything else is still with the outgoing admin; "

@@ -17,6 +17,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.client import (
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus as Status,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -106,12 +107,7 @@ def _cause(error: BaseException) -> str:
 async def progress(client: Client, workflow_id: str) -> HandoverProgress:
     """Live progress of a running handover, or the report of a finished one."""
     handle = client.get_workflow_handle(workflow_id, result_type=HandoverReport)
-    try:
-        description = await handle.describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise UnknownHandover(f"no handover {workflow_id}") from None
-        raise
+    description = await _describe(handle)
     if description.status == Status.COMPLETED:
         return await handle.result()
     if description.status == Status.RUNNING:
@@ -150,14 +146,18 @@ async def report(client: Client, workflow_id: str, wait: bool) -> HandoverReport
         raise (from_failure(error) or HandoverError(f"handover {workflow_id} failed")) from None
 
 
-async def _ensure_running(handle: WorkflowHandle) -> None:
-    """Raise the error a person should see for a handover that cannot take input."""
+async def _describe(handle: WorkflowHandle) -> WorkflowExecutionDescription:
     try:
-        description = await handle.describe()
+        return await handle.describe()
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise UnknownHandover(f"no handover {handle.id}") from None
         raise
+
+
+async def _ensure_running(handle: WorkflowHandle) -> None:
+    """Raise the error a person should see for a handover that cannot take input."""
+    description = await _describe(handle)
     if description.status != Status.RUNNING:
         state = description.status.name.lower() if description.status else "closed"
         raise AlreadyDone(f"handover {handle.id} has ended ({state}); it takes no more input")
