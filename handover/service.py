@@ -11,13 +11,13 @@ from datetime import timedelta
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.client import (
-    WorkflowExecutionDescription,
     WorkflowExecutionStatus as Status,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
