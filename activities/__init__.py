@@ -35,6 +35,7 @@ def all_activities(settings: Settings) -> list[Callable[..., Any]]:
         slack.find_slack_user,
         slack.post_summary,
         slack.post_message,
+        slack.wait_for_thumbs_up,
         slack.recent_channel,
         platform.get_platform_admin,
         platform.list_pinned_tickets,

@@ -8,6 +8,7 @@ for a message with that metadata, and a found one is reused.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +16,10 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
 from activities.errors import Refused, classify, non_retryable, seconds, unavailable
+from handover.decisions import is_thumbs_up
 from handover.models import ChannelThread, DigestEntry, Model
 from handover.settings import Settings
 
@@ -32,8 +35,17 @@ class SummaryPost(Model):
     since: datetime
     """When the handover started: no earlier message can be its summary."""
     text: str
+    blocks: list[dict] = []
+    """Block Kit layout of the summary (its Acknowledge button); `text` is the fallback."""
     details: list[str]
     """Thread replies, in order."""
+
+
+class ReactionWatch(Model):
+    channel: str
+    ts: str
+    user_id: str
+    """Whose :+1: counts (incoming's Slack id)."""
 
 
 class PostedSummary(Model):
@@ -128,6 +140,7 @@ class SlackActivities:
         *,
         oldest: str | None = None,
         thread_ts: str | None = None,
+        blocks: list[dict] | None = None,
     ) -> str:
         found = self._find(handover_id, part, oldest=oldest, thread_ts=thread_ts)
         if found is not None:
@@ -140,6 +153,7 @@ class SlackActivities:
             unfurl_links=False,
             metadata={"event_type": EVENT_TYPE, "event_payload": {"handover_id": handover_id, "part": part}},
             **({"thread_ts": thread_ts} if thread_ts else {}),
+            **({"blocks": blocks} if blocks else {}),
         )
         return posted["ts"]
 
@@ -159,7 +173,11 @@ class SlackActivities:
         """The summary in the channel, then the details as replies in its thread; each once."""
         try:
             ts = self._post_once(
-                post.handover_id, "summary", post.text, oldest=f"{post.since.timestamp():.6f}"
+                post.handover_id,
+                "summary",
+                post.text,
+                oldest=f"{post.since.timestamp():.6f}",
+                blocks=post.blocks,
             )
             for number, detail in enumerate(post.details):
                 activity.heartbeat(number)
@@ -178,6 +196,36 @@ class SlackActivities:
             )
         except Refused as error:
             raise non_retryable(error) from None
+
+    @activity.defn
+    def wait_for_thumbs_up(self, watch: ReactionWatch) -> str:
+        """Watches the summary's reactions (`reactions.get`) for incoming's :+1:, for workspaces
+        where Slack cannot reach the endpoint. One attempt reads every HANDOVER_POLL_SECONDS for
+        HANDOVER_WATCH_SECONDS, then hands back to Temporal, which starts the next one later."""
+        if not self._settings.watch_reactions:
+            raise ApplicationError(
+                "watching reactions is switched off (HANDOVER_WATCH_REACTIONS)",
+                type="WatchOff",
+                non_retryable=True,
+            )
+        deadline = time.monotonic() + self._settings.watch_seconds
+        while True:
+            activity.heartbeat()
+            try:
+                message = self._call("reactions.get", channel=watch.channel, timestamp=watch.ts)["message"]
+            except Refused as error:
+                raise non_retryable(error) from None
+            for reaction in message.get("reactions") or []:
+                if is_thumbs_up(reaction["name"]) and watch.user_id in reaction.get("users", []):
+                    return reaction["name"]
+            if time.monotonic() >= deadline:
+                raise ApplicationError(
+                    "no :+1: from incoming yet",
+                    type="NoThumbsUpYet",
+                    category=ApplicationErrorCategory.BENIGN,
+                )
+            if activity.wait_for_cancelled_sync(timeout=self._settings.poll_seconds):
+                raise CancelledError("stopped watching the summary")
 
     # --- emergency: context for incoming ------------------------------------------------------
 

@@ -69,6 +69,16 @@ def cancel_allowed_from(request: HandoverRequest) -> tuple[str, ...]:
     return (request.outgoing, request.incoming, request.requested_by.strip().lower())
 
 
+THUMBS_UP = {"+1", "thumbsup"}
+ACKNOWLEDGE_SUMMARY_ACTION = "handover.acknowledge_summary"
+"""The action id of the summary's Block Kit button; the endpoint relays presses of it."""
+
+
+def is_thumbs_up(reaction: str) -> bool:
+    """`+1`, `thumbsup`, and their skin-tone forms (`+1::skin-tone-3`)."""
+    return reaction.split("::", 1)[0] in THUMBS_UP
+
+
 # --- who owes what --------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from handover.decisions import ACKNOWLEDGE_SUMMARY_ACTION
 from handover.models import (
     Admin,
     ContextDigest,
@@ -252,6 +253,25 @@ def summary_text(
         f"{_plural(incidents, 'incident')} reassigned, {_plural(tickets, 'ticket')} reassigned, "
         f"{_plural(rollouts, 'rollout')} in flight. Details in the thread."
     )
+
+
+def summary_blocks(text: str, workflow_id: str) -> list[dict]:
+    """The summary with its "Acknowledge" button (incoming presses it, or reacts with :+1:)."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "style": "primary",
+                    "text": {"type": "plain_text", "text": "Acknowledge (incoming admin)"},
+                    "action_id": ACKNOWLEDGE_SUMMARY_ACTION,
+                    "value": workflow_id,
+                }
+            ],
+        },
+    ]
 
 
 def _outcome_suffix(outcome: Outcome, detail: str | None) -> str:

@@ -302,6 +302,30 @@ class CancelInput(Model):
     reason: Paragraph
 
 
+class SlackReactionEvent(Model):
+    """A reaction someone added in Slack (Events API `reaction_added`), relayed by the endpoint."""
+
+    user_id: str
+    channel: str
+    ts: str
+    reaction: str
+
+
+class SlackActionEvent(Model):
+    """A Block Kit button pressed in Slack (interactivity `block_actions`)."""
+
+    user_id: str
+    action_id: str
+
+
+class PagerDutyEvent(Model):
+    """A PagerDuty webhook (v3) event about an incident, relayed by the endpoint."""
+
+    event_type: str
+    incident_id: str
+    agent_id: str | None = None
+
+
 HumanInput = (
     IncidentStatusInput
     | IncidentAckInput

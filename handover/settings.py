@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     it instead of as the outgoing admin when that admin is compromised."""
     poll_seconds: float = Field(20.0, gt=0, le=60, alias="HANDOVER_POLL_SECONDS")
     """Mid-shift outage: how often the watch reads the major incident's status."""
+    watch_reactions: bool = Field(True, alias="HANDOVER_WATCH_REACTIONS")
+    """Also watch the summary's reactions for incoming's :+1: (for when Slack cannot reach the
+    endpoint); off leaves it to the endpoint's Slack events and the console."""
     watch_seconds: float = Field(300.0, ge=0, le=600, alias="HANDOVER_WATCH_SECONDS")
     """Mid-shift outage: how long one watch attempt lasts before it hands back to Temporal, which
     starts the next attempt after the handover's `mitigation_poll` interval."""

@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         TicketBatch,
         TicketWork,
     )
-    from activities.slack import SlackActivities, SlackPost, SummaryPost
+    from activities.slack import ReactionWatch, SlackActivities, SlackPost, SummaryPost
     from handover import decisions, messages, visibility
     from handover.errors import AlreadyDone, HandoverError, NotAllowed, NotReady, UnknownItem
     from handover.models import (
@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         ItemResult,
         MitigatedInput,
         Outcome,
+        PagerDutyEvent,
         Phase,
         RejectedInput,
         ReminderMark,
@@ -73,6 +74,8 @@ with workflow.unsafe.imports_passed_through():
         RolloutAnnotationInput,
         RolloutHandover,
         RolloutOwnershipInput,
+        SlackActionEvent,
+        SlackReactionEvent,
         StatusParagraph,
         Summary,
         SummaryAckInput,
@@ -106,11 +109,13 @@ AUDIT = dict(
     ),
 )
 WATCH_ATTEMPT = dict(
-    # Mid-shift: one watch attempt of the major incident lasts at most HANDOVER_WATCH_SECONDS
-    # (10 minutes at most) and heartbeats at every read.
+    # One attempt of a watch (the major incident, the summary's reactions) lasts at most
+    # HANDOVER_WATCH_SECONDS (10 minutes at most) and heartbeats at every read.
     start_to_close_timeout=timedelta(minutes=15),
     heartbeat_timeout=timedelta(minutes=2),
 )
+REACTION_POLL = timedelta(minutes=1)
+"""The pause between two watches of the summary's reactions."""
 RENEW_BEFORE = timedelta(minutes=15)
 """The override is extended this long (or a quarter of the overlap) before it would run out while
 the handover goes on."""
@@ -224,30 +229,15 @@ class HandoverWorkflow:
         progress = self._progress
         self._set_phase(Phase.OUTAGE)
         assert progress.major_incident is not None
-        pause = progress.request.mitigation_poll
-        watch = workflow.start_activity_method(
+        status = await self._watch_until(
             PagerDutyActivities.wait_until_resolved,
             progress.major_incident.id,
-            retry_policy=RetryPolicy(initial_interval=pause, backoff_coefficient=1.0, maximum_interval=pause),
-            **WATCH_ATTEMPT,
+            progress.request.mitigation_poll,
+            done=lambda: progress.mitigated is not None,
         )
-        try:
-            await self._wait(lambda: progress.mitigated is not None or watch.done())
-        finally:
-            if not watch.done():
-                watch.cancel()
-                try:
-                    await watch
-                except ActivityError:
-                    pass  # cancelled, as asked
         if progress.mitigated is not None:
             return
-        try:
-            status = watch.result()
-        except ActivityError as error:
-            workflow.logger.warning(
-                "cannot watch the major incident (%s); waiting for a person", _reason(error)
-            )
+        if status is None:  # the watch gave up (the incident is gone?): a person calls it
             await self._wait(lambda: progress.mitigated is not None)
             return
         progress.mitigated = Done(by="PagerDuty", at=workflow.now())
@@ -603,14 +593,30 @@ class HandoverWorkflow:
             details.append(messages.on_call_warning(progress))
         if progress.digest is not None:
             details.append(messages.digest_text(progress, progress.digest))
-        posted = await workflow.execute_activity_method(
-            SlackActivities.post_summary,
-            SummaryPost(handover_id=progress.key, since=progress.started_at, text=text, details=details),
-            **BATCH,
+        post = SummaryPost(
+            handover_id=progress.key,
+            since=progress.started_at,
+            text=text,
+            blocks=messages.summary_blocks(text, progress.handover_id),
+            details=details,
         )
-        progress.summary = Summary(channel=posted.channel, ts=posted.ts, text=text, posted_at=now)
+        posted = await workflow.execute_activity_method(SlackActivities.post_summary, post, **BATCH)
+        summary = progress.summary = Summary(channel=posted.channel, ts=posted.ts, text=text, posted_at=now)
         self._set_phase(Phase.SUMMARY)
-        await self._wait(lambda: progress.summary is not None and progress.summary.acknowledged is not None)
+        # The :+1: comes as a Slack event, a button press, the console or the CLI; where Slack
+        # cannot reach the endpoint, the summary's reactions are also watched.
+        if self._incoming.slack_id:
+            watch = ReactionWatch(channel=summary.channel, ts=summary.ts, user_id=self._incoming.slack_id)
+            reaction = await self._watch_until(
+                SlackActivities.wait_for_thumbs_up,
+                watch,
+                REACTION_POLL,
+                done=lambda: summary.acknowledged is not None,
+            )
+            if reaction is not None and summary.acknowledged is None:
+                summary.acknowledged = Done(by=self._incoming.email, at=workflow.now())
+                workflow.logger.info("summary acknowledged with :%s: in Slack", reaction)
+        await self._wait(lambda: summary.acknowledged is not None)
 
     # --- step 6: audit check (offboarding only) ----------------------------------------------
 
@@ -1062,6 +1068,51 @@ class HandoverWorkflow:
             message="cancelling: work in flight finishes, nothing else is touched; the report follows",
         )
 
+    # --- events relayed by the endpoint: Slack and PagerDuty, as signals (never lost) -----------
+    # The endpoint sends each event to every running handover; one that is not about this
+    # handover is ignored here without a trace.
+
+    @workflow.signal(name="slack_reaction")
+    def on_slack_reaction(self, event: SlackReactionEvent) -> None:
+        summary = self._progress.summary
+        if summary is None or event.ts != summary.ts or not decisions.is_thumbs_up(event.reaction):
+            return
+        self._summary_acknowledged_in_slack(event.user_id, f":{event.reaction}:")
+
+    @workflow.signal(name="slack_action")
+    def on_slack_action(self, event: SlackActionEvent) -> None:
+        if event.action_id == decisions.ACKNOWLEDGE_SUMMARY_ACTION and self._progress.summary is not None:
+            self._summary_acknowledged_in_slack(event.user_id, "the Acknowledge button")
+
+    def _summary_acknowledged_in_slack(self, slack_user: str, how: str) -> None:
+        summary, incoming = self._progress.summary, self._progress.incoming
+        if summary is None or incoming is None or summary.acknowledged is not None:
+            return
+        if slack_user != incoming.slack_id:
+            reason = f"only the incoming admin ({incoming.email}) acknowledges the summary, with {how}"
+            self._record_rejection(InputKind.SUMMARY_ACK, f"slack:{slack_user}", None, reason)
+            return
+        self._from_signal(
+            InputKind.SUMMARY_ACK,
+            SummaryAckInput(actor=incoming.email),
+            self._check_summary_ack,
+            self._apply_summary_ack,
+        )
+
+    @workflow.signal(name="pagerduty_event")
+    def on_pagerduty_event(self, event: PagerDutyEvent) -> None:
+        """Incoming acknowledging a handed-over incident in PagerDuty is their explicit ack."""
+        incoming = self._progress.incoming
+        if event.event_type != "incident.acknowledged" or incoming is None:
+            return
+        item = next((i for i in self._progress.incidents if i.incident.id == event.incident_id), None)
+        if item is None or item.reassigned is None or item.acknowledged is not None:
+            return  # not ours, not handed over yet, or our own mirror of an ack we had
+        if event.agent_id != incoming.pagerduty_id:
+            return  # someone else acknowledged it: not incoming's acknowledgement of the handover
+        given = IncidentAckInput(actor=incoming.email, incident_id=event.incident_id)
+        self._from_signal(InputKind.INCIDENT_ACK, given, self._check_incident_ack, self._apply_incident_ack)
+
     # --- helpers -------------------------------------------------------------------------------
 
     @property
@@ -1146,10 +1197,13 @@ class HandoverWorkflow:
             or getattr(given, "rollout_id", None)
             or getattr(given, "thread_ts", None)
         )
+        self._record_rejection(kind, given.actor, item_id, reason)
+
+    def _record_rejection(self, kind: InputKind, actor: str, item_id: str | None, reason: str) -> None:
         self._progress.rejected.append(
-            RejectedInput(at=workflow.now(), kind=kind, actor=given.actor, item_id=item_id, reason=reason)
+            RejectedInput(at=workflow.now(), kind=kind, actor=actor, item_id=item_id, reason=reason)
         )
-        workflow.logger.warning("rejected %s signal from %s: %s", kind.value, given.actor, reason)
+        workflow.logger.warning("rejected %s signal from %s: %s", kind.value, actor, reason)
 
     def _from_signal(
         self, kind: InputKind, given: Any, check: Callable[[Any], Any], apply: Callable[[Any], Any]
@@ -1157,6 +1211,30 @@ class HandoverWorkflow:
         if not self._rejected(kind, given, check, apply):
             apply(given)
             self._retry_held()
+
+    async def _watch_until(
+        self, method: Callable[..., Any], argument: Any, pause: timedelta, done: Callable[[], bool]
+    ) -> Any | None:
+        """Run a watching activity, attempt after attempt `pause` apart, until it reports or
+        `done()`. Its result, or None when `done()` came first or the watch gave up."""
+        retry = RetryPolicy(initial_interval=pause, backoff_coefficient=1.0, maximum_interval=pause)
+        watch = workflow.start_activity_method(method, argument, retry_policy=retry, **WATCH_ATTEMPT)
+        try:
+            await self._wait(lambda: done() or watch.done())
+        finally:
+            if not watch.done():
+                watch.cancel()
+                try:
+                    await watch
+                except ActivityError:
+                    pass  # cancelled, as asked
+        if done():
+            return None
+        try:
+            return watch.result()
+        except ActivityError as error:
+            workflow.logger.warning("stopped watching: %s", _reason(error))
+            return None
 
     def _check_cancelled(self) -> None:
         if self._progress.cancelled is not None:
