@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -24,6 +25,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from handover import visibility
 from handover.errors import (
     AlreadyDone,
     AlreadyRunning,
@@ -61,8 +63,22 @@ def handover_id(text: str) -> str:
         raise UnknownHandover(f"{text!r} is neither a handover id nor an admin's email") from None
 
 
-async def start(client: Client, task_queue: str, request: HandoverRequest) -> WorkflowHandle:
+async def start(
+    client: Client, task_queue: str, request: HandoverRequest, idempotency_key: str | None = None
+) -> WorkflowHandle:
+    """Start a handover. With an idempotency key, a repeat of the same start returns the handover
+    it started (running or finished) instead of refusing it or starting another."""
     workflow_id = workflow_id_for(request.outgoing)
+    if idempotency_key is not None:
+        handle = client.get_workflow_handle(workflow_id, result_type=HandoverReport)
+        try:
+            memo = await (await handle.describe()).memo()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            memo = {}
+        if memo.get("idempotency_key") == idempotency_key:
+            return handle
     try:
         return await client.start_workflow(
             WORKFLOW,
@@ -75,12 +91,49 @@ async def start(client: Client, task_queue: str, request: HandoverRequest) -> Wo
             static_summary=(
                 f"On-call handover {request.outgoing} → {request.incoming} ({request.variant.value})"
             ),
+            memo={"idempotency_key": idempotency_key} if idempotency_key else None,
         )
     except WorkflowAlreadyStartedError:
         raise AlreadyRunning(
             f"a handover for {request.outgoing} is running already: {workflow_id}; "
             "finish or cancel it before starting another"
         ) from None
+
+
+async def running(client: Client, involving: str | None = None) -> list[dict]:
+    """Running handovers (from Temporal's visibility: no worker needed), optionally one admin's."""
+    query = f'WorkflowType = "{WORKFLOW}" AND ExecutionStatus = "Running"'
+    if involving is not None:
+        email = involving.replace('"', "")
+        query += f' AND ({visibility.OUTGOING.name} = "{email}" OR {visibility.INCOMING.name} = "{email}")'
+    found = []
+    async for execution in client.list_workflows(query, limit=200):
+        attributes = execution.typed_search_attributes
+        found.append(
+            {
+                "id": execution.id,
+                "phase": attributes.get(visibility.PHASE) or "",
+                "outgoing": attributes.get(visibility.OUTGOING) or "",
+                "incoming": attributes.get(visibility.INCOMING) or "",
+                "variant": attributes.get(visibility.VARIANT) or "",
+                "started_at": execution.start_time,
+            }
+        )
+    return found
+
+
+async def broadcast(client: Client, signal: str, event: Any) -> int:
+    """An event from Slack or PagerDuty, to every running handover (each ignores what is not its
+    own). Signals are stored by the server: nothing is lost while no worker is up."""
+    sent = 0
+    for handover in await running(client):
+        try:
+            await client.get_workflow_handle(handover["id"]).signal(signal, event)
+            sent += 1
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:  # (it ended meanwhile)
+                raise
+    return sent
 
 
 async def plan(client: Client, task_queue: str, request: HandoverRequest) -> HandoverPlan:

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     pagerduty_schedule_id: str = Field("PPRIMARY", alias="PAGERDUTY_SCHEDULE_ID")
     pagerduty_service_ids: CommaList = Field(["PPLATOPS", "PPLATAPI"], alias="PAGERDUTY_SERVICE_IDS")
 
+    # The endpoint (HTTP)
+    endpoint_tokens_file: Path | None = Field(None, alias="HANDOVER_TOKENS_FILE")
+    """Hashed tokens (see endpoint/auth.py); default <HANDOVER_DATA_DIR>/endpoint/tokens.json."""
+    endpoint_answer_within_seconds: float = Field(3.0, gt=0, alias="HANDOVER_ENDPOINT_ANSWER_WITHIN")
+    """How long the endpoint waits for a worker to accept an input before it relays it as a
+    signal and answers 202."""
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    pagerduty_webhook_secrets: SecretStr | None = Field(None, alias="PAGERDUTY_WEBHOOK_SECRETS")
+    """Comma-separated: every subscription's secret (a signature matching any is accepted)."""
+
     # Slack
     slack_bot_token: SecretStr = Field(SecretStr("xoxb-sandbox-bot-token"), alias="SLACK_BOT_TOKEN")
     slack_base_url: str | None = Field(None, alias="SLACK_BASE_URL")
@@ -93,6 +103,8 @@ class Settings(BaseSettings):
             raise ValueError("PAGERDUTY_SERVICE_IDS names no service")
         if self.ca_file is None and self.uses_sandbox:
             self.ca_file = self.data_dir / "sandbox" / "ca.pem"
+        if self.endpoint_tokens_file is None:
+            self.endpoint_tokens_file = self.data_dir / "endpoint" / "tokens.json"
         return self
 
     @property

@@ -26,6 +26,7 @@ def fresh_sandbox(sandbox: SandboxHandle) -> SandboxHandle:
 
 # --- settings: every client pointed at the session sandbox ---------------------------------
 
+import asyncio  # noqa: E402
 import sys  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
@@ -139,3 +140,80 @@ async def dev_server(
     """(client, task queue) on the real Temporal dev server, with a worker against the sandbox."""
     async for task_queue in _worker_for(dev_server_env.client, settings, activity_executor):
         yield dev_server_env.client, task_queue
+
+
+# --- the endpoint, over real HTTP, against the dev server -------------------------------------
+
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import httpx  # noqa: E402
+import uvicorn  # noqa: E402
+
+from endpoint.app import create_app  # noqa: E402
+from endpoint.auth import Caller, TokenStore, hash_token  # noqa: E402
+
+TOKENS = {
+    "alice@novalien.com": "token-alice-0123456789",
+    "bob@novalien.com": "token-bob-0123456789",
+    "carol@novalien.com": "token-carol-0123456789",
+    "dave@novalien.com": "token-dave-0123456789",
+    "service:pipeline": "token-pipeline-0123456789",
+}
+SLACK_SIGNING_SECRET = "slack-signing-secret-for-tests"
+PAGERDUTY_WEBHOOK_SECRETS = "pd-webhook-secret-one,pd-webhook-secret-two"
+
+
+@dataclass
+class EndpointHandle:
+    url: str
+    client: Client
+    task_queue: str
+
+    def http(self, who: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {TOKENS[who]}"} if who else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+
+
+def token_store() -> TokenStore:
+    entries = []
+    for who, token in TOKENS.items():
+        kind, name = ("service", who.split(":", 1)[1]) if who.startswith("service:") else ("admin", who)
+        entries.append((hash_token(token), Caller(kind, name)))
+    return TokenStore(entries)
+
+
+@pytest.fixture
+async def endpoint(dev_server, dev_server_env, settings) -> AsyncIterator[EndpointHandle]:
+    """The endpoint on a free port, over HTTP, talking to the dev server; a worker runs."""
+    client, task_queue = dev_server
+    from pydantic import SecretStr
+
+    endpoint_settings = settings.model_copy(
+        update={
+            "temporal_address": client.service_client.config.target_host,
+            "task_queue": task_queue,
+            "endpoint_answer_within_seconds": 3.0,
+            "slack_signing_secret": SecretStr(SLACK_SIGNING_SECRET),
+            "pagerduty_webhook_secrets": SecretStr(PAGERDUTY_WEBHOOK_SECRETS),
+        }
+    )
+    app = create_app(endpoint_settings, tokens=token_store())
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the endpoint did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield EndpointHandle(url=f"http://127.0.0.1:{port}", client=client, task_queue=task_queue)
+    finally:
+        server.should_exit = True
+        await asyncio.to_thread(thread.join, 10)
+        sock.close()

@@ -1,0 +1,133 @@
+"""The endpoint's ASGI app: one router per concern, errors mapped once, metrics on every route.
+
+python -m endpoint            (make run starts it on :8080)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from endpoint import console, events, handovers
+from endpoint.auth import TokenStore
+from handover.errors import HandoverError
+from handover.settings import Settings
+from handover.temporal import connect
+
+
+def _sentence(error: RequestValidationError) -> str:
+    """pydantic's errors, as one sentence a person can act on."""
+    parts = []
+    for problem in error.errors():
+        where = ".".join(
+            str(p) for p in problem.get("loc", ()) if p not in ("body", "path", "query", "header")
+        )
+        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "Invalid input: " + "; ".join(parts) + "."
+
+
+class Metrics:
+    """Request counts and latencies per route (Prometheus), in a registry of the app's own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "handover_endpoint_requests",
+            "HTTP requests answered, by route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "handover_endpoint_request_seconds",
+            "Time to answer an HTTP request, by route.",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+
+def create_app(settings: Settings, client: Client | None = None, tokens: TokenStore | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.client is None:
+            app.state.client = await connect(settings)
+        yield
+
+    app = FastAPI(
+        title="On-call handover endpoint",
+        version="1.0",
+        description=(
+            "Starts handovers (service token), takes every person's input (their own token: the actor is "
+            "who the token says), and relays Slack and PagerDuty events to the handover workflow."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.client = client
+    app.state.tokens = tokens if tokens is not None else TokenStore.load(settings.endpoint_tokens_file)
+    app.state.seen_webhooks = events.Seen()
+    metrics = app.state.metrics = Metrics()
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.requests.labels(request.method, template, str(response.status_code)).inc()
+        metrics.latency.labels(request.method, template).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(HandoverError)
+    async def handover_error(request: Request, error: HandoverError) -> JSONResponse:
+        return JSONResponse(status_code=error.http_status, content={"detail": error.message})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _sentence(error)})
+
+    @app.exception_handler(ValueError)
+    async def invalid_value(request: Request, error: ValueError) -> JSONResponse:
+        # pydantic's ValidationError of our own models (built from a valid body) is a ValueError.
+        detail = str(error).split("\n")
+        return JSONResponse(
+            status_code=422, content={"detail": "Invalid input: " + " ".join(d.strip() for d in detail)}
+        )
+
+    @app.exception_handler(RPCError)
+    async def temporal_down(request: Request, error: RPCError) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"Temporal at {settings.temporal_address} is unavailable: try again shortly."},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(status_code=error.status_code, content={"detail": error.detail})
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the endpoint answers")
+    async def healthz() -> dict:
+        return {"ok": True}
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(handovers.router)
+    app.include_router(events.router)
+    app.include_router(console.router)
+    return app
+
+
+STATIC = Path(__file__).parent / "static"

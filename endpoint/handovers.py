@@ -1,0 +1,332 @@
+"""Handovers over HTTP: start (service token), follow, and every person's input (their own token).
+
+Inputs go to the workflow as Updates, so the caller hears at once whether they were accepted
+(401/403/404/409/422 with a sentence to act on). If no worker answers within
+HANDOVER_ENDPOINT_ANSWER_WITHIN seconds, the input is relayed as its Signal twin and the answer is
+202: it is kept by the server and checked when a worker is back.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from endpoint.auth import Caller, admin, caller, service
+from handover import service as handovers
+from handover.errors import AlreadyRunning
+from handover.models import (
+    CancelInput,
+    EngineeringLinkInput,
+    HandoverProgress,
+    HandoverReport,
+    HandoverRequest,
+    HumanInput,
+    IncidentAckInput,
+    IncidentStatusInput,
+    InputKind,
+    MitigatedInput,
+    ReminderPolicy,
+    RolloutAnnotation,
+    RolloutAnnotationInput,
+    RolloutOwnershipInput,
+    StatusParagraph,
+    SummaryAckInput,
+    UnclearThreadInput,
+    Variant,
+)
+
+router = APIRouter(tags=["handovers"])
+
+HandoverId = Annotated[
+    str,
+    Path(
+        description="The handover's id (handover-<outgoing email>) or the outgoing admin's email.",
+        pattern=r"^[A-Za-z0-9@._+#-]{1,260}$",
+    ),
+]
+ItemId = Annotated[
+    str, Path(description="An incident, ticket or rollout id.", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartHandover(Body):
+    outgoing: str
+    incoming: str
+    variant: Variant = Variant.PLANNED
+    offboarding: bool = False
+    reason: str | None = Field(default=None, max_length=500)
+    overlap: timedelta | None = Field(
+        default=None, description="ISO 8601 duration, e.g. PT2H (default 2 hours)"
+    )
+    senior: str | None = None
+    major_incident: str | None = None
+    reminders: ReminderPolicy | None = None
+    idempotency_key: str | None = Field(default=None, min_length=8, max_length=200)
+
+
+class Started(BaseModel):
+    id: str
+    status_url: str
+    report_url: str
+
+
+class Conflict(BaseModel):
+    detail: str
+    running_id: str | None = None
+
+
+class InputResult(BaseModel):
+    status: Literal["accepted", "queued"]
+    message: str
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No token, or an unknown one."},
+    403: {"model": Problem, "description": "Not this person's input (or not a service token)."},
+    404: {"model": Problem, "description": "No such handover, or no such item in it."},
+    409: {"model": Problem, "description": "Given already, too early, or the handover has ended."},
+    422: {"model": Problem, "description": "Malformed input."},
+    503: {"model": Problem, "description": "Temporal cannot be reached."},
+}
+
+
+class MyHandover(BaseModel):
+    id: str
+    phase: str
+    outgoing: str
+    incoming: str
+    variant: str
+    role: Literal["outgoing", "incoming", "observer"]
+
+
+class Me(BaseModel):
+    actor: str
+    kind: Literal["admin", "service"]
+    handovers: list[MyHandover]
+
+
+def _client(request: Request):
+    return request.app.state.client
+
+
+@router.get(
+    "/me", response_model=Me, responses=ERRORS, summary="Who the token is, and their running handovers"
+)
+async def me(request: Request, who: Caller = Depends(caller)) -> Me:
+    found = await handovers.running(_client(request), involving=who.name if who.kind == "admin" else None)
+    mine = [
+        MyHandover(
+            **{key: item[key] for key in ("id", "phase", "outgoing", "incoming", "variant")},
+            role="outgoing"
+            if item["outgoing"] == who.name
+            else "incoming"
+            if item["incoming"] == who.name
+            else "observer",
+        )
+        for item in found
+    ]
+    return Me(actor=who.actor, kind=who.kind, handovers=mine)  # type: ignore[arg-type]
+
+
+@router.post(
+    "/handovers",
+    status_code=201,
+    response_model=Started,
+    responses={
+        **ERRORS,
+        409: {"model": Conflict, "description": "A handover for this admin is running already."},
+    },
+    summary="Start a handover (service token)",
+)
+async def start(
+    request: Request,
+    body: StartHandover,
+    who: Caller = Depends(service),
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200)
+    ] = None,
+) -> Any:
+    fields = body.model_dump(exclude={"idempotency_key"}, exclude_none=True)
+    handover_request = HandoverRequest(**fields, requested_by=who.actor)
+    key = idempotency_key or body.idempotency_key
+    settings = request.app.state.settings
+    try:
+        handle = await handovers.start(
+            _client(request), settings.task_queue, handover_request, idempotency_key=key
+        )
+    except AlreadyRunning as error:
+        return JSONResponse(
+            status_code=409,
+            content={"detail": error.message, "running_id": handovers.handover_id(body.outgoing)},
+        )
+    return Started(
+        id=handle.id, status_url=f"/handovers/{handle.id}", report_url=f"/handovers/{handle.id}/report"
+    )
+
+
+@router.get(
+    "/handovers/{handover_id}",
+    response_model=HandoverProgress,
+    responses=ERRORS,
+    summary="A handover's progress",
+)
+async def progress(
+    request: Request, handover_id: HandoverId, who: Caller = Depends(caller)
+) -> HandoverProgress:
+    return await handovers.progress(_client(request), handovers.handover_id(handover_id))
+
+
+@router.get(
+    "/handovers/{handover_id}/report",
+    response_model=HandoverReport,
+    responses=ERRORS,
+    summary="The report, once the handover has ended",
+)
+async def report(request: Request, handover_id: HandoverId, who: Caller = Depends(caller)) -> HandoverReport:
+    return await handovers.report(_client(request), handovers.handover_id(handover_id), wait=False)
+
+
+async def _relay(request: Request, handover_id: str, kind: InputKind, given: HumanInput) -> Any:
+    settings = request.app.state.settings
+    accepted = await handovers.send(
+        _client(request),
+        handovers.handover_id(handover_id),
+        kind,
+        given,
+        answer_within=timedelta(seconds=settings.endpoint_answer_within_seconds),
+    )
+    if accepted is None:
+        return JSONResponse(
+            status_code=202,
+            content=InputResult(
+                status="queued",
+                message="no worker answered in time: the input is kept and checked when one is back",
+            ).model_dump(),
+        )
+    return InputResult(status="accepted", message=accepted.message)
+
+
+INPUT = dict(response_model=InputResult, responses={**ERRORS, 202: {"model": InputResult}})
+
+
+@router.post(
+    "/handovers/{handover_id}/incidents/{incident_id}/status", summary="Outgoing: status paragraph", **INPUT
+)
+async def submit_status(
+    request: Request,
+    handover_id: HandoverId,
+    incident_id: ItemId,
+    body: StatusParagraph,
+    who: Caller = Depends(admin),
+) -> Any:
+    given = IncidentStatusInput(actor=who.name, incident_id=incident_id, **body.model_dump())
+    return await _relay(request, handover_id, InputKind.STATUS, given)
+
+
+@router.post("/handovers/{handover_id}/incidents/{incident_id}/ack", summary="Incoming: acknowledge", **INPUT)
+async def acknowledge_incident(
+    request: Request, handover_id: HandoverId, incident_id: ItemId, who: Caller = Depends(admin)
+) -> Any:
+    given = IncidentAckInput(actor=who.name, incident_id=incident_id)
+    return await _relay(request, handover_id, InputKind.INCIDENT_ACK, given)
+
+
+class EngineeringLink(Body):
+    issue: str = Field(
+        min_length=2, max_length=500, pattern=r"^\S+$", description="URL or key, e.g. ENG-1234"
+    )
+
+
+@router.post(
+    "/handovers/{handover_id}/tickets/{ticket_id}/engineering-link",
+    summary="Outgoing: engineering issue",
+    **INPUT,
+)
+async def link_engineering_issue(
+    request: Request,
+    handover_id: HandoverId,
+    ticket_id: ItemId,
+    body: EngineeringLink,
+    who: Caller = Depends(admin),
+) -> Any:
+    given = EngineeringLinkInput(actor=who.name, ticket_id=ticket_id, issue=body.issue)
+    return await _relay(request, handover_id, InputKind.ENGINEERING_LINK, given)
+
+
+@router.post(
+    "/handovers/{handover_id}/rollouts/{rollout_id}/annotation", summary="Outgoing: annotation", **INPUT
+)
+async def annotate_rollout(
+    request: Request,
+    handover_id: HandoverId,
+    rollout_id: ItemId,
+    body: RolloutAnnotation,
+    who: Caller = Depends(admin),
+) -> Any:
+    given = RolloutAnnotationInput(actor=who.name, rollout_id=rollout_id, **body.model_dump())
+    return await _relay(request, handover_id, InputKind.ROLLOUT_ANNOTATION, given)
+
+
+@router.post(
+    "/handovers/{handover_id}/rollouts/{rollout_id}/ownership", summary="Incoming: ownership", **INPUT
+)
+async def take_rollout_ownership(
+    request: Request, handover_id: HandoverId, rollout_id: ItemId, who: Caller = Depends(admin)
+) -> Any:
+    given = RolloutOwnershipInput(actor=who.name, rollout_id=rollout_id)
+    return await _relay(request, handover_id, InputKind.ROLLOUT_OWNERSHIP, given)
+
+
+@router.post("/handovers/{handover_id}/summary/ack", summary="Incoming: the summary's :+1:", **INPUT)
+async def acknowledge_summary(request: Request, handover_id: HandoverId, who: Caller = Depends(admin)) -> Any:
+    return await _relay(request, handover_id, InputKind.SUMMARY_ACK, SummaryAckInput(actor=who.name))
+
+
+class Mitigated(Body):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/handovers/{handover_id}/mitigated", summary="Mid-shift: the outage is mitigated", **INPUT)
+async def declare_mitigated(
+    request: Request, handover_id: HandoverId, body: Mitigated | None = None, who: Caller = Depends(admin)
+) -> Any:
+    given = MitigatedInput(actor=who.name, note=body.note if body else None)
+    return await _relay(request, handover_id, InputKind.MITIGATED, given)
+
+
+class UnclearThread(Body):
+    thread_ts: str = Field(pattern=r"^\d{9,11}\.\d{6}$", description="The Slack thread's timestamp")
+    question: str = Field(min_length=3, max_length=2000)
+
+
+@router.post("/handovers/{handover_id}/unclear-threads", summary="Incoming: ask for a catch-up", **INPUT)
+async def flag_unclear_thread(
+    request: Request, handover_id: HandoverId, body: UnclearThread, who: Caller = Depends(admin)
+) -> Any:
+    given = UnclearThreadInput(actor=who.name, thread_ts=body.thread_ts, question=body.question)
+    return await _relay(request, handover_id, InputKind.UNCLEAR_THREAD, given)
+
+
+class Cancel(Body):
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+@router.post("/handovers/{handover_id}/cancel", summary="Requester or either admin: cancel", **INPUT)
+async def cancel(
+    request: Request, handover_id: HandoverId, body: Cancel, who: Caller = Depends(caller)
+) -> Any:
+    return await _relay(
+        request, handover_id, InputKind.CANCEL, CancelInput(actor=who.actor, reason=body.reason)
+    )
