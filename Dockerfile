@@ -12,6 +12,7 @@ COPY handover handover
 COPY workflows workflows
 COPY activities activities
 COPY sandbox sandbox
+COPY endpoint endpoint
 COPY contracts contracts
 COPY worker.py starter.py ./
 RUN pip install . \

@@ -28,11 +28,13 @@ def _slack_verified(request: Request, body: bytes) -> None:
     if secret is None:
         raise HTTPException(503, "Slack events are not configured here: set SLACK_SIGNING_SECRET.")
     verifier = SignatureVerifier(secret.get_secret_value())
-    if not verifier.is_valid(
-        body,
-        request.headers.get("x-slack-request-timestamp", ""),
-        request.headers.get("x-slack-signature", ""),
-    ):
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    try:
+        valid = bool(timestamp and signature) and verifier.is_valid(body, timestamp, signature)
+    except ValueError:  # a timestamp that is no number
+        valid = False
+    if not valid:
         raise HTTPException(401, "The Slack signature is missing, wrong or older than five minutes.")
 
 

@@ -19,7 +19,7 @@ def compose() -> dict:
 
 def test_compose_has_the_cluster_the_worker_and_the_optional_sandbox():
     services = compose()["services"]
-    assert {"postgresql", "temporal", "temporal-ui", "worker", "sandbox"} <= set(services)
+    assert {"postgresql", "temporal", "temporal-ui", "worker", "endpoint", "sandbox"} <= set(services)
     assert services["worker"]["deploy"]["replicas"] == 2
     assert services["sandbox"]["profiles"] == ["sandbox"]
 
@@ -50,5 +50,6 @@ def test_the_image_holds_every_package_the_project_declares():
 
 def test_compose_environment_names_are_settings():
     names = {field.alias for field in Settings.model_fields.values()}
-    environment = compose()["x-handover-env"]
-    assert set(environment) <= names, set(environment) - names
+    for service in ("worker", "endpoint"):
+        environment = compose()["services"][service]["environment"]
+        assert set(environment) <= names, set(environment) - names

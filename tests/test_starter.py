@@ -14,7 +14,6 @@ from handover import service
 from handover.models import HandoverRequest, Phase
 from tests.humans import INCOMING, OUTGOING, inventory, wait_for
 
-pytestmark = pytest.mark.asyncio
 STARTER = str(Path(__file__).resolve().parent.parent / "starter.py")
 
 

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
-
 from handover import service
 from handover.models import HandoverRequest, Outcome, Phase
 from tests.humans import INCOMING, OUTGOING, play_incoming, play_outgoing, wait_for
 from tests.writes import message_part, reassignments, successful
-
-pytestmark = pytest.mark.asyncio
 
 
 def ok(writes: list[dict], api: str, method: str, path_part: str) -> list[dict]:

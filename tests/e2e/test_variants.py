@@ -6,14 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pagerduty
-import pytest
 
 from handover import service
 from handover.models import HandoverRequest, Outcome, Phase, Variant
 from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, wait_for
 from tests.writes import message_part, reassignments, slack_parts, successful
 
-pytestmark = pytest.mark.asyncio
 SERVICE = "oncall-handover@novalien.com"
 
 

@@ -10,8 +10,6 @@ from handover.models import CancelInput, HandoverRequest, InputKind, Outcome, Ph
 from tests.humans import INCOMING, OUTGOING, inventory, status_for, wait_for
 from tests.writes import message_part, reassignments, slack_parts, successful
 
-pytestmark = pytest.mark.asyncio
-
 
 async def test_cancel_mid_incidents_reports_exactly_what_moved(time_skipping, fresh_sandbox):
     env, task_queue = time_skipping

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from slack_sdk import WebClient
 
 from handover import service
 from handover.models import HandoverRequest, InputKind, PagerDutyEvent, SlackActionEvent, SlackReactionEvent
 from tests.humans import INCOMING, OUTGOING, inventory, play_outgoing, wait_for
-
-pytestmark = pytest.mark.asyncio
 
 
 async def incoming_done_but_the_summary(client, workflow_id) -> None:

@@ -25,8 +25,6 @@ from handover.models import (
 )
 from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, status_for, wait_for
 
-pytestmark = pytest.mark.asyncio
-
 
 def planned(**changes) -> HandoverRequest:
     return HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="tests", **changes)

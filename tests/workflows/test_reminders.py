@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-import pytest
-
 from handover import service
 from handover.models import HandoverRequest, InputKind, ReminderPolicy
 from tests.humans import INCOMING, OUTGOING, play_incoming, play_outgoing, wait_for
 from tests.writes import message_part
 
-pytestmark = pytest.mark.asyncio
 POLICY = ReminderPolicy(
     remind_after=timedelta(minutes=30),
     escalate_after=timedelta(hours=2),

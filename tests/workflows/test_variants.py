@@ -28,7 +28,6 @@ from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, status_for, wait_for
 from tests.writes import message_part, reassignments, slack_parts, successful
 
-pytestmark = pytest.mark.asyncio
 SERVICE = "oncall-handover@novalien.com"
 
 

@@ -1,0 +1,209 @@
+"""Every route of the endpoint, its success and each error status, over HTTP against the dev server."""
+
+from __future__ import annotations
+
+from handover import service
+from handover.models import HandoverRequest, Phase
+from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, wait_for
+
+ID = "handover-alice@novalien.com"
+STATUS = {
+    "hypothesis": "WAL archive stalled",
+    "last_action": "freed 40 GB",
+    "next_action": "fix the bucket key",
+}
+
+
+async def start(endpoint, **body) -> dict:
+    async with endpoint.http("service:pipeline") as http:
+        answer = await http.post("/handovers", json={"outgoing": OUTGOING, "incoming": INCOMING, **body})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+async def test_start_with_the_service_token_and_every_refusal(endpoint, fresh_sandbox):
+    body = {"outgoing": OUTGOING, "incoming": INCOMING}
+    async with endpoint.http() as anonymous:
+        assert (await anonymous.post("/handovers", json=body)).status_code == 401
+    async with endpoint.http() as forged:
+        forged.headers["Authorization"] = "Bearer not-a-token"
+        answer = await forged.post("/handovers", json=body)
+        assert answer.status_code == 401 and "not known" in answer.json()["detail"]
+    async with endpoint.http(OUTGOING) as alice:
+        answer = await alice.post("/handovers", json=body)
+        assert answer.status_code == 403 and "service token" in answer.json()["detail"]
+    async with endpoint.http("service:pipeline") as pipeline:
+        for bad, says in (
+            ({**body, "incoming": OUTGOING}, "same admin"),
+            ({**body, "incoming": "bob"}, "not an email"),
+            ({**body, "variant": "weekly"}, "variant"),
+            ({**body, "overlap": "PT30M"}, "at least 2 hours"),
+            ({**body, "variant": "emergency"}, "incapacitated or compromised"),
+            ({**body, "surprise": 1}, "surprise"),
+        ):
+            answer = await pipeline.post("/handovers", json=bad)
+            assert answer.status_code == 422 and says in answer.json()["detail"], (bad, answer.text)
+        assert (
+            await pipeline.post(
+                "/handovers", content=b"{not json", headers={"Content-Type": "application/json"}
+            )
+        ).status_code == 422
+        assert fresh_sandbox.writes() == []
+
+        first = await pipeline.post("/handovers", json=body, headers={"Idempotency-Key": "offboard-alice-42"})
+        assert first.status_code == 201 and first.json()["id"] == ID
+        again = await pipeline.post("/handovers", json=body, headers={"Idempotency-Key": "offboard-alice-42"})
+        assert again.status_code == 201 and again.json()["id"] == ID, (
+            "a repeat of the same start is the same handover"
+        )
+        other = await pipeline.post("/handovers", json={**body, "incoming": "carol@novalien.com"})
+        assert other.status_code == 409 and other.json()["running_id"] == ID
+
+
+async def test_progress_report_and_me(endpoint, fresh_sandbox):
+    await start(endpoint)
+    await inventory(endpoint.client, ID)
+    async with endpoint.http(OUTGOING) as alice:
+        progress = await alice.get(f"/handovers/{ID}")
+        assert progress.status_code == 200 and progress.json()["phase"] == "handing over"
+        assert (await alice.get(f"/handovers/{OUTGOING}")).json()["handover_id"] == ID, (
+            "by the outgoing email too"
+        )
+        assert (await alice.get("/handovers/handover-nobody@novalien.com")).status_code == 404
+        assert (await alice.get("/handovers/..%2F..%2Fetc%2Fpasswd")).status_code in (404, 422)
+        early = await alice.get(f"/handovers/{ID}/report")
+        assert early.status_code == 409 and "still running" in early.json()["detail"]
+        me = (await alice.get("/me")).json()
+        assert me["actor"] == OUTGOING and [(h["id"], h["role"]) for h in me["handovers"]] == [
+            (ID, "outgoing")
+        ]
+    async with endpoint.http(INCOMING) as bob:
+        assert [h["role"] for h in (await bob.get("/me")).json()["handovers"]] == ["incoming"]
+    async with endpoint.http("service:pipeline") as pipeline:
+        cancelled = await pipeline.post(f"/handovers/{ID}/cancel", json={"reason": "wrong incoming admin"})
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "accepted"
+        report = await wait_for_report(pipeline)
+        assert report["phase"] == "cancelled" and report["cancelled"]["by"] == "service:pipeline"
+        again = await pipeline.post(f"/handovers/{ID}/cancel", json={"reason": "again please"})
+        assert again.status_code == 409 and "has ended" in again.json()["detail"]
+
+
+async def wait_for_report(http) -> dict:
+    import asyncio
+
+    for _ in range(100):
+        answer = await http.get(f"/handovers/{ID}/report")
+        if answer.status_code == 200:
+            return answer.json()
+        await asyncio.sleep(0.1)
+    raise AssertionError(answer.text)
+
+
+async def test_every_input_and_its_refusals(endpoint, fresh_sandbox):
+    await start(endpoint)
+    listed = await inventory(endpoint.client, ID)
+    incident = listed.incidents[0].incident.id
+    rollout = listed.rollouts[0].rollout
+    base = f"/handovers/{ID}"
+    async with endpoint.http(OUTGOING) as alice, endpoint.http(INCOMING) as bob, endpoint.http() as anonymous:
+        assert (await anonymous.post(f"{base}/incidents/{incident}/status", json=STATUS)).status_code == 401
+        async with endpoint.http("service:pipeline") as pipeline:
+            answer = await pipeline.post(f"{base}/incidents/{incident}/status", json=STATUS)
+            assert answer.status_code == 403 and "own token" in answer.json()["detail"]
+        answer = await bob.post(f"{base}/incidents/{incident}/status", json=STATUS)
+        assert answer.status_code == 403 and "outgoing admin" in answer.json()["detail"]
+        answer = await alice.post(f"{base}/incidents/QNOSUCH/status", json=STATUS)
+        assert answer.status_code == 404 and "not part of" in answer.json()["detail"]
+        answer = await alice.post(f"{base}/incidents/{incident}/status", json={"hypothesis": "x"})
+        assert answer.status_code == 422 and "last_action" in answer.json()["detail"]
+        answer = await alice.post(f"{base}/incidents/bad%20id/status", json=STATUS)
+        assert answer.status_code == 422
+        answer = await bob.post(f"{base}/incidents/{incident}/ack")
+        assert answer.status_code == 409 and "no status paragraph yet" in answer.json()["detail"]
+
+        answer = await alice.post(f"{base}/incidents/{incident}/status", json=STATUS)
+        assert answer.status_code == 200 and answer.json()["status"] == "accepted"
+        answer = await alice.post(f"{base}/incidents/{incident}/status", json=STATUS)
+        assert answer.status_code == 409 and "was given by alice" in answer.json()["detail"]
+        assert (await bob.post(f"{base}/incidents/{incident}/ack")).status_code == 200
+
+        link = await alice.post(f"{base}/tickets/SUP-1051/engineering-link", json={"issue": "ENG-4242"})
+        assert link.status_code == 200
+        not_needed = await alice.post(f"{base}/tickets/SUP-1042/engineering-link", json={"issue": "ENG-1"})
+        assert not_needed.status_code == 403 and "not waiting on engineering" in not_needed.json()["detail"]
+
+        early = await bob.post(f"{base}/rollouts/{rollout.id}/ownership")
+        assert early.status_code == 409 and "no annotation yet" in early.json()["detail"]
+        annotation = {"ramp_percent": rollout.ramp_percent, "error_rate": 0.4, "next_step": "hold"}
+        assert (
+            await alice.post(f"{base}/rollouts/{rollout.id}/annotation", json=annotation)
+        ).status_code == 200
+        bad = await alice.post(
+            f"{base}/rollouts/{rollout.id}/annotation", json={**annotation, "ramp_percent": 140}
+        )
+        assert bad.status_code == 422 and "ramp_percent" in bad.json()["detail"]
+        assert (await bob.post(f"{base}/rollouts/{rollout.id}/ownership")).status_code == 200
+
+        summary = await bob.post(f"{base}/summary/ack")
+        assert summary.status_code == 409 and "not posted yet" in summary.json()["detail"]
+        mitigated = await bob.post(f"{base}/mitigated", json={"note": "?"})
+        assert mitigated.status_code == 403 and "mid-shift" in mitigated.json()["detail"]
+        flag = await bob.post(
+            f"{base}/unclear-threads", json={"thread_ts": "1764342000.000100", "question": "why?"}
+        )
+        assert flag.status_code == 200
+        not_incoming = await alice.post(
+            f"{base}/unclear-threads", json={"thread_ts": "1764342000.000200", "question": "why?"}
+        )
+        assert not_incoming.status_code == 403
+        async with endpoint.http("dave@novalien.com") as dave:
+            assert (await dave.post(f"{base}/cancel", json={"reason": "not mine"})).status_code == 403
+
+        await play_outgoing(endpoint.client, ID)
+        await play_incoming(endpoint.client, ID)
+        done = await wait_for(endpoint.client, ID, lambda p: p.phase is Phase.OVERLAP)
+        assert done.summary.acknowledged.by == INCOMING
+        finished = await bob.post(f"{base}/summary/ack")
+        assert finished.status_code == 409 and "already" in finished.json()["detail"]
+
+
+async def test_an_input_with_no_worker_up_is_queued_as_a_signal(endpoint, fresh_sandbox):
+    handle = await service.start(
+        endpoint.client,
+        "no-worker-here",
+        HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="t"),
+    )
+    async with endpoint.http(INCOMING) as bob:
+        answer = await bob.post(f"/handovers/{ID}/summary/ack")
+    assert answer.status_code == 202 and answer.json()["status"] == "queued"
+    kinds = [event.event_type async for event in handle.fetch_history_events()]
+    from temporalio.api.enums.v1 import EventType
+
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in kinds
+    await handle.terminate("test done")
+
+
+async def test_health_metrics_and_the_openapi_document(endpoint):
+    async with endpoint.http() as anonymous:
+        assert (await anonymous.get("/healthz")).json() == {"ok": True}
+        await anonymous.get("/me")
+        metrics = (await anonymous.get("/metrics")).text
+        assert 'handover_endpoint_requests_total{method="GET",route="/me",status="401"} 1.0' in metrics
+        assert "handover_endpoint_request_seconds_bucket" in metrics
+        spec = (await anonymous.get("/openapi.json")).json()
+        assert "/handovers/{handover_id}/incidents/{incident_id}/status" in spec["paths"]
+        assert (await anonymous.get("/")).headers["content-type"].startswith("text/html")
+
+
+async def test_inputs_are_in_the_history_as_the_token_s_person(endpoint, fresh_sandbox):
+    await start(endpoint)
+    incident = (await inventory(endpoint.client, ID)).incidents[0].incident.id
+    async with endpoint.http(OUTGOING) as alice:
+        body = {**STATUS, "actor": "carol@novalien.com"}
+        refused = await alice.post(f"/handovers/{ID}/incidents/{incident}/status", json=body)
+        assert refused.status_code == 422, "the actor is the token's person, never a field in the body"
+        assert (
+            await alice.post(f"/handovers/{ID}/incidents/{incident}/status", json=STATUS)
+        ).status_code == 200
+    current = await service.progress(endpoint.client, ID)
+    assert next(i for i in current.incidents if i.incident.id == incident).status_given.by == OUTGOING
