@@ -1,9 +1,10 @@
-"""`make demo`: a whole planned handover on the demo scenario, through starter.py.
+"""`make demo`: a whole planned handover on the demo scenario.
 
 Brings the stack up if it is not running (and stops it again afterwards), resets the sandbox to
-the demo scenario, starts a handover from Alice to Bob, plays both humans' parts with the same
-commands a person would type, and prints the report. Nothing is skipped and no time is faked:
-the only shortcut is `--overlap 45s --demo` instead of the planned minimum of 2 hours.
+the demo scenario, starts a handover from Alice to Bob with starter.py, plays both people's parts
+through the endpoint with each one's own token (what the console sends), and prints the report.
+Nothing is skipped and no time is faked: the only shortcut is `--overlap 45s --demo` instead of
+the planned minimum of 2 hours.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from handover.devstack import ROOT, _host_port, listening, sandbox_healthy
+import httpx
+
+from handover.devstack import ENDPOINT_PORT, ROOT, _host_port, demo_tokens, listening, sandbox_healthy
 from handover.settings import Settings, SettingsError
 
 OUTGOING = "alice@novalien.com"
@@ -78,7 +81,11 @@ def progress(handover: str) -> dict:
 def stack_is_up(settings: Settings) -> bool:
     host, port = _host_port(settings.temporal_address)
     ca_file = settings.data_dir / "sandbox" / "ca.pem"
-    return listening(host, port) and sandbox_healthy(settings.sandbox_url.rstrip("/"), ca_file)
+    return (
+        listening(host, port)
+        and listening("127.0.0.1", ENDPOINT_PORT)
+        and sandbox_healthy(settings.sandbox_url.rstrip("/"), ca_file)
+    )
 
 
 def bring_up(settings: Settings) -> subprocess.Popen:
@@ -112,60 +119,67 @@ def reset_sandbox(settings: Settings) -> None:
         pass
 
 
-def play(handover: str) -> None:
-    # The outgoing admin writes what only they know.
-    current = progress(handover)
+class Person:
+    """One of the demo's admins at the endpoint, with their own token: what the console does."""
+
+    def __init__(self, email: str, token: str) -> None:
+        self.email = email
+        self.http = httpx.Client(
+            base_url=f"http://localhost:{ENDPOINT_PORT}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+
+    def post(self, path: str, body: dict | None = None) -> None:
+        answer = self.http.post(path, json=body)
+        said = answer.json().get("message") or answer.json()
+        print(f"\n{self.email}: POST {path}\n  -> {answer.status_code} {said}")
+        if answer.status_code >= 300 and answer.status_code != 202:
+            raise DemoError(f"the endpoint refused {path}: {answer.json().get('detail')}")
+
+    def progress(self, handover: str) -> dict:
+        return self.http.get(f"/handovers/{handover}").raise_for_status().json()
+
+
+def play(handover: str, alice: Person, bob: Person) -> None:
+    """Both people's parts, through the endpoint (as the console sends them)."""
+    base = f"/handovers/{handover}"
+    current = alice.progress(handover)
     rollouts = {r["rollout"]["id"]: r["rollout"] for r in current["rollouts"]}
+    # The outgoing admin writes what only they know.
     for wait in current["pending"]:
         if wait["owner"] != OUTGOING:
             continue
         item = wait["item_id"]
         if wait["kind"] == "submit_status":
             hypothesis, last_action, next_action = STATUS_PARAGRAPHS.get(item, GENERIC_PARAGRAPH)
-            starter(
-                "submit-status",
-                handover,
-                item,
-                "--as",
-                OUTGOING,
-                "--hypothesis",
-                hypothesis,
-                "--last-action",
-                last_action,
-                "--next-action",
-                next_action,
-            )
+            body = {"hypothesis": hypothesis, "last_action": last_action, "next_action": next_action}
+            alice.post(f"{base}/incidents/{item}/status", body)
         elif wait["kind"] == "link_engineering_issue":
-            starter("link-issue", handover, item, "ENG-4242", "--as", OUTGOING)
+            alice.post(f"{base}/tickets/{item}/engineering-link", {"issue": "ENG-4242"})
         elif wait["kind"] == "annotate_rollout":
             rollout = rollouts[item]
-            starter(
-                "annotate",
-                handover,
-                item,
-                "--as",
-                OUTGOING,
-                "--ramp",
-                f"{rollout['ramp_percent']:g}",
-                "--error-rate",
-                f"{rollout['error_rate'] or 0:g}",
-                "--next-step",
-                "Hold at this step for 24h; ramp +15% if the error rate stays under 0.5%.",
-            )
+            next_step = "Hold at this step for 24h; ramp +15% if the error rate stays under 0.5%."
+            body = {
+                "ramp_percent": rollout["ramp_percent"],
+                "error_rate": rollout["error_rate"] or 0,
+                "next_step": next_step,
+            }
+            alice.post(f"{base}/rollouts/{item}/annotation", body)
     # The incoming admin acknowledges, takes ownership, and thumbs-up the summary.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        current = progress(handover)
+        current = bob.progress(handover)
         if current["phase"] in ("waiting for overlap to end", "completed"):
             return
         mine = [w for w in current["pending"] if w["owner"] == INCOMING]
         for wait in mine:
             if wait["kind"] == "acknowledge_incident":
-                starter("ack-incident", handover, wait["item_id"], "--as", INCOMING)
+                bob.post(f"{base}/incidents/{wait['item_id']}/ack")
             elif wait["kind"] == "take_rollout_ownership":
-                starter("own-rollout", handover, wait["item_id"], "--as", INCOMING)
+                bob.post(f"{base}/rollouts/{wait['item_id']}/ownership")
             elif wait["kind"] == "acknowledge_summary":
-                starter("ack-summary", handover, "--as", INCOMING)
+                bob.post(f"{base}/summary/ack")
         if not mine:
             time.sleep(1)
     raise DemoError("the handover did not reach the overlap phase within 2 minutes; see `starter.py status`")
@@ -217,7 +231,11 @@ def main() -> int:
             "make-demo",
         )
         starter("status", handover)
-        play(handover)
+        tokens = demo_tokens(settings)
+        print(
+            "\nThe two people now answer through the endpoint (as the console does), each with their token."
+        )
+        play(handover, Person(OUTGOING, tokens[OUTGOING]), Person(INCOMING, tokens[INCOMING]))
         starter("status", handover)
         print(f"\nWaiting for the {OVERLAP} overlap to run out ...", flush=True)
         starter("report", handover, "--wait")

@@ -11,6 +11,7 @@ next; Ctrl-C stops everything, worker first.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -28,6 +29,24 @@ from handover.settings import Settings, SettingsError
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "sandbox" / "scenarios" / "demo.yaml"
 UI_PORT = 8233
+ENDPOINT_PORT = 8080
+DEMO_ADMINS = ["alice@novalien.com", "bob@novalien.com", "carol@novalien.com", "dave@novalien.com"]
+DEMO_SERVICE = "offboarding-pipeline"
+
+
+def demo_tokens(settings: Settings) -> dict[str, str]:
+    """Tokens for the demo scenario's people and a service, made once and kept (in clear, 0600)
+    in .data/endpoint/demo-tokens.json; the endpoint only ever sees their hashes."""
+    from endpoint.__main__ import make_tokens
+
+    kept = settings.data_dir / "endpoint" / "demo-tokens.json"
+    if kept.exists():
+        return json.loads(kept.read_text())
+    issued = make_tokens(DEMO_ADMINS, [DEMO_SERVICE], settings.endpoint_tokens_file)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.touch(mode=0o600)
+    kept.write_text(json.dumps(issued, indent=2) + "\n")
+    return issued
 
 
 class StackError(Exception):
@@ -159,6 +178,21 @@ class Stack:
         if process.poll() is not None:
             raise StackError(f"the worker exited with code {process.returncode}; see its output above")
 
+    def endpoint(self) -> None:
+        if listening("127.0.0.1", ENDPOINT_PORT):
+            raise StackError(f"port {ENDPOINT_PORT} is taken already; stop whatever runs there")
+        process = self.spawn(
+            "endpoint",
+            [sys.executable, "-m", "endpoint", "--host", "127.0.0.1", "--port", str(ENDPOINT_PORT)],
+        )
+        wait_for(
+            "the endpoint",
+            lambda: listening("127.0.0.1", ENDPOINT_PORT),
+            process,
+            30,
+            self.logs / "endpoint.log",
+        )
+
     def stop(self) -> None:
         for name, process in reversed(self.processes):
             if process.poll() is None:
@@ -180,7 +214,7 @@ class Stack:
             time.sleep(0.5)
 
 
-def banner(settings: Settings, sandbox: bool, logs: Path) -> str:
+def banner(settings: Settings, sandbox: bool, logs: Path, tokens: dict[str, str]) -> str:
     lines = [
         "",
         "On-call handover service is up.",
@@ -194,6 +228,7 @@ def banner(settings: Settings, sandbox: bool, logs: Path) -> str:
         ]
     lines += [
         f"  Worker          task queue {settings.task_queue}",
+        f"  Endpoint        http://localhost:{ENDPOINT_PORT}  (console; API docs at /docs)",
         f"  Logs            {logs}/",
         "",
         "Next, in another terminal:",
@@ -204,6 +239,13 @@ def banner(settings: Settings, sandbox: bool, logs: Path) -> str:
         "Ctrl-C stops everything (handovers are kept in .data/ and resume on the next `make run`).",
         "",
     ]
+    if tokens:
+        lines[-1:-1] = [
+            "Demo tokens (sign in to the console with one; kept in "
+            f"{settings.data_dir / 'endpoint' / 'demo-tokens.json'}):",
+            *[f"  {who:<28} {token}" for who, token in tokens.items()],
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -242,11 +284,14 @@ def main(argv: list[str] | None = None) -> int:
             stack.sandbox(args.scenario)
         print("Starting the worker ...", flush=True)
         stack.worker()
-        print(banner(settings, use_sandbox, logs), flush=True)
+        tokens = demo_tokens(settings) if use_sandbox else {}
+        print("Starting the endpoint and the console ...", flush=True)
+        stack.endpoint()
+        print(banner(settings, use_sandbox, logs, tokens), flush=True)
         stack.watch()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
-        print("\nStopping: worker, sandbox, Temporal ...", flush=True)
+        print("\nStopping: endpoint, worker, sandbox, Temporal ...", flush=True)
         stack.stop()
         print("Stopped.")
         return 0
