@@ -4,10 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install run test demo clean
+.PHONY: help install browser run test demo clean
 
 help:
-	@echo "make run    install into .venv and start Temporal, the sandbox and the worker"
+	@echo "make run    install into .venv and start Temporal, the sandbox, the worker and the endpoint"
 	@echo "make test   install into .venv and run the test suite"
 	@echo "make demo   run a whole planned handover on the demo scenario and print the report"
 	@echo "make clean  remove .venv and .data (all local handovers)"
@@ -23,7 +23,11 @@ install: $(STAMP)
 run: install
 	$(PY) -m handover.devstack
 
-test: install
+# The console's browser test drives Debian's Chromium (never a browser download).
+browser:
+	@command -v chromium >/dev/null || (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium))
+
+test: install browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,281 @@
+"""The console, in headless Chromium: a whole handover given from the browser alone.
+
+Chromium is Debian's (`make browser` installs it), driven by Playwright from PyPI; nothing is ever
+downloaded (`playwright install` is never run). Without /usr/bin/chromium the test skips, except in
+CI (CI=true), where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Locator, Page, Response, async_playwright, expect
+
+from sandbox.state import DEMO_SCENARIO
+from tests.conftest import TOKENS
+from tests.humans import INCOMING, OUTGOING
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ID = "handover-alice@novalien.com"
+INCIDENTS = ["Q1DISK7", "Q2API5X", "Q3CERT9"]
+ROLLOUTS = {"RO-311": ("25", "0.4"), "RO-318": ("10", "1.2"), "RO-302": ("50", "3.1")}
+WAIT = 20_000
+"""Milliseconds any one thing may take to show: the workflow answers in well under a second."""
+
+
+def require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} is missing: `make browser` installs Debian's chromium package"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI never skips the console test")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    require_chromium()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        tab = await context.new_page()
+        crashes: list[str] = []
+        tab.on("pageerror", lambda error: crashes.append(str(error)))
+        yield tab
+        await browser.close()
+    assert crashes == [], f"the console's script failed: {crashes}"
+
+
+async def start(endpoint, **body) -> None:
+    async with endpoint.http("service:pipeline") as http:
+        answer = await http.post("/handovers", json={"outgoing": OUTGOING, "incoming": INCOMING, **body})
+    assert answer.status_code == 201, answer.text
+
+
+async def sign_in(page: Page, who: str) -> None:
+    """By keyboard: type the token, press Enter."""
+    await page.get_by_label("Your token").fill(TOKENS[who])
+    await page.get_by_label("Your token").press("Enter")
+    await expect(page.get_by_test_id("actor")).to_have_text(who, timeout=WAIT)
+    await expect(page.get_by_test_id("handover-title")).to_have_text(f"Handover {ID}", timeout=WAIT)
+
+
+async def sign_out(page: Page) -> None:
+    await page.get_by_test_id("sign-out").click()
+    await expect(page.get_by_label("Your token")).to_be_focused()
+    assert await page.evaluate("sessionStorage.length") == 0, "signing out forgets the token"
+
+
+async def give(page: Page, form: Locator, says: str) -> None:
+    """Submit a form; once accepted its card goes, and the answer stays in the answers log."""
+    await form.get_by_test_id("submit").click()
+    await expect(form).to_have_count(0, timeout=WAIT)
+    await expect(page.get_by_test_id("answers")).to_contain_text(says)
+
+
+def polled(response: Response) -> bool:
+    return response.request.method == "GET" and response.url.endswith(
+        "/handovers/handover-alice%40novalien.com"
+    )
+
+
+def forms(page: Page, kind: str) -> Locator:
+    return page.locator(f"form[data-testid^='{kind}-form-']")
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    await page.screenshot(path=str(path), full_page=True)
+    print(f"console screenshot: {path}")
+    return path
+
+
+async def test_a_whole_handover_from_the_console(page, endpoint, fresh_sandbox):
+    await start(endpoint)
+    await page.goto(endpoint.url + "/")
+
+    # A token that is not known: a clear message, and nothing kept.
+    await page.get_by_label("Your token").fill("not-a-token")
+    await page.get_by_test_id("sign-in-submit").click()
+    await expect(page.get_by_test_id("sign-in-status")).to_contain_text("not accepted (401)")
+    assert await page.evaluate("sessionStorage.length") == 0
+
+    # --- alice, outgoing: every status paragraph, the engineering issue, every annotation ---
+    await sign_in(page, OUTGOING)
+    await expect(page.get_by_test_id("phase")).to_have_text("handing over", timeout=WAIT)
+    await expect(forms(page, "status")).to_have_count(3, timeout=WAIT)
+    await expect(forms(page, "link")).to_have_count(1, timeout=WAIT)
+    await expect(forms(page, "annotation")).to_have_count(3, timeout=WAIT)
+    await expect(page.get_by_test_id("count-incidents")).to_have_text("0 of 3 handed over")
+    await screenshot(page, "console-outgoing.png")
+
+    # An answer the API refuses is shown next to the form, and nothing typed is lost.
+    first = page.get_by_test_id(f"status-form-{INCIDENTS[0]}")
+    await first.get_by_label("Current hypothesis").fill("?")
+    await first.get_by_label("Last action").fill("freed 40 GB by moving old WAL to /mnt/scratch")
+    await first.get_by_label("Next action").fill("fix the backup bucket key <b>today</b>")
+    await first.get_by_test_id("submit").click()
+    await expect(first.get_by_test_id("answer")).to_contain_text("Refused (422)", timeout=WAIT)
+    await expect(first.get_by_test_id("answer")).to_contain_text("hypothesis")
+    await expect(first.get_by_label("Last action")).to_have_value(
+        "freed 40 GB by moving old WAL to /mnt/scratch"
+    )
+    async with page.expect_response(polled, timeout=WAIT):
+        pass  # a poll goes by: the form is kept as it was
+    await expect(first.get_by_label("Next action")).to_have_value("fix the backup bucket key <b>today</b>")
+
+    for incident in INCIDENTS:
+        form = page.get_by_test_id(f"status-form-{incident}")
+        await form.get_by_label("Current hypothesis").fill(f"WAL archive stalled on {incident}")
+        if incident != INCIDENTS[0]:
+            await form.get_by_label("Last action").fill(f"last action on {incident}")
+            await form.get_by_label("Next action").fill(f"next action on {incident}")
+        await give(page, form, f"Status for {incident}: Accepted (200)")
+
+    link = forms(page, "link")
+    ticket = (await link.get_attribute("data-testid")).removeprefix("link-form-")
+    assert ticket == "SUP-1051", "the one pinned ticket waiting on engineering with no issue"
+    await link.get_by_label("Engineering issue").fill("ENG-4242")
+    await give(page, link, f"Engineering issue for {ticket}: Accepted (200)")
+
+    for rollout, (ramp, error_rate) in ROLLOUTS.items():
+        form = page.get_by_test_id(f"annotation-form-{rollout}")
+        await expect(form.get_by_label("Ramp %")).to_have_value(ramp)
+        await expect(form.get_by_label("Error rate %")).to_have_value(error_rate)
+        await form.get_by_label("Next planned ramp step").fill(
+            f"+15% tomorrow for {rollout} if errors stay low"
+        )
+        await give(page, form, f"Annotation for {rollout}: Accepted (200)")
+
+    await expect(page.get_by_test_id("todo-empty")).to_be_visible(timeout=WAIT)
+    await sign_out(page)
+
+    # --- bob, incoming: acknowledge (by keyboard), take ownership, acknowledge the summary ---
+    await sign_in(page, INCOMING)
+    acks = forms(page, "ack")
+    await expect(acks).to_have_count(3, timeout=WAIT)
+    await expect(page.get_by_test_id(f"ack-form-{INCIDENTS[0]}").locator("xpath=..")).to_contain_text(
+        "fix the backup bucket key <b>today</b>"  # alice's words, as text
+    )
+    await expect(forms(page, "ownership")).to_have_count(3, timeout=WAIT)
+    await screenshot(page, "console-mid-handover.png")
+
+    await acks.first.get_by_test_id("submit").focus()
+    for left in (2, 1, 0):
+        await page.keyboard.press("Enter")
+        await expect(acks).to_have_count(left, timeout=WAIT)
+        if left:  # focus moved on to the next card's button, not lost
+            await expect(acks.first.get_by_test_id("submit")).to_be_focused()
+    for incident in INCIDENTS:
+        await expect(page.get_by_test_id("answers")).to_contain_text(
+            f"Acknowledged {incident}: Accepted (200)"
+        )
+
+    for rollout in ROLLOUTS:
+        await give(
+            page, page.get_by_test_id(f"ownership-form-{rollout}"), f"Took ownership of {rollout}: Accepted"
+        )
+
+    summary = page.get_by_test_id("summary-ack-form")
+    await expect(summary).to_have_count(1, timeout=WAIT)
+    await expect(summary.locator("xpath=..")).to_contain_text("On-call:")
+    await give(page, summary, "Acknowledged the summary: Accepted (200)")
+
+    # The overlap is 2 hours: everything is handed over, and the handover waits for it.
+    await expect(page.get_by_test_id("phase")).to_have_text("waiting for overlap to end", timeout=WAIT)
+    rows = page.locator("[data-testid=items-table] tbody tr")
+    await expect(rows).to_have_count(3 + 5 + 3, timeout=WAIT)
+    for row in await rows.all():
+        await expect(row).to_have_attribute("data-outcome", "handed_over", timeout=WAIT)
+        await expect(row.get_by_test_id("stage")).to_have_text("done")
+    for step, total in (("incidents", 3), ("tickets", 5), ("rollouts", 3)):
+        await expect(page.get_by_test_id(f"count-{step}")).to_have_text(f"{total} of {total} handed over")
+    await expect(page.get_by_test_id("summary-state")).to_contain_text(f"acknowledged by {INCOMING}")
+    overlap = page.get_by_test_id("overlap-left")
+    await expect(overlap).to_have_text(re.compile(r"^1 h 5\d min \d+ s"))
+    shown = await overlap.text_content()
+    await expect(overlap).not_to_have_text(shown or "", timeout=3000)  # it counts down
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (
+        "no horizontal scrolling at 1280 px"
+    )
+    await expect(page.get_by_test_id("report")).to_be_hidden()
+
+    # --- the report: an emergency handover, which can end in seconds ----------------------
+    await endpoint.client.get_workflow_handle(ID).terminate("test")
+    fresh_sandbox.reset(DEMO_SCENARIO)
+    await start(endpoint, variant="emergency", reason="incapacitated", overlap="PT3S")
+    await page.reload()  # bob is still signed in (the tab's session storage), on the same handover
+    await expect(page.get_by_test_id("actor")).to_have_text(INCOMING, timeout=WAIT)
+    await expect(page.get_by_test_id("variant")).to_contain_text("emergency", timeout=WAIT)
+    await expect(page.get_by_test_id("digest")).to_be_visible(timeout=WAIT)
+    await expect(acks).to_have_count(3, timeout=WAIT)
+    for incident in INCIDENTS:
+        await give(page, page.get_by_test_id(f"ack-form-{incident}"), f"Acknowledged {incident}: Accepted")
+    await expect(forms(page, "ownership")).to_have_count(3, timeout=WAIT)
+    for rollout in ROLLOUTS:
+        await give(
+            page, page.get_by_test_id(f"ownership-form-{rollout}"), f"Took ownership of {rollout}: Accepted"
+        )
+    await expect(summary).to_have_count(1, timeout=WAIT)
+    await give(page, summary, "Acknowledged the summary: Accepted")
+
+    report = page.get_by_test_id("report")
+    await expect(report).to_be_visible(timeout=WAIT)
+    await expect(page.get_by_test_id("phase")).to_have_text("completed")
+    await expect(report.get_by_test_id("report-phase")).to_have_attribute("data-phase", "completed")
+    await expect(report.get_by_test_id("report-summary")).to_contain_text("On-call:")
+    report_rows = report.locator("[data-testid^=report-item-]")
+    await expect(report_rows).to_have_count(3 + 5 + 3)
+    for row in await report_rows.all():
+        await expect(row).to_have_attribute("data-outcome", "handed_over")
+    await expect(report.get_by_test_id("report-download")).to_have_attribute("download", f"{ID}-report.json")
+    await expect(page.get_by_test_id("cancel")).to_be_hidden()
+    await screenshot(page, "console-report.png")
+
+
+async def test_mid_shift_mitigated_then_cancelled_from_the_console(page, endpoint, fresh_sandbox):
+    await start(endpoint, variant="mid-shift", senior=INCOMING, major_incident="Q2API5X")
+    await page.goto(endpoint.url + "/")
+    await sign_in(page, OUTGOING)
+    await expect(page.get_by_test_id("phase")).to_have_text(
+        "waiting for the outage to be mitigated", timeout=WAIT
+    )
+    mitigated = page.get_by_test_id("mitigated-form")
+    await mitigated.get_by_label("Note (optional)").fill("failed over to the replica")
+    await give(page, mitigated, "Declared the outage mitigated: Accepted (200)")
+    await expect(page.get_by_test_id("phase")).not_to_have_text(re.compile("outage"), timeout=WAIT)
+    await expect(page.get_by_test_id("notes")).to_contain_text("failed over to the replica")
+
+    # Cancel is tucked away; a refusal keeps the reason as typed.
+    cancel = page.get_by_test_id("cancel-form")
+    await expect(cancel).to_be_hidden()
+    await page.get_by_text("Cancel this handover").click()
+    await cancel.get_by_label("Reason").fill("no")
+    await cancel.get_by_test_id("submit").click()
+    await expect(cancel.get_by_test_id("answer")).to_contain_text("Refused (422)", timeout=WAIT)
+    await expect(cancel.get_by_label("Reason")).to_have_value("no")
+    await cancel.get_by_label("Reason").fill("wrong incoming admin")
+    await cancel.get_by_test_id("submit").click()
+    await expect(cancel.get_by_test_id("answer")).to_contain_text("Accepted (200)", timeout=WAIT)
+
+    report = page.get_by_test_id("report")
+    await expect(report).to_be_visible(timeout=WAIT)
+    await expect(page.get_by_test_id("phase")).to_have_text("cancelled")
+    await expect(report.get_by_test_id("report-phase")).to_contain_text("wrong incoming admin")
+    await expect(report.locator("[data-outcome=not_handed_over]").first).to_be_visible()
+    await expect(page.get_by_test_id("cancel")).to_be_hidden()
+    await expect(page.get_by_test_id("todo-empty")).to_contain_text("has ended")
