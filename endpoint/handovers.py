@@ -93,12 +93,13 @@ class Problem(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body could not be read (it must be UTF-8 JSON)."},
     401: {"model": Problem, "description": "No token, or an unknown one."},
     403: {"model": Problem, "description": "Not this person's input (or not a service token)."},
     404: {"model": Problem, "description": "No such handover, or no such item in it."},
     409: {"model": Problem, "description": "Given already, too early, or the handover has ended."},
     422: {"model": Problem, "description": "Malformed input."},
-    503: {"model": Problem, "description": "Temporal cannot be reached."},
+    503: {"model": Problem, "description": "Temporal cannot be reached, or no worker answers."},
 }
 
 

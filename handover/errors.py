@@ -72,6 +72,13 @@ class NotReady(HandoverError):
     exit_code = 5
 
 
+class NoWorker(HandoverError):
+    """Temporal is up, but no worker answers for the handover (inputs are still kept, as signals)."""
+
+    http_status = 503
+    exit_code = 1
+
+
 KNOWN: dict[str, type[HandoverError]] = {
     cls.__name__: cls
     for cls in (
@@ -83,6 +90,7 @@ KNOWN: dict[str, type[HandoverError]] = {
         AlreadyRunning,
         AlreadyDone,
         NotReady,
+        NoWorker,
     )
 }
 

@@ -15,6 +15,7 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowHistoryEventFilterType,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -31,6 +32,7 @@ from handover.errors import (
     AlreadyRunning,
     HandoverError,
     NotReady,
+    NoWorker,
     UnknownHandover,
     from_failure,
 )
@@ -47,6 +49,8 @@ from handover.models import (
 )
 
 WORKFLOW = "HandoverWorkflow"
+QUERY_WITHIN = timedelta(seconds=5)
+"""How long reading a running handover's progress may wait for a worker."""
 ANSWER_WITHIN = timedelta(seconds=10)
 """How long a query or update may wait for a worker (queries fail after it; inputs fall back to
 their signal twin)."""
@@ -164,13 +168,30 @@ async def progress(client: Client, workflow_id: str) -> HandoverProgress:
     if description.status == Status.COMPLETED:
         return await handle.result()
     if description.status == Status.RUNNING:
-        return await handle.query("progress", result_type=HandoverProgress, rpc_timeout=ANSWER_WITHIN)
+        try:
+            return await handle.query("progress", result_type=HandoverProgress, rpc_timeout=QUERY_WITHIN)
+        except RPCError as error:
+            if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise
+            raise NoWorker(
+                f"no worker answered for {workflow_id} within {QUERY_WITHIN.seconds} s: "
+                "is the worker running? Inputs are still kept and checked when one is back."
+            ) from None
+    state = description.status.name.lower() if description.status else "closed"
+    if description.status == Status.TERMINATED:
+        async for event in handle.fetch_history_events(
+            event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+        ):
+            reason = event.workflow_execution_terminated_event_attributes.reason
+            raise AlreadyDone(f"handover {workflow_id} ended (terminated): {reason or 'no reason given'}")
     try:
         await handle.result()
     except WorkflowFailureError as error:
         known = from_failure(error)
-        raise (known or HandoverError(f"handover {workflow_id} failed: {error.cause}")) from None
-    raise HandoverError(f"handover {workflow_id} ended: {description.status.name.lower()}")
+        if known is not None:
+            raise known from None  # e.g. step 0 refused an admin: the requester hears why
+        raise AlreadyDone(f"handover {workflow_id} ended ({state}): {_cause(error)}") from None
+    raise AlreadyDone(f"handover {workflow_id} ended ({state})")
 
 
 async def wait_until_validated(client: Client, workflow_id: str, timeout: float = 60) -> HandoverProgress:

@@ -207,3 +207,21 @@ async def test_inputs_are_in_the_history_as_the_token_s_person(endpoint, fresh_s
         ).status_code == 200
     current = await service.progress(endpoint.client, ID)
     assert next(i for i in current.incidents if i.incident.id == incident).status_given.by == OUTGOING
+
+
+async def test_a_terminated_or_unworked_handover_says_what_is_wrong(endpoint, fresh_sandbox):
+    handle = await service.start(
+        endpoint.client,
+        "no-worker-here",
+        HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="t"),
+    )
+    async with endpoint.http(OUTGOING) as alice:
+        waiting = await alice.get(f"/handovers/{ID}")
+        assert waiting.status_code == 503 and "is the worker running?" in waiting.json()["detail"]
+        await handle.terminate(reason="started by mistake")
+        ended = await alice.get(f"/handovers/{ID}")
+        assert ended.status_code == 409
+        assert (
+            "ended (terminated)" in ended.json()["detail"] and "started by mistake" in ended.json()["detail"]
+        )
+        assert (await alice.get(f"/handovers/{ID}/report")).status_code == 409
