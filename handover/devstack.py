@@ -240,8 +240,9 @@ def banner(settings: Settings, sandbox: bool, logs: Path, tokens: dict[str, str]
         "",
     ]
     if tokens:
-        lines[-1:-1] = [
-            "Demo tokens (sign in to the console with one; kept in "
+        at = lines.index("Next, in another terminal:")
+        lines[at:at] = [
+            f"Demo tokens: open http://localhost:{ENDPOINT_PORT} and sign in with one (kept in "
             f"{settings.data_dir / 'endpoint' / 'demo-tokens.json'}):",
             *[f"  {who:<28} {token}" for who, token in tokens.items()],
             "",
