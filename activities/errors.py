@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 
@@ -53,6 +54,13 @@ def classify(api: str, status: int, message: str, retry_after: float | None = No
 
 def non_retryable(error: Refused) -> ApplicationError:
     return ApplicationError(str(error), type="Refused", non_retryable=True)
+
+
+def alive() -> None:
+    """Heartbeat before each request of an activity: a worker that dies mid-activity is noticed
+    within the heartbeat timeout (seconds), not the activity's whole start-to-close timeout."""
+    if activity.in_activity() and activity.info().heartbeat_timeout is not None:
+        activity.heartbeat()
 
 
 def seconds(value: str | None) -> float | None:

@@ -16,7 +16,7 @@ import pagerduty
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
-from activities.errors import Refused, classify, non_retryable, seconds, unavailable
+from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable
 from handover.models import (
     DigestEntry,
     Incident,
@@ -124,11 +124,12 @@ class PagerDutyActivities:
             base_url=settings.pagerduty_base_url,
             verify=settings.ssl_context(),
         )
-        client.timeout = 20.0
+        client.timeout = settings.http_timeout_seconds
         return client
 
     def _request(self, method: str, path: str, from_email: str | None = None, **kw: Any) -> Any:
         headers = {"From": from_email} if from_email else {}
+        alive()
         try:
             response = self._client.request(method, path, headers=headers, **kw)
         except pagerduty.Error as error:

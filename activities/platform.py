@@ -18,7 +18,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.errors import Refused, classify, non_retryable, seconds, unavailable
+from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable
 from handover.decisions import WAITING_ON_CUSTOMER_LABEL
 from handover.models import (
     AuditResult,
@@ -115,13 +115,14 @@ class PlatformActivities:
             base_url=str(settings.platform_base_url).rstrip("/"),
             headers={"Authorization": f"Bearer {settings.platform_api_token.get_secret_value()}"},
             verify=settings.ssl_context(),
-            timeout=20.0,
+            timeout=settings.http_timeout_seconds,
         )
 
     def _request(self, method: str, path: str, on_behalf_of: str | None = None, **kw: Any) -> Any:
         headers = kw.pop("headers", {})
         if on_behalf_of:
             headers["On-Behalf-Of"] = on_behalf_of
+        alive()
         try:
             response = self._client.request(method, path, headers=headers, **kw)
         except httpx.TransportError as error:

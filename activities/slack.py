@@ -8,6 +8,7 @@ for a message with that metadata, and a found one is reused.
 from __future__ import annotations
 
 import functools
+import http.client
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
-from activities.errors import Refused, classify, non_retryable, seconds, unavailable
+from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable
 from handover.decisions import is_thumbs_up
 from handover.models import ChannelThread, DigestEntry, Model
 from handover.settings import Settings
@@ -77,12 +78,13 @@ class SlackActivities:
             token=settings.slack_bot_token.get_secret_value(),
             base_url=settings.slack_base_url,
             ssl=settings.ssl_context(),
-            timeout=20,
+            timeout=int(settings.http_timeout_seconds) or 1,
             retry_handlers=[],  # Temporal retries; see activities/errors.py
         )
 
     def _call(self, method: str, **kw: Any) -> dict:
         http_verb = "GET" if method.startswith(("conversations.", "reactions.get", "users.")) else "POST"
+        alive()
         try:
             if http_verb == "GET":
                 response = self._client.api_call(method, http_verb="GET", params=kw)
@@ -100,7 +102,7 @@ class SlackActivities:
             status = status if status != 200 else 400
             retry_after = seconds(error.response.headers.get("Retry-After"))
             raise classify(API, status, code, retry_after) from None
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, http.client.HTTPException) as error:  # (a dropped connection)
             raise unavailable(API, f"{type(error).__name__}: {error}") from None
 
     def _pages(self, method: str, **kw: Any) -> Iterator[dict]:

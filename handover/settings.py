@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     """Mid-shift outage: how long one watch attempt lasts before it hands back to Temporal, which
     starts the next attempt after the handover's `mitigation_poll` interval."""
 
+    http_timeout_seconds: float = Field(10.0, gt=0, le=60, alias="HANDOVER_HTTP_TIMEOUT")
+    """Timeout of every call to PagerDuty, Slack and the platform API (then Temporal retries)."""
+
     # Local state and the sandbox
     data_dir: Path = Field(Path(".data"), alias="HANDOVER_DATA_DIR")
     sandbox_url: str = Field(SANDBOX_URL, alias="SANDBOX_URL")

@@ -95,11 +95,12 @@ BATCH_SIZE = 250
 
 BATCH = dict(
     start_to_close_timeout=timedelta(minutes=10),
-    heartbeat_timeout=timedelta(minutes=1),
+    heartbeat_timeout=timedelta(seconds=20),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
 )
 AUDIT = dict(
     start_to_close_timeout=timedelta(seconds=30),
+    heartbeat_timeout=timedelta(seconds=20),
     # The audit log lags behind the session end: tolerate about five minutes of it.
     retry_policy=RetryPolicy(
         initial_interval=timedelta(seconds=5),

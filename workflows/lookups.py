@@ -20,7 +20,10 @@ with workflow.unsafe.imports_passed_through():
     from handover.models import Admin, Incident, Model, Rollout
 
 LOOKUP = dict(
-    start_to_close_timeout=timedelta(seconds=30),
+    start_to_close_timeout=timedelta(minutes=2),
+    # Activities heartbeat before every request (each at most HANDOVER_HTTP_TIMEOUT): a worker
+    # killed mid-call is noticed in 20 s and the call runs again on another.
+    heartbeat_timeout=timedelta(seconds=20),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
 )
 
