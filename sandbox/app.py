@@ -11,6 +11,7 @@ it is also where fault injection and per-token rate limits belong.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import pagerduty, platform, slack
+from sandbox.faults import Fault, FaultPlan, Faults
 from sandbox.state import Scenario, ScenarioError, Store, read_scenario_file
 
 Api = Literal["pagerduty", "slack", "platform"]
@@ -105,22 +107,58 @@ class RequestGate:
             return await receive()
 
         status = 500
+        method = scope["method"]
+        write = is_write(api, method, api_path)
+        faults: Faults = scope["app"].state.faults
+        fault = faults.draw(api, method, api_path, write)
+        if fault is not None and fault.kind in ("error", "rate_limit", "drop"):
+            # The API never sees the request.
+            if fault.kind == "drop":
+                status = 0
+                if write:
+                    self.record(scope, api, method, api_path, status, raw, fault.kind)
+                await drop_connection(send)
+                return
+            response = fault_response(api, fault)
+            if write:
+                self.record(scope, api, method, api_path, response.status_code, raw, fault.kind)
+            await response(scope, replay, send)
+            return
+
+        held: list[Message] = []
 
         async def watch(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            if fault is None:
+                await send(message)
+            else:
+                held.append(message)  # slow or lost: the caller hears late, or never
 
         scope.setdefault("state", {})
         try:
             await self.app(scope, replay, watch)
         finally:
-            method = scope["method"]
-            if is_write(api, method, api_path):
-                self.record(scope, api, method, api_path, status, raw)
+            if write:
+                self.record(scope, api, method, api_path, status, raw, fault.kind if fault else None)
+        if fault is not None and fault.kind == "lost_response":
+            await drop_connection(send)
+        elif fault is not None:  # slow
+            await asyncio.sleep(fault.delay)
+            for message in held:
+                await send(message)
 
-    def record(self, scope: Scope, api: Api, method: str, api_path: str, status: int, raw: bytes) -> None:
+    def record(
+        self,
+        scope: Scope,
+        api: Api,
+        method: str,
+        api_path: str,
+        status: int,
+        raw: bytes,
+        fault: str | None = None,
+    ) -> None:
         store: Store = scope["app"].state.store
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         body = readable_body(raw, headers.get("content-type", ""))
@@ -132,8 +170,47 @@ class RequestGate:
             actor = scope["state"].get("actor")  # set by sandbox/slack.py once the token is known
         result = scope["state"].get("write_result") or {}
         store.record_write(
-            api=api, method=method, path=api_path, status=status, actor=actor, body=body, result=result
+            api=api,
+            method=method,
+            path=api_path,
+            status=status,
+            actor=actor,
+            body=body,
+            result=result,
+            fault=fault,
         )
+
+
+class DroppedConnection(ConnectionAbortedError):
+    """Raised after a response has started: the server closes the connection mid-response."""
+
+
+async def drop_connection(send: Send) -> None:
+    """Start a response and abandon it: the client sees the connection close mid-response."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]})
+    raise DroppedConnection("sandbox fault: the connection was dropped")
+
+
+def fault_response(api: str, fault: Fault) -> JSONResponse:
+    """A 500 or a 429 the way each API sends it."""
+    after = f"{fault.retry_after:g}"
+    if fault.kind == "rate_limit":
+        if api == "pagerduty":
+            body = {"error": {"message": "Rate Limit Exceeded", "code": 2020}}
+            headers = {"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": after}
+        elif api == "slack":
+            body, headers = {"ok": False, "error": "ratelimited"}, {"Retry-After": after}
+        else:
+            body = {"error": {"code": "rate_limited", "message": "Too many requests; slow down."}}
+            headers = {"Retry-After": after}
+        return JSONResponse(body, status_code=429, headers=headers)
+    if api == "pagerduty":
+        body = {"error": {"message": "Internal Server Error", "code": 2000}}
+    elif api == "slack":
+        body = {"ok": False, "error": "internal_error"}
+    else:
+        body = {"error": {"code": "internal", "message": "Something went wrong on our side."}}
+    return JSONResponse(body, status_code=500)
 
 
 # --- control routes ------------------------------------------------------------------------
@@ -152,6 +229,28 @@ async def writes(request: Request, api: Api | None = None) -> dict[str, Any]:
     store: Store = request.app.state.store
     entries = [w for w in store.writes if api is None or w.api == api]
     return {"writes": [w.model_dump(mode="json") for w in entries]}
+
+
+@control.get("/faults")
+async def get_faults(request: Request) -> dict[str, Any]:
+    return request.app.state.faults.report()
+
+
+@control.put("/faults")
+async def put_faults(request: Request) -> JSONResponse:
+    """Replace the fault plan: `{"seed": 7, "faults": [{"kind": "error", "rate": 0.2, ...}]}`."""
+    try:
+        plan = FaultPlan.model_validate_json(await request.body())
+    except ValueError as error:
+        return JSONResponse({"error": f"not a fault plan: {error}"}, status_code=400)
+    request.app.state.faults.set(plan)
+    return JSONResponse(request.app.state.faults.report())
+
+
+@control.delete("/faults")
+async def delete_faults(request: Request) -> dict[str, Any]:
+    request.app.state.faults.set(FaultPlan())
+    return request.app.state.faults.report()
 
 
 @control.get("/state")
@@ -242,6 +341,7 @@ def create_app(scenario: str | Path | Scenario | dict[str, Any]) -> FastAPI:
         store = Store(scenario)
     app = FastAPI(title="oncall-handover sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
+    app.state.faults = Faults(store.scenario.faults)
     app.include_router(pagerduty.router)
     app.include_router(slack.router)
     app.include_router(platform.router)

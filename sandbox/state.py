@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from sandbox.faults import FaultPlan
+
 DEMO_SCENARIO = Path(__file__).parent / "scenarios" / "demo.yaml"
 
 
@@ -359,6 +361,8 @@ class Tokens(ScenarioModel):
 class Scenario(ScenarioModel):
     name: str
     description: str = ""
+    faults: FaultPlan | None = None
+    """Faults to inject from the start (see sandbox/faults.py); `PUT /_sandbox/faults` changes them."""
     tokens: Tokens
     pagerduty: PagerDutyScenario
     slack: SlackScenario
@@ -632,6 +636,8 @@ class WriteEntry(BaseModel):
     actor: str | None
     body: Any
     result: dict[str, Any]
+    fault: str | None = None
+    """The injected fault this request met (sandbox/faults.py), if any."""
 
 
 class IdMaker:
@@ -890,6 +896,7 @@ class Store:
         actor: str | None,
         body: Any,
         result: dict[str, Any],
+        fault: str | None = None,
     ) -> WriteEntry:
         entry = WriteEntry(
             seq=len(self.writes) + 1,
@@ -901,6 +908,7 @@ class Store:
             actor=actor,
             body=body,
             result=result,
+            fault=fault,
         )
         self.writes.append(entry)
         return entry

@@ -1,0 +1,93 @@
+"""Fault injection: what production does to the service, on demand, per API and per route.
+
+A fault plan is a list of rules and a seed. Each request to an API is matched against the rules
+in order; a matching rule fires with its probability (`rate`), drawn from a random generator
+seeded by the plan, so a run is repeatable. Kinds:
+
+- `error`         answer 500 in the API's own error format; nothing is done.
+- `rate_limit`    answer 429 the way the API does (PagerDuty: `ratelimit-reset`; Slack and the
+                  platform: `Retry-After`) with `retry_after` seconds; nothing is done.
+- `drop`          drop the connection before the request is handled; nothing is done.
+- `slow`          handle the request (the write happens), answer `delay` seconds late: past the
+                  caller's timeout, the caller never hears.
+- `lost_response` handle the request (the write happens), then drop the connection: the write
+                  succeeded but the response was lost.
+
+Set at run time with `PUT /_sandbox/faults` (`{"seed": 7, "faults": [{...}]}`), read the plan and
+what fired with `GET /_sandbox/faults`, clear with `DELETE /_sandbox/faults`; or give `faults:` in
+a scenario file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Api = Literal["pagerduty", "slack", "platform"]
+Kind = Literal["error", "rate_limit", "drop", "slow", "lost_response"]
+
+
+class Fault(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind
+    rate: float = Field(ge=0, le=1)
+    api: Api | None = None
+    """Only this API (default: all three)."""
+    method: str | None = None
+    """Only this HTTP method, e.g. POST (default: any)."""
+    path: str = "*"
+    """A glob on the path within the API, e.g. `/incidents/*/notes` or `/chat.postMessage`."""
+    writes_only: bool = False
+    """Only requests that change something."""
+    retry_after: float = Field(default=1.0, ge=0)
+    delay: float = Field(default=5.0, ge=0)
+
+    def matches(self, api: str, method: str, path: str, write: bool) -> bool:
+        return (
+            (self.api is None or self.api == api)
+            and (self.method is None or self.method.upper() == method)
+            and fnmatch.fnmatchcase(path, self.path)
+            and (write or not self.writes_only)
+        )
+
+
+class FaultPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 1
+    faults: list[Fault] = []
+
+
+class Faults:
+    """The plan in force, and what it did."""
+
+    def __init__(self, plan: FaultPlan | None = None) -> None:
+        self.set(plan or FaultPlan())
+
+    def set(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self._random = random.Random(plan.seed)
+        self.requests = 0
+        self.fired: dict[str, int] = {}
+
+    def draw(self, api: str, method: str, path: str, write: bool) -> Fault | None:
+        """The fault this request meets, if any (the first matching rule that fires)."""
+        self.requests += 1
+        for fault in self.plan.faults:
+            if fault.matches(api, method, path, write) and self._random.random() < fault.rate:
+                self.fired[fault.kind] = self.fired.get(fault.kind, 0) + 1
+                return fault
+        return None
+
+    def report(self) -> dict:
+        fired = sum(self.fired.values())
+        return {
+            "plan": self.plan.model_dump(),
+            "requests": self.requests,
+            "fired": self.fired,
+            "fired_share": round(fired / self.requests, 3) if self.requests else 0.0,
+        }
