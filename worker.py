@@ -13,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import structlog
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import all_activities
-from handover import logs
+from handover import logs, visibility
 from handover.settings import Settings, SettingsError
 from handover.temporal import connect
 from workflows.handover import HandoverWorkflow
@@ -40,6 +41,22 @@ def build_worker(client, settings: Settings, executor: ThreadPoolExecutor) -> Wo
     )
 
 
+async def _search_attributes_ready(client) -> bool:
+    try:
+        absent = await visibility.missing(client)
+    except RPCError as error:  # a cluster that does not let us list them (e.g. a restricted API key)
+        log.warning("cannot check the search attributes", reason=error.message, needed=visibility.names())
+        return True
+    if absent:
+        log.error(
+            "cannot start: the namespace lacks search attributes every handover sets",
+            missing=absent,
+            fix=visibility.register_commands(absent),
+        )
+        return False
+    return True
+
+
 async def main() -> None:
     logs.configure()
     try:
@@ -48,6 +65,8 @@ async def main() -> None:
         log.error("cannot start", reason=str(error))
         raise SystemExit(2) from None
     client = await connect(settings)
+    if not await _search_attributes_ready(client):
+        raise SystemExit(2)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

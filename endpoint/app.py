@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -24,11 +25,19 @@ from handover.errors import HandoverError
 from handover.settings import Settings
 from handover.temporal import connect
 
+MAX_BODY = 1_000_000
+"""Bytes of request body the endpoint reads at most (a status paragraph is 2,000 characters)."""
 
-def _sentence(error: RequestValidationError) -> str:
+
+def _sentence(errors: list) -> str:
     """pydantic's errors, as one sentence a person can act on."""
     parts = []
-    for problem in error.errors():
+    for problem in errors:
+        if problem.get("type") == "json_invalid":
+            parts.append(
+                f"the body is not valid JSON ({problem.get('ctx', {}).get('error', 'a syntax error')})"
+            )
+            continue
         where = ".".join(
             str(p) for p in problem.get("loc", ()) if p not in ("body", "path", "query", "header")
         )
@@ -82,7 +91,13 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     @app.middleware("http")
     async def measure(request: Request, call_next):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        response = await call_next(request)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            response: Response = JSONResponse(
+                status_code=413, content={"detail": f"The body is larger than {MAX_BODY // 1_000_000} MB."}
+            )
+        else:
+            response = await call_next(request)
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
         metrics.requests.labels(request.method, template, str(response.status_code)).inc()
@@ -95,15 +110,12 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _sentence(error)})
+        return JSONResponse(status_code=422, content={"detail": _sentence(list(error.errors()))})
 
-    @app.exception_handler(ValueError)
-    async def invalid_value(request: Request, error: ValueError) -> JSONResponse:
-        # pydantic's ValidationError of our own models (built from a valid body) is a ValueError.
-        detail = str(error).split("\n")
-        return JSONResponse(
-            status_code=422, content={"detail": "Invalid input: " + " ".join(d.strip() for d in detail)}
-        )
+    @app.exception_handler(ValidationError)
+    async def invalid_model(request: Request, error: ValidationError) -> JSONResponse:
+        # Our own models, built from a well-formed body (e.g. outgoing == incoming).
+        return JSONResponse(status_code=422, content={"detail": _sentence(list(error.errors()))})
 
     @app.exception_handler(RPCError)
     async def temporal_down(request: Request, error: RPCError) -> JSONResponse:

@@ -1,9 +1,11 @@
 """Slack (Events API, interactivity) and PagerDuty (webhooks v3) into the workflow.
 
 Each request is verified against its signing secret over the raw body, then relayed as a Signal
-(never an Update: an event must not fail because no worker is up) and answered 200 at once.
-Events that concern no handover are ignored with 200; a replay is harmless (the workflow ignores
-an input it has already).
+(never an Update: an event must not fail because no worker is up) to the handover it concerns,
+found by search attributes: a :+1: only to the handover whose summary it is on, an acknowledgement
+only to handovers whose incoming admin made it. Anything else is answered 200 and dropped, so
+unrelated chatter never grows a handover's history. A replay is harmless (the workflow ignores an
+input it has already); if Temporal cannot take the event, the answer is 503 and the sender retries.
 """
 
 from __future__ import annotations
@@ -11,31 +13,54 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections import OrderedDict
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, HTTPException, Request
 from slack_sdk.signature import SignatureVerifier
+from temporalio.service import RPCError, RPCStatusCode
 
 from handover import service as handovers
+from handover import visibility
+from handover.decisions import ACKNOWLEDGE_SUMMARY_ACTION, is_thumbs_up
 from handover.models import PagerDutyEvent, SlackActionEvent, SlackReactionEvent
 
 router = APIRouter(tags=["events"])
+
+_DIGITS = re.compile(r"^[0-9]{1,12}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _slack_verified(request: Request, body: bytes) -> None:
     secret = request.app.state.settings.slack_signing_secret
     if secret is None:
         raise HTTPException(503, "Slack events are not configured here: set SLACK_SIGNING_SECRET.")
-    verifier = SignatureVerifier(secret.get_secret_value())
     timestamp = request.headers.get("x-slack-request-timestamp", "")
     signature = request.headers.get("x-slack-signature", "")
-    try:
-        valid = bool(timestamp and signature) and verifier.is_valid(body, timestamp, signature)
-    except ValueError:  # a timestamp that is no number
-        valid = False
+    valid = False
+    if _DIGITS.match(timestamp) and signature.startswith("v0=") and signature.isascii():
+        valid = SignatureVerifier(secret.get_secret_value()).is_valid(body, timestamp, signature)
     if not valid:
         raise HTTPException(401, "The Slack signature is missing, wrong or older than five minutes.")
+
+
+def _object(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise HTTPException(
+            400, f"Unexpected {what}: expected a JSON object, as Slack and PagerDuty send it."
+        )
+    return value
+
+
+async def _relay(request: Request, signal: str, event: Any, where: dict) -> None:
+    try:
+        await handovers.relay(request.app.state.client, signal, event, where)
+    except RPCError as error:
+        raise HTTPException(
+            503, "Temporal cannot take the event right now; it will be sent again."
+        ) from error
 
 
 @router.post("/slack/events", summary="Slack Events API: url_verification, reaction_added")
@@ -43,25 +68,22 @@ async def slack_events(request: Request) -> dict:
     body = await request.body()
     _slack_verified(request, body)
     try:
-        payload = json.loads(body)
+        payload = _object(json.loads(body), "body")
     except ValueError:
         raise HTTPException(400, "The body is not JSON.") from None
     if payload.get("type") == "url_verification":
-        return {"challenge": payload.get("challenge", "")}
-    event = payload.get("event") or {}
-    item = event.get("item") or {}
-    if (
-        payload.get("type") == "event_callback"
-        and event.get("type") == "reaction_added"
-        and item.get("type") == "message"
-    ):
+        return {"challenge": str(payload.get("challenge", ""))}
+    event = _object(payload.get("event") or {}, "event")
+    item = _object(event.get("item") or {}, "event item")
+    reacted = event.get("type") == "reaction_added" and item.get("type") == "message"
+    if payload.get("type") == "event_callback" and reacted and is_thumbs_up(str(event.get("reaction", ""))):
         reaction = SlackReactionEvent(
             user_id=str(event.get("user", "")),
             channel=str(item.get("channel", "")),
             ts=str(item.get("ts", "")),
             reaction=str(event.get("reaction", "")),
         )
-        await handovers.broadcast(request.app.state.client, "slack_reaction", reaction)
+        await _relay(request, "slack_reaction", reaction, {visibility.SUMMARY_TS: reaction.ts})
     return {"ok": True}
 
 
@@ -70,21 +92,34 @@ async def slack_interactivity(request: Request) -> dict:
     body = await request.body()
     _slack_verified(request, body)
     try:
-        payload = json.loads(parse_qs(body.decode())["payload"][0])
+        payload = _object(json.loads(parse_qs(body.decode())["payload"][0]), "payload")
     except (KeyError, IndexError, ValueError, UnicodeDecodeError):
         raise HTTPException(400, "Expected a form with a JSON `payload`, as Slack sends it.") from None
     if payload.get("type") != "block_actions":
         return {"ok": True}
-    user = str((payload.get("user") or {}).get("id", ""))
+    user = str(_object(payload.get("user") or {}, "user").get("id", ""))
+    container = _object(payload.get("container") or {}, "container")
+    channel = _object(payload.get("channel") or {}, "channel").get("id") or container.get("channel_id", "")
     for action in payload.get("actions") or []:
+        action = _object(action, "action")
         workflow_id = str(action.get("value", ""))
-        if not workflow_id.startswith("handover-"):
+        if action.get("action_id") != ACKNOWLEDGE_SUMMARY_ACTION or not workflow_id.startswith("handover-"):
             continue
-        event = SlackActionEvent(user_id=user, action_id=str(action.get("action_id", "")))
+        event = SlackActionEvent(
+            user_id=user,
+            action_id=ACKNOWLEDGE_SUMMARY_ACTION,
+            channel=str(channel),
+            message_ts=str(container.get("message_ts", "")),
+        )
         try:
-            await request.app.state.client.get_workflow_handle(workflow_id).signal("slack_action", event)
-        except Exception:  # a finished or unknown handover: the press changes nothing
-            continue
+            handle = request.app.state.client.get_workflow_handle(workflow_id)
+            await handle.signal("slack_action", event, rpc_timeout=handovers.EVENT_TIMEOUT)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                continue  # a finished handover: the press changes nothing
+            raise HTTPException(
+                503, "Temporal cannot take the press right now: press the button again."
+            ) from error
     return {"ok": True}
 
 
@@ -95,18 +130,19 @@ class Seen:
         self._ids: OrderedDict[str, None] = OrderedDict()
         self._size = size
 
-    def first_time(self, webhook_id: str) -> bool:
-        if webhook_id in self._ids:
-            return False
+    def __contains__(self, webhook_id: str) -> bool:
+        return webhook_id in self._ids
+
+    def add(self, webhook_id: str) -> None:
         self._ids[webhook_id] = None
         if len(self._ids) > self._size:
             self._ids.popitem(last=False)
-        return True
 
 
 def pagerduty_signature_valid(body: bytes, header: str, secrets: list[str]) -> bool:
     """`X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]`, HMAC-SHA256 of the raw body with a secret."""
     offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
+    offered = [signature for signature in offered if _HEX64.match(signature)]
     valid = False
     for secret in secrets:
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -125,17 +161,23 @@ async def pagerduty_webhooks(request: Request) -> dict:
     if not pagerduty_signature_valid(body, request.headers.get("x-pagerduty-signature", ""), secrets):
         raise HTTPException(401, "The PagerDuty signature is missing or wrong.")
     webhook_id = request.headers.get("x-webhook-id", "")
-    if webhook_id and not request.app.state.seen_webhooks.first_time(webhook_id):
+    seen: Seen = request.app.state.seen_webhooks
+    if webhook_id and webhook_id in seen:
         return {"ok": True, "duplicate": True}
     try:
-        event = json.loads(body)["event"]
-        data = event.get("data") or {}
-        agent = event.get("agent") or {}
-    except (ValueError, KeyError, TypeError, AttributeError):
+        event = _object(_object(json.loads(body), "body").get("event"), "event")
+    except ValueError:
         raise HTTPException(400, 'Expected PagerDuty\'s v3 envelope: {"event": {...}}.') from None
-    if event.get("resource_type") == "incident" and data.get("id"):
+    data = _object(event.get("data") or {}, "event data")
+    agent = _object(event.get("agent") or {}, "event agent")
+    acknowledged = (
+        event.get("event_type") == "incident.acknowledged" and event.get("resource_type") == "incident"
+    )
+    if acknowledged and data.get("id") and agent.get("id"):
         relayed = PagerDutyEvent(
-            event_type=str(event.get("event_type", "")), incident_id=str(data["id"]), agent_id=agent.get("id")
+            event_type="incident.acknowledged", incident_id=str(data["id"]), agent_id=str(agent["id"])
         )
-        await handovers.broadcast(request.app.state.client, "pagerduty_event", relayed)
+        await _relay(request, "pagerduty_event", relayed, {visibility.INCOMING_PAGERDUTY: str(agent["id"])})
+    if webhook_id:
+        seen.add(webhook_id)  # only once relayed: a delivery that failed is relayed when it comes again
     return {"ok": True}

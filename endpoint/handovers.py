@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from endpoint.auth import Caller, admin, caller, service
 from handover import service as handovers
-from handover.errors import AlreadyRunning
+from handover.errors import AlreadyDone, AlreadyRunning, HandoverError, NotReady, NoWorker, UnknownHandover
 from handover.models import (
     CancelInput,
     EngineeringLinkInput,
@@ -186,7 +186,13 @@ async def start(
 async def progress(
     request: Request, handover_id: HandoverId, who: Caller = Depends(caller)
 ) -> HandoverProgress:
-    return await handovers.progress(_client(request), handovers.handover_id(handover_id))
+    workflow_id = handovers.handover_id(handover_id)
+    try:
+        return await handovers.progress(_client(request), workflow_id)
+    except (UnknownHandover, NoWorker):
+        raise
+    except HandoverError as error:  # refused at step 0: say so, it is not the reader's fault
+        raise AlreadyDone(f"handover {workflow_id} ended (failed): {error.message}") from None
 
 
 @router.get(
@@ -196,7 +202,13 @@ async def progress(
     summary="The report, once the handover has ended",
 )
 async def report(request: Request, handover_id: HandoverId, who: Caller = Depends(caller)) -> HandoverReport:
-    return await handovers.report(_client(request), handovers.handover_id(handover_id), wait=False)
+    workflow_id = handovers.handover_id(handover_id)
+    try:
+        return await handovers.report(_client(request), workflow_id, wait=False)
+    except (UnknownHandover, NoWorker, NotReady):
+        raise
+    except HandoverError as error:
+        raise AlreadyDone(f"handover {workflow_id} ended (failed): {error.message}") from None
 
 
 async def _relay(request: Request, handover_id: str, kind: InputKind, given: HumanInput) -> Any:

@@ -31,7 +31,16 @@ def _email(value: str) -> str:
 Email = Annotated[str, AfterValidator(_email)]
 """An admin is named by email everywhere: PagerDuty, Slack and the platform all resolve it."""
 
-Paragraph = Annotated[str, Field(min_length=3, max_length=2000)]
+
+def _text(value: str) -> str:
+    value = " ".join(value.split())
+    if len(value) < 3:
+        raise ValueError("write at least a few words (blank text is not a status)")
+    return value
+
+
+Paragraph = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
+"""Text a person writes: surrounding and repeated whitespace folded; never blank."""
 
 
 class Model(BaseModel):
@@ -115,7 +124,7 @@ class HandoverRequest(Model):
         if self.outgoing == self.incoming:
             raise ValueError("outgoing and incoming are the same admin; hand over to someone else")
         if self.overlap <= timedelta(0) or self.overlap > MAXIMUM_OVERLAP:
-            raise ValueError(f"overlap must be more than 0 and at most {MAXIMUM_OVERLAP}")
+            raise ValueError("overlap must be more than 0 and at most 7 days")
         if (
             self.variant in (Variant.PLANNED, Variant.MID_SHIFT)
             and not self.demo
@@ -316,6 +325,9 @@ class SlackActionEvent(Model):
 
     user_id: str
     action_id: str
+    channel: str = ""
+    message_ts: str = ""
+    """The message the button is on: only the current summary's button counts."""
 
 
 class PagerDutyEvent(Model):

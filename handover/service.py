@@ -6,6 +6,7 @@ Every failure a person can cause comes back as one of `handover.errors`, with a 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from temporalio.client import (
 from temporalio.client import (
     WorkflowExecutionStatus as Status,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributeKey, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -73,6 +74,7 @@ async def start(
     """Start a handover. With an idempotency key, a repeat of the same start returns the handover
     it started (running or finished) instead of refusing it or starting another."""
     workflow_id = workflow_id_for(request.outgoing)
+    what = request.model_dump(mode="json", exclude={"requested_by"})
     if idempotency_key is not None:
         handle = client.get_workflow_handle(workflow_id, result_type=HandoverReport)
         try:
@@ -82,7 +84,17 @@ async def start(
                 raise
             memo = {}
         if memo.get("idempotency_key") == idempotency_key:
+            if memo.get("request") != what:
+                earlier = memo.get("request") or {}
+                raise AlreadyRunning(
+                    f"Idempotency-Key {idempotency_key!r} was used for another request "
+                    f"({earlier.get('outgoing')} → {earlier.get('incoming')}): "
+                    "use a new key for a new handover"
+                )
             return handle
+    conflict = await crossed(client, request)
+    if conflict is not None:
+        raise AlreadyRunning(conflict)
     try:
         return await client.start_workflow(
             WORKFLOW,
@@ -95,7 +107,7 @@ async def start(
             static_summary=(
                 f"On-call handover {request.outgoing} → {request.incoming} ({request.variant.value})"
             ),
-            memo={"idempotency_key": idempotency_key} if idempotency_key else None,
+            memo={"idempotency_key": idempotency_key, "request": what} if idempotency_key else None,
         )
     except WorkflowAlreadyStartedError:
         raise AlreadyRunning(
@@ -104,14 +116,37 @@ async def start(
         ) from None
 
 
-async def running(client: Client, involving: str | None = None) -> list[dict]:
-    """Running handovers (from Temporal's visibility: no worker needed), optionally one admin's."""
-    query = f'WorkflowType = "{WORKFLOW}" AND ExecutionStatus = "Running"'
-    if involving is not None:
-        email = involving.replace('"', "")
-        query += f' AND ({visibility.OUTGOING.name} = "{email}" OR {visibility.INCOMING.name} = "{email}")'
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9@._+#:-]{1,254}$")
+EVENT_TIMEOUT = timedelta(seconds=2)
+"""Slack and PagerDuty want an answer within 3 and 5 seconds: relaying gives up before."""
+
+
+def _equals(key: SearchAttributeKey, value: str) -> str:
+    """A visibility clause; values from outside (webhooks, tokens) can never change the query."""
+    if not _SAFE_VALUE.match(value):
+        raise ValueError(f"not a value to look up: {value!r}")
+    return f'{key.name} = "{value}"'
+
+
+async def running(
+    client: Client,
+    involving: str | None = None,
+    where: dict[SearchAttributeKey, str] | None = None,
+    timeout: timedelta | None = None,
+) -> list[dict]:
+    """Running handovers (from Temporal's visibility: no worker needed), optionally one admin's,
+    or those whose search attributes equal `where`."""
+    clauses = [f'WorkflowType = "{WORKFLOW}"', 'ExecutionStatus = "Running"']
+    try:
+        if involving is not None:
+            clauses.append(
+                f"({_equals(visibility.OUTGOING, involving)} OR {_equals(visibility.INCOMING, involving)})"
+            )
+        clauses += [_equals(key, value) for key, value in (where or {}).items()]
+    except ValueError:
+        return []  # nothing can match a value like that
     found = []
-    async for execution in client.list_workflows(query, limit=200):
+    async for execution in client.list_workflows(" AND ".join(clauses), limit=200, rpc_timeout=timeout):
         attributes = execution.typed_search_attributes
         found.append(
             {
@@ -126,18 +161,49 @@ async def running(client: Client, involving: str | None = None) -> list[dict]:
     return found
 
 
-async def broadcast(client: Client, signal: str, event: Any) -> int:
-    """An event from Slack or PagerDuty, to every running handover (each ignores what is not its
-    own). Signals are stored by the server: nothing is lost while no worker is up."""
+async def relay(client: Client, signal: str, event: Any, where: dict[SearchAttributeKey, str]) -> int:
+    """An event from Slack or PagerDuty, as a signal to the running handovers it concerns (found by
+    their search attributes). Signals are kept by the server: nothing is lost while no worker is
+    up. Raises RPCError quickly when Temporal does not answer, so the sender retries later."""
     sent = 0
-    for handover in await running(client):
+    for handover in await running(client, where=where, timeout=EVENT_TIMEOUT):
         try:
-            await client.get_workflow_handle(handover["id"]).signal(signal, event)
+            await client.get_workflow_handle(handover["id"]).signal(signal, event, rpc_timeout=EVENT_TIMEOUT)
             sent += 1
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:  # (it ended meanwhile)
                 raise
     return sent
+
+
+async def crossed(client: Client, request: HandoverRequest) -> str | None:
+    """Why this handover cannot start while another runs, or None. One handover per outgoing admin;
+    an admin who is receiving a handover cannot hand over, and one who is handing over cannot
+    receive (incidents would be handed to someone leaving, or move both ways at once)."""
+    try:
+        live = await running(client)
+    except RPCError as error:
+        if error.status == RPCStatusCode.UNIMPLEMENTED:  # a server without visibility (the test server)
+            return None
+        raise
+    for handover in live:
+        if handover["outgoing"] == request.outgoing:
+            return (
+                f"a handover for {request.outgoing} is running already: {handover['id']}; "
+                "finish or cancel it before starting another"
+            )
+    for handover in live:
+        if handover["incoming"] == request.outgoing:
+            return (
+                f"{request.outgoing} is receiving a handover from {handover['outgoing']} "
+                f"({handover['id']}); let it finish or cancel it before {request.outgoing} hands over"
+            )
+        if handover["outgoing"] == request.incoming:
+            return (
+                f"{request.incoming} is handing over their own on-call ({handover['id']}); "
+                "hand over to an admin who stays on call, or wait for that handover to finish"
+            )
+    return None
 
 
 async def plan(client: Client, task_queue: str, request: HandoverRequest) -> HandoverPlan:
@@ -229,11 +295,14 @@ async def _describe(handle: WorkflowHandle) -> WorkflowExecutionDescription:
         raise
 
 
-async def _ensure_running(handle: WorkflowHandle) -> None:
+async def _ensure_running(client: Client, handle: WorkflowHandle) -> None:
     """Raise the error a person should see for a handover that cannot take input."""
     description = await _describe(handle)
     if description.status != Status.RUNNING:
         state = description.status.name.lower() if description.status else "closed"
+        if description.status == Status.COMPLETED:  # completed, cancelled, or failed after step 0
+            report = await client.get_workflow_handle(handle.id, result_type=HandoverReport).result()
+            state = report.phase.value
         raise AlreadyDone(f"handover {handle.id} has ended ({state}); it takes no more input")
 
 
@@ -256,7 +325,7 @@ async def send(
         raise (from_failure(error) or HandoverError(f"the input was refused: {error.cause}")) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND or error.status == RPCStatusCode.FAILED_PRECONDITION:
-            await _ensure_running(handle)
+            await _ensure_running(client, handle)
         if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise
     # No worker answered: the signal is stored by the server and validated when one is back.

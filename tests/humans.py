@@ -80,10 +80,14 @@ async def play_outgoing(client: Client, workflow_id: str, skip: set[str] = froze
 
 async def play_incoming(client: Client, workflow_id: str) -> None:
     """Acknowledge and take ownership of whatever is pending for incoming, until the summary is acked."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
     while True:
         current = await service.progress(client, workflow_id)
         if current.summary is not None and current.summary.acknowledged is not None:
             return
+        if current.phase.ended or loop.time() > deadline:
+            raise AssertionError(f"the handover ended or stalled: {current.phase.value}: {current.error}")
         for wait in current.pending:
             if wait.owner != INCOMING:
                 continue

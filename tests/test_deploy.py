@@ -53,3 +53,11 @@ def test_compose_environment_names_are_settings():
     for service in ("worker", "endpoint"):
         environment = compose()["services"][service]["environment"]
         assert set(environment) <= names, set(environment) - names
+
+
+def test_compose_registers_every_search_attribute_the_workflow_sets():
+    from handover import visibility
+
+    command = compose()["services"]["temporal-search-attributes"]["command"][0]
+    for name in visibility.names():
+        assert f" {name}" in command, name

@@ -34,3 +34,40 @@ def reassignments(writes: list[dict], incident_id: str) -> list[dict]:
         if bulk or single:
             found.append(w)
     return found
+
+
+def _logical_keys(write: dict) -> list[tuple]:
+    """What a write means, so that the same change made twice shows as a duplicate."""
+    body = write["body"] if isinstance(write["body"], dict) else {}
+    api, method, path = write["api"], write["method"], write["path"]
+    if api == "pagerduty" and path.endswith("/overrides") and method == "POST":
+        return [("override", o["user"]["id"], o["start"], o["end"]) for o in body.get("overrides", [])]
+    if api == "pagerduty" and path.endswith("/notes"):
+        return [("note", path, body.get("note", {}).get("content"))]
+    if api == "pagerduty" and method == "PUT":
+        changes = body.get("incidents") or [{**body.get("incident", {}), "id": path.rsplit("/", 1)[-1]}]
+        keys = []
+        for change in changes:
+            if "assignments" in change:
+                keys.append(("reassign", change["id"], str(change["assignments"])))
+            if "status" in change:
+                keys.append(("status", change["id"], change["status"]))
+        return keys
+    if api == "slack":
+        return [("message", message_part(write), body.get("thread_ts"), str(body.get("metadata")))]
+    if api == "platform" and path.endswith("/annotations"):
+        if (write.get("result") or {}).get("replayed"):
+            return []  # the Idempotency-Key answered with the first annotation: nothing written
+        return [("annotation", path)]
+    return [(api, method, path, str(body))]
+
+
+def duplicates(writes: list[dict]) -> dict[tuple, int]:
+    """Changes that were made more than once (successful writes only)."""
+    counts: dict[tuple, int] = {}
+    for write in writes:
+        if not 200 <= write["status"] < 300:  # (status 0: an injected fault dropped it unhandled)
+            continue
+        for key in _logical_keys(write):
+            counts[key] = counts.get(key, 0) + 1
+    return {key: count for key, count in counts.items() if count > 1}

@@ -1075,15 +1075,20 @@ class HandoverWorkflow:
 
     @workflow.signal(name="slack_reaction")
     def on_slack_reaction(self, event: SlackReactionEvent) -> None:
-        summary = self._progress.summary
-        if summary is None or event.ts != summary.ts or not decisions.is_thumbs_up(event.reaction):
-            return
-        self._summary_acknowledged_in_slack(event.user_id, f":{event.reaction}:")
+        if self._is_the_summary(event.channel, event.ts) and decisions.is_thumbs_up(event.reaction):
+            self._summary_acknowledged_in_slack(event.user_id, f":{event.reaction}:")
 
     @workflow.signal(name="slack_action")
     def on_slack_action(self, event: SlackActionEvent) -> None:
-        if event.action_id == decisions.ACKNOWLEDGE_SUMMARY_ACTION and self._progress.summary is not None:
+        if event.action_id == decisions.ACKNOWLEDGE_SUMMARY_ACTION and self._is_the_summary(
+            event.channel, event.message_ts
+        ):
             self._summary_acknowledged_in_slack(event.user_id, "the Acknowledge button")
+
+    def _is_the_summary(self, channel: str, ts: str) -> bool:
+        """This handover's summary, not last week's (the workflow id is reused per admin)."""
+        summary = self._progress.summary
+        return summary is not None and ts == summary.ts and channel in (summary.channel, "")
 
     def _summary_acknowledged_in_slack(self, slack_user: str, how: str) -> None:
         summary, incoming = self._progress.summary, self._progress.incoming
@@ -1284,17 +1289,22 @@ class HandoverWorkflow:
         return await workflow.execute_activity_method(SlackActivities.post_message, post, **LOOKUP)
 
     def _set_phase(self, phase: Phase) -> None:
-        self._progress.phase = phase
+        progress = self._progress
+        progress.phase = phase
         self._retry_held()
-        request = self._progress.request
-        workflow.upsert_search_attributes(
-            [
-                visibility.PHASE.value_set(phase.value),
-                visibility.OUTGOING.value_set(request.outgoing),
-                visibility.INCOMING.value_set(request.incoming),
-                visibility.VARIANT.value_set(request.variant.value),
-            ]
-        )
+        request = progress.request
+        updates = [
+            visibility.PHASE.value_set(phase.value),
+            visibility.OUTGOING.value_set(request.outgoing),
+            visibility.INCOMING.value_set(request.incoming),
+            visibility.VARIANT.value_set(request.variant.value),
+        ]
+        # (The same upsert, with more in it: no new command, so running handovers replay.)
+        if progress.incoming is not None:
+            updates.append(visibility.INCOMING_PAGERDUTY.value_set(progress.incoming.pagerduty_id))
+        if progress.summary is not None:
+            updates.append(visibility.SUMMARY_TS.value_set(progress.summary.ts))
+        workflow.upsert_search_attributes(updates)
 
     async def _as_ready(
         self,

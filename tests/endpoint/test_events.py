@@ -83,11 +83,12 @@ async def test_incoming_thumbs_up_in_slack_acknowledges_the_summary_once(endpoin
 
 
 async def test_the_summary_button_in_slack(endpoint, fresh_sandbox):
-    await at_the_summary(endpoint)
+    ts = await at_the_summary(endpoint)
     payload = {
         "type": "block_actions",
         "user": {"id": "U0BOB"},
-        "container": {"type": "message"},
+        "channel": {"id": "C0PLATOPS"},
+        "container": {"type": "message", "message_ts": ts, "channel_id": "C0PLATOPS"},
         "actions": [{"action_id": "handover.acknowledge_summary", "value": ID, "type": "button"}],
     }
     body = urlencode({"payload": json.dumps(payload)}).encode()

@@ -73,7 +73,13 @@ async def test_the_acknowledge_button_acknowledges_the_summary(time_skipping, fr
     summary = next(w for w in fresh_sandbox.writes("slack") if w["body"].get("blocks"))
     button = summary["body"]["blocks"][1]["elements"][0]
     assert button["value"] == handle.id
-    await handle.signal("slack_action", SlackActionEvent(user_id="U0BOB", action_id=button["action_id"]))
+    old_button = SlackActionEvent(
+        user_id="U0BOB", action_id=button["action_id"], channel="C0PLATOPS", message_ts="1600000000.000001"
+    )
+    await handle.signal("slack_action", old_button)  # last week's summary: changes nothing
+    assert (await service.progress(env.client, handle.id)).summary.acknowledged is None
+    this_button = old_button.model_copy(update={"message_ts": current.summary.ts})
+    await handle.signal("slack_action", this_button)
     report = await handle.result()
     assert report.summary.acknowledged.by == INCOMING
 
