@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
+
+from activities import checkpoint
 
 
 class Refused(Exception):
@@ -59,8 +60,7 @@ def non_retryable(error: Refused) -> ApplicationError:
 def alive() -> None:
     """Heartbeat before each request of an activity: a worker that dies mid-activity is noticed
     within the heartbeat timeout (seconds), not the activity's whole start-to-close timeout."""
-    if activity.in_activity() and activity.info().heartbeat_timeout is not None:
-        activity.heartbeat()
+    checkpoint.heartbeat()
 
 
 def seconds(value: str | None) -> float | None:

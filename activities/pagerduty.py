@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ import pagerduty
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
+from activities.checkpoint import Checkpoint
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable
 from handover.models import (
     DigestEntry,
@@ -110,6 +112,17 @@ def _incident(data: dict) -> Incident:
 
 def _assignees(data: dict) -> set[str]:
     return {a["assignee"]["id"] for a in data.get("assignments") or []}
+
+
+def _needs_reassigning(incident: dict, incoming_id: str) -> bool:
+    return incident["status"] in OPEN_STATUSES and _assignees(incident) != {incoming_id}
+
+
+def _needs_acknowledging(incident: dict, incoming_id: str) -> bool:
+    acknowledged_by = {a.get("acknowledger", {}).get("id") for a in incident.get("acknowledgements") or []}
+    return incident["status"] in OPEN_STATUSES and (
+        incident["status"] != "acknowledged" or incoming_id not in acknowledged_by
+    )
 
 
 class PagerDutyActivities:
@@ -291,37 +304,42 @@ class PagerDutyActivities:
     @activity.defn
     def hand_over_incidents(self, batch: IncidentHandoverBatch) -> list[ItemResult]:
         """For each incident: post the status note (once), then reassign to incoming (once)."""
-        results: dict[str, ItemResult] = {}
-        to_reassign: list[str] = []
-        for number, item in enumerate(batch.items):
-            activity.heartbeat(number)
-            try:
-                incident = self._request("GET", f"/incidents/{item.incident_id}")["incident"]
-                if incident["status"] not in OPEN_STATUSES:
-                    results[item.incident_id] = ItemResult(
-                        item_id=item.incident_id,
-                        outcome=Outcome.SKIPPED,
-                        detail=f"{incident['status']} before it was handed over",
-                    )
-                    continue
-                note_id = self._post_note_once(item, batch.from_email)
-                results[item.incident_id] = ItemResult(
-                    item_id=item.incident_id, outcome=Outcome.HANDED_OVER, ref=note_id
-                )
-                if _assignees(incident) != {batch.incoming_id}:
-                    to_reassign.append(item.incident_id)
-            except Refused as error:
-                results[item.incident_id] = ItemResult(
-                    item_id=item.incident_id, outcome=Outcome.FAILED, detail=str(error)
-                )
-        assignments = [{"assignee": {"id": batch.incoming_id, "type": "user_reference"}}]
-        for incident_id, error in self._update_incidents(
-            to_reassign, {"assignments": assignments}, batch.from_email
-        ).items():
+        with Checkpoint() as checkpoint:
+            for item in batch.items:
+                if item.incident_id not in checkpoint:
+                    result, reassign = self._note(item, batch)
+                    checkpoint.record(item.incident_id, [result.model_dump(mode="json"), reassign])
+            to_reassign = [item.incident_id for item in batch.items if checkpoint[item.incident_id][1]]
+            assignments = [{"assignee": {"id": batch.incoming_id, "type": "user_reference"}}]
+            failed = self._update_incidents(
+                to_reassign,
+                {"assignments": assignments},
+                batch.from_email,
+                checkpoint,
+                still_needed=lambda incident: _needs_reassigning(incident, batch.incoming_id),
+            )
+        results = {
+            item.incident_id: ItemResult.model_validate(checkpoint[item.incident_id][0])
+            for item in batch.items
+        }
+        for incident_id, error in failed.items():
             results[incident_id] = ItemResult(
                 item_id=incident_id, outcome=Outcome.FAILED, detail=f"note posted, reassign failed: {error}"
             )
-        return [results[item.incident_id] for item in batch.items]
+        return list(results.values())
+
+    def _note(self, item: IncidentNote, batch: IncidentHandoverBatch) -> tuple[ItemResult, bool]:
+        """The incident's status note, posted once; and whether it still needs reassigning."""
+        try:
+            incident = self._request("GET", f"/incidents/{item.incident_id}")["incident"]
+            if incident["status"] not in OPEN_STATUSES:
+                detail = f"{incident['status']} before it was handed over"
+                return ItemResult(item_id=item.incident_id, outcome=Outcome.SKIPPED, detail=detail), False
+            note_id = self._post_note_once(item, batch.from_email)
+        except Refused as error:
+            return ItemResult(item_id=item.incident_id, outcome=Outcome.FAILED, detail=str(error)), False
+        result = ItemResult(item_id=item.incident_id, outcome=Outcome.HANDED_OVER, ref=note_id)
+        return result, _needs_reassigning(incident, batch.incoming_id)
 
     def _post_note_once(self, item: IncidentNote, from_email: str) -> str:
         notes = self._request("GET", f"/incidents/{item.incident_id}/notes")["notes"]
@@ -336,106 +354,133 @@ class PagerDutyActivities:
         )
         return created["note"]["id"]
 
-    def _update_incidents(self, incident_ids: list[str], change: dict, from_email: str) -> dict[str, str]:
-        """Bulk `PUT /incidents`, at most 250 a request; returns the incidents that failed."""
+    def _update_incidents(
+        self,
+        incident_ids: list[str],
+        change: dict,
+        from_email: str,
+        checkpoint: Checkpoint,
+        still_needed: Callable[[dict], bool],
+    ) -> dict[str, str]:
+        """Bulk `PUT /incidents`, at most 250 a request; returns the incidents that failed.
+
+        On a retry, a chunk not known to be done may have been written by the attempt that failed
+        (its answer lost, or its checkpoint): each incident is looked at again first, and only those
+        `still_needed` are written."""
         failed: dict[str, str] = {}
         for start in range(0, len(incident_ids), BULK_LIMIT):
             chunk = incident_ids[start : start + BULK_LIMIT]
-            body = {"incidents": [{"id": i, "type": "incident_reference", **change} for i in chunk]}
+            done = f"updated {start}"
+            if done not in checkpoint:
+                if activity.in_activity() and activity.info().attempt > 1:
+                    chunk = [i for i in chunk if self._still(i, still_needed)]
+                checkpoint.record(done, self._update_chunk(chunk, change, from_email) if chunk else {})
+            failed.update(checkpoint[done])
+        return failed
+
+    def _still(self, incident_id: str, needed: Callable[[dict], bool]) -> bool:
+        try:
+            return needed(self._request("GET", f"/incidents/{incident_id}")["incident"])
+        except Refused:
+            return True  # the write will say what is wrong with it
+
+    def _update_chunk(self, chunk: list[str], change: dict, from_email: str) -> dict[str, str]:
+        body = {"incidents": [{"id": i, "type": "incident_reference", **change} for i in chunk]}
+        try:
+            self._request("PUT", "/incidents", from_email=from_email, json=body)
+            return {}
+        except Refused:
+            pass
+        # One bad incident refuses the whole request: find it by updating one at a time.
+        failed = {}
+        for incident_id in chunk:
             try:
-                self._request("PUT", "/incidents", from_email=from_email, json=body)
-            except Refused:
-                # One bad incident refuses the whole request: find it by updating one at a time.
-                for incident_id in chunk:
-                    try:
-                        self._request(
-                            "PUT",
-                            f"/incidents/{incident_id}",
-                            from_email=from_email,
-                            json={"incident": {"type": "incident_reference", **change}},
-                        )
-                    except Refused as error:
-                        failed[incident_id] = str(error)
+                self._request(
+                    "PUT",
+                    f"/incidents/{incident_id}",
+                    from_email=from_email,
+                    json={"incident": {"type": "incident_reference", **change}},
+                )
+            except Refused as error:
+                failed[incident_id] = str(error)
         return failed
 
     @activity.defn
     def acknowledge_incidents(self, batch: IncidentAckBatch) -> list[ItemResult]:
         """Mirror incoming's explicit acknowledgement into PagerDuty (once)."""
-        results: dict[str, ItemResult] = {}
-        to_acknowledge: list[str] = []
-        for number, incident_id in enumerate(batch.incident_ids):
-            activity.heartbeat(number)
-            try:
-                incident = self._request("GET", f"/incidents/{incident_id}")["incident"]
-            except Refused as error:
-                results[incident_id] = ItemResult(
-                    item_id=incident_id, outcome=Outcome.FAILED, detail=str(error)
-                )
-                continue
-            results[incident_id] = ItemResult(item_id=incident_id, outcome=Outcome.HANDED_OVER)
-            acknowledged_by = {
-                a.get("acknowledger", {}).get("id") for a in incident.get("acknowledgements") or []
-            }
-            if incident["status"] == "resolved":
-                results[incident_id].detail = "resolved before the acknowledgement reached PagerDuty"
-            elif incident["status"] != "acknowledged" or batch.incoming_id not in acknowledged_by:
-                to_acknowledge.append(incident_id)
-        for incident_id, error in self._update_incidents(
-            to_acknowledge, {"status": "acknowledged"}, batch.from_email
-        ).items():
+        with Checkpoint() as checkpoint:
+            for incident_id in batch.incident_ids:
+                if incident_id not in checkpoint:
+                    result, acknowledge = self._acknowledgement(incident_id, batch.incoming_id)
+                    checkpoint.record(incident_id, [result.model_dump(mode="json"), acknowledge])
+            to_acknowledge = [i for i in batch.incident_ids if checkpoint[i][1]]
+            failed = self._update_incidents(
+                to_acknowledge,
+                {"status": "acknowledged"},
+                batch.from_email,
+                checkpoint,
+                still_needed=lambda incident: _needs_acknowledging(incident, batch.incoming_id),
+            )
+        results = {i: ItemResult.model_validate(checkpoint[i][0]) for i in batch.incident_ids}
+        for incident_id, error in failed.items():
             results[incident_id] = ItemResult(
                 item_id=incident_id,
                 outcome=Outcome.FAILED,
                 detail=f"reassigned, but acknowledging in PagerDuty failed: {error}",
             )
-        return [results[incident_id] for incident_id in batch.incident_ids]
+        return list(results.values())
+
+    def _acknowledgement(self, incident_id: str, incoming_id: str) -> tuple[ItemResult, bool]:
+        """The incident's outcome, and whether PagerDuty still needs incoming's acknowledgement."""
+        try:
+            incident = self._request("GET", f"/incidents/{incident_id}")["incident"]
+        except Refused as error:
+            return ItemResult(item_id=incident_id, outcome=Outcome.FAILED, detail=str(error)), False
+        result = ItemResult(item_id=incident_id, outcome=Outcome.HANDED_OVER)
+        if incident["status"] == "resolved":
+            result.detail = "resolved before the acknowledgement reached PagerDuty"
+        return result, _needs_acknowledging(incident, incoming_id)
 
     # --- emergency: context for incoming ------------------------------------------------------
 
     @activity.defn
     def incident_history(self, incident_ids: list[str]) -> list[IncidentContext]:
         """Each incident's notes and newest log entries: what incoming reads instead of a status."""
-        contexts = []
-        for number, incident_id in enumerate(incident_ids):
-            activity.heartbeat(number)
-            try:
-                incident = self._request("GET", f"/incidents/{incident_id}")["incident"]
-                notes = self._request("GET", f"/incidents/{incident_id}/notes")["notes"]
-                log = self._request(
-                    "GET", f"/incidents/{incident_id}/log_entries", params={"limit": HISTORY_PER_INCIDENT}
-                )["log_entries"]
-            except Refused as error:
-                contexts.append(
-                    IncidentContext(
-                        incident_id=incident_id,
-                        title="",
-                        entries=[DigestEntry(who="PagerDuty", text=f"history unavailable: {error}")],
-                    )
-                )
-                continue
-            entries = [
-                DigestEntry(
-                    at=n["created_at"], who=(n.get("user") or {}).get("summary", "?"), text=n["content"]
-                )
-                for n in notes
-            ] + [
-                DigestEntry(
-                    at=e["created_at"],
-                    who=(e.get("agent") or {}).get("summary", "PagerDuty"),
-                    text=e["summary"],
-                )
-                for e in log
-                if e.get("type") != "annotate_log_entry"  # the notes above, already
-            ]
-            entries.sort(key=lambda entry: entry.at)
-            contexts.append(
-                IncidentContext(
-                    incident_id=incident_id,
-                    title=incident.get("title", ""),
-                    entries=entries[-HISTORY_PER_INCIDENT:],
-                )
+        with Checkpoint() as checkpoint:
+            for incident_id in incident_ids:
+                if incident_id not in checkpoint:
+                    checkpoint.record(incident_id, self._history(incident_id).model_dump(mode="json"))
+        return [IncidentContext.model_validate(checkpoint[incident_id]) for incident_id in incident_ids]
+
+    def _history(self, incident_id: str) -> IncidentContext:
+        try:
+            incident = self._request("GET", f"/incidents/{incident_id}")["incident"]
+            notes = self._request("GET", f"/incidents/{incident_id}/notes")["notes"]
+            log = self._request(
+                "GET", f"/incidents/{incident_id}/log_entries", params={"limit": HISTORY_PER_INCIDENT}
+            )["log_entries"]
+        except Refused as error:
+            return IncidentContext(
+                incident_id=incident_id,
+                title="",
+                entries=[DigestEntry(who="PagerDuty", text=f"history unavailable: {error}")],
             )
-        return contexts
+        entries = [
+            DigestEntry(at=n["created_at"], who=(n.get("user") or {}).get("summary", "?"), text=n["content"])
+            for n in notes
+        ] + [
+            DigestEntry(
+                at=e["created_at"],
+                who=(e.get("agent") or {}).get("summary", "PagerDuty"),
+                text=e["summary"],
+            )
+            for e in log
+            if e.get("type") != "annotate_log_entry"  # the notes above, already
+        ]
+        entries.sort(key=lambda entry: entry.at)
+        return IncidentContext(
+            incident_id=incident_id, title=incident.get("title", ""), entries=entries[-HISTORY_PER_INCIDENT:]
+        )
 
 
 HISTORY_PER_INCIDENT = 12

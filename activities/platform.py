@@ -18,6 +18,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.checkpoint import Checkpoint
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable
 from handover.decisions import WAITING_ON_CUSTOMER_LABEL
 from handover.models import (
@@ -97,6 +98,9 @@ class EndSessions(Model):
     admin: str
     acting_as: str
     session_ids: list[str]
+
+
+COMPROMISED = "outgoing admin compromised"
 
 
 class AuditQuery(Model):
@@ -179,14 +183,15 @@ class PlatformActivities:
 
     @activity.defn
     def hand_over_tickets(self, batch: TicketBatch) -> list[ItemResult]:
-        results = []
-        for number, work in enumerate(batch.items):
-            activity.heartbeat(number)
-            try:
-                results.append(self._hand_over_ticket(batch, work))
-            except Refused as error:
-                results.append(ItemResult(item_id=work.ticket_id, outcome=Outcome.FAILED, detail=str(error)))
-        return results
+        with Checkpoint() as checkpoint:
+            for work in batch.items:
+                if work.ticket_id not in checkpoint:
+                    try:
+                        result = self._hand_over_ticket(batch, work)
+                    except Refused as error:
+                        result = ItemResult(item_id=work.ticket_id, outcome=Outcome.FAILED, detail=str(error))
+                    checkpoint.record(work.ticket_id, result.model_dump(mode="json"))
+        return [ItemResult.model_validate(checkpoint[work.ticket_id]) for work in batch.items]
 
     def _hand_over_ticket(self, batch: TicketBatch, work: TicketWork) -> ItemResult:
         path = f"/tickets/{work.ticket_id}"
@@ -241,19 +246,18 @@ class PlatformActivities:
     def end_sessions(self, request: EndSessions) -> list[str]:
         """Compromised outgoing: end these sessions of theirs (all that were open), whatever the ticket."""
         try:
-            query = {"admin": request.admin, "state": "open"}
-            still_open = {s["id"] for s in self._pages("/impersonation-sessions", "sessions", query)}
-            for number, session_id in enumerate(request.session_ids):
-                activity.heartbeat(number)
-                if session_id in still_open:
-                    self._request(
-                        "POST",
-                        f"/impersonation-sessions/{session_id}/end",
-                        on_behalf_of=request.acting_as,
-                        json={
-                            "reason": f"on-call handover {request.handover_id}: outgoing admin compromised"
-                        },
-                    )
+            with Checkpoint() as checkpoint:
+                query = {"admin": request.admin, "state": "open"}
+                still_open = {s["id"] for s in self._pages("/impersonation-sessions", "sessions", query)}
+                for session_id in request.session_ids:
+                    if session_id in still_open and session_id not in checkpoint:
+                        self._request(
+                            "POST",
+                            f"/impersonation-sessions/{session_id}/end",
+                            on_behalf_of=request.acting_as,
+                            json={"reason": f"on-call handover {request.handover_id}: {COMPROMISED}"},
+                        )
+                        checkpoint.record(session_id, True)
         except Refused as error:
             raise non_retryable(error) from None
         return request.session_ids
@@ -261,22 +265,23 @@ class PlatformActivities:
     @activity.defn
     def ticket_comments(self, ticket_ids: list[str]) -> list[TicketContext]:
         """Emergency digest: each ticket's comments, newest last."""
-        contexts = []
-        for number, ticket_id in enumerate(ticket_ids):
-            activity.heartbeat(number)
-            try:
-                ticket = self._request("GET", f"/tickets/{ticket_id}")
-                comments = self._request("GET", f"/tickets/{ticket_id}/comments")["comments"]
-            except Refused as error:
-                entries = [DigestEntry(who="platform", text=f"comments unavailable: {error}")]
-                contexts.append(TicketContext(ticket_id=ticket_id, subject="", entries=entries))
-                continue
-            entries = [
-                DigestEntry(at=c["at"], who=c["author"], text=c["body"])
-                for c in comments[-COMMENTS_PER_TICKET:]
-            ]
-            contexts.append(TicketContext(ticket_id=ticket_id, subject=ticket["subject"], entries=entries))
-        return contexts
+        with Checkpoint() as checkpoint:
+            for ticket_id in ticket_ids:
+                if ticket_id not in checkpoint:
+                    checkpoint.record(ticket_id, self._comments(ticket_id).model_dump(mode="json"))
+        return [TicketContext.model_validate(checkpoint[ticket_id]) for ticket_id in ticket_ids]
+
+    def _comments(self, ticket_id: str) -> TicketContext:
+        try:
+            ticket = self._request("GET", f"/tickets/{ticket_id}")
+            comments = self._request("GET", f"/tickets/{ticket_id}/comments")["comments"]
+        except Refused as error:
+            entries = [DigestEntry(who="platform", text=f"comments unavailable: {error}")]
+            return TicketContext(ticket_id=ticket_id, subject="", entries=entries)
+        entries = [
+            DigestEntry(at=c["at"], who=c["author"], text=c["body"]) for c in comments[-COMMENTS_PER_TICKET:]
+        ]
+        return TicketContext(ticket_id=ticket_id, subject=ticket["subject"], entries=entries)
 
     # --- step 4: transfer feature-flag rollouts in flight ------------------------------------
 
@@ -294,42 +299,46 @@ class PlatformActivities:
     @activity.defn
     def annotate_rollouts(self, batch: AnnotationBatch) -> list[ItemResult]:
         """Post outgoing's annotation on each rollout; the Idempotency-Key makes a repeat a no-op."""
-        results = []
-        for number, work in enumerate(batch.items):
-            activity.heartbeat(number)
-            try:
-                annotation = self._request(
-                    "POST",
-                    f"/rollouts/{work.rollout_id}/annotations",
-                    on_behalf_of=batch.acting_as,
-                    headers={"Idempotency-Key": f"{batch.handover_id}/{work.rollout_id}"},
-                    json={**work.annotation.model_dump(mode="json"), "handover_id": batch.handover_id},
-                )
-                results.append(
-                    ItemResult(item_id=work.rollout_id, outcome=Outcome.HANDED_OVER, ref=annotation["id"])
-                )
-            except Refused as error:
-                results.append(ItemResult(item_id=work.rollout_id, outcome=Outcome.FAILED, detail=str(error)))
-        return results
+        with Checkpoint() as checkpoint:
+            for work in batch.items:
+                if work.rollout_id not in checkpoint:
+                    checkpoint.record(work.rollout_id, self._annotate(batch, work).model_dump(mode="json"))
+        return [ItemResult.model_validate(checkpoint[work.rollout_id]) for work in batch.items]
+
+    def _annotate(self, batch: AnnotationBatch, work: AnnotationWork) -> ItemResult:
+        try:
+            annotation = self._request(
+                "POST",
+                f"/rollouts/{work.rollout_id}/annotations",
+                on_behalf_of=batch.acting_as,
+                headers={"Idempotency-Key": f"{batch.handover_id}/{work.rollout_id}"},
+                json={**work.annotation.model_dump(mode="json"), "handover_id": batch.handover_id},
+            )
+        except Refused as error:
+            return ItemResult(item_id=work.rollout_id, outcome=Outcome.FAILED, detail=str(error))
+        return ItemResult(item_id=work.rollout_id, outcome=Outcome.HANDED_OVER, ref=annotation["id"])
 
     @activity.defn
     def transfer_rollout_ownership(self, batch: OwnershipBatch) -> list[ItemResult]:
-        results = []
-        for number, work in enumerate(batch.items):
-            activity.heartbeat(number)
-            try:
-                rollout = self._request("GET", f"/rollouts/{work.rollout_id}")
-                if rollout["owner"] != batch.incoming:
-                    self._request(
-                        "PUT",
-                        f"/rollouts/{work.rollout_id}/owner",
-                        on_behalf_of=batch.incoming,
-                        json={"owner": batch.incoming, "annotation_id": work.annotation_id},
-                    )
-                results.append(ItemResult(item_id=work.rollout_id, outcome=Outcome.HANDED_OVER))
-            except Refused as error:
-                results.append(ItemResult(item_id=work.rollout_id, outcome=Outcome.FAILED, detail=str(error)))
-        return results
+        with Checkpoint() as checkpoint:
+            for work in batch.items:
+                if work.rollout_id not in checkpoint:
+                    checkpoint.record(work.rollout_id, self._own(batch, work).model_dump(mode="json"))
+        return [ItemResult.model_validate(checkpoint[work.rollout_id]) for work in batch.items]
+
+    def _own(self, batch: OwnershipBatch, work: OwnershipWork) -> ItemResult:
+        try:
+            rollout = self._request("GET", f"/rollouts/{work.rollout_id}")
+            if rollout["owner"] != batch.incoming:
+                self._request(
+                    "PUT",
+                    f"/rollouts/{work.rollout_id}/owner",
+                    on_behalf_of=batch.incoming,
+                    json={"owner": batch.incoming, "annotation_id": work.annotation_id},
+                )
+        except Refused as error:
+            return ItemResult(item_id=work.rollout_id, outcome=Outcome.FAILED, detail=str(error))
+        return ItemResult(item_id=work.rollout_id, outcome=Outcome.HANDED_OVER)
 
     # --- step 6: audit check (offboarding) -----------------------------------------------------
 

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
+from activities.checkpoint import Checkpoint
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable
 from handover.decisions import is_thumbs_up
 from handover.models import ChannelThread, DigestEntry, Model
@@ -174,16 +175,18 @@ class SlackActivities:
     def post_summary(self, post: SummaryPost) -> PostedSummary:
         """The summary in the channel, then the details as replies in its thread; each once."""
         try:
-            ts = self._post_once(
-                post.handover_id,
-                "summary",
-                post.text,
-                oldest=f"{post.since.timestamp():.6f}",
-                blocks=post.blocks,
-            )
-            for number, detail in enumerate(post.details):
-                activity.heartbeat(number)
-                self._post_once(post.handover_id, f"detail-{number + 1}", detail, thread_ts=ts)
+            with Checkpoint() as checkpoint:
+                if "summary" not in checkpoint:
+                    oldest = f"{post.since.timestamp():.6f}"
+                    summary = self._post_once(
+                        post.handover_id, "summary", post.text, oldest=oldest, blocks=post.blocks
+                    )
+                    checkpoint.record("summary", summary)
+                ts = checkpoint["summary"]
+                for number, detail in enumerate(post.details):
+                    part = f"detail-{number + 1}"
+                    if part not in checkpoint:
+                        checkpoint.record(part, self._post_once(post.handover_id, part, detail, thread_ts=ts))
         except Refused as error:
             raise non_retryable(error) from None
         return PostedSummary(channel=self._channel, ts=ts)
@@ -235,37 +238,39 @@ class SlackActivities:
     def recent_channel(self, since: datetime) -> list[ChannelThread]:
         """The channel since `since` (the last hour), oldest first, with each thread's replies."""
         try:
-            messages = list(
-                self._pages(
-                    "conversations.history",
-                    channel=self._channel,
-                    oldest=f"{since.timestamp():.6f}",
-                    include_all_metadata=True,
-                    limit=200,
-                )
-            )
-            threads = []
-            for number, message in enumerate(reversed(messages)):
-                activity.heartbeat(number)
-                if (message.get("metadata") or {}).get("event_type") == EVENT_TYPE:
-                    continue  # the handover's own messages
-                replies = []
-                if message.get("reply_count"):
-                    replies = [
-                        DigestEntry(at=_when(reply["ts"]), who=_who(reply), text=reply.get("text", ""))
-                        for reply in self._pages(
-                            "conversations.replies", channel=self._channel, ts=message["ts"], limit=200
-                        )
-                        if reply["ts"] != message["ts"]
-                    ]
-                threads.append(
-                    ChannelThread(
-                        ts=message["ts"], who=_who(message), text=message.get("text", ""), replies=replies
+            with Checkpoint() as checkpoint:
+                if "history" not in checkpoint:
+                    messages = self._pages(
+                        "conversations.history",
+                        channel=self._channel,
+                        oldest=f"{since.timestamp():.6f}",
+                        include_all_metadata=True,
+                        limit=200,
                     )
-                )
+                    threads = [
+                        [m["ts"], _who(m), m.get("text", ""), bool(m.get("reply_count"))]
+                        for m in messages
+                        if (m.get("metadata") or {}).get("event_type") != EVENT_TYPE  # not the handover's own
+                    ]
+                    checkpoint.record("history", threads[::-1])  # oldest first
+                for ts, _, _, has_replies in checkpoint["history"]:
+                    if has_replies and ts not in checkpoint:
+                        checkpoint.record(ts, self._replies(ts))
         except Refused as error:
             raise non_retryable(error) from None
-        return threads
+        return [
+            ChannelThread(ts=ts, who=who, text=text, replies=checkpoint[ts] if has_replies else [])
+            for ts, who, text, has_replies in checkpoint["history"]
+        ]
+
+    def _replies(self, ts: str) -> list[dict]:
+        return [
+            DigestEntry(at=_when(reply["ts"]), who=_who(reply), text=reply.get("text", "")).model_dump(
+                mode="json"
+            )
+            for reply in self._pages("conversations.replies", channel=self._channel, ts=ts, limit=200)
+            if reply["ts"] != ts
+        ]
 
 
 def _who(message: dict) -> str:

@@ -110,7 +110,7 @@ class RequestGate:
         method = scope["method"]
         write = is_write(api, method, api_path)
         faults: Faults = scope["app"].state.faults
-        fault = faults.draw(api, method, api_path, write)
+        fault = faults.draw(api, method, api_path, write, raw)
         if fault is not None and fault.kind in ("error", "rate_limit", "drop"):
             # The API never sees the request.
             if fault.kind == "drop":

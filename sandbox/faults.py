@@ -43,15 +43,20 @@ class Fault(BaseModel):
     """A glob on the path within the API, e.g. `/incidents/*/notes` or `/chat.postMessage`."""
     writes_only: bool = False
     """Only requests that change something."""
+    body_contains: str | None = None
+    """Only requests whose body contains this text, e.g. `"part": "summary"` for one Slack post."""
+    times: int | None = Field(default=None, ge=1)
+    """Fire at most this many times (default: no limit)."""
     retry_after: float = Field(default=1.0, ge=0)
     delay: float = Field(default=5.0, ge=0)
 
-    def matches(self, api: str, method: str, path: str, write: bool) -> bool:
+    def matches(self, api: str, method: str, path: str, write: bool, body: bytes = b"") -> bool:
         return (
             (self.api is None or self.api == api)
             and (self.method is None or self.method.upper() == method)
             and fnmatch.fnmatchcase(path, self.path)
             and (write or not self.writes_only)
+            and (self.body_contains is None or self.body_contains.encode() in body)
         )
 
 
@@ -73,13 +78,17 @@ class Faults:
         self._random = random.Random(plan.seed)
         self.requests = 0
         self.fired: dict[str, int] = {}
+        self.fired_by_rule = [0] * len(plan.faults)
 
-    def draw(self, api: str, method: str, path: str, write: bool) -> Fault | None:
+    def draw(self, api: str, method: str, path: str, write: bool, body: bytes = b"") -> Fault | None:
         """The fault this request meets, if any (the first matching rule that fires)."""
         self.requests += 1
-        for fault in self.plan.faults:
-            if fault.matches(api, method, path, write) and self._random.random() < fault.rate:
+        for number, fault in enumerate(self.plan.faults):
+            if fault.times is not None and self.fired_by_rule[number] >= fault.times:
+                continue
+            if fault.matches(api, method, path, write, body) and self._random.random() < fault.rate:
                 self.fired[fault.kind] = self.fired.get(fault.kind, 0) + 1
+                self.fired_by_rule[number] += 1
                 return fault
         return None
 
@@ -89,5 +98,6 @@ class Faults:
             "plan": self.plan.model_dump(),
             "requests": self.requests,
             "fired": self.fired,
+            "fired_by_rule": self.fired_by_rule,
             "fired_share": round(fired / self.requests, 3) if self.requests else 0.0,
         }

@@ -108,3 +108,16 @@ def test_a_rate_draws_from_a_seeded_generator(faulty):
         assert report["requests"] == 40 and report["fired"] == {"error": outcomes[0].count(500)}
         bad = control.put("/faults", json={"faults": [{"kind": "meteor", "rate": 2}]})
         assert bad.status_code == 400 and "not a fault plan" in bad.json()["error"]
+
+
+def test_a_rule_can_aim_at_one_request_by_its_body_and_fire_a_number_of_times(faulty):
+    rule = {"kind": "error", "rate": 1, "api": "pagerduty", "body_contains": "the one", "times": 1}
+    plan(faulty, rule)
+    with api(faulty) as pagerduty:
+        send = {"headers": {"From": "alice@novalien.com"}}
+        other = pagerduty.post("/incidents/Q1DISK7/notes", json={"note": {"content": "another"}}, **send)
+        first = pagerduty.post("/incidents/Q1DISK7/notes", json={"note": {"content": "the one"}}, **send)
+        again = pagerduty.post("/incidents/Q1DISK7/notes", json={"note": {"content": "the one"}}, **send)
+    assert [other.status_code, first.status_code, again.status_code] == [200, 500, 200]
+    with faulty.control() as control:
+        assert control.get("/faults").json()["fired_by_rule"] == [1]

@@ -1,0 +1,91 @@
+"""A batch that fails part-way resumes after the last item done (its heartbeat details), and its
+retry comes soon: an API that drops some requests still lets a long batch through."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.checkpoint import SOON
+from activities.platform import PlatformActivities, TicketBatch, TicketWork
+from handover.models import Outcome, TicketAction
+
+BATCH = TicketBatch(
+    handover_id="handover-test",
+    outgoing="alice@novalien.com",
+    incoming="bob@novalien.com",
+    acting_as="alice@novalien.com",
+    items=[
+        TicketWork(ticket_id="SUP-1042", action=TicketAction.LABEL_WAITING_ON_CUSTOMER),
+        TicketWork(
+            ticket_id="SUP-1051", action=TicketAction.LINK_ENGINEERING_ISSUE, engineering_issue="ENG-1"
+        ),
+    ],
+)
+
+
+def attempt(heartbeat_details: list) -> tuple[ActivityEnvironment, list]:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, heartbeat_timeout=timedelta(seconds=20), heartbeat_details=heartbeat_details
+    )
+    beats: list = []
+    env.on_heartbeat = lambda *details: beats.append(list(details))
+    return env, beats
+
+
+def faults(sandbox, *rules: dict) -> None:
+    with sandbox.control() as control:
+        control.put("/faults", json={"seed": 1, "faults": list(rules)}).raise_for_status()
+
+
+def fail(path: str) -> dict:
+    return {"kind": "error", "rate": 1, "api": "platform", "path": path}
+
+
+@pytest.fixture
+def faulty(fresh_sandbox):
+    yield fresh_sandbox
+    with fresh_sandbox.control() as control:
+        control.delete("/faults").raise_for_status()
+
+
+def test_a_batch_resumes_after_the_last_item_done_and_retries_soon(settings, faulty):
+    platform = PlatformActivities(settings)
+    faults(faulty, fail("/tickets/SUP-1051"))  # the second ticket's API is down
+    env, beats = attempt([])
+    with pytest.raises(ApplicationError) as failed:
+        env.run(platform.hand_over_tickets, BATCH)
+    assert failed.value.next_retry_delay == SOON  # it moved forward: retried in a second
+    assert not failed.value.non_retryable
+    checkpoint = [details for details in beats if details][-1]
+    assert list(checkpoint[0]) == ["SUP-1042"]
+
+    # The retry: now the first ticket's API is down and the second's is back. Resuming, it never
+    # asks for the first again.
+    faults(faulty, fail("/tickets/SUP-1042"))
+    env, _ = attempt(checkpoint)
+    results = env.run(platform.hand_over_tickets, BATCH)
+    assert [(r.item_id, r.outcome) for r in results] == [
+        ("SUP-1042", Outcome.HANDED_OVER),
+        ("SUP-1051", Outcome.HANDED_OVER),
+    ]
+    written = [w["path"] for w in faulty.writes("platform") if w["status"] < 300]
+    assert written == [
+        "/tickets/SUP-1042/assignee",
+        "/tickets/SUP-1042/labels/waiting_on_customer",
+        "/tickets/SUP-1051/assignee",
+        "/tickets/SUP-1051/engineering-issue",
+    ]
+
+
+def test_an_attempt_that_did_nothing_keeps_the_retry_policy_backoff(settings, faulty):
+    faults(faulty, fail("/tickets/*"))
+    env, _ = attempt([])
+    with pytest.raises(ApplicationError) as failed:
+        env.run(PlatformActivities(settings).hand_over_tickets, BATCH)
+    assert failed.value.next_retry_delay is None
