@@ -4,12 +4,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install browser run test demo clean
+.PHONY: help install browser run test demo reliability clean
 
 help:
 	@echo "make run    install into .venv and start Temporal, the sandbox, the worker and the endpoint"
 	@echo "make test   install into .venv and run the test suite"
 	@echo "make demo   run a whole planned handover on the demo scenario and print the report"
+	@echo "make reliability  the fault, crash and abuse suites on real processes, and their table (~15 min)"
 	@echo "make clean  remove .venv and .data (all local handovers)"
 
 # Re-installs only when pyproject.toml changes; safe to run again and again.
@@ -34,6 +35,10 @@ test: install browser
 
 demo: install
 	$(PY) -m handover.demo
+
+# Kills workers, restarts Temporal, injects API faults and bad inputs; prints one table.
+reliability: install
+	$(PY) scripts/reliability.py
 
 clean:
 	rm -rf $(VENV) .data

@@ -76,6 +76,14 @@ class Checkpoint:
             ) from error
 
 
+def wrote() -> None:
+    """A write succeeded: the running batch moved forward, even if it fails before its next item
+    (the write's own look-before-write makes the retry skip it)."""
+    checkpoint = _current.get()
+    if checkpoint is not None:
+        checkpoint._moved = True
+
+
 def heartbeat() -> None:
     """Heartbeat, carrying the running batch's checkpoint if there is one (a bare heartbeat would
     replace the details with nothing)."""

@@ -63,6 +63,12 @@ def alive() -> None:
     checkpoint.heartbeat()
 
 
+def wrote(method: str) -> None:
+    """After a successful request: a write counts as progress of the running batch."""
+    if method.upper() != "GET":
+        checkpoint.wrote()
+
+
 def seconds(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None

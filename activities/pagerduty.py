@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
 from activities.checkpoint import Checkpoint
-from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable
+from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
 from handover.models import (
     DigestEntry,
     Incident,
@@ -151,6 +151,7 @@ class PagerDutyActivities:
             raise unavailable(API, str(error)) from None
         if not response.is_success:
             raise classify(API, response.status_code, _message(response))
+        wrote(method)
         return response.json() if response.content else None
 
     def _iter(self, path: str, params: dict) -> list[dict]:

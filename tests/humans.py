@@ -23,9 +23,9 @@ OUTGOING = "alice@novalien.com"
 INCOMING = "bob@novalien.com"
 
 
-def status_for(incident_id: str) -> IncidentStatusInput:
+def status_for(incident_id: str, actor: str = OUTGOING) -> IncidentStatusInput:
     return IncidentStatusInput(
-        actor=OUTGOING,
+        actor=actor,
         incident_id=incident_id,
         hypothesis=f"hypothesis for {incident_id}: pool exhaustion after deploy",
         last_action=f"last action on {incident_id}: rolled back the deploy",
@@ -78,10 +78,10 @@ async def play_outgoing(client: Client, workflow_id: str, skip: set[str] = froze
         assert await service.send(client, workflow_id, wait.kind, given) is not None
 
 
-async def play_incoming(client: Client, workflow_id: str) -> None:
+async def play_incoming(client: Client, workflow_id: str, timeout: float = 120) -> None:
     """Acknowledge and take ownership of whatever is pending for incoming, until the summary is acked."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 120
+    deadline = loop.time() + timeout
     while True:
         current = await service.progress(client, workflow_id)
         if current.summary is not None and current.summary.acknowledged is not None:

@@ -60,7 +60,7 @@ async def test_a_handover_under_a_quarter_of_requests_failing_completes_without_
             handle = await service.start(env.client, "faulty", REQUESTS[name])
             await inventory(env.client, handle.id)
             await play_outgoing(env.client, handle.id)
-            await play_incoming(env.client, handle.id)
+            await play_incoming(env.client, handle.id, timeout=300)  # (retries take real time)
             report = await handle.result()
             items = report.incidents + report.tickets + report.rollouts
             assert [i for i in items if i.outcome is not Outcome.HANDED_OVER] == []
