@@ -26,7 +26,6 @@ def fresh_sandbox(sandbox: SandboxHandle) -> SandboxHandle:
 
 # --- settings: every client pointed at the session sandbox ---------------------------------
 
-import asyncio  # noqa: E402
 import sys  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
@@ -45,6 +44,7 @@ from activities import all_activities  # noqa: E402
 from handover import visibility  # noqa: E402
 from handover.models import workflow_id_for  # noqa: E402
 from handover.settings import Settings  # noqa: E402
+from tests.serving import serving  # noqa: E402
 from workflows.handover import HandoverWorkflow  # noqa: E402
 from workflows.plan import PlanWorkflow  # noqa: E402
 
@@ -144,13 +144,9 @@ async def dev_server(
 
 # --- the endpoint, over real HTTP, against the dev server -------------------------------------
 
-import socket  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
 
 from endpoint.app import create_app  # noqa: E402
 from endpoint.auth import Caller, TokenStore, hash_token  # noqa: E402
@@ -201,19 +197,5 @@ async def endpoint(dev_server, dev_server_env, settings) -> AsyncIterator[Endpoi
         }
     )
     app = create_app(endpoint_settings, tokens=token_store())
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the endpoint did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield EndpointHandle(url=f"http://127.0.0.1:{port}", client=client, task_queue=task_queue)
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 10)
-        sock.close()
+    async with serving(app) as url:
+        yield EndpointHandle(url=url, client=client, task_queue=task_queue)

@@ -27,13 +27,10 @@ import hmac
 import json
 import os
 import re
-import socket
 import sys
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +38,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
@@ -65,6 +61,7 @@ from tests.conftest import PAGERDUTY_WEBHOOK_SECRETS, SLACK_SIGNING_SECRET, TOKE
 from tests.endpoint.test_api import ID, STATUS
 from tests.endpoint.test_events import pagerduty_headers, reaction, slack_headers, webhook
 from tests.humans import INCOMING, OUTGOING, inventory, wait_for
+from tests.serving import serving
 
 STARTER = str(Path(__file__).resolve().parent.parent / "starter.py")
 ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "abuse-matrix.json"
@@ -658,26 +655,6 @@ class World:
             "cases": self.results,
         }
         ARTIFACT.write_text(json.dumps(matrix, indent=2) + "\n")
-
-
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """The app on a free port over HTTP, as the `endpoint` fixture serves it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the endpoint did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")
