@@ -34,6 +34,7 @@ from handover.errors import HandoverError, InvalidInput, NotReady
 from handover.messages import digest_text, format_duration, plan_text
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
+    AllItemsInput,
     CancelInput,
     EngineeringLinkInput,
     HandoverProgress,
@@ -383,6 +384,13 @@ def parser() -> argparse.ArgumentParser:
     )
     ack.add_argument("incident", help="PagerDuty incident id")
 
+    human(
+        "ack-all",
+        "incoming: acknowledge every incident ready for it at once (an alert storm)",
+        InputKind.ALL_INCIDENTS_ACK,
+        lambda a: AllItemsInput(actor=_actor(a)),
+    )
+
     link = human(
         "link-issue",
         "outgoing: the engineering issue for a ticket waiting on engineering",
@@ -418,6 +426,13 @@ def parser() -> argparse.ArgumentParser:
         lambda a: RolloutOwnershipInput(actor=_actor(a), rollout_id=a.rollout),
     )
     own.add_argument("rollout", help="rollout id")
+
+    human(
+        "own-all",
+        "incoming: take ownership of every annotated rollout at once",
+        InputKind.ALL_ROLLOUTS_OWNERSHIP,
+        lambda a: AllItemsInput(actor=_actor(a)),
+    )
 
     human(
         "ack-summary",

@@ -11,24 +11,35 @@ retried after a second rather than after the retry policy's growing backoff: tha
 API that is down, not for one that is dropping some requests. Temporal still does the retrying.
 
     with Checkpoint() as checkpoint:
-        for item in batch.items:
-            if item.id not in checkpoint:
-                checkpoint.record(item.id, hand_over(item).model_dump(mode="json"))
+        checkpoint.each(batch.items, key=lambda item: item.id, work=hand_over, at_once=8)
         return [ItemResult.model_validate(checkpoint[item.id]) for item in batch.items]
+
+`each` works through the items not done yet, several side by side (an alert storm has thousands;
+one at a time is what makes a naive script slow), and records each as it finishes.
 """
 
 from __future__ import annotations
 
+import contextvars
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextvars import ContextVar, Token
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+EXACT = "~exact"
+"""The checkpoint's entry that an attempt ended by raising (not by a crash): then the checkpoint
+is exact, and it names what that attempt had in flight."""
+
 SOON = timedelta(seconds=1)
 """The retry delay after an attempt that moved forward."""
+
+T = TypeVar("T")
 
 _current: ContextVar[Checkpoint | None] = ContextVar("checkpoint", default=None)
 
@@ -37,10 +48,19 @@ class Checkpoint:
     def __init__(self) -> None:
         details = activity.info().heartbeat_details if activity.in_activity() else []
         self._done: dict[str, Any] = dict(details[0]) if details and isinstance(details[0], dict) else {}
+        self._attempt = activity.info().attempt if activity.in_activity() else 1
+        exact = self._done.pop(EXACT, None)
+        self._unsure: set[str] | None = (
+            set(exact["unfinished"])
+            if isinstance(exact, dict) and exact.get("attempt") == self._attempt - 1
+            else None
+        )
         self.resumed = len(self._done)
         """How many items an earlier attempt did."""
+        self._started: set[str] = set()
         self._moved = False
         self._token: Token | None = None
+        self._lock = threading.Lock()
 
     def __contains__(self, key: str) -> bool:
         return key in self._done
@@ -50,9 +70,47 @@ class Checkpoint:
 
     def record(self, key: str, value: Any) -> None:
         """`key` is done, with `value` (JSON): kept with the next heartbeat."""
-        self._done[key] = value
-        self._moved = True
+        with self._lock:
+            self._done[key] = value
+            self._started.discard(key)
+            self._moved = True
         heartbeat()
+
+    def start(self, key: str) -> None:
+        """`key` is about to be written: if this attempt fails before recording it, the next
+        attempt is `unsure` of it."""
+        with self._lock:
+            self._started.add(key)
+
+    def unsure(self, key: str) -> bool:
+        """Whether an earlier attempt may have written for `key` without hearing back, so that
+        this attempt must look before it writes. Never on a first attempt. After an attempt that
+        failed by raising (a 429, a 5xx, a timeout), only for what it had started and not recorded;
+        after a crash (the checkpoint is the last heartbeat that got through), for everything not
+        recorded. Looking costs requests: under a rate limit a retry that looked at every item
+        would use up the window before writing anything."""
+        if self._attempt == 1:
+            return False
+        return self._unsure is None or key in self._unsure
+
+    def each(
+        self, items: Iterable[T], key: Callable[[T], str], work: Callable[[T], Any], at_once: int
+    ) -> None:
+        """`work(item)` for every item not done yet, up to `at_once` side by side, recording each
+        result (JSON) as it comes. When one raises, no new item starts; those in flight finish
+        and are recorded; then the first error is raised, for Temporal to retry from here."""
+        todo = [item for item in items if key(item) not in self]
+        side_by_side(
+            todo,
+            work,
+            at_once,
+            done=lambda item, result: self.record(key(item), result),
+            started=lambda item: self.start(key(item)),
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._done)
 
     def __enter__(self) -> Checkpoint:
         if self.resumed:
@@ -65,6 +123,13 @@ class Checkpoint:
     ) -> None:
         if self._token is not None:
             _current.reset(self._token)
+        if error is not None:
+            # Ended by raising, not by a crash: what this attempt did is known exactly, and the
+            # last heartbeat goes with the failure.
+            with self._lock:
+                self._done[EXACT] = {"attempt": self._attempt, "unfinished": sorted(self._started)}
+            if activity.in_activity() and activity.info().heartbeat_timeout is not None:
+                activity.heartbeat(self.snapshot())
         if (
             isinstance(error, ApplicationError)
             and self._moved
@@ -74,6 +139,47 @@ class Checkpoint:
             raise ApplicationError(
                 error.message, *error.details, type=error.type, next_retry_delay=SOON
             ) from error
+
+
+def side_by_side(
+    items: Iterable[T],
+    work: Callable[[T], Any],
+    at_once: int,
+    done: Callable[[T, Any], None] | None = None,
+    started: Callable[[T], None] | None = None,
+) -> None:
+    """`work(item)` for each item, up to `at_once` at a time on threads of their own, and
+    `done(item, result)` on this thread as each finishes. When one raises, no new item starts;
+    those in flight finish; then the first error is raised."""
+    todo = iter(items)
+    running: dict[Future, T] = {}
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix="batch") as pool:
+
+        def start_next() -> None:
+            item = next(todo, None)
+            if item is not None:
+                if started is not None:
+                    started(item)
+                # The copied context carries the activity (heartbeats) and its checkpoint.
+                running[pool.submit(contextvars.copy_context().run, work, item)] = item
+
+        for _ in range(max(1, at_once)):
+            start_next()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                item = running.pop(future)
+                try:
+                    result = future.result()
+                    if done is not None:
+                        done(item, result)
+                except BaseException as error:  # noqa: BLE001 - raised below, once the others finish
+                    failure = failure or error
+                if failure is None:
+                    start_next()
+    if failure is not None:
+        raise failure
 
 
 def wrote() -> None:
@@ -93,4 +199,5 @@ def heartbeat() -> None:
     if checkpoint is None:
         activity.heartbeat()
     else:
-        activity.heartbeat(checkpoint._done)
+        # A copy: the details are encoded later, on the worker's event loop.
+        activity.heartbeat(checkpoint.snapshot())

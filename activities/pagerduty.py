@@ -17,7 +17,7 @@ import pagerduty
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
-from activities.checkpoint import Checkpoint
+from activities.checkpoint import Checkpoint, side_by_side
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
 from handover.models import (
     DigestEntry,
@@ -32,6 +32,8 @@ from handover.models import (
 from handover.settings import Settings
 
 API = "PagerDuty"
+PAGE = 100
+"""Classic pagination's largest page."""
 OPEN_STATUSES = ["triggered", "acknowledged"]
 BULK_LIMIT = 250
 """`PUT /incidents` updates at most 250 incidents per request (413 beyond)."""
@@ -63,6 +65,8 @@ class IncidentNote(Model):
 class IncidentHandoverBatch(Model):
     from_email: str
     """The outgoing admin: PagerDuty records the note and the reassignment as theirs."""
+    outgoing_id: str = ""
+    """The outgoing admin's PagerDuty user, whose open incidents are listed before writing."""
     incoming_id: str
     items: list[IncidentNote]
 
@@ -114,6 +118,11 @@ def _assignees(data: dict) -> set[str]:
     return {a["assignee"]["id"] for a in data.get("assignments") or []}
 
 
+def _entry(result: ItemResult, write: bool) -> list:
+    """A checkpoint entry: the item's result so far, and whether the bulk update must still write it."""
+    return [result.model_dump(mode="json"), write]
+
+
 def _needs_reassigning(incident: dict, incoming_id: str) -> bool:
     return incident["status"] in OPEN_STATUSES and _assignees(incident) != {incoming_id}
 
@@ -153,6 +162,26 @@ class PagerDutyActivities:
             raise classify(API, response.status_code, _message(response))
         wrote(method)
         return response.json() if response.content else None
+
+    def _list_all(self, path: str, key: str, params: dict) -> list[dict]:
+        """Every page of a classic-paginated listing: the first page says how many there are,
+        the rest are read side by side (an alert storm is 20 pages of incidents)."""
+        first = self._request("GET", path, params={**params, "limit": PAGE, "offset": 0, "total": "true"})
+        found, total = list(first[key]), first.get("total") or 0
+        if not first.get("more"):
+            return found
+        offsets = list(range(PAGE, max(total, PAGE + 1), PAGE))
+        pages: dict[int, list[dict]] = {}
+
+        def read(offset: int) -> None:
+            pages[offset] = self._request("GET", path, params={**params, "limit": PAGE, "offset": offset})[
+                key
+            ]
+
+        side_by_side(offsets, read, self._settings.api_concurrency)
+        for offset in offsets:
+            found.extend(pages[offset])
+        return list({item["id"]: item for item in found}.values())  # (one may move between pages)
 
     def _iter(self, path: str, params: dict) -> list[dict]:
         try:
@@ -290,6 +319,12 @@ class PagerDutyActivities:
     @activity.defn
     def list_open_incidents(self, user_id: str) -> list[Incident]:
         """Triggered and acknowledged incidents on the platform-ops services, assigned to the user."""
+        try:
+            return [_incident(data) for data in self._open_incidents(user_id)]
+        except Refused as error:
+            raise non_retryable(error) from None
+
+    def _open_incidents(self, user_id: str) -> list[dict]:
         params = {
             "statuses[]": OPEN_STATUSES,
             "service_ids[]": self._settings.pagerduty_service_ids,
@@ -297,19 +332,31 @@ class PagerDutyActivities:
             "sort_by": "created_at:asc",
             "date_range": "all",  # open incidents older than the default 30-day window too
         }
-        try:
-            return [_incident(data) for data in self._iter("/incidents", params)]
-        except Refused as error:
-            raise non_retryable(error) from None
+        return self._list_all("/incidents", "incidents", params)
 
     @activity.defn
     def hand_over_incidents(self, batch: IncidentHandoverBatch) -> list[ItemResult]:
-        """For each incident: post the status note (once), then reassign to incoming (once)."""
+        """For each incident: post the status note (once), then reassign to incoming (once), in
+        bulk. Notes are posted several at a time; PagerDuty has no bulk route for them.
+
+        Each incident is looked at first (one listing of outgoing's open incidents, not a read
+        each): one resolved meanwhile gets no note. A first attempt then posts the note straight
+        away: the notes carry this handover's key, so none of ours can exist yet. A retry may
+        follow an attempt whose writes went through unheard: it reads each incident's notes first."""
         with Checkpoint() as checkpoint:
-            for item in batch.items:
-                if item.incident_id not in checkpoint:
-                    result, reassign = self._note(item, batch)
-                    checkpoint.record(item.incident_id, [result.model_dump(mode="json"), reassign])
+            listed = {}
+            if batch.outgoing_id:
+                listed = {i["id"]: i for i in self._open_incidents(batch.outgoing_id)}
+            checkpoint.each(
+                batch.items,
+                key=lambda item: item.incident_id,
+                work=lambda item: _entry(
+                    *self._note(
+                        item, batch, listed.get(item.incident_id), checkpoint.unsure(item.incident_id)
+                    )
+                ),
+                at_once=self._settings.api_concurrency,
+            )
             to_reassign = [item.incident_id for item in batch.items if checkpoint[item.incident_id][1]]
             assignments = [{"assignee": {"id": batch.incoming_id, "type": "user_reference"}}]
             failed = self._update_incidents(
@@ -317,36 +364,63 @@ class PagerDutyActivities:
                 {"assignments": assignments},
                 batch.from_email,
                 checkpoint,
-                still_needed=lambda incident: _needs_reassigning(incident, batch.incoming_id),
+                still_needed=lambda: self._not_reassigned_yet(batch.incoming_id),
             )
         results = {
             item.incident_id: ItemResult.model_validate(checkpoint[item.incident_id][0])
             for item in batch.items
         }
         for incident_id, error in failed.items():
-            results[incident_id] = ItemResult(
-                item_id=incident_id, outcome=Outcome.FAILED, detail=f"note posted, reassign failed: {error}"
-            )
+            results[incident_id] = self._not_reassigned(incident_id, error)
         return list(results.values())
 
-    def _note(self, item: IncidentNote, batch: IncidentHandoverBatch) -> tuple[ItemResult, bool]:
-        """The incident's status note, posted once; and whether it still needs reassigning."""
+    def _note(
+        self, item: IncidentNote, batch: IncidentHandoverBatch, incident: dict | None, unsure: bool
+    ) -> tuple[ItemResult, bool]:
+        """The incident's status note, posted once; and whether it still needs reassigning.
+        `incident` is what the listing said (not in it, it is read)."""
         try:
-            incident = self._request("GET", f"/incidents/{item.incident_id}")["incident"]
+            if incident is None:
+                incident = self._request("GET", f"/incidents/{item.incident_id}")["incident"]
             if incident["status"] not in OPEN_STATUSES:
                 detail = f"{incident['status']} before it was handed over"
                 return ItemResult(item_id=item.incident_id, outcome=Outcome.SKIPPED, detail=detail), False
-            note_id = self._post_note_once(item, batch.from_email)
+            post = self._post_note_once if unsure else self._post_note
+            note_id = post(item, batch.from_email)
         except Refused as error:
             return ItemResult(item_id=item.incident_id, outcome=Outcome.FAILED, detail=str(error)), False
         result = ItemResult(item_id=item.incident_id, outcome=Outcome.HANDED_OVER, ref=note_id)
         return result, _needs_reassigning(incident, batch.incoming_id)
+
+    def _not_reassigned_yet(self, incoming_id: str) -> Callable[[str], bool]:
+        """Whether an incident still needs reassigning: it is not among incoming's open incidents
+        assigned to incoming alone (a resolved one is refused by the write, and reported)."""
+        theirs = {
+            i["id"] for i in self._open_incidents(incoming_id) if not _needs_reassigning(i, incoming_id)
+        }
+        return lambda incident_id: incident_id not in theirs
+
+    def _not_reassigned(self, incident_id: str, error: str) -> ItemResult:
+        """PagerDuty refused the reassignment: resolved meanwhile (skipped), or failed."""
+        try:
+            status = self._request("GET", f"/incidents/{incident_id}")["incident"]["status"]
+        except Refused:
+            status = None
+        if status is not None and status not in OPEN_STATUSES:
+            detail = f"{status} before it was reassigned (its note was posted)"
+            return ItemResult(item_id=incident_id, outcome=Outcome.SKIPPED, detail=detail)
+        return ItemResult(
+            item_id=incident_id, outcome=Outcome.FAILED, detail=f"note posted, reassign failed: {error}"
+        )
 
     def _post_note_once(self, item: IncidentNote, from_email: str) -> str:
         notes = self._request("GET", f"/incidents/{item.incident_id}/notes")["notes"]
         for note in notes:
             if note.get("content") == item.note:
                 return note["id"]
+        return self._post_note(item, from_email)
+
+    def _post_note(self, item: IncidentNote, from_email: str) -> str:
         created = self._request(
             "POST",
             f"/incidents/{item.incident_id}/notes",
@@ -361,29 +435,28 @@ class PagerDutyActivities:
         change: dict,
         from_email: str,
         checkpoint: Checkpoint,
-        still_needed: Callable[[dict], bool],
+        still_needed: Callable[[], Callable[[str], bool]],
     ) -> dict[str, str]:
         """Bulk `PUT /incidents`, at most 250 a request; returns the incidents that failed.
 
         On a retry, a chunk not known to be done may have been written by the attempt that failed
-        (its answer lost, or its checkpoint): each incident is looked at again first, and only those
-        `still_needed` are written."""
+        (its answer lost, or its checkpoint): only the incidents `still_needed()` says are still
+        to change are written. It looks in a listing, not one read per incident, so that a retry
+        costs a few requests, not one per incident: under a rate limit a retry that reads every
+        incident again would use up the window before writing anything."""
         failed: dict[str, str] = {}
+        needed: Callable[[str], bool] | None = None
         for start in range(0, len(incident_ids), BULK_LIMIT):
             chunk = incident_ids[start : start + BULK_LIMIT]
             done = f"updated {start}"
             if done not in checkpoint:
-                if activity.in_activity() and activity.info().attempt > 1:
-                    chunk = [i for i in chunk if self._still(i, still_needed)]
+                if checkpoint.unsure(done):
+                    needed = needed or still_needed()
+                    chunk = [i for i in chunk if needed(i)]
+                checkpoint.start(done)
                 checkpoint.record(done, self._update_chunk(chunk, change, from_email) if chunk else {})
             failed.update(checkpoint[done])
         return failed
-
-    def _still(self, incident_id: str, needed: Callable[[dict], bool]) -> bool:
-        try:
-            return needed(self._request("GET", f"/incidents/{incident_id}")["incident"])
-        except Refused:
-            return True  # the write will say what is wrong with it
 
     def _update_chunk(self, chunk: list[str], change: dict, from_email: str) -> dict[str, str]:
         body = {"incidents": [{"id": i, "type": "incident_reference", **change} for i in chunk]}
@@ -408,19 +481,33 @@ class PagerDutyActivities:
 
     @activity.defn
     def acknowledge_incidents(self, batch: IncidentAckBatch) -> list[ItemResult]:
-        """Mirror incoming's explicit acknowledgement into PagerDuty (once)."""
+        """Mirror incoming's explicit acknowledgement into PagerDuty (once), in bulk.
+
+        Always looks first, and in one listing: acknowledging a resolved incident would reopen
+        it, and incoming may have acknowledged some in PagerDuty already."""
         with Checkpoint() as checkpoint:
-            for incident_id in batch.incident_ids:
-                if incident_id not in checkpoint:
-                    result, acknowledge = self._acknowledgement(incident_id, batch.incoming_id)
-                    checkpoint.record(incident_id, [result.model_dump(mode="json"), acknowledge])
+            current = {i["id"]: i for i in self._open_incidents(batch.incoming_id)}
+            checkpoint.each(
+                batch.incident_ids,
+                key=lambda incident_id: incident_id,
+                work=lambda incident_id: _entry(
+                    *self._acknowledgement(incident_id, batch.incoming_id, current.get(incident_id))
+                ),
+                at_once=self._settings.api_concurrency,
+            )
             to_acknowledge = [i for i in batch.incident_ids if checkpoint[i][1]]
             failed = self._update_incidents(
                 to_acknowledge,
                 {"status": "acknowledged"},
                 batch.from_email,
                 checkpoint,
-                still_needed=lambda incident: _needs_acknowledging(incident, batch.incoming_id),
+                # This attempt's listing was read after any earlier attempt's writes.
+                still_needed=lambda: (
+                    lambda incident_id: (
+                        incident_id not in current
+                        or _needs_acknowledging(current[incident_id], batch.incoming_id)
+                    )
+                ),
             )
         results = {i: ItemResult.model_validate(checkpoint[i][0]) for i in batch.incident_ids}
         for incident_id, error in failed.items():
@@ -431,10 +518,14 @@ class PagerDutyActivities:
             )
         return list(results.values())
 
-    def _acknowledgement(self, incident_id: str, incoming_id: str) -> tuple[ItemResult, bool]:
-        """The incident's outcome, and whether PagerDuty still needs incoming's acknowledgement."""
+    def _acknowledgement(
+        self, incident_id: str, incoming_id: str, incident: dict | None
+    ) -> tuple[ItemResult, bool]:
+        """The incident's outcome, and whether PagerDuty still needs incoming's acknowledgement.
+        `incident` is what the listing of incoming's open incidents said; not in it, it is read."""
         try:
-            incident = self._request("GET", f"/incidents/{incident_id}")["incident"]
+            if incident is None:
+                incident = self._request("GET", f"/incidents/{incident_id}")["incident"]
         except Refused as error:
             return ItemResult(item_id=incident_id, outcome=Outcome.FAILED, detail=str(error)), False
         result = ItemResult(item_id=incident_id, outcome=Outcome.HANDED_OVER)
@@ -448,9 +539,12 @@ class PagerDutyActivities:
     def incident_history(self, incident_ids: list[str]) -> list[IncidentContext]:
         """Each incident's notes and newest log entries: what incoming reads instead of a status."""
         with Checkpoint() as checkpoint:
-            for incident_id in incident_ids:
-                if incident_id not in checkpoint:
-                    checkpoint.record(incident_id, self._history(incident_id).model_dump(mode="json"))
+            checkpoint.each(
+                incident_ids,
+                key=lambda incident_id: incident_id,
+                work=lambda incident_id: self._history(incident_id).model_dump(mode="json"),
+                at_once=self._settings.api_concurrency,
+            )
         return [IncidentContext.model_validate(checkpoint[incident_id]) for incident_id in incident_ids]
 
     def _history(self, incident_id: str) -> IncidentContext:

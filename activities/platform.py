@@ -185,16 +185,21 @@ class PlatformActivities:
     @activity.defn
     def hand_over_tickets(self, batch: TicketBatch) -> list[ItemResult]:
         with Checkpoint() as checkpoint:
-            for work in batch.items:
-                if work.ticket_id not in checkpoint:
-                    try:
-                        result = self._hand_over_ticket(batch, work)
-                    except Refused as error:
-                        result = ItemResult(item_id=work.ticket_id, outcome=Outcome.FAILED, detail=str(error))
-                    checkpoint.record(work.ticket_id, result.model_dump(mode="json"))
+            checkpoint.each(
+                batch.items,
+                key=lambda work: work.ticket_id,
+                work=lambda work: self._hand_over_ticket(batch, work).model_dump(mode="json"),
+                at_once=self._settings.api_concurrency,
+            )
         return [ItemResult.model_validate(checkpoint[work.ticket_id]) for work in batch.items]
 
     def _hand_over_ticket(self, batch: TicketBatch, work: TicketWork) -> ItemResult:
+        try:
+            return self._hand_over_one_ticket(batch, work)
+        except Refused as error:
+            return ItemResult(item_id=work.ticket_id, outcome=Outcome.FAILED, detail=str(error))
+
+    def _hand_over_one_ticket(self, batch: TicketBatch, work: TicketWork) -> ItemResult:
         path = f"/tickets/{work.ticket_id}"
         ticket = self._request("GET", path)
         if ticket["state"] == "solved":
@@ -267,9 +272,12 @@ class PlatformActivities:
     def ticket_comments(self, ticket_ids: list[str]) -> list[TicketContext]:
         """Emergency digest: each ticket's comments, newest last."""
         with Checkpoint() as checkpoint:
-            for ticket_id in ticket_ids:
-                if ticket_id not in checkpoint:
-                    checkpoint.record(ticket_id, self._comments(ticket_id).model_dump(mode="json"))
+            checkpoint.each(
+                ticket_ids,
+                key=lambda ticket_id: ticket_id,
+                work=lambda ticket_id: self._comments(ticket_id).model_dump(mode="json"),
+                at_once=self._settings.api_concurrency,
+            )
         return [TicketContext.model_validate(checkpoint[ticket_id]) for ticket_id in ticket_ids]
 
     def _comments(self, ticket_id: str) -> TicketContext:
@@ -301,9 +309,12 @@ class PlatformActivities:
     def annotate_rollouts(self, batch: AnnotationBatch) -> list[ItemResult]:
         """Post outgoing's annotation on each rollout; the Idempotency-Key makes a repeat a no-op."""
         with Checkpoint() as checkpoint:
-            for work in batch.items:
-                if work.rollout_id not in checkpoint:
-                    checkpoint.record(work.rollout_id, self._annotate(batch, work).model_dump(mode="json"))
+            checkpoint.each(
+                batch.items,
+                key=lambda work: work.rollout_id,
+                work=lambda work: self._annotate(batch, work).model_dump(mode="json"),
+                at_once=self._settings.api_concurrency,
+            )
         return [ItemResult.model_validate(checkpoint[work.rollout_id]) for work in batch.items]
 
     def _annotate(self, batch: AnnotationBatch, work: AnnotationWork) -> ItemResult:
@@ -322,9 +333,12 @@ class PlatformActivities:
     @activity.defn
     def transfer_rollout_ownership(self, batch: OwnershipBatch) -> list[ItemResult]:
         with Checkpoint() as checkpoint:
-            for work in batch.items:
-                if work.rollout_id not in checkpoint:
-                    checkpoint.record(work.rollout_id, self._own(batch, work).model_dump(mode="json"))
+            checkpoint.each(
+                batch.items,
+                key=lambda work: work.rollout_id,
+                work=lambda work: self._own(batch, work).model_dump(mode="json"),
+                at_once=self._settings.api_concurrency,
+            )
         return [ItemResult.model_validate(checkpoint[work.rollout_id]) for work in batch.items]
 
     def _own(self, batch: OwnershipBatch, work: OwnershipWork) -> ItemResult:

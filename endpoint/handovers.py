@@ -19,6 +19,7 @@ from endpoint.auth import Caller, admin, caller, service
 from handover import service as handovers
 from handover.errors import AlreadyDone, AlreadyRunning, HandoverError, NotReady, NoWorker, UnknownHandover
 from handover.models import (
+    AllItemsInput,
     CancelInput,
     EngineeringLinkInput,
     HandoverProgress,
@@ -256,6 +257,17 @@ async def acknowledge_incident(
     return await _relay(request, handover_id, InputKind.INCIDENT_ACK, given)
 
 
+@router.post(
+    "/handovers/{handover_id}/incidents/ack-all",
+    summary="Incoming: acknowledge every incident ready for it (an alert storm, in one input)",
+    **INPUT,
+)
+async def acknowledge_all_incidents(
+    request: Request, handover_id: HandoverId, who: Caller = Depends(admin)
+) -> Any:
+    return await _relay(request, handover_id, InputKind.ALL_INCIDENTS_ACK, AllItemsInput(actor=who.name))
+
+
 class EngineeringLink(Body):
     issue: str = Field(
         min_length=2, max_length=500, pattern=r"^\S+$", description="URL or key, e.g. ENG-1234"
@@ -300,6 +312,15 @@ async def take_rollout_ownership(
 ) -> Any:
     given = RolloutOwnershipInput(actor=who.name, rollout_id=rollout_id)
     return await _relay(request, handover_id, InputKind.ROLLOUT_OWNERSHIP, given)
+
+
+@router.post(
+    "/handovers/{handover_id}/rollouts/ownership-all",
+    summary="Incoming: take ownership of every annotated rollout, in one input",
+    **INPUT,
+)
+async def take_all_rollouts(request: Request, handover_id: HandoverId, who: Caller = Depends(admin)) -> Any:
+    return await _relay(request, handover_id, InputKind.ALL_ROLLOUTS_OWNERSHIP, AllItemsInput(actor=who.name))
 
 
 @router.post("/handovers/{handover_id}/summary/ack", summary="Incoming: the summary's :+1:", **INPUT)

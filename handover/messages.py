@@ -346,6 +346,10 @@ def digest_text(progress: HandoverProgress, digest: ContextDigest) -> str:
         for context in digest.incidents[:LIST_LIMIT]:
             lines.append(f"• {context.incident_id} {context.title}")
             lines += [f"   {_at(e.at)} {e.who}: {_short(e.text)}" for e in context.entries]
+        if len(progress.incidents) > len(digest.incidents):
+            lines.append(
+                f"… and {len(progress.incidents) - len(digest.incidents)} more incidents (see PagerDuty)"
+            )
     if digest.tickets:
         lines.append("*Tickets: comments*")
         for context in digest.tickets[:LIST_LIMIT]:
@@ -353,6 +357,10 @@ def digest_text(progress: HandoverProgress, digest: ContextDigest) -> str:
             lines += [f"   {_at(e.at)} {e.who}: {_short(e.text)}" for e in context.entries] or [
                 "   (no comments)"
             ]
+        if len(progress.tickets) > len(digest.tickets):
+            lines.append(
+                f"… and {len(progress.tickets) - len(digest.tickets)} more tickets (see the tracker)"
+            )
     lines.append("*#novavms-platform-ops, the last hour*")
     for thread in digest.channel[:LIST_LIMIT]:
         lines.append(f"• {thread.ts} <@{thread.who}>: {_short(thread.text)}")

@@ -238,6 +238,10 @@ class InputKind(StrEnum):
     ROLLOUT_ANNOTATION = "annotate_rollout"
     ROLLOUT_OWNERSHIP = "take_rollout_ownership"
     SUMMARY_ACK = "acknowledge_summary"
+    ALL_INCIDENTS_ACK = "acknowledge_all_incidents"
+    """Incoming, in one input: every incident ready for an acknowledgement (an alert storm)."""
+    ALL_ROLLOUTS_OWNERSHIP = "take_all_rollouts"
+    """Incoming, in one input: ownership of every annotated rollout."""
     MITIGATED = "declare_mitigated"
     UNCLEAR_THREAD = "flag_unclear_thread"
     CANCEL = "cancel"
@@ -287,6 +291,12 @@ class RolloutOwnershipInput(Model):
 
 
 class SummaryAckInput(Model):
+    actor: Email
+
+
+class AllItemsInput(Model):
+    """Incoming, for every item ready for this input at once; recorded per item."""
+
     actor: Email
 
 
@@ -345,6 +355,7 @@ HumanInput = (
     | RolloutAnnotationInput
     | RolloutOwnershipInput
     | SummaryAckInput
+    | AllItemsInput
     | MitigatedInput
     | UnclearThreadInput
     | CancelInput
@@ -393,6 +404,8 @@ class Done(Model):
 
     by: str
     at: datetime
+    via: str | None = None
+    """How, when it was not the item's own input: e.g. "acknowledge all"."""
 
 
 class ItemResult(Model):

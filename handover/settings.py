@@ -50,6 +50,8 @@ class Settings(BaseSettings):
 
     http_timeout_seconds: float = Field(10.0, gt=0, le=60, alias="HANDOVER_HTTP_TIMEOUT")
     """Timeout of every call to PagerDuty, Slack and the platform API (then Temporal retries)."""
+    api_concurrency: int = Field(8, ge=1, le=32, alias="HANDOVER_API_CONCURRENCY")
+    """Requests one batch sends to an API side by side (notes, tickets, rollouts, pages)."""
 
     # Local state and the sandbox
     data_dir: Path = Field(Path(".data"), alias="HANDOVER_DATA_DIR")

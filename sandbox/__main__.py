@@ -13,6 +13,7 @@ import uvicorn
 
 from sandbox.app import create_app
 from sandbox.state import DEMO_SCENARIO, ScenarioError
+from sandbox.storm import parse_size, storm
 from sandbox.tls import prepare_tls
 
 
@@ -29,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8099, help="port to listen on (default: 8099)")
     parser.add_argument(
         "--scenario", type=Path, default=DEMO_SCENARIO, help="scenario YAML file (default: the demo)"
+    )
+    parser.add_argument(
+        "--storm",
+        metavar="I,T,R",
+        help="instead of --scenario: the demo with I incidents, T pinned tickets and R rollouts for "
+        "Alice (an alert storm, e.g. 2000,500,200)",
     )
     parser.add_argument(
         "--data-dir",
@@ -48,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        app = create_app(args.scenario)
+        app = create_app(storm(*parse_size(args.storm)) if args.storm else args.scenario)
+    except ValueError as error:
+        print(f"sandbox: --storm {error}", file=sys.stderr)
+        return 2
     except ScenarioError as error:
         print(f"sandbox: bad scenario file: {error}", file=sys.stderr)
         return 2
@@ -58,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         f"https://{'localhost' if args.host in ('127.0.0.1', '::1', 'localhost') else args.host}:{args.port}"
     )
     print(
-        f"sandbox: scenario {app.state.store.state.scenario_name!r} from {args.scenario}\n"
+        f"sandbox: scenario {app.state.store.state.scenario_name!r} "
+        f"from {'--storm' if args.storm else args.scenario}\n"
         f"sandbox: trust {tls.ca_file}\n"
         f"sandbox: PagerDuty {base}/pagerduty  Slack {base}/slack/api/  platform {base}/platform/v1\n"
         f"sandbox: control {base}/_sandbox/(writes|state|reset|healthz)",

@@ -5,8 +5,8 @@
     /platform/v1/...   Novalien platform API (sandbox/platform.py)
     /_sandbox/...      writes, reset, state, healthz (no auth: bind to 127.0.0.1)
 
-Every API request passes through `RequestGate`, which records writes in the store's write log;
-it is also where fault injection and per-token rate limits belong.
+Every API request passes through `RequestGate`, which enforces per-token rate limits
+(sandbox/limits.py), injects faults (sandbox/faults.py) and records writes in the store's write log.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import pagerduty, platform, slack
 from sandbox.faults import Fault, FaultPlan, Faults
+from sandbox.limits import PAGERDUTY_PER_MINUTE, LimitPlan, Limits, Verdict, credential_of
 from sandbox.state import Scenario, ScenarioError, Store, read_scenario_file
 
 Api = Literal["pagerduty", "slack", "platform"]
@@ -109,6 +110,14 @@ class RequestGate:
         status = 500
         method = scope["method"]
         write = is_write(api, method, api_path)
+        limits: Limits = scope["app"].state.limits
+        verdict = limits.check(api, credential_of(_headers(scope), _form(api, raw)))
+        if verdict is not None and not verdict.allowed:
+            response = rate_limited_response(api, verdict)
+            if write:
+                self.record(scope, api, method, api_path, response.status_code, raw, "rate_limited")
+            await response(scope, replay, send)
+            return
         faults: Faults = scope["app"].state.faults
         fault = faults.draw(api, method, api_path, write, raw)
         if fault is not None and fault.kind in ("error", "rate_limit", "drop"):
@@ -131,6 +140,11 @@ class RequestGate:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if verdict is not None and api == "pagerduty":
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), *_ratelimit_headers(verdict)],
+                    }
             if fault is None:
                 await send(message)
             else:
@@ -160,7 +174,7 @@ class RequestGate:
         fault: str | None = None,
     ) -> None:
         store: Store = scope["app"].state.store
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope)
         body = readable_body(raw, headers.get("content-type", ""))
         if api == "pagerduty":
             actor = headers.get("from")
@@ -181,6 +195,38 @@ class RequestGate:
         )
 
 
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _form(api: str, raw: bytes) -> dict | None:
+    """Slack also takes the token as a form field."""
+    if api != "slack" or b"token=" not in raw:
+        return None
+    return dict(parse_qsl(raw.decode("utf-8", "replace")))
+
+
+def _ratelimit_headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"ratelimit-limit", str(verdict.limit).encode()),
+        (b"ratelimit-remaining", str(verdict.remaining).encode()),
+        (b"ratelimit-reset", f"{verdict.reset_seconds:g}".encode()),
+    ]
+
+
+def rate_limited_response(api: str, verdict: Verdict) -> JSONResponse:
+    """Over the token's rate limit: the API's own 429."""
+    if api == "pagerduty":
+        body = {"error": {"message": "Rate Limit Exceeded", "code": 2020}}
+        headers = {k.decode(): v.decode() for k, v in _ratelimit_headers(verdict)}
+    elif api == "slack":
+        body, headers = {"ok": False, "error": "ratelimited"}, {"Retry-After": f"{verdict.reset_seconds:g}"}
+    else:
+        body = {"error": {"code": "rate_limited", "message": "Too many requests; slow down."}}
+        headers = {"Retry-After": f"{verdict.reset_seconds:g}"}
+    return JSONResponse(body, status_code=429, headers=headers)
+
+
 class DroppedConnection(ConnectionAbortedError):
     """Raised after a response has started: the server closes the connection mid-response."""
 
@@ -193,17 +239,8 @@ async def drop_connection(send: Send) -> None:
 
 def fault_response(api: str, fault: Fault) -> JSONResponse:
     """A 500 or a 429 the way each API sends it."""
-    after = f"{fault.retry_after:g}"
     if fault.kind == "rate_limit":
-        if api == "pagerduty":
-            body = {"error": {"message": "Rate Limit Exceeded", "code": 2020}}
-            headers = {"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": after}
-        elif api == "slack":
-            body, headers = {"ok": False, "error": "ratelimited"}, {"Retry-After": after}
-        else:
-            body = {"error": {"code": "rate_limited", "message": "Too many requests; slow down."}}
-            headers = {"Retry-After": after}
-        return JSONResponse(body, status_code=429, headers=headers)
+        return rate_limited_response(api, Verdict(False, PAGERDUTY_PER_MINUTE, 0, fault.retry_after))
     if api == "pagerduty":
         body = {"error": {"message": "Internal Server Error", "code": 2000}}
     elif api == "slack":
@@ -251,6 +288,28 @@ async def put_faults(request: Request) -> JSONResponse:
 async def delete_faults(request: Request) -> dict[str, Any]:
     request.app.state.faults.set(FaultPlan())
     return request.app.state.faults.report()
+
+
+@control.get("/limits")
+async def get_limits(request: Request) -> dict[str, Any]:
+    return request.app.state.limits.report()
+
+
+@control.put("/limits")
+async def put_limits(request: Request) -> JSONResponse:
+    """Replace the limits: `{"rate_limits": [{"api": "pagerduty", "per_minute": 960}]}`."""
+    try:
+        plan = LimitPlan.model_validate_json(await request.body())
+    except ValueError as error:
+        return JSONResponse({"error": f"not a limit plan: {error}"}, status_code=400)
+    request.app.state.limits.set(plan)
+    return JSONResponse(request.app.state.limits.report())
+
+
+@control.delete("/limits")
+async def delete_limits(request: Request) -> dict[str, Any]:
+    request.app.state.limits.set(LimitPlan())
+    return request.app.state.limits.report()
 
 
 @control.get("/state")
@@ -342,6 +401,7 @@ def create_app(scenario: str | Path | Scenario | dict[str, Any]) -> FastAPI:
     app = FastAPI(title="oncall-handover sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.faults = Faults(store.scenario.faults)
+    app.state.limits = Limits(store.scenario.limits or LimitPlan())
     app.include_router(pagerduty.router)
     app.include_router(slack.router)
     app.include_router(platform.router)

@@ -38,7 +38,6 @@ PREFIX = "/pagerduty"
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 ITERATION_LIMIT = 10_000
-MAX_BULK_INCIDENTS = 250
 NOTE_CHANNEL = "The PagerDuty website or APIs"
 
 M = TypeVar("M", bound=BaseModel)
@@ -769,16 +768,10 @@ async def update_incidents(request: Request) -> dict[str, Any]:
     pd = store.state.pagerduty
     actor = requester(request, pd)
     body = await json_body(request)
-    if (
-        isinstance(body, dict)
-        and isinstance(body.get("incidents"), list)
-        and len(body["incidents"]) > MAX_BULK_INCIDENTS
-    ):
+    most = request.app.state.limits.plan.max_bulk_incidents
+    if isinstance(body, dict) and isinstance(body.get("incidents"), list) and len(body["incidents"]) > most:
         raise PagerDutyError(
-            413,
-            "Request Entity Too Large",
-            2001,
-            [f"At most {MAX_BULK_INCIDENTS} incidents may be updated at a time"],
+            413, "Request Entity Too Large", 2001, [f"At most {most} incidents may be updated at a time"]
         )
     update = validated(IncidentsUpdate, body)
     changes = []

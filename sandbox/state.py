@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from sandbox.faults import FaultPlan
+from sandbox.limits import LimitPlan
 
 DEMO_SCENARIO = Path(__file__).parent / "scenarios" / "demo.yaml"
 
@@ -363,6 +364,8 @@ class Scenario(ScenarioModel):
     description: str = ""
     faults: FaultPlan | None = None
     """Faults to inject from the start (see sandbox/faults.py); `PUT /_sandbox/faults` changes them."""
+    limits: LimitPlan | None = None
+    """Rate limits and bulk sizes (see sandbox/limits.py); `PUT /_sandbox/limits` changes them."""
     tokens: Tokens
     pagerduty: PagerDutyScenario
     slack: SlackScenario

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from handover.errors import AlreadyDone, HandoverError, NotAllowed, NotReady, UnknownItem
     from handover.models import (
         Admin,
+        AllItemsInput,
         AuditResult,
         CancelInput,
         Cancellation,
@@ -386,7 +387,10 @@ class HandoverWorkflow:
             notes.append(IncidentNote(incident_id=item.incident.id, note=note))
             item.stage = "posting the note and reassigning"
         work = IncidentHandoverBatch(
-            from_email=self._acting_as, incoming_id=self._incoming.pagerduty_id, items=notes
+            from_email=self._acting_as,
+            outgoing_id=self._outgoing.pagerduty_id,
+            incoming_id=self._incoming.pagerduty_id,
+            items=notes,
         )
         results = await self._run_batch(
             PagerDutyActivities.hand_over_incidents, work, [n.incident_id for n in notes]
@@ -550,13 +554,19 @@ class HandoverWorkflow:
     async def build_digest(self) -> None:
         """PagerDuty history and notes, ticket comments, the last hour of the channel."""
         progress = self._progress
+        # What a person can read: the digest shows at most LIST_LIMIT of each (an alert storm
+        # has thousands), so only those are read — high urgency first, newest first.
+        incidents_read = [
+            i.incident.id
+            for i in sorted(
+                progress.incidents,
+                key=lambda i: (i.incident.urgency != "high", -i.incident.created_at.timestamp()),
+            )[: messages.LIST_LIMIT]
+        ]
+        tickets_read = [t.ticket.id for t in progress.tickets[: messages.LIST_LIMIT]]
         incidents, tickets, channel = await asyncio.gather(
-            workflow.execute_activity_method(
-                PagerDutyActivities.incident_history, [i.incident.id for i in progress.incidents], **BATCH
-            ),
-            workflow.execute_activity_method(
-                PlatformActivities.ticket_comments, [t.ticket.id for t in progress.tickets], **BATCH
-            ),
+            workflow.execute_activity_method(PagerDutyActivities.incident_history, incidents_read, **BATCH),
+            workflow.execute_activity_method(PlatformActivities.ticket_comments, tickets_read, **BATCH),
             workflow.execute_activity_method(
                 SlackActivities.recent_channel, workflow.now() - CHANNEL_LOOKBACK, **BATCH
             ),
@@ -823,6 +833,58 @@ class HandoverWorkflow:
             message="acknowledged; PagerDuty is updated",
         )
 
+    @workflow.update(name=InputKind.ALL_INCIDENTS_ACK.value)
+    def acknowledge_all_incidents(self, given: AllItemsInput) -> InputAccepted:
+        return self._after_input(self._apply_all_incidents_ack(given))
+
+    @acknowledge_all_incidents.validator
+    def _validate_all_incidents_ack(self, given: AllItemsInput) -> None:
+        self._check_all_incidents_ack(given)
+
+    @workflow.signal(name=InputKind.ALL_INCIDENTS_ACK.value)
+    def acknowledge_all_incidents_signal(self, given: AllItemsInput) -> None:
+        self._from_signal(
+            InputKind.ALL_INCIDENTS_ACK, given, self._check_all_incidents_ack, self._apply_all_incidents_ack
+        )
+
+    def _check_all_incidents_ack(self, given: AllItemsInput) -> list[IncidentHandover]:
+        """An alert storm's thousands of incidents in one input (one history event, not thousands)."""
+        self._check_actor(
+            given.actor, self._progress.incoming, "the incoming admin acknowledges each reassignment"
+        )
+        if self._progress.inventory_at is None:
+            raise NotReady("the incidents are not listed yet; try again in a few seconds")
+        open_items = [
+            i for i in self._progress.incidents if i.outcome is Outcome.PENDING and i.acknowledged is None
+        ]
+        if not open_items:
+            raise AlreadyDone("every incident of this handover is acknowledged or finished already")
+        no_status_needed = not decisions.outgoing_can_answer(self._progress.request)
+        ready = [i for i in open_items if i.status_given is not None or no_status_needed]
+        if not ready:
+            raise NotReady(
+                f"none of the {len(open_items)} incidents has a status paragraph yet; "
+                "acknowledge them once the outgoing admin has written them"
+            )
+        return ready
+
+    def _apply_all_incidents_ack(self, given: AllItemsInput) -> InputAccepted:
+        ready = self._check_all_incidents_ack(given)
+        now = workflow.now()
+        for item in ready:
+            item.acknowledged = Done(by=given.actor, at=now, via="acknowledge all")
+            if item.reassigned is not None:
+                item.stage = "acknowledging"
+        waiting = sum(
+            i.outcome is Outcome.PENDING and i.acknowledged is None for i in self._progress.incidents
+        )
+        return InputAccepted(
+            kind=InputKind.ALL_INCIDENTS_ACK,
+            item_id=None,
+            message=f"{len(ready)} incidents acknowledged; PagerDuty is updated"
+            + (f" ({waiting} still wait for their status paragraph)" if waiting else ""),
+        )
+
     @workflow.update(name=InputKind.ENGINEERING_LINK.value)
     def link_engineering_issue(self, given: EngineeringLinkInput) -> InputAccepted:
         return self._after_input(self._apply_engineering_link(given))
@@ -929,6 +991,50 @@ class HandoverWorkflow:
             kind=InputKind.ROLLOUT_OWNERSHIP,
             item_id=given.rollout_id,
             message="ownership taken; the rollout is transferred",
+        )
+
+    @workflow.update(name=InputKind.ALL_ROLLOUTS_OWNERSHIP.value)
+    def take_all_rollouts(self, given: AllItemsInput) -> InputAccepted:
+        return self._after_input(self._apply_all_ownership(given))
+
+    @take_all_rollouts.validator
+    def _validate_all_ownership(self, given: AllItemsInput) -> None:
+        self._check_all_ownership(given)
+
+    @workflow.signal(name=InputKind.ALL_ROLLOUTS_OWNERSHIP.value)
+    def take_all_rollouts_signal(self, given: AllItemsInput) -> None:
+        self._from_signal(
+            InputKind.ALL_ROLLOUTS_OWNERSHIP, given, self._check_all_ownership, self._apply_all_ownership
+        )
+
+    def _check_all_ownership(self, given: AllItemsInput) -> list[RolloutHandover]:
+        self._check_actor(
+            given.actor, self._progress.incoming, "the incoming admin takes ownership of rollouts"
+        )
+        if self._progress.inventory_at is None:
+            raise NotReady("the rollouts are not listed yet; try again in a few seconds")
+        open_items = [r for r in self._progress.rollouts if r.outcome is Outcome.PENDING and r.owned is None]
+        if not open_items:
+            raise AlreadyDone("every rollout of this handover is owned or finished already")
+        ready = [r for r in open_items if r.annotated is not None]
+        if not ready:
+            raise NotReady(
+                f"none of the {len(open_items)} rollouts is annotated yet; "
+                "take ownership once the outgoing admin has annotated them"
+            )
+        return ready
+
+    def _apply_all_ownership(self, given: AllItemsInput) -> InputAccepted:
+        ready = self._check_all_ownership(given)
+        now = workflow.now()
+        for item in ready:
+            item.owned = Done(by=given.actor, at=now, via="take all")
+        waiting = sum(r.outcome is Outcome.PENDING and r.owned is None for r in self._progress.rollouts)
+        return InputAccepted(
+            kind=InputKind.ALL_ROLLOUTS_OWNERSHIP,
+            item_id=None,
+            message=f"ownership of {len(ready)} rollouts taken; they are transferred"
+            + (f" ({waiting} still wait for their annotation)" if waiting else ""),
         )
 
     @workflow.update(name=InputKind.SUMMARY_ACK.value)

@@ -10,7 +10,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.checkpoint import SOON
+from activities.checkpoint import EXACT, SOON, Checkpoint
 from activities.platform import PlatformActivities, TicketBatch, TicketWork
 from handover.models import Outcome, TicketAction
 
@@ -63,7 +63,10 @@ def test_a_batch_resumes_after_the_last_item_done_and_retries_soon(settings, fau
     assert failed.value.next_retry_delay == SOON  # it moved forward: retried in a second
     assert not failed.value.non_retryable
     checkpoint = [details for details in beats if details][-1]
-    assert list(checkpoint[0]) == ["SUP-1042"]
+    assert list(checkpoint[0]) == ["SUP-1042", EXACT]
+    # It failed by raising, so the checkpoint is exact: the retry is unsure only of the ticket
+    # that was in flight.
+    assert checkpoint[0][EXACT] == {"attempt": 1, "unfinished": ["SUP-1051"]}
 
     # The retry: now the first ticket's API is down and the second's is back. Resuming, it never
     # asks for the first again.
@@ -89,3 +92,26 @@ def test_an_attempt_that_did_nothing_keeps_the_retry_policy_backoff(settings, fa
     with pytest.raises(ApplicationError) as failed:
         env.run(PlatformActivities(settings).hand_over_tickets, BATCH)
     assert failed.value.next_retry_delay is None
+
+
+@pytest.mark.parametrize(
+    ("attempt_number", "details", "unsure_of"),
+    [
+        (1, [], set()),  # a first attempt wrote nothing before
+        (2, [{"a": 1, EXACT: {"attempt": 1, "unfinished": ["b"]}}], {"b"}),  # failed by raising
+        (2, [{"a": 1}], {"a", "b", "c"}),  # crashed: the last heartbeat that got through
+        (3, [{"a": 1, EXACT: {"attempt": 1, "unfinished": ["b"]}}], {"a", "b", "c"}),  # stale mark
+    ],
+)
+def test_a_retry_looks_before_writing_only_where_an_earlier_attempt_may_have_written(
+    attempt_number, details, unsure_of
+):
+    env, _ = attempt(details)
+    env.info = dataclasses.replace(env.info, attempt=attempt_number)
+
+    def unsure() -> set[str]:
+        with Checkpoint() as checkpoint:
+            assert EXACT not in checkpoint
+            return {key for key in ("a", "b", "c") if checkpoint.unsure(key)}
+
+    assert env.run(unsure) == unsure_of
