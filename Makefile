@@ -4,12 +4,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install browser run test demo reliability clean
+.PHONY: help install browser run test demo bench reliability clean
 
 help:
 	@echo "make run    install into .venv and start Temporal, the sandbox, the worker and the endpoint"
 	@echo "make test   install into .venv and run the test suite"
 	@echo "make demo   run a whole planned handover on the demo scenario and print the report"
+	@echo "make bench  the service against a naive sequential script: reference, alert storm, acks, memory (~8 min)"
 	@echo "make reliability  the fault, crash and abuse suites on real processes, and their table (~15 min)"
 	@echo "make clean  remove .venv and .data (all local handovers)"
 
@@ -35,6 +36,10 @@ test: install browser
 
 demo: install
 	$(PY) -m handover.demo
+
+# The service against what a team writes instead, on the same sandbox; prints one table.
+bench: install
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 # Kills workers, restarts Temporal, injects API faults and bad inputs; prints one table.
 reliability: install

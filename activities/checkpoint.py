@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextvars import ContextVar, Token
@@ -35,6 +36,12 @@ from temporalio.exceptions import ApplicationError
 EXACT = "~exact"
 """The checkpoint's entry that an attempt ended by raising (not by a crash): then the checkpoint
 is exact, and it names what that attempt had in flight."""
+
+BEAT_EVERY = 1.0
+"""Seconds between two heartbeats of a batch. Each carries the whole checkpoint, encoded on the
+worker's event loop: one per request (hundreds a second in an alert storm) starves the workflows
+on the same worker. A crash loses at most this much of the checkpoint, and the retry then looks
+before writing (`unsure`)."""
 
 SOON = timedelta(seconds=1)
 """The retry delay after an attempt that moved forward."""
@@ -58,6 +65,7 @@ class Checkpoint:
         self.resumed = len(self._done)
         """How many items an earlier attempt did."""
         self._started: set[str] = set()
+        self._last_beat = 0.0
         self._moved = False
         self._token: Token | None = None
         self._lock = threading.Lock()
@@ -107,6 +115,14 @@ class Checkpoint:
             done=lambda item, result: self.record(key(item), result),
             started=lambda item: self.start(key(item)),
         )
+
+    def beat_due(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_beat < BEAT_EVERY:
+                return False
+            self._last_beat = now
+            return True
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -198,6 +214,6 @@ def heartbeat() -> None:
     checkpoint = _current.get()
     if checkpoint is None:
         activity.heartbeat()
-    else:
+    elif checkpoint.beat_due():
         # A copy: the details are encoded later, on the worker's event loop.
         activity.heartbeat(checkpoint.snapshot())

@@ -34,6 +34,9 @@ from handover.settings import Settings
 API = "PagerDuty"
 PAGE = 100
 """Classic pagination's largest page."""
+FEW = 20
+"""Up to this many incidents are read one by one; more, in a listing of the user's open incidents
+(an acknowledgement at a time would otherwise list an alert storm's thousands each time)."""
 OPEN_STATUSES = ["triggered", "acknowledged"]
 BULK_LIMIT = 250
 """`PUT /incidents` updates at most 250 incidents per request (413 beyond)."""
@@ -324,6 +327,25 @@ class PagerDutyActivities:
         except Refused as error:
             raise non_retryable(error) from None
 
+    def _current(self, incident_ids: list[str], user_id: str) -> dict[str, dict]:
+        """The incidents as PagerDuty has them now: a few are read one by one (side by side), many
+        in one listing of the user's open incidents (an incident missing from it is not open, or
+        not theirs)."""
+        if len(incident_ids) > FEW:
+            return {i["id"]: i for i in self._open_incidents(user_id)}
+        found: dict[str, dict] = {}
+
+        def read(incident_id: str) -> None:
+            try:
+                incident = self._request("GET", f"/incidents/{incident_id}")["incident"]
+            except Refused:
+                return
+            if incident["status"] in OPEN_STATUSES and user_id in _assignees(incident):
+                found[incident_id] = incident
+
+        side_by_side(incident_ids, read, self._settings.api_concurrency)
+        return found
+
     def _open_incidents(self, user_id: str) -> list[dict]:
         params = {
             "statuses[]": OPEN_STATUSES,
@@ -345,7 +367,7 @@ class PagerDutyActivities:
         follow an attempt whose writes went through unheard: it reads each incident's notes first."""
         with Checkpoint() as checkpoint:
             listed = {}
-            if batch.outgoing_id:
+            if batch.outgoing_id and len(batch.items) > FEW:
                 listed = {i["id"]: i for i in self._open_incidents(batch.outgoing_id)}
             checkpoint.each(
                 batch.items,
@@ -486,7 +508,7 @@ class PagerDutyActivities:
         Always looks first, and in one listing: acknowledging a resolved incident would reopen
         it, and incoming may have acknowledged some in PagerDuty already."""
         with Checkpoint() as checkpoint:
-            current = {i["id"]: i for i in self._open_incidents(batch.incoming_id)}
+            current = self._current(batch.incident_ids, batch.incoming_id)
             checkpoint.each(
                 batch.incident_ids,
                 key=lambda incident_id: incident_id,

@@ -6,7 +6,7 @@ are unit-tested. What the messages say is in `handover.messages`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from handover.models import (
@@ -84,29 +84,33 @@ def is_thumbs_up(reaction: str) -> bool:
 
 def pending_inputs(progress: HandoverProgress) -> list[PendingInput]:
     """Every human input the handover is waiting for: who owes it, for which item, since when."""
+    return [
+        PendingInput(kind=kind, owner=owner, item_id=item_id, since=since)
+        for kind, owner, item_id, since in _owed(progress)
+    ]
+
+
+def _owed(progress: HandoverProgress) -> Iterator[tuple[InputKind, str, str | None, datetime]]:
+    """`pending_inputs` as plain tuples: the workflow asks on every step of an alert storm's
+    thousands of items, and building a model for each made it the worker's hottest code."""
     if progress.outgoing is None or progress.incoming is None or progress.phase.ended:
-        return []
+        return
     if progress.cancelled is not None:
-        return []
+        return
     request = progress.request
     outgoing, incoming = progress.outgoing.email, progress.incoming.email
-    pending: list[PendingInput] = []
-
-    def owe(kind: InputKind, owner: str, item_id: str | None, since: datetime) -> None:
-        pending.append(PendingInput(kind=kind, owner=owner, item_id=item_id, since=since))
-
     if progress.phase is Phase.OUTAGE and progress.mitigated is None and progress.lead:
-        owe(InputKind.MITIGATED, progress.lead, request.major_incident, progress.started_at)
+        yield InputKind.MITIGATED, progress.lead, request.major_incident, progress.started_at
     listed = progress.inventory_at or progress.started_at
     from_outgoing = outgoing_can_answer(request)
     for incident in progress.incidents:
         if incident.outcome is not Outcome.PENDING:
             continue
         if incident.status_given is None and from_outgoing:
-            owe(InputKind.STATUS, outgoing, incident.incident.id, listed)
+            yield InputKind.STATUS, outgoing, incident.incident.id, listed
         elif incident.acknowledged is None:
             since = incident.status_given.at if incident.status_given else listed
-            owe(InputKind.INCIDENT_ACK, incoming, incident.incident.id, since)
+            yield InputKind.INCIDENT_ACK, incoming, incident.incident.id, since
     for ticket in progress.tickets:
         if (
             from_outgoing
@@ -114,19 +118,18 @@ def pending_inputs(progress: HandoverProgress) -> list[PendingInput]:
             and ticket.action is TicketAction.LINK_ENGINEERING_ISSUE
             and ticket.engineering_issue is None
         ):
-            owe(InputKind.ENGINEERING_LINK, outgoing, ticket.ticket.id, listed)
+            yield InputKind.ENGINEERING_LINK, outgoing, ticket.ticket.id, listed
     for rollout in progress.rollouts:
         if rollout.outcome is not Outcome.PENDING:
             continue
         if rollout.annotated is None:
             if from_outgoing:
-                owe(InputKind.ROLLOUT_ANNOTATION, outgoing, rollout.rollout.id, listed)
+                yield InputKind.ROLLOUT_ANNOTATION, outgoing, rollout.rollout.id, listed
         elif rollout.owned is None:
-            owe(InputKind.ROLLOUT_OWNERSHIP, incoming, rollout.rollout.id, rollout.annotated.at)
+            yield InputKind.ROLLOUT_OWNERSHIP, incoming, rollout.rollout.id, rollout.annotated.at
     summary = progress.summary
     if summary is not None and summary.acknowledged is None:
-        owe(InputKind.SUMMARY_ACK, incoming, None, summary.posted_at)
-    return pending
+        yield InputKind.SUMMARY_ACK, incoming, None, summary.posted_at
 
 
 # --- reminders and escalation ---------------------------------------------------------------
@@ -168,18 +171,20 @@ def due_reminders(progress: HandoverProgress, now: datetime) -> tuple[list[Pendi
 def next_reminder_at(progress: HandoverProgress) -> datetime | None:
     """When the next reminder or escalation falls due, if anything is pending."""
     policy = progress.request.reminders
-    times = []
-    for wait in pending_inputs(progress):
-        mark = progress.reminders.get(reminder_key(wait), ReminderMark())
-        if mark.escalations >= policy.max_escalations:
+    earliest: datetime | None = None
+    for kind, _, item_id, since in _owed(progress):
+        mark = progress.reminders.get(f"{kind.value}:{item_id or '-'}")  # (reminder_key, no model)
+        if (mark.escalations if mark else 0) >= policy.max_escalations:
             continue
-        if mark.escalated_at is not None:
-            times.append(mark.escalated_at + policy.repeat_every)
-        elif mark.reminded_at is not None:
-            times.append(wait.since + policy.escalate_after)
+        if mark is not None and mark.escalated_at is not None:
+            due = mark.escalated_at + policy.repeat_every
+        elif mark is not None and mark.reminded_at is not None:
+            due = since + policy.escalate_after
         else:
-            times.append(wait.since + policy.remind_after)
-    return min(times) if times else None
+            due = since + policy.remind_after
+        if earliest is None or due < earliest:
+            earliest = due
+    return earliest
 
 
 def waited(waits: Sequence[PendingInput], now: datetime) -> timedelta:

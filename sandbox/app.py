@@ -118,6 +118,8 @@ class RequestGate:
                 self.record(scope, api, method, api_path, response.status_code, raw, "rate_limited")
             await response(scope, replay, send)
             return
+        if limits.latency(api):
+            await asyncio.sleep(limits.latency(api))
         faults: Faults = scope["app"].state.faults
         fault = faults.draw(api, method, api_path, write, raw)
         if fault is not None and fault.kind in ("error", "rate_limit", "drop"):

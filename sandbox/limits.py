@@ -12,6 +12,10 @@ rather than be lucky.
 - Bulk: PagerDuty's `PUT /incidents` takes at most `max_bulk_incidents` (250) incidents; more is a
   413 (sandbox/pagerduty.py).
 
+- Latency: `latency_ms` per API, added to every answer. A real API is a network away (tens to
+  hundreds of milliseconds); an in-machine sandbox answers in a few, which flatters a script that
+  makes one call after another. The benchmark sets it; nothing else does.
+
 Off by default. Set at run time with `PUT /_sandbox/limits`
 (`{"rate_limits": [{"api": "pagerduty", "per_minute": 960}]}`), read the counts with
 `GET /_sandbox/limits`, clear with `DELETE /_sandbox/limits`; or give `limits:` in a scenario.
@@ -46,6 +50,7 @@ class LimitPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rate_limits: list[RateLimit] = []
+    latency_ms: dict[Api, float] = Field(default_factory=dict)
     max_bulk_incidents: int = Field(default=MAX_BULK_INCIDENTS, ge=1, le=MAX_BULK_INCIDENTS)
 
 
@@ -71,17 +76,21 @@ class Limits:
 
     plan: LimitPlan = field(default_factory=LimitPlan)
     _windows: dict[tuple[str, str], _Window] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+    """Every request per API, limited or not (the benchmark counts PagerDuty's)."""
     allowed: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)
 
     def set(self, plan: LimitPlan) -> None:
         self.plan = plan
         self._windows.clear()
+        self.requests.clear()
         self.allowed.clear()
         self.refused.clear()
 
     def check(self, api: str, credential: str) -> Verdict | None:
         """Counts the request against its token's window; None when the API has no rate limit."""
+        self.requests[api] = self.requests.get(api, 0) + 1
         rule = next((r for r in self.plan.rate_limits if r.api == api), None)
         if rule is None:
             return None
@@ -100,8 +109,17 @@ class Limits:
         self.allowed[api] = self.allowed.get(api, 0) + 1
         return Verdict(allowed=True, limit=limit, remaining=limit - window.used, reset_seconds=reset)
 
+    def latency(self, api: str) -> float:
+        """Seconds to wait before answering a request to `api`."""
+        return self.plan.latency_ms.get(api, 0.0) / 1000  # type: ignore[call-overload]
+
     def report(self) -> dict:
-        return {"plan": self.plan.model_dump(), "allowed": self.allowed, "refused": self.refused}
+        return {
+            "plan": self.plan.model_dump(),
+            "requests": self.requests,
+            "allowed": self.allowed,
+            "refused": self.refused,
+        }
 
 
 def credential_of(headers: dict[str, str], body: dict | None = None) -> str:

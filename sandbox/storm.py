@@ -108,3 +108,55 @@ def parse_size(text: str) -> tuple[int, int, int]:
     if min(incidents, tickets, rollouts) < 0 or incidents > 9000:
         raise ValueError(f"{text!r}: counts must be 0 or more, and at most 9000 incidents")
     return incidents, tickets, rollouts
+
+
+def crowd(admins: int, incidents_each: int = 2) -> dict[str, Any]:
+    """The demo plus `admins` more platform admins (admin-000@novalien.com, ...), each with
+    `incidents_each` open incidents, a pinned ticket and a rollout in flight: for many handovers at
+    once, each handing over to Bob."""
+    scenario = yaml.safe_load(DEMO_SCENARIO.read_text())
+    scenario["name"] = f"crowd-{admins}"
+    pd, slack, platform = scenario["pagerduty"], scenario["slack"], scenario["platform"]
+    for n in range(admins):
+        email, pd_id, name = f"admin-{n:03d}@novalien.com", f"PADM{n:03d}", f"Admin {n:03d}"
+        pd["users"].append({"id": pd_id, "name": name, "email": email, "role": "admin", "time_zone": "UTC"})
+        slack["users"].append(
+            {"id": f"U0ADM{n:03d}", "name": f"admin{n:03d}", "real_name": name, "email": email}
+        )
+        platform["admins"].append({"email": email, "name": name})
+        for k in range(incidents_each):
+            pd["incidents"].append(
+                {
+                    "id": f"QC{n:03d}{k:03d}",
+                    "number": 20000 + incidents_each * n + k,
+                    "title": f"{name}: hypervisor alarm {k}",
+                    "service": SERVICES[k % 2],
+                    "status": "triggered",
+                    "urgency": "high",
+                    "created_at": "-30m",
+                    "assignees": [pd_id],
+                }
+            )
+        platform["tickets"].append(
+            {
+                "id": f"SUP-{40000 + n}",
+                "subject": f"{name}'s pinned ticket",
+                "customer": "Acme Logistics",
+                "state": "waiting_on_customer",
+                "assignee": email,
+                "pinned": True,
+                "updated_at": "-1h",
+            }
+        )
+        platform["rollouts"].append(
+            {
+                "id": f"RO-{7000 + n}",
+                "flag": f"vms.crowd-flag-{n:03d}",
+                "state": "ramping",
+                "ramp_percent": 10,
+                "error_rate": 0.2,
+                "owner": email,
+                "updated_at": "-2h",
+            }
+        )
+    return scenario
