@@ -167,6 +167,15 @@ def side_by_side(
     """`work(item)` for each item, up to `at_once` at a time on threads of their own, and
     `done(item, result)` on this thread as each finishes. When one raises, no new item starts;
     those in flight finish; then the first error is raised."""
+    items = list(items)
+    if at_once <= 1 or len(items) <= 1:  # no threads to start for one item
+        for item in items:
+            if started is not None:
+                started(item)
+            result = work(item)
+            if done is not None:
+                done(item, result)
+        return
     todo = iter(items)
     running: dict[Future, T] = {}
     failure: BaseException | None = None

@@ -34,7 +34,7 @@ from handover.settings import Settings
 API = "PagerDuty"
 PAGE = 100
 """Classic pagination's largest page."""
-FEW = 20
+FEW = 5
 """Up to this many incidents are read one by one; more, in a listing of the user's open incidents
 (an acknowledgement at a time would otherwise list an alert storm's thousands each time)."""
 OPEN_STATUSES = ["triggered", "acknowledged"]

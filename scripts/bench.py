@@ -329,10 +329,10 @@ def storm_inputs() -> list:
 
 
 async def ack_latency(stack: Stack, sandbox: SandboxHandle, rate: float, count: int, handovers: int) -> dict:
-    """`handovers` emergency handovers running at once, `count` incidents in all; the incoming admin
-    acknowledges each through the endpoint, one request every 1/rate seconds, round robin over the
-    handovers (open loop, at most 200 in flight). Temporal admits at most 10 updates in flight per
-    workflow: one handover alone is a narrower door than the endpoint."""
+    """`handovers` emergency handovers running at once, `count` incidents in all; once each is
+    reassigned, the incoming admin acknowledges it through the endpoint, one request every 1/rate
+    seconds, round robin over the handovers (open loop, at most 200 in flight). Temporal admits at
+    most 10 updates in flight per workflow: one handover alone is a narrower door than the endpoint."""
     each = count // handovers
     prepare(sandbox, crowd(handovers, each), stack.latency_ms)
     client = await stack.client()
@@ -346,13 +346,16 @@ async def ack_latency(stack: Stack, sandbox: SandboxHandle, rate: float, count: 
             reason="incapacitated",
         )
         handles.append(await service.start(client, stack.task_queue, request))
-    for handle in handles:
+    for handle in handles:  # incoming acknowledges what was handed over: each incident is reassigned
         await until_phase(handle, {Phase.HANDING_OVER.value}, 120)
+        while not all(i.reassigned for i in (await service.progress(client, handle.id)).incidents):
+            await asyncio.sleep(0.2)
     acks = [
         (handles[n % handovers].id, f"QC{n % handovers:03d}{n // handovers:03d}")
         for n in range(each * handovers)
     ]
     latencies: list[float] = []
+    timeline: list[tuple[int, float]] = []
     sent: list[float] = []
     statuses: dict[int, int] = {}
     gate = asyncio.Semaphore(200)
@@ -366,6 +369,7 @@ async def ack_latency(stack: Stack, sandbox: SandboxHandle, rate: float, count: 
                 sent.append(time.perf_counter())
                 answer = await http.post(f"/handovers/{handover_id}/incidents/{incident_id}/ack")
             latencies.append((time.perf_counter() - due) * 1000)
+            timeline.append((number, latencies[-1]))
             statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
 
         await asyncio.gather(*(one(n, *ack) for n, ack in enumerate(acks)))
@@ -380,6 +384,9 @@ async def ack_latency(stack: Stack, sandbox: SandboxHandle, rate: float, count: 
         "rate": offered,
         "handovers": handovers,
         "statuses": statuses,
+        "p90": latencies[int(len(latencies) * 0.9) - 1],
+        "max": latencies[-1],
+        "slowest": sorted(timeline, key=lambda entry: -entry[1])[:10],  # (request number, ms)
     }
 
 

@@ -62,6 +62,7 @@ from tests.endpoint.test_api import ID, STATUS
 from tests.endpoint.test_events import pagerduty_headers, reaction, slack_headers, webhook
 from tests.humans import INCOMING, OUTGOING, inventory, wait_for
 from tests.serving import serving
+from workflows.handover import GATHER_ACKNOWLEDGEMENTS
 
 STARTER = str(Path(__file__).resolve().parent.parent / "starter.py")
 ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "abuse-matrix.json"
@@ -628,8 +629,11 @@ class World:
             for workflow_id, handle in self.watched.items()
         }
 
-    async def settle(self, quiet: float = 1.5, timeout: float = 30) -> None:
-        """Until no watched handover's history has grown for `quiet` seconds."""
+    async def settle(
+        self, quiet: float = GATHER_ACKNOWLEDGEMENTS.total_seconds() + 1, timeout: float = 30
+    ) -> None:
+        """Until no watched handover's history has grown for `quiet` seconds (longer than an
+        acknowledgement waits for others: its timer is quiet until it fires)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         last: dict[str, int] = {}

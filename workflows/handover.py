@@ -118,6 +118,10 @@ WATCH_ATTEMPT = dict(
 )
 REACTION_POLL = timedelta(minutes=1)
 """The pause between two watches of the summary's reactions."""
+GATHER_ACKNOWLEDGEMENTS = timedelta(seconds=2)
+"""How long an acknowledgement waits for others to go to PagerDuty with it, in one bulk update."""
+GATHER_PATCH = "gather-acknowledgements"
+"""`workflow.patched` id: handovers started before acknowledgements were gathered replay without."""
 RENEW_BEFORE = timedelta(minutes=15)
 """The override is extended this long (or a quarter of the overlap) before it would run out while
 the handover goes on."""
@@ -370,6 +374,12 @@ class HandoverWorkflow:
                 ],
                 finished=lambda: all(i.outcome is not Outcome.PENDING for i in items),
                 run=self._acknowledge_incidents,
+                # Acknowledgements come one by one (a click, a PagerDuty ack): gathered for a moment
+                # into one bulk update, instead of an activity each.
+                gather=GATHER_ACKNOWLEDGEMENTS,
+                more_coming=lambda: any(
+                    i.acknowledged is None and i.outcome is Outcome.PENDING for i in items
+                ),
             ),
         )
 
@@ -1417,10 +1427,25 @@ class HandoverWorkflow:
         ready: Callable[[], list[T]],
         finished: Callable[[], bool],
         run: Callable[[list[T]], Awaitable[None]],
+        gather: timedelta | None = None,
+        more_coming: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Work items as people make them ready, in batches, until every item is finished."""
+        """Work items as people make them ready, in batches, until every item is finished. With
+        `gather`, a batch smaller than BATCH_SIZE waits up to that long for more while
+        `more_coming()`."""
         while True:
             await self._wait(lambda: bool(ready()) or finished())
+            if (
+                gather is not None
+                and ready()
+                and len(ready()) < BATCH_SIZE
+                and more_coming()
+                and workflow.patched(GATHER_PATCH)
+            ):
+                try:
+                    await self._wait(lambda: len(ready()) >= BATCH_SIZE or not more_coming(), timeout=gather)
+                except TimeoutError:
+                    pass
             batch = ready()[:BATCH_SIZE]
             if not batch:
                 return
