@@ -354,6 +354,12 @@ async def ack_latency(stack: Stack, sandbox: SandboxHandle, rate: float, count: 
         (handles[n % handovers].id, f"QC{n % handovers:03d}{n // handovers:03d}")
         for n in range(each * handovers)
     ]
+    # Warm-up, not counted: one acknowledgement per handover, one at a time (the endpoint's
+    # connections, each handover's first update).
+    warm_up, acks = acks[:handovers], acks[handovers:]
+    async with stack.http(IN) as http:
+        for handover_id, incident_id in warm_up:
+            (await http.post(f"/handovers/{handover_id}/incidents/{incident_id}/ack")).raise_for_status()
     latencies: list[float] = []
     timeline: list[tuple[int, float]] = []
     sent: list[float] = []
