@@ -459,6 +459,19 @@ def start_sandbox(root: Path) -> tuple[subprocess.Popen, SandboxHandle]:
     return process, handle
 
 
+def start_temporal(stack: Stack) -> None:
+    """The dev server; on another free port if the first one (or one it opens beside it) was
+    taken meanwhile."""
+    for attempt in range(3):
+        try:
+            stack.start_temporal()
+            return
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            stack.temporal_port = free_port()
+
+
 def prepare(sandbox: SandboxHandle, scenario: dict, latency_ms: float) -> None:
     """The scenario afresh, every API `latency_ms` away; the request counts start at zero."""
     sandbox.reset(scenario)
@@ -618,7 +631,7 @@ async def main() -> int:
         stack = Stack(root=root, sandbox=sandbox, secrets=TOKENS)
         stack.latency_ms = args.latency_ms  # type: ignore[attr-defined]
         try:
-            stack.start_temporal()
+            start_temporal(stack)
             stack.start_worker()
             stack.start_endpoint()
             if "P1" in args.only:
