@@ -139,11 +139,13 @@ class Checkpoint:
     ) -> None:
         if self._token is not None:
             _current.reset(self._token)
-        if error is not None:
+        if error is not None and (self._attempt == 1 or self._unsure is not None):
             # Ended by raising, not by a crash: what this attempt did is known exactly, and the
-            # last heartbeat goes with the failure.
+            # last heartbeat goes with the failure. What it was unsure of and did not finish stays
+            # unsure. (An attempt that was unsure of everything leaves the next one so too.)
             with self._lock:
-                self._done[EXACT] = {"attempt": self._attempt, "unfinished": sorted(self._started)}
+                unfinished = self._started | {k for k in self._unsure or () if k not in self._done}
+                self._done[EXACT] = {"attempt": self._attempt, "unfinished": sorted(unfinished)}
             if activity.in_activity() and activity.info().heartbeat_timeout is not None:
                 activity.heartbeat(self.snapshot())
         if (

@@ -527,6 +527,14 @@
     if (ended || !state.me) return [];
     const actor = state.me.actor.toLowerCase();
     const waits = progress.pending.filter((wait) => wait.owner.toLowerCase() === actor);
+    // Several of one kind for incoming (an alert storm has thousands): one input for them all first.
+    for (const [each, all] of [
+      ["take_rollout_ownership", "take_all_rollouts"],
+      ["acknowledge_incident", "acknowledge_all_incidents"],
+    ]) {
+      const count = waits.filter((w) => w.kind === each).length;
+      if (count >= 2) waits.unshift({ kind: all, owner: actor, item_id: null });
+    }
     // Either admin may say the outage is mitigated, whoever leads.
     if (
       progress.phase === OUTAGE &&
@@ -772,6 +780,24 @@
           url: `${base}/incidents/${encodeURIComponent(id)}/ack`,
         });
       }
+      case "acknowledge_all_incidents":
+        return card({
+          testid: "ack-all-form",
+          title: "Every incident waiting for your acknowledgement",
+          intro: "One input for every incident handed over to you that is ready; each is recorded in the report.",
+          button: "Acknowledge all",
+          label: "Acknowledged all incidents",
+          url: `${base}/incidents/ack-all`,
+        });
+      case "take_all_rollouts":
+        return card({
+          testid: "own-all-form",
+          title: "Every annotated rollout",
+          intro: "Take ownership of every annotated rollout at once; each is recorded in the report.",
+          button: "Take ownership of all",
+          label: "Took ownership of all rollouts",
+          url: `${base}/rollouts/ownership-all`,
+        });
       case "take_rollout_ownership": {
         const note = rollout && rollout.annotation;
         return card({

@@ -115,3 +115,27 @@ def test_a_retry_looks_before_writing_only_where_an_earlier_attempt_may_have_wri
             return {key for key in ("a", "b", "c") if checkpoint.unsure(key)}
 
     assert env.run(unsure) == unsure_of
+
+
+@pytest.mark.parametrize(
+    ("details", "left"),
+    [
+        ([{EXACT: {"attempt": 1, "unfinished": ["b"]}}], {"attempt": 2, "unfinished": ["a", "b"]}),
+        ([{}], None),  # after a crash: still unsure of everything, so no exact mark
+    ],
+)
+def test_what_a_retry_was_unsure_of_stays_unsure_until_it_is_done(details, left):
+    """A retry that fails before it gets to what it was unsure of (say its listing hit a 5xx)
+    must not pass it on as sure: the write may have happened before the first failure."""
+    env, beats = attempt(details)
+    env.info = dataclasses.replace(env.info, attempt=2)
+
+    def fail_after_starting_a() -> None:
+        with Checkpoint() as checkpoint:
+            checkpoint.start("a")
+            raise ApplicationError("the listing failed")
+
+    with pytest.raises(ApplicationError):
+        env.run(fail_after_starting_a)
+    last = [details for details in beats if details][-1][0] if any(beats) else {}
+    assert last.get(EXACT) == left

@@ -225,3 +225,32 @@ async def test_a_terminated_or_unworked_handover_says_what_is_wrong(endpoint, fr
             "ended (terminated)" in ended.json()["detail"] and "started by mistake" in ended.json()["detail"]
         )
         assert (await alice.get(f"/handovers/{ID}/report")).status_code == 409
+
+
+async def test_acknowledge_all_and_take_all_in_one_input_each(endpoint, fresh_sandbox):
+    """An alert storm's bulk inputs: refused until something is ready, then every ready item at
+    once, recorded per item; then nothing is left to take."""
+    await start(endpoint)
+    listed = await inventory(endpoint.client, ID)
+    base = f"/handovers/{ID}"
+    async with endpoint.http(OUTGOING) as alice, endpoint.http(INCOMING) as bob:
+        answer = await alice.post(f"{base}/incidents/ack-all")
+        assert answer.status_code == 403 and "incoming admin" in answer.json()["detail"]
+        answer = await bob.post(f"{base}/incidents/ack-all")
+        assert answer.status_code == 409 and "none of the 3 incidents has a status" in answer.json()["detail"]
+        answer = await bob.post(f"{base}/rollouts/ownership-all")
+        assert answer.status_code == 409 and "annotated yet" in answer.json()["detail"]
+        for item in listed.incidents[:2]:
+            status = await alice.post(f"{base}/incidents/{item.incident.id}/status", json=STATUS)
+            assert status.status_code == 200
+        answer = await bob.post(f"{base}/incidents/ack-all")
+        assert answer.status_code == 200, answer.text
+        assert "2 incidents acknowledged" in answer.json()["message"]
+        assert "1 still wait" in answer.json()["message"]
+        answer = await bob.post(f"{base}/incidents/ack-all")
+        assert answer.status_code == 409, "the third has no status yet: nothing is ready"
+    progress = await service.progress(endpoint.client, ID)
+    acknowledged = [i for i in progress.incidents if i.acknowledged is not None]
+    assert [(i.acknowledged.by, i.acknowledged.via) for i in acknowledged] == [
+        (INCOMING, "acknowledge all")
+    ] * 2
