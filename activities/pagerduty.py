@@ -327,24 +327,24 @@ class PagerDutyActivities:
         except Refused as error:
             raise non_retryable(error) from None
 
-    def _current(self, incident_ids: list[str], user_id: str) -> dict[str, dict]:
-        """The incidents as PagerDuty has them now: a few are read one by one (side by side), many
-        in one listing of the user's open incidents (an incident missing from it is not open, or
-        not theirs)."""
+    def _still_to_acknowledge(self, incident_ids: list[str], incoming_id: str) -> Callable[[str], bool]:
+        """After an attempt that may have acknowledged unheard: which still need it, as PagerDuty
+        has them now (a listing of incoming's open incidents when many, and a read of each one
+        not in it; a read each when few). Acknowledging a resolved incident would reopen it."""
+        looked: dict[str, dict] = {}
         if len(incident_ids) > FEW:
-            return {i["id"]: i for i in self._open_incidents(user_id)}
-        found: dict[str, dict] = {}
+            looked = {i["id"]: i for i in self._open_incidents(incoming_id)}
 
         def read(incident_id: str) -> None:
             try:
-                incident = self._request("GET", f"/incidents/{incident_id}")["incident"]
+                looked[incident_id] = self._request("GET", f"/incidents/{incident_id}")["incident"]
             except Refused:
-                return
-            if incident["status"] in OPEN_STATUSES and user_id in _assignees(incident):
-                found[incident_id] = incident
+                pass  # the write will say what is wrong with it
 
-        side_by_side(incident_ids, read, self._settings.api_concurrency)
-        return found
+        side_by_side([i for i in incident_ids if i not in looked], read, self._settings.api_concurrency)
+        return lambda incident_id: (
+            incident_id not in looked or _needs_acknowledging(looked[incident_id], incoming_id)
+        )
 
     def _open_incidents(self, user_id: str) -> list[dict]:
         params = {
@@ -508,7 +508,11 @@ class PagerDutyActivities:
         Always looks first, and in one listing: acknowledging a resolved incident would reopen
         it, and incoming may have acknowledged some in PagerDuty already."""
         with Checkpoint() as checkpoint:
-            current = self._current(batch.incident_ids, batch.incoming_id)
+            # Many are looked at in one listing; a few one by one, each read checkpointed with its
+            # item (under failing requests a batch's reads must not be all or nothing).
+            current = {}
+            if len(batch.incident_ids) > FEW:
+                current = {i["id"]: i for i in self._open_incidents(batch.incoming_id)}
             checkpoint.each(
                 batch.incident_ids,
                 key=lambda incident_id: incident_id,
@@ -523,13 +527,7 @@ class PagerDutyActivities:
                 {"status": "acknowledged"},
                 batch.from_email,
                 checkpoint,
-                # This attempt's listing was read after any earlier attempt's writes.
-                still_needed=lambda: (
-                    lambda incident_id: (
-                        incident_id not in current
-                        or _needs_acknowledging(current[incident_id], batch.incoming_id)
-                    )
-                ),
+                still_needed=lambda: self._still_to_acknowledge(to_acknowledge, batch.incoming_id),
             )
         results = {i: ItemResult.model_validate(checkpoint[i][0]) for i in batch.incident_ids}
         for incident_id, error in failed.items():
