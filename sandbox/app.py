@@ -270,48 +270,36 @@ async def writes(request: Request, api: Api | None = None) -> dict[str, Any]:
     return {"writes": [w.model_dump(mode="json") for w in entries]}
 
 
-@control.get("/faults")
-async def get_faults(request: Request) -> dict[str, Any]:
-    return request.app.state.faults.report()
+def _plan_routes(name: str, model: type[FaultPlan] | type[LimitPlan], noun: str, example: str) -> None:
+    """GET (the plan and what it did), PUT (replace it) and DELETE (back to none) for one of the
+    sandbox's plans, kept at `app.state.<name>`: the faults and the limits."""
+
+    async def read(request: Request) -> dict[str, Any]:
+        return getattr(request.app.state, name).report()
+
+    async def replace(request: Request) -> JSONResponse:
+        try:
+            plan = model.model_validate_json(await request.body())
+        except ValueError as error:
+            return JSONResponse({"error": f"not a {noun}: {error}"}, status_code=400)
+        getattr(request.app.state, name).set(plan)
+        return JSONResponse(getattr(request.app.state, name).report())
+
+    async def clear(request: Request) -> dict[str, Any]:
+        getattr(request.app.state, name).set(model())
+        return getattr(request.app.state, name).report()
+
+    control.add_api_route(f"/{name}", read, methods=["GET"])
+    control.add_api_route(
+        f"/{name}", replace, methods=["PUT"], description=f"Replace the {noun}: `{example}`."
+    )
+    control.add_api_route(f"/{name}", clear, methods=["DELETE"])
 
 
-@control.put("/faults")
-async def put_faults(request: Request) -> JSONResponse:
-    """Replace the fault plan: `{"seed": 7, "faults": [{"kind": "error", "rate": 0.2, ...}]}`."""
-    try:
-        plan = FaultPlan.model_validate_json(await request.body())
-    except ValueError as error:
-        return JSONResponse({"error": f"not a fault plan: {error}"}, status_code=400)
-    request.app.state.faults.set(plan)
-    return JSONResponse(request.app.state.faults.report())
-
-
-@control.delete("/faults")
-async def delete_faults(request: Request) -> dict[str, Any]:
-    request.app.state.faults.set(FaultPlan())
-    return request.app.state.faults.report()
-
-
-@control.get("/limits")
-async def get_limits(request: Request) -> dict[str, Any]:
-    return request.app.state.limits.report()
-
-
-@control.put("/limits")
-async def put_limits(request: Request) -> JSONResponse:
-    """Replace the limits: `{"rate_limits": [{"api": "pagerduty", "per_minute": 960}]}`."""
-    try:
-        plan = LimitPlan.model_validate_json(await request.body())
-    except ValueError as error:
-        return JSONResponse({"error": f"not a limit plan: {error}"}, status_code=400)
-    request.app.state.limits.set(plan)
-    return JSONResponse(request.app.state.limits.report())
-
-
-@control.delete("/limits")
-async def delete_limits(request: Request) -> dict[str, Any]:
-    request.app.state.limits.set(LimitPlan())
-    return request.app.state.limits.report()
+_plan_routes(
+    "faults", FaultPlan, "fault plan", '{"seed": 7, "faults": [{"kind": "error", "rate": 0.2, ...}]}'
+)
+_plan_routes("limits", LimitPlan, "limit plan", '{"rate_limits": [{"api": "pagerduty", "per_minute": 960}]}')
 
 
 @control.get("/state")
