@@ -6,6 +6,8 @@ token for an API switches that API to its real base URL unless one is given expl
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ssl
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +20,9 @@ from handover import TASK_QUEUE
 SANDBOX_URL = "https://localhost:8099"
 PAGERDUTY_URL = "https://api.pagerduty.com"
 SLACK_URL = "https://slack.com/api/"
+
+TEAM_IDS = ("pagerduty_schedule_id", "pagerduty_service_ids", "slack_channel_id", "service_email")
+"""Settings whose defaults are the sandbox's demo team: real APIs need them set."""
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -33,6 +38,17 @@ class Settings(BaseSettings):
     # Temporal
     temporal_address: str = Field("localhost:7233", alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
+    temporal_api_key: SecretStr | None = Field(None, alias="TEMPORAL_API_KEY")
+    """Temporal Cloud API key (implies TLS)."""
+    temporal_tls: bool | None = Field(None, alias="TEMPORAL_TLS")
+    """TLS to the frontend with the system's trust store; implied by a certificate, CA or API key."""
+    temporal_tls_cert: Path | None = Field(None, alias="TEMPORAL_TLS_CERT")
+    """Client certificate (PEM) for mTLS; with TEMPORAL_TLS_KEY."""
+    temporal_tls_key: Path | None = Field(None, alias="TEMPORAL_TLS_KEY")
+    temporal_tls_ca: Path | None = Field(None, alias="TEMPORAL_TLS_CA")
+    """CA bundle (PEM) that signed the frontend's certificate, when not a public CA."""
+    temporal_tls_server_name: str | None = Field(None, alias="TEMPORAL_TLS_SERVER_NAME")
+    """The name the frontend's certificate is checked against, when not the address's host."""
     task_queue: str = Field(TASK_QUEUE, alias="HANDOVER_TASK_QUEUE")
     answer_within_seconds: float = Field(10.0, gt=0, alias="HANDOVER_ANSWER_WITHIN")
     """How long the CLI waits for a worker to accept an input before sending it as a signal."""
@@ -47,6 +63,14 @@ class Settings(BaseSettings):
     watch_seconds: float = Field(300.0, ge=0, le=600, alias="HANDOVER_WATCH_SECONDS")
     """Mid-shift outage: how long one watch attempt lasts before it hands back to Temporal, which
     starts the next attempt after the handover's `mitigation_poll` interval."""
+
+    metrics_address: str | None = Field(None, alias="HANDOVER_METRICS_ADDRESS")
+    """Worker: where the Temporal SDK's Prometheus exporter listens (`host:port`); unset, off."""
+    payload_keys: SecretStr | None = Field(None, alias="HANDOVER_PAYLOAD_KEYS")
+    """Encrypt payloads in Temporal (AES-256-GCM): comma-separated `key-id=base64 of 32 bytes`;
+    the first encrypts, every one decrypts (rotation). Unset: payloads are plain JSON."""
+    codec_cors_origins: CommaList = Field([], alias="HANDOVER_CODEC_CORS_ORIGINS")
+    """Endpoint: the Temporal UI origins allowed to call the codec endpoint from a browser."""
 
     http_timeout_seconds: float = Field(10.0, gt=0, le=60, alias="HANDOVER_HTTP_TIMEOUT")
     """Timeout of every call to PagerDuty, Slack and the platform API (then Temporal retries)."""
@@ -84,7 +108,7 @@ class Settings(BaseSettings):
     platform_api_token: SecretStr = Field(SecretStr("sandbox-platform-token"), alias="PLATFORM_API_TOKEN")
     platform_base_url: str | None = Field(None, alias="PLATFORM_BASE_URL")
 
-    @field_validator("pagerduty_service_ids", mode="before")
+    @field_validator("pagerduty_service_ids", "codec_cors_origins", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
@@ -106,11 +130,90 @@ class Settings(BaseSettings):
             self.platform_base_url = f"{sandbox}/platform/v1"
         if not self.pagerduty_service_ids:
             raise ValueError("PAGERDUTY_SERVICE_IDS names no service")
+        self._check_real_apis(sandbox)
+        self._check_temporal()
+        self.payload_keyring()  # a bad key fails at start, not at the first handover
         if self.ca_file is None and self.uses_sandbox:
             self.ca_file = self.data_dir / "sandbox" / "ca.pem"
         if self.endpoint_tokens_file is None:
             self.endpoint_tokens_file = self.data_dir / "endpoint" / "tokens.json"
         return self
+
+    def _check_real_apis(self, sandbox: str) -> None:
+        """All real or all sandbox: a handover half against the sandbox would report items as
+        handed over that nobody real ever saw. Real APIs need the team's own ids, not the demo's."""
+        apis = {
+            "PagerDuty (PAGERDUTY_API_TOKEN)": self.pagerduty_base_url,
+            "Slack (SLACK_BOT_TOKEN)": self.slack_base_url,
+            "the platform API (PLATFORM_API_TOKEN, PLATFORM_BASE_URL)": self.platform_base_url,
+        }
+        real = [name for name, url in apis.items() if not url.startswith(sandbox)]
+        if not real:
+            return
+        if len(real) < len(apis):
+            missing = [name for name in apis if name not in real]
+            raise ValueError(
+                f"{', '.join(real)} is configured for real but {', '.join(missing)} is still the "
+                "sandbox; configure every API for real, or none"
+            )
+        given = self.model_fields_set
+        unset = [type(self).model_fields[name].alias for name in TEAM_IDS if name not in given]
+        if unset:
+            raise ValueError(
+                f"with real APIs, set {', '.join(unset)} (the defaults are the sandbox's demo team)"
+            )
+
+    def _check_temporal(self) -> None:
+        host, _, port = self.temporal_address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(
+                f"TEMPORAL_ADDRESS must be host:port, e.g. localhost:7233 or "
+                f"<namespace>.<account>.tmprl.cloud:7233 (got {self.temporal_address!r})"
+            )
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both or neither")
+        if self.temporal_tls_cert is not None and self.temporal_api_key is not None:
+            raise ValueError("set TEMPORAL_API_KEY or TEMPORAL_TLS_CERT/TEMPORAL_TLS_KEY, not both")
+        if self.temporal_tls is False and self.temporal_tls_files():
+            raise ValueError("TEMPORAL_TLS is false but a TEMPORAL_TLS_* file is set")
+        for variable, path in self.temporal_tls_files().items():
+            if not path.is_file():
+                raise ValueError(f"{variable}: no readable file at {path}")
+
+    def temporal_tls_files(self) -> dict[str, Path]:
+        files = {
+            "TEMPORAL_TLS_CERT": self.temporal_tls_cert,
+            "TEMPORAL_TLS_KEY": self.temporal_tls_key,
+            "TEMPORAL_TLS_CA": self.temporal_tls_ca,
+        }
+        return {variable: path for variable, path in files.items() if path is not None}
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        if self.temporal_tls is not None:
+            return self.temporal_tls
+        return bool(self.temporal_tls_files()) or self.temporal_api_key is not None
+
+    def payload_keyring(self) -> dict[str, bytes]:
+        """HANDOVER_PAYLOAD_KEYS as key id -> 32-byte key, in order (the first encrypts)."""
+        if self.payload_keys is None or not self.payload_keys.get_secret_value().strip():
+            return {}
+        keyring: dict[str, bytes] = {}
+        for number, entry in enumerate(self.payload_keys.get_secret_value().split(","), start=1):
+            key_id, equals, encoded = entry.strip().partition("=")
+            try:
+                key = base64.b64decode(encoded.strip(), validate=True) if equals else b""
+            except binascii.Error:
+                key = b""
+            if not key_id.strip() or len(key) != 32:
+                raise ValueError(
+                    f"HANDOVER_PAYLOAD_KEYS entry {number} must be `key-id=<base64 of 32 random bytes>` "
+                    "(make one with: openssl rand -base64 32)"
+                )
+            if key_id.strip() in keyring:
+                raise ValueError(f"HANDOVER_PAYLOAD_KEYS names key id {key_id.strip()!r} twice")
+            keyring[key_id.strip()] = key
+        return keyring
 
     @property
     def uses_sandbox(self) -> bool:

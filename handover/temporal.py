@@ -1,16 +1,39 @@
-"""The Temporal client, configured from the environment, with the pydantic data converter."""
+"""The Temporal client, configured from the environment: any cluster, TLS or Temporal Cloud's API
+key, the pydantic data converter, and the payload codec when payloads are encrypted."""
 
 from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
+from temporalio.service import TLSConfig
 
 from handover.settings import Settings
 
 
-async def connect(settings: Settings) -> Client:
+def data_converter(settings: Settings) -> DataConverter:
+    return pydantic_data_converter
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    if not settings.temporal_uses_tls:
+        return False
+    read = lambda path: path.read_bytes() if path is not None else None  # noqa: E731
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca),
+        client_cert=read(settings.temporal_tls_cert),
+        client_private_key=read(settings.temporal_tls_key),
+        domain=settings.temporal_tls_server_name,
+    )
+
+
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+        tls=tls_config(settings),
+        data_converter=data_converter(settings),
+        runtime=runtime,
     )
