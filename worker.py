@@ -74,6 +74,7 @@ async def main() -> None:
     except SettingsError as error:
         log.error("cannot start", reason=str(error))
         raise SystemExit(2) from None
+    logs.hide(settings)
     client = await connect(settings)
     if not await _search_attributes_ready(client):
         raise SystemExit(2)

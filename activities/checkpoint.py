@@ -30,6 +30,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
+import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -108,13 +109,17 @@ class Checkpoint:
         result (JSON) as it comes. When one raises, no new item starts; those in flight finish
         and are recorded; then the first error is raised, for Temporal to retry from here."""
         todo = [item for item in items if key(item) not in self]
-        side_by_side(
-            todo,
-            work,
-            at_once,
-            done=lambda item, result: self.record(key(item), result),
-            started=lambda item: self.start(key(item)),
-        )
+
+        def work_on(item: T) -> Any:
+            with structlog.contextvars.bound_contextvars(item=key(item)):
+                return work(item)
+
+        def done(item: T, result: Any) -> None:
+            self.record(key(item), result)
+            outcome = result.get("outcome") if isinstance(result, dict) else None
+            activity.logger.info("done: %s", outcome or "ok", extra={"item": key(item)})
+
+        side_by_side(todo, work_on, at_once, done=done, started=lambda item: self.start(key(item)))
 
     def beat_due(self) -> bool:
         now = time.monotonic()

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     logs.configure()
+    logs.hide(settings)
     from endpoint.app import create_app
 
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)

@@ -194,6 +194,17 @@ class Settings(BaseSettings):
             return self.temporal_tls
         return bool(self.temporal_tls_files()) or self.temporal_api_key is not None
 
+    def secret_values(self) -> list[str]:
+        """Every secret held (tokens, keys, signing secrets), for the logs to hide."""
+        values: list[str] = []
+        for name, field in type(self).model_fields.items():
+            secret = getattr(self, name)
+            if isinstance(secret, SecretStr) and "SecretStr" in str(field.annotation):
+                text = secret.get_secret_value()
+                values += [text, *(part.strip() for part in text.split(","))]
+        values += [base64.b64encode(key).decode() for key in self.payload_keyring().values()]
+        return sorted({value for value in values if len(value) >= 8})
+
     def payload_keyring(self) -> dict[str, bytes]:
         """HANDOVER_PAYLOAD_KEYS as key id -> 32-byte key, in order (the first encrypts)."""
         if self.payload_keys is None or not self.payload_keys.get_secret_value().strip():

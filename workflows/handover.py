@@ -16,6 +16,7 @@ activity half-way: a batch in flight finishes, everything not started is left un
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -296,7 +297,7 @@ class HandoverWorkflow:
                     PagerDutyActivities.freeze_assignments, window, **LOOKUP
                 )
             except ActivityError as error:
-                workflow.logger.warning("could not extend the override: %s", _reason(error))
+                self._log(logging.WARNING, "could not extend the override: %s", _reason(error))
                 await self._post(
                     "override-not-extended", messages.override_lapses(progress, _reason(error)), thread=True
                 )
@@ -433,7 +434,7 @@ class HandoverWorkflow:
             new = [IncidentHandover(incident=i, rescanned=True) for i in found if i.id not in known]
             if not new:
                 return
-            workflow.logger.info("re-scan found %d new incidents", len(new))
+            self._log(logging.INFO, "re-scan found %d new incidents", len(new))
             self._progress.incidents.extend(new)
             await self.hand_over_incidents(new)
 
@@ -636,7 +637,7 @@ class HandoverWorkflow:
             )
             if reaction is not None and summary.acknowledged is None:
                 summary.acknowledged = Done(by=self._incoming.email, at=workflow.now())
-                workflow.logger.info("summary acknowledged with :%s: in Slack", reaction)
+                self._log(logging.INFO, "summary acknowledged with :%s: in Slack", reaction)
         await self._wait(lambda: summary.acknowledged is not None)
 
     # --- step 6: audit check (offboarding only) ----------------------------------------------
@@ -713,7 +714,7 @@ class HandoverWorkflow:
             try:
                 await self._post(part, text)
             except ActivityError as error:
-                workflow.logger.warning("could not post the %s notice: %s", part, _reason(error))
+                self._log(logging.WARNING, "could not post the %s notice: %s", part, _reason(error))
 
     # --- reminders: chase whoever owes an input ------------------------------------------------
 
@@ -731,7 +732,7 @@ class HandoverWorkflow:
                     try:
                         await self._post(f"{level}:{owner}:{now.isoformat()}", text, thread=not escalated)
                     except ActivityError as error:
-                        workflow.logger.warning("could not post a %s: %s", level, _reason(error))
+                        self._log(logging.WARNING, "could not post a %s: %s", level, _reason(error))
                     for wait in mine:
                         mark = progress.reminders.setdefault(decisions.reminder_key(wait), ReminderMark())
                         if escalated:
@@ -1288,8 +1289,13 @@ class HandoverWorkflow:
         except HandoverError as error:
             if apply is not None and self._too_early(error):
                 self._held.append((kind, given, check, apply))
-                workflow.logger.info(
-                    "holding %s signal from %s until %s", kind.value, given.actor, error.message
+                self._log(
+                    logging.INFO,
+                    "holding %s signal from %s until %s",
+                    kind.value,
+                    given.actor,
+                    error.message,
+                    item=_item_of(given),
                 )
             else:
                 self._reject(kind, given, error.message)
@@ -1303,6 +1309,7 @@ class HandoverWorkflow:
         )
 
     def _after_input(self, accepted: InputAccepted) -> InputAccepted:
+        self._log(logging.INFO, "accepted %s", accepted.kind.value, item=accepted.item_id)
         self._retry_held()  # an input may make a held one valid (an acknowledgement after its status)
         return accepted
 
@@ -1313,25 +1320,20 @@ class HandoverWorkflow:
                 apply(given)
 
     def _reject(self, kind: InputKind, given: Any, reason: str) -> None:
-        item_id = (
-            getattr(given, "incident_id", None)
-            or getattr(given, "ticket_id", None)
-            or getattr(given, "rollout_id", None)
-            or getattr(given, "thread_ts", None)
-        )
-        self._record_rejection(kind, given.actor, item_id, reason)
+        self._record_rejection(kind, given.actor, _item_of(given), reason)
 
     def _record_rejection(self, kind: InputKind, actor: str, item_id: str | None, reason: str) -> None:
         self._progress.rejected.append(
             RejectedInput(at=workflow.now(), kind=kind, actor=actor, item_id=item_id, reason=reason)
         )
-        workflow.logger.warning("rejected %s signal from %s: %s", kind.value, actor, reason)
+        self._log(logging.WARNING, "rejected %s from %s: %s", kind.value, actor, reason, item=item_id)
 
     def _from_signal(
         self, kind: InputKind, given: Any, check: Callable[[Any], Any], apply: Callable[[Any], Any]
     ) -> None:
         if not self._rejected(kind, given, check, apply):
             apply(given)
+            self._log(logging.INFO, "accepted %s (signal)", kind.value, item=_item_of(given))
             self._retry_held()
 
     async def _watch_until(
@@ -1355,7 +1357,7 @@ class HandoverWorkflow:
         try:
             return watch.result()
         except ActivityError as error:
-            workflow.logger.warning("stopped watching: %s", _reason(error))
+            self._log(logging.WARNING, "stopped watching: %s", _reason(error))
             return None
 
     def _check_cancelled(self) -> None:
@@ -1404,9 +1406,16 @@ class HandoverWorkflow:
         )
         return await workflow.execute_activity_method(SlackActivities.post_message, post, **LOOKUP)
 
+    def _log(self, level: int, message: str, *args: object, item: str | None = None) -> None:
+        """A log line with the handover's step and item; the SDK adds the workflow and run ids (see
+        handover/logs.py) and leaves it out while the workflow replays."""
+        step = self._progress.phase.name.lower()
+        workflow.logger.log(level, message, *args, extra={"step": step, "item": item})
+
     def _set_phase(self, phase: Phase) -> None:
         progress = self._progress
         progress.phase = phase
+        self._log(logging.INFO, "now %s", phase.value)
         self._retry_held()
         request = progress.request
         updates = [
@@ -1483,3 +1492,13 @@ def _reason(error: BaseException) -> str:
     while error.__cause__ is not None:
         error = error.__cause__
     return error.message if isinstance(error, ApplicationError) else str(error)
+
+
+def _item_of(given: Any) -> str | None:
+    """The item a person's input is about (none for the summary, mitigation or a cancel)."""
+    return (
+        getattr(given, "incident_id", None)
+        or getattr(given, "ticket_id", None)
+        or getattr(given, "rollout_id", None)
+        or getattr(given, "thread_ts", None)
+    )
