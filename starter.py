@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import re
 import sys
@@ -43,12 +44,14 @@ from handover.models import (
     IncidentStatusInput,
     InputKind,
     MitigatedInput,
+    Phase,
     ReminderPolicy,
     RolloutAnnotationInput,
     RolloutOwnershipInput,
     SummaryAckInput,
     UnclearThreadInput,
     Variant,
+    _email,
 )
 from handover.report import to_markdown
 from handover.settings import Settings, SettingsError
@@ -230,23 +233,65 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     client = await connect(settings)
-    query = 'WorkflowType = "HandoverWorkflow"'
-    if not args.all:
-        query += ' AND ExecutionStatus = "Running"'
-    table = Table()
-    for column in ("handover", "status", "phase", "outgoing → incoming", "started"):
-        table.add_column(column)
+    query = service.list_query(
+        include_finished=args.all,
+        phase=args.phase,
+        variant=args.variant,
+        outgoing=args.outgoing,
+        incoming=args.incoming,
+        involving=args.involving,
+        waiting_on=args.waiting_on,
+    )
+    rows = []
     async for execution in client.list_workflows(query, limit=args.limit):
         attributes = execution.typed_search_attributes
-        table.add_row(
-            execution.id,
-            execution.status.name.lower() if execution.status else "?",
-            attributes.get(visibility.PHASE) or "",
-            f"{attributes.get(visibility.OUTGOING) or ''} → {attributes.get(visibility.INCOMING) or ''}",
-            execution.start_time.strftime("%Y-%m-%d %H:%M UTC"),
+        rows.append(
+            {
+                "handover": execution.id,
+                "status": execution.status.name.lower() if execution.status else "?",
+                "phase": attributes.get(visibility.PHASE) or "",
+                "outgoing": attributes.get(visibility.OUTGOING) or "",
+                "incoming": attributes.get(visibility.INCOMING) or "",
+                "variant": attributes.get(visibility.VARIANT) or "",
+                "waiting_on": list(attributes.get(visibility.WAITING_ON) or []),
+                "started_at": execution.start_time.isoformat(),
+            }
         )
-    out.print(table)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no handover matches" + ("" if args.all else " (running ones only; --all for every one)"))
+    else:
+        table = Table()
+        for column in ("handover", "status", "phase", "outgoing → incoming", "waiting on", "started"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["handover"],
+                row["status"],
+                row["phase"],
+                f"{row['outgoing']} → {row['incoming']}",
+                ", ".join(row["waiting_on"]),
+                row["started_at"][:16].replace("T", " ") + " UTC",
+            )
+        out.print(table)
     return 0
+
+
+def email(text: str) -> str:
+    try:
+        return _email(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def phase(text: str) -> Phase:
+    for known in Phase:
+        if text.strip().lower() in (known.name.lower(), known.value):
+            return known
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a phase; one of: {', '.join(known.name.lower() for known in Phase)}"
+    )
 
 
 def _input_command(kind: InputKind, build: Callable[[argparse.Namespace], Any]):
@@ -320,10 +365,30 @@ def parser() -> argparse.ArgumentParser:
     digest.set_defaults(run=cmd_digest)
 
     listing = commands.add_parser(
-        "list", help="list handovers", description="List running handovers (or all with --all)."
+        "list",
+        help="list handovers",
+        description="List running handovers (or all with --all), by their search attributes.",
+        epilog="e.g. starter.py list --waiting-on bob@novalien.com   (what waits on Bob)",
     )
     listing.add_argument("--all", action="store_true", help="include finished handovers")
     listing.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    listing.add_argument("--json", action="store_true", help="print the handovers as JSON")
+    listing.add_argument(
+        "--waiting-on", type=email, metavar="EMAIL", help="only those waiting on this person's input"
+    )
+    listing.add_argument(
+        "--involving", type=email, metavar="EMAIL", help="only those with this outgoing or incoming admin"
+    )
+    listing.add_argument("--outgoing", type=email, metavar="EMAIL", help="only this outgoing admin's")
+    listing.add_argument("--incoming", type=email, metavar="EMAIL", help="only those to this incoming admin")
+    listing.add_argument("--phase", type=phase, help="only those in this phase, e.g. handing_over, overlap")
+    listing.add_argument(
+        "--variant",
+        type=Variant,
+        choices=list(Variant),
+        metavar="VARIANT",
+        help="only this variant: " + ", ".join(v.value for v in Variant),
+    )
     listing.set_defaults(run=cmd_list)
 
     status = commands.add_parser(

@@ -90,6 +90,20 @@ def pending_inputs(progress: HandoverProgress) -> list[PendingInput]:
     ]
 
 
+def waiting_on(progress: HandoverProgress) -> list[str]:
+    """Who owes an input now, sorted: the `HandoverWaitingOn` search attribute. Stops looking once
+    everyone who could owe one does (the workflow asks at every step of an alert storm)."""
+    could = {person.email for person in (progress.outgoing, progress.incoming) if person is not None}
+    if progress.lead:
+        could.add(progress.lead)
+    owing: set[str] = set()
+    for _, owner, _, _ in _owed(progress):
+        owing.add(owner)
+        if owing >= could:
+            break
+    return sorted(owing)
+
+
 def _owed(progress: HandoverProgress) -> Iterator[tuple[InputKind, str, str | None, datetime]]:
     """`pending_inputs` as plain tuples: the workflow asks on every step of an alert storm's
     thousands of items, and building a model for each made it the worker's hottest code."""

@@ -139,8 +139,7 @@ class Stack:
             "--log-level",
             "warn",
         ]
-        for key in visibility.ALL:
-            command += ["--search-attribute", f"{key.name}=Keyword"]
+        command += visibility.dev_server_flags()
         process = self.spawn("temporal", command)
         wait_for(
             "Temporal",

@@ -6,6 +6,7 @@ Pure functions of what the workflow knows; unit-tested in tests/handover/test_me
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -516,3 +517,24 @@ def plan_text(plan: HandoverPlan) -> str:
     lines.append("Waits for: " + ("; ".join(plan.waits_for) or "nobody"))
     lines.append("Nothing was changed: this is a plan.")
     return "\n".join(lines)
+
+
+def current_details(progress: HandoverProgress, waiting_on: Sequence[str]) -> str:
+    """The Temporal UI's "current details" of a handover (Temporal markdown)."""
+    request = progress.request
+    lines = [
+        f"**{progress.phase.value.capitalize()}** · {request.variant.value} · "
+        f"{request.outgoing} → {request.incoming}",
+        f"Waiting on: {', '.join(waiting_on)}" if waiting_on else "Waiting on: nobody",
+    ]
+    for noun, items in (
+        ("incident", progress.incidents),
+        ("ticket", progress.tickets),
+        ("rollout", progress.rollouts),
+    ):
+        if items:
+            outcomes = Counter(item.outcome.value for item in items)
+            lines.append(
+                f"{_plural(len(items), noun)}: " + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
+            )
+    return "\n\n".join(lines)

@@ -46,6 +46,7 @@ from handover.models import (
     InputAccepted,
     InputKind,
     Phase,
+    Variant,
     workflow_id_for,
 )
 
@@ -128,6 +129,37 @@ def _equals(key: SearchAttributeKey, value: str) -> str:
     return f'{key.name} = "{value}"'
 
 
+def list_query(
+    *,
+    include_finished: bool = False,
+    phase: Phase | None = None,
+    variant: Variant | None = None,
+    outgoing: str | None = None,
+    incoming: str | None = None,
+    involving: str | None = None,
+    waiting_on: str | None = None,
+) -> str:
+    """The visibility query of `starter.py list`: every filter given must hold."""
+    clauses = [f'WorkflowType = "{WORKFLOW}"']
+    if not include_finished:
+        clauses.append('ExecutionStatus = "Running"')
+    if phase is not None:
+        clauses.append(f'{visibility.PHASE.name} = "{phase.value}"')
+    if variant is not None:
+        clauses.append(_equals(visibility.VARIANT, variant.value))
+    if outgoing is not None:
+        clauses.append(_equals(visibility.OUTGOING, outgoing))
+    if incoming is not None:
+        clauses.append(_equals(visibility.INCOMING, incoming))
+    if involving is not None:
+        clauses.append(
+            f"({_equals(visibility.OUTGOING, involving)} OR {_equals(visibility.INCOMING, involving)})"
+        )
+    if waiting_on is not None:
+        clauses.append(_equals(visibility.WAITING_ON, waiting_on))  # a keyword list: "contains"
+    return " AND ".join(clauses)
+
+
 async def running(
     client: Client,
     involving: str | None = None,
@@ -136,12 +168,8 @@ async def running(
 ) -> list[dict]:
     """Running handovers (from Temporal's visibility: no worker needed), optionally one admin's,
     or those whose search attributes equal `where`."""
-    clauses = [f'WorkflowType = "{WORKFLOW}"', 'ExecutionStatus = "Running"']
     try:
-        if involving is not None:
-            clauses.append(
-                f"({_equals(visibility.OUTGOING, involving)} OR {_equals(visibility.INCOMING, involving)})"
-            )
+        clauses = [list_query(involving=involving)]
         clauses += [_equals(key, value) for key, value in (where or {}).items()]
     except ValueError:
         return []  # nothing can match a value like that

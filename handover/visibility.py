@@ -4,9 +4,10 @@ Registered by `make run` (`temporal server start-dev --search-attribute ...`) an
 fixtures; on a real cluster, register them once with `temporal operator search-attribute create`.
 """
 
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 
 PHASE = SearchAttributeKey.for_keyword("HandoverPhase")
 OUTGOING = SearchAttributeKey.for_keyword("HandoverOutgoing")
@@ -17,7 +18,11 @@ INCOMING_PAGERDUTY = SearchAttributeKey.for_keyword("HandoverIncomingPagerDuty")
 SUMMARY_TS = SearchAttributeKey.for_keyword("HandoverSummaryTs")
 """The summary's Slack ts: the endpoint relays a :+1: only to the handover whose summary it is."""
 
-ALL = [PHASE, OUTGOING, INCOMING, VARIANT, INCOMING_PAGERDUTY, SUMMARY_TS]
+WAITING_ON = SearchAttributeKey.for_keyword_list("HandoverWaitingOn")
+"""Who owes an input now (emails): `starter.py list --waiting-on EMAIL`. Set by handovers started
+after the `waiting-on` patch (see workflows/handover.py)."""
+
+ALL = [PHASE, OUTGOING, INCOMING, VARIANT, INCOMING_PAGERDUTY, SUMMARY_TS, WAITING_ON]
 
 
 async def missing(client: Client) -> list[str]:
@@ -30,10 +35,34 @@ async def missing(client: Client) -> list[str]:
     return [key.name for key in ALL if key.name not in have]
 
 
+def type_name(key: SearchAttributeKey) -> str:
+    """The type as the `temporal` CLI names it."""
+    listed = key.indexed_value_type is SearchAttributeIndexedValueType.KEYWORD_LIST
+    return "KeywordList" if listed else "Keyword"
+
+
 def register_commands(names: list[str]) -> str:
     """The commands that register `names` (for a person to run on their cluster)."""
-    create = "temporal operator search-attribute create --type Keyword --name"
-    return "; ".join(f"{create} {name}" for name in names)
+    types = {key.name: type_name(key) for key in ALL}
+    create = "temporal operator search-attribute create"
+    return "; ".join(f"{create} --name {name} --type {types[name]}" for name in names)
+
+
+def dev_server_flags() -> list[str]:
+    """`temporal server start-dev` flags that register every attribute."""
+    return [flag for key in ALL for flag in ("--search-attribute", f"{key.name}={type_name(key)}")]
+
+
+async def register(client: Client) -> None:
+    """Registers every attribute on the test server (which has no flags for it)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in ALL
+            },
+        )
+    )
 
 
 def names() -> list[str]:

@@ -39,9 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pydantic import SecretStr  # noqa: E402
-from temporalio.api.enums.v1 import IndexedValueType  # noqa: E402
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest  # noqa: E402
-from temporalio.client import Client, WorkflowHandle  # noqa: E402
+from temporalio.client import WorkflowHandle  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
@@ -343,7 +341,7 @@ async def record(
         runtime=QUIET,
     )
     try:
-        await _add_search_attributes(env.client)
+        await visibility.register(env.client)
         task_queue = f"record-{name}"
         async with Worker(
             env.client,
@@ -366,17 +364,6 @@ async def record(
     ).replay_workflow(history)
     path.write_text(history.to_json() + "\n")
     return len(history.events)
-
-
-async def _add_search_attributes(client: Client) -> None:
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in visibility.ALL
-            },
-        )
-    )
 
 
 async def main(names: list[str], tag: str | None, overwrite: bool) -> None:

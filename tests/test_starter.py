@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from handover import service
 from handover.models import HandoverRequest, Phase
-from tests.humans import INCOMING, OUTGOING, inventory, wait_for
+from tests.humans import INCOMING, OUTGOING, inventory, play_outgoing, wait_for
 
 STARTER = str(Path(__file__).resolve().parent.parent / "starter.py")
 
@@ -204,3 +205,40 @@ async def test_bad_configuration_is_named_without_printing_any_token(cli):
     result = await cli("status", OUTGOING, env_changes={**secrets, "HANDOVER_POLL_SECONDS": "abc"})
     assert result.returncode == 2 and "HANDOVER_POLL_SECONDS" in result.stderr
     assert not any(secret in result.stderr for secret in secrets.values())
+
+
+async def test_list_filters_by_the_handovers_search_attributes(cli, dev_server, fresh_sandbox):
+    client, task_queue = dev_server
+    request = HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="tests")
+    alice = await service.start(client, task_queue, request)
+    carol = await service.start(
+        client, task_queue, request.model_copy(update={"outgoing": "carol@novalien.com"})
+    )
+    await inventory(client, alice.id)
+    await play_outgoing(client, alice.id)  # now Alice owes nothing; Bob owes acknowledgements
+    progress = {
+        handle.id: await wait_for(client, handle.id, lambda p: p.phase is not Phase.VALIDATING and p.pending)
+        for handle in (alice, carol)
+    }
+    owing = {handover: {wait.owner for wait in p.pending} for handover, p in progress.items()}
+    assert owing[alice.id] == {INCOMING}
+
+    async def listed(*filters: str) -> set[str]:
+        result = await cli("list", "--json", *filters)
+        assert result.returncode == 0, result.stderr
+        return {row["handover"] for row in json.loads(result.stdout)}
+
+    for person in (OUTGOING, INCOMING, "carol@novalien.com"):
+        expected = {handover for handover, people in owing.items() if person in people}
+        deadline = asyncio.get_running_loop().time() + 15  # visibility follows the upsert shortly
+        while (found := await listed("--waiting-on", person)) != expected:
+            assert asyncio.get_running_loop().time() < deadline, (person, found, expected)
+            await asyncio.sleep(0.5)
+    assert await listed("--involving", "carol@novalien.com") == {carol.id}
+    assert await listed("--incoming", INCOMING, "--variant", "planned") == {alice.id, carol.id}
+    assert await listed("--outgoing", OUTGOING, "--phase", "handing_over") == {alice.id}
+    assert await listed("--phase", "completed") == set()
+    nothing = await cli("list", "--waiting-on", "nobody@novalien.com")
+    assert "no handover matches" in nothing.stdout
+    bad = await cli("list", "--phase", "lunch")
+    assert bad.returncode == 2 and "'lunch' is not a phase; one of: validating" in bad.stderr

@@ -123,6 +123,9 @@ GATHER_ACKNOWLEDGEMENTS = timedelta(seconds=2)
 """How long an acknowledgement waits for others to go to PagerDuty with it, in one bulk update."""
 GATHER_PATCH = "gather-acknowledgements"
 """`workflow.patched` id: handovers started before acknowledgements were gathered replay without."""
+WAITING_ON_PATCH = "waiting-on"
+"""`workflow.patched` id: handovers started before `HandoverWaitingOn` existed replay without it
+(and never set it: `starter.py list --waiting-on` finds only handovers started since)."""
 RENEW_BEFORE = timedelta(minutes=15)
 """The override is extended this long (or a quarter of the overlap) before it would run out while
 the handover goes on."""
@@ -150,6 +153,7 @@ class HandoverWorkflow:
         )
         self._open_sessions: list[str] = []
         self._stop_reminders = False
+        self._publishing: asyncio.Task[None] | None = None
         self._stop_freezing = False
         self._failure: HandoverError | ActivityError | None = None
         self._held: list[tuple[InputKind, Any, Callable[[Any], Any], Callable[[Any], Any]]] = []
@@ -157,6 +161,8 @@ class HandoverWorkflow:
 
     @workflow.run
     async def run(self, request: HandoverRequest) -> HandoverReport:
+        if workflow.patched(WAITING_ON_PATCH):
+            self._publishing = asyncio.create_task(self.keep_waiting_on_current())
         try:
             await self.validate()
         except (HandoverError, ActivityError) as error:
@@ -715,6 +721,27 @@ class HandoverWorkflow:
                 await self._post(part, text)
             except ActivityError as error:
                 self._log(logging.WARNING, "could not post the %s notice: %s", part, _reason(error))
+
+    # --- visibility: who owes an input, for `starter.py list --waiting-on` and the UI ---------
+
+    async def keep_waiting_on_current(self) -> None:
+        """Keeps `HandoverWaitingOn` (and the UI's current details) up to date as inputs come in
+        and items finish; one upsert per change of who owes, not per input."""
+        published: list[str] = []
+
+        def changed() -> bool:
+            return decisions.waiting_on(self._progress) != published
+
+        while True:
+            await workflow.wait_condition(lambda: self._progress.phase.ended or changed())
+            owing = decisions.waiting_on(self._progress)
+            if owing != published:
+                published = owing
+                key = visibility.WAITING_ON
+                workflow.upsert_search_attributes([key.value_set(owing) if owing else key.value_unset()])
+                workflow.set_current_details(messages.current_details(self._progress, owing))
+            if self._progress.phase.ended:
+                return
 
     # --- reminders: chase whoever owes an input ------------------------------------------------
 
@@ -1416,6 +1443,7 @@ class HandoverWorkflow:
         progress = self._progress
         progress.phase = phase
         self._log(logging.INFO, "now %s", phase.value)
+        workflow.set_current_details(messages.current_details(progress, decisions.waiting_on(progress)))
         self._retry_held()
         request = progress.request
         updates = [

@@ -151,8 +151,7 @@ class Stack:
             "--log-level",
             "error",
         ]
-        for key in visibility.ALL:
-            command += ["--search-attribute", f"{key.name}=Keyword"]
+        command += visibility.dev_server_flags()
         self.temporal = self._spawn("temporal", command)
         _wait(lambda: listening(self.temporal_port), self.temporal, "Temporal", 60)
 

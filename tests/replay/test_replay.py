@@ -11,6 +11,7 @@ while handovers wait").
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Iterator
@@ -127,6 +128,43 @@ async def test_an_unpatched_change_fails_the_replay_with_a_non_determinism_error
     history = load(PLANNED)
     with pytest.raises(workflow.NondeterminismError, match="Nondeterminism error"):
         await replayer(changed, PlanWorkflow).replay_workflow(history)
+
+
+# --- a patched change: the `waiting-on` search attribute --------------------------------------
+
+WAITING_ON = Path(__file__).parent / "histories" / "planned-waiting-on.json"
+
+
+@workflow.defn(name="HandoverWorkflow")
+class HandoverWaitingOnUnpatched(HandoverWorkflow):
+    """The `waiting-on` change as it would be without `workflow.patched`: publishing who owes
+    an input from the start of every handover, whatever its history says."""
+
+    @workflow.run
+    async def run(self, request: HandoverRequest) -> HandoverReport:
+        self._publishing = asyncio.create_task(self.keep_waiting_on_current())
+        return await super().run(request)
+
+
+def upserted(history: WorkflowHistory) -> set[str]:
+    """The search attributes a history's upserts name."""
+    names: set[str] = set()
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            names |= set(fields.indexed_fields)
+    return names
+
+
+async def test_the_waiting_on_patch_replays_handovers_from_before_it_and_after_it():
+    before, after = load(PLANNED), load(WAITING_ON)
+    assert "HandoverWaitingOn" not in upserted(before)
+    assert "HandoverWaitingOn" in upserted(after)  # recorded on the patched code
+    await replayer().replay_workflow(before)
+    await replayer().replay_workflow(after)
+    # Without the patch the same change strands every handover already waiting:
+    with pytest.raises(workflow.NondeterminismError):
+        await replayer(HandoverWaitingOnUnpatched, PlanWorkflow).replay_workflow(before)
 
 
 # --- no secret in any history ------------------------------------------------------------------
