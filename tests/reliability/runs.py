@@ -13,6 +13,7 @@ import os
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,8 @@ from temporalio.client import WorkflowHandle
 
 from handover import service
 from handover.models import HandoverReport, HandoverRequest, Outcome, Phase
-from sandbox.testing import running_sandbox
 from tests.reliability.people import Given, play
-from tests.reliability.stack import Stack, random_secrets, record, scenario_with
+from tests.reliability.stack import Stack, record, running_stack, scenario_with
 from tests.writes import duplicates
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "reliability"
@@ -37,21 +37,26 @@ FAULTS_25 = [
 """About a quarter of all requests to every API fail (26 % drawn in order), each way the sandbox
 can fail them."""
 
+OUTGOING, INCOMING = "alice@novalien.com", "bob@novalien.com"
+
+
+def planned() -> HandoverRequest:
+    """A planned handover with offboarding on the demo scenario; the overlap is cut to 3 s."""
+    return HandoverRequest(
+        outgoing=OUTGOING,
+        incoming=INCOMING,
+        requested_by="reliability",
+        offboarding=True,
+        demo=True,
+        overlap=timedelta(seconds=3),
+    )
+
 
 @pytest.fixture(scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    root = tmp_path_factory.mktemp("reliability")
-    secrets = random_secrets()
-    with running_sandbox(scenario_with(secrets), root / "sandbox") as sandbox:
-        stack = Stack(root=root, sandbox=sandbox, secrets=secrets)
-        try:
-            stack.start_temporal()
-            stack.start_endpoint()
-            stack.start_worker()
-            yield stack
-            await _scan_for_secrets(stack)
-        finally:
-            stack.stop()
+    with running_stack(tmp_path_factory.mktemp("reliability")) as stack:
+        yield stack
+        await _scan_for_secrets(stack)
 
 
 async def _scan_for_secrets(stack: Stack) -> None:

@@ -20,6 +20,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from endpoint.__main__ import make_tokens
 from handover import visibility
 from sandbox.state import DEMO_SCENARIO
-from sandbox.testing import SandboxHandle
+from sandbox.testing import SandboxHandle, running_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -183,15 +185,17 @@ class Stack:
         self.workers.append(worker)
         return worker
 
+    def kill_worker(self, worker: subprocess.Popen) -> bool:
+        """kill -9 one worker; whether it was alive."""
+        if worker.poll() is not None:
+            return False
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        return True
+
     def kill_workers(self) -> int:
         """kill -9 every worker; how many were alive."""
-        killed = 0
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGKILL)
-                worker.wait()
-                killed += 1
-        return killed
+        return sum(self.kill_worker(worker) for worker in self.workers)
 
     def stop_workers(self) -> None:
         for worker in self.workers:
@@ -223,6 +227,29 @@ class Stack:
 
     def log_files(self) -> list[Path]:
         return sorted(self.logs.glob("*.log"))
+
+
+def identity(worker: subprocess.Popen) -> str:
+    """The worker's identity in Temporal (the SDK's default, `<pid>@<hostname>`: worker.py sets none)."""
+    return f"{worker.pid}@{socket.gethostname()}"
+
+
+@contextmanager
+def running_stack(root: Path, workers: int = 1, endpoint: bool = True) -> Iterator[Stack]:
+    """Temporal, `workers` workers on one task queue and the endpoint, against a sandbox serving
+    the demo scenario with random secrets; all stopped when the block ends."""
+    secrets = random_secrets()
+    with running_sandbox(scenario_with(secrets), root / "sandbox") as sandbox:
+        stack = Stack(root=root, sandbox=sandbox, secrets=secrets)
+        try:
+            stack.start_temporal()
+            if endpoint:
+                stack.start_endpoint()
+            for _ in range(workers):
+                stack.start_worker()
+            yield stack
+        finally:
+            stack.stop()
 
 
 def _wait(ready, process: subprocess.Popen | None, what: str, timeout: float) -> None:

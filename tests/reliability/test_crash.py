@@ -20,23 +20,20 @@ from temporalio.client import WorkflowHandle
 from handover import service
 from handover.errors import NoWorker
 from handover.models import HandoverRequest, InputKind, Variant
-from tests.reliability.runs import Run, in_flight, run_handover, slow_once, until_completed, until_fired
+from tests.reliability.runs import (
+    INCOMING,
+    OUTGOING,
+    Run,
+    in_flight,
+    planned,
+    run_handover,
+    slow_once,
+    until_completed,
+    until_fired,
+)
 from tests.reliability.stack import Stack
 
 pytestmark = pytest.mark.reliability
-
-OUTGOING, INCOMING = "alice@novalien.com", "bob@novalien.com"
-
-
-def planned() -> HandoverRequest:
-    return HandoverRequest(
-        outgoing=OUTGOING,
-        incoming=INCOMING,
-        requested_by="reliability",
-        offboarding=True,
-        demo=True,
-        overlap=timedelta(seconds=3),
-    )
 
 
 def compromised() -> HandoverRequest:
