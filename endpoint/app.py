@@ -19,8 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from endpoint import console, events, handovers
+from endpoint import codec, console, events, handovers
 from endpoint.auth import TokenStore
+from handover.codec import EncryptionCodec
 from handover.errors import HandoverError
 from handover.settings import Settings
 from handover.temporal import connect
@@ -139,6 +140,14 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     app.include_router(handovers.router)
     app.include_router(events.router)
     app.include_router(console.router)
+    keyring = settings.payload_keyring()
+    if keyring:
+        app.state.codec = EncryptionCodec(keyring)
+        app.include_router(codec.router)
+        if settings.codec_cors_origins:
+            app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)
+    else:
+        app.include_router(codec.off)
     return app
 
 

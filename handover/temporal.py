@@ -3,17 +3,23 @@ key, the pydantic data converter, and the payload codec when payloads are encryp
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+from handover.codec import EncryptionCodec
 from handover.settings import Settings
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    return pydantic_data_converter
+    keyring = settings.payload_keyring()
+    if not keyring:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keyring))
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
