@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import structlog
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -58,6 +59,15 @@ async def _search_attributes_ready(client) -> bool:
     return True
 
 
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """The Temporal SDK's Prometheus exporter on HANDOVER_METRICS_ADDRESS (README, "Metrics"):
+    the SDK's worker, workflow and activity metrics and the handovers' own counters."""
+    if not settings.metrics_address:
+        return None
+    prometheus = PrometheusConfig(bind_address=settings.metrics_address, durations_as_seconds=True)
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
 def quieten_garbage_collection() -> None:
     """Shorter collection pauses: what is loaded at start (the SDK, pydantic, the workflow
     sandbox's modules) lives as long as the process, so full collections stop walking it. Under
@@ -75,7 +85,7 @@ async def main() -> None:
         log.error("cannot start", reason=str(error))
         raise SystemExit(2) from None
     logs.hide(settings)
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings))
     if not await _search_attributes_ready(client):
         raise SystemExit(2)
     stop = asyncio.Event()
@@ -91,6 +101,7 @@ async def main() -> None:
             namespace=settings.temporal_namespace,
             task_queue=settings.task_queue,
             sandbox=settings.uses_sandbox,
+            metrics=f"http://{settings.metrics_address}/metrics" if settings.metrics_address else None,
         )
         async with worker:
             await stop.wait()

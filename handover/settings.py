@@ -156,8 +156,8 @@ class Settings(BaseSettings):
                 f"{', '.join(real)} is configured for real but {', '.join(missing)} is still the "
                 "sandbox; configure every API for real, or none"
             )
-        given = self.model_fields_set
-        unset = [type(self).model_fields[name].alias for name in TEAM_IDS if name not in given]
+        fields = type(self).model_fields
+        unset = [fields[name].alias for name in TEAM_IDS if getattr(self, name) == fields[name].default]
         if unset:
             raise ValueError(
                 f"with real APIs, set {', '.join(unset)} (the defaults are the sandbox's demo team)"

@@ -59,5 +59,5 @@ def test_compose_registers_every_search_attribute_the_workflow_sets():
     from handover import visibility
 
     command = compose()["services"]["temporal-search-attributes"]["command"][0]
-    for name in visibility.names():
-        assert f" {name}" in command, name
+    for key in visibility.ALL:
+        assert re.search(rf" {key.name}:{visibility.type_name(key)}[ ;]", command), key.name

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -212,7 +213,25 @@ class HandoverWorkflow:
                 if task is not None:
                     await task
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._count_outcomes()
         return HandoverReport(**self._progress.model_dump(), completed_at=workflow.now())
+
+    def _count_outcomes(self) -> None:
+        """Prometheus counters of how handovers and their items end (README, "Metrics"). The SDK's
+        meter does not count again when a worker replays the handover."""
+        progress, meter = self._progress, workflow.metric_meter()
+        variant = progress.request.variant.value
+        meter.create_counter("handover_ended", "Handovers ended, by variant and phase").add(
+            1, {"variant": variant, "phase": progress.phase.name.lower()}
+        )
+        items = meter.create_counter("handover_items", "Items of ended handovers, by kind and outcome")
+        for kind, handed in (
+            ("incident", progress.incidents),
+            ("ticket", progress.tickets),
+            ("rollout", progress.rollouts),
+        ):
+            for outcome, count in Counter(item.outcome.value for item in handed).items():
+                items.add(count, {"variant": variant, "kind": kind, "outcome": outcome})
 
     # --- step 0: validate --------------------------------------------------------------------
 

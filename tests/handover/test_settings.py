@@ -84,6 +84,11 @@ def test_real_apis_need_the_teams_own_ids(monkeypatch):
     }
     message = refused(monkeypatch, **real)
     assert "PAGERDUTY_SCHEDULE_ID, SLACK_CHANNEL_ID, HANDOVER_SERVICE_EMAIL" in message
+    # docker-compose passes the demo's values through when none is given: refused just the same
+    message = refused(
+        monkeypatch, PAGERDUTY_SCHEDULE_ID="PPRIMARY", PAGERDUTY_SERVICE_IDS="PPLATOPS,PPLATAPI"
+    )
+    assert "set PAGERDUTY_SCHEDULE_ID, PAGERDUTY_SERVICE_IDS, SLACK_CHANNEL_ID" in message
 
 
 @pytest.mark.parametrize(

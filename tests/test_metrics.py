@@ -1,0 +1,95 @@
+"""Metrics: the worker's Prometheus exporter (Temporal SDK metrics and the handovers' own
+counters) and the endpoint's request metrics, under the names the README documents."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from handover import service, visibility
+from handover.models import HandoverRequest, Phase
+from handover.settings import Settings
+from tests.conftest import binary
+from tests.humans import INCOMING, OUTGOING, play_incoming, play_outgoing
+from tests.reliability.stack import free_port
+from worker import build_worker, metrics_runtime
+
+WORKER_METRICS = [
+    "temporal_workflow_completed",
+    "temporal_workflow_task_execution_latency",
+    "temporal_activity_execution_latency",
+    "temporal_activity_schedule_to_start_latency",
+    "temporal_worker_task_slots_available",
+    "handover_ended",
+    "handover_items",
+]
+
+
+def samples(text: str, name: str) -> dict[str, float]:
+    """`name`'s samples: labels -> value."""
+    found = {}
+    for line in text.splitlines():
+        match = re.match(rf"^{name}(\{{.*\}})? (\S+)$", line)
+        if match:
+            found[match.group(1) or ""] = float(match.group(2))
+    return found
+
+
+async def test_the_worker_exports_sdk_and_handover_metrics(
+    settings: Settings, fresh_sandbox, activity_executor
+):
+    address = f"127.0.0.1:{free_port()}"
+    runtime = metrics_runtime(settings.model_copy(update={"metrics_address": address}))
+    assert runtime is not None and metrics_runtime(settings) is None  # off unless configured
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
+    )
+    try:
+        await visibility.register(env.client)
+        task_queue = f"metrics-{uuid.uuid4()}"
+        async with build_worker(
+            env.client, settings.model_copy(update={"task_queue": task_queue}), activity_executor
+        ):
+            request = HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="tests")
+            handle = await service.start(env.client, task_queue, request)
+            await play_outgoing(env.client, handle.id)
+            await play_incoming(env.client, handle.id)
+            report = await handle.result()
+            assert report.phase is Phase.COMPLETED
+            async with httpx.AsyncClient() as http:
+                text = (await http.get(f"http://{address}/metrics")).text
+    finally:
+        await env.shutdown()
+
+    for name in WORKER_METRICS:
+        assert re.search(rf"^{name}(_bucket|_sum|_count)?[{{ ]", text, re.M), f"{name} is not exported"
+    assert sum(samples(text, "temporal_workflow_completed").values()) >= 1
+    ended = samples(text, "handover_ended")
+    assert any('phase="completed"' in labels and 'variant="planned"' in labels for labels in ended)
+    handed = {
+        labels: value
+        for labels, value in samples(text, "handover_items").items()
+        if 'outcome="handed_over"' in labels
+    }
+    assert sum(value for labels, value in handed.items() if 'kind="incident"' in labels) == len(
+        report.incidents
+    )
+
+
+async def test_the_endpoint_counts_requests_by_route_and_status(endpoint):
+    async with endpoint.http() as http:
+        await http.get("/healthz")
+        await http.get("/handovers/handover-nobody@novalien.com")
+        text = (await http.get("/metrics")).text
+    requests = samples(text, "handover_endpoint_requests_total")
+    assert any('route="/healthz"' in labels and 'status="200"' in labels for labels in requests)
+    assert any(
+        'route="/handovers/{handover_id}"' in labels and 'status="401"' in labels for labels in requests
+    )
+    assert samples(text, "handover_endpoint_request_seconds_count")
