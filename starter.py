@@ -31,6 +31,7 @@ from rich.table import Table
 from temporalio.service import RPCError
 
 from handover import service, visibility
+from handover.codec import UndecryptablePayload
 from handover.errors import HandoverError, InvalidInput, NotReady
 from handover.messages import digest_text, format_duration, plan_text
 from handover.models import (
@@ -598,6 +599,9 @@ def main(argv: list[str] | None = None) -> int:
     except HandoverError as error:
         err.print(f"error: {error.message}")
         return error.exit_code
+    except UndecryptablePayload as error:
+        err.print(f"error: {error}")
+        return 2
     except RPCError as error:
         err.print(
             f"error: Temporal at {settings.temporal_address} answered: {error.message}. Is `make run` up?"

@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 
 from endpoint import codec, console, events, handovers
 from endpoint.auth import TokenStore
-from handover.codec import EncryptionCodec
+from handover.codec import EncryptionCodec, UndecryptablePayload
 from handover.errors import HandoverError
 from handover.settings import Settings
 from handover.temporal import connect
@@ -124,6 +124,10 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
             status_code=503,
             content={"detail": f"Temporal at {settings.temporal_address} is unavailable: try again shortly."},
         )
+
+    @app.exception_handler(UndecryptablePayload)
+    async def undecryptable(request: Request, error: UndecryptablePayload) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": f"The endpoint is misconfigured: {error}."})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

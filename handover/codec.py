@@ -31,11 +31,12 @@ class UndecryptablePayload(ValueError):
 
 
 class EncryptionCodec(PayloadCodec):
+    """With no key (encryption off), payloads are written plain, and an encrypted one met while
+    reading is a clear error rather than the SDK's "Unknown payload encoding"."""
+
     def __init__(self, keyring: dict[str, bytes]) -> None:
-        if not keyring:
-            raise ValueError("EncryptionCodec needs at least one key")
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.items()}
-        self.encrypting_key_id = next(iter(keyring))
+        self.encrypting_key_id = next(iter(keyring), None)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(payload) for payload in payloads]
@@ -44,6 +45,8 @@ class EncryptionCodec(PayloadCodec):
         return [self.decrypt(payload) for payload in payloads]
 
     def encrypt(self, payload: Payload) -> Payload:
+        if self.encrypting_key_id is None:
+            return payload
         nonce = os.urandom(NONCE_BYTES)
         cipher = self._ciphers[self.encrypting_key_id]
         return Payload(
@@ -57,6 +60,11 @@ class EncryptionCodec(PayloadCodec):
             return payload
         key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
         cipher = self._ciphers.get(key_id)
+        if not self._ciphers:
+            raise UndecryptablePayload(
+                f"this handover's payloads are encrypted (key id {key_id!r}) and HANDOVER_PAYLOAD_KEYS "
+                "is not set here: set it as it is set for the workers"
+            )
         if cipher is None:
             known = ", ".join(repr(known_id) for known_id in self._ciphers)
             raise UndecryptablePayload(

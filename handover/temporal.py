@@ -16,10 +16,11 @@ from handover.settings import Settings
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    keyring = settings.payload_keyring()
-    if not keyring:
-        return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keyring))
+    """Pydantic, through the encryption codec: it encrypts when keys are set, and without keys
+    passes payloads through and names the missing setting when it meets an encrypted one."""
+    return dataclasses.replace(
+        pydantic_data_converter, payload_codec=EncryptionCodec(settings.payload_keyring())
+    )
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
