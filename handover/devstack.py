@@ -30,6 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "sandbox" / "scenarios" / "demo.yaml"
 UI_PORT = 8233
 ENDPOINT_PORT = 8080
+CODEC_URL = f"http://localhost:{ENDPOINT_PORT}/codec"
+"""With HANDOVER_PAYLOAD_KEYS, the dev server's UI decodes payloads here (README, "Encrypting
+payloads"); the endpoint lets the UI's origin call it."""
+METRICS_ADDRESS = "127.0.0.1:9464"
+"""The worker's Prometheus exporter, unless HANDOVER_METRICS_ADDRESS says otherwise."""
 DEMO_ADMINS = ["alice@novalien.com", "bob@novalien.com", "carol@novalien.com", "dave@novalien.com"]
 DEMO_SERVICE = "offboarding-pipeline"
 
@@ -95,12 +100,16 @@ class Stack:
         self.settings = settings
         self.logs = logs
         self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.metrics = settings.metrics_address or METRICS_ADDRESS
 
-    def spawn(self, name: str, command: list[str], to_log: bool = True) -> subprocess.Popen:
+    def spawn(
+        self, name: str, command: list[str], to_log: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab") if to_log else None
         process = subprocess.Popen(
             command,
             cwd=ROOT,
+            env={**os.environ, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT if log else None,
             start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
@@ -132,6 +141,11 @@ class Stack:
             "127.0.0.1",
             "--port",
             str(port),
+            *(
+                ["--ui-codec-endpoint", f"http://localhost:{ENDPOINT_PORT}/codec"]
+                if self.settings.payload_keys
+                else []
+            ),
             "--ui-port",
             str(UI_PORT),
             "--namespace",
@@ -172,10 +186,22 @@ class Stack:
         wait_for("the sandbox", lambda: sandbox_healthy(url, ca_file), process, 30, self.logs / "sandbox.log")
 
     def worker(self) -> None:
-        process = self.spawn("worker", [sys.executable, "worker.py"], to_log=False)
+        process = self.spawn(
+            "worker",
+            [sys.executable, "worker.py"],
+            to_log=False,
+            env={"HANDOVER_METRICS_ADDRESS": self.metrics},
+        )
         time.sleep(1.5)
         if process.poll() is not None:
             raise StackError(f"the worker exited with code {process.returncode}; see its output above")
+
+    def _ui_may_decode(self) -> dict[str, str]:
+        """The local Temporal UI's origin may call the codec endpoint, when payloads are encrypted
+        and nothing else is configured."""
+        if not self.settings.payload_keyring() or self.settings.codec_cors_origins:
+            return {}
+        return {"HANDOVER_CODEC_CORS_ORIGINS": f"http://localhost:{UI_PORT},http://127.0.0.1:{UI_PORT}"}
 
     def endpoint(self) -> None:
         if listening("127.0.0.1", ENDPOINT_PORT):
@@ -183,6 +209,7 @@ class Stack:
         process = self.spawn(
             "endpoint",
             [sys.executable, "-m", "endpoint", "--host", "127.0.0.1", "--port", str(ENDPOINT_PORT)],
+            env=self._ui_may_decode(),
         )
         wait_for(
             "the endpoint",
@@ -213,7 +240,7 @@ class Stack:
             time.sleep(0.5)
 
 
-def banner(settings: Settings, sandbox: bool, logs: Path, tokens: dict[str, str]) -> str:
+def banner(settings: Settings, sandbox: bool, logs: Path, tokens: dict[str, str], metrics: str) -> str:
     lines = [
         "",
         "On-call handover service is up.",
@@ -226,7 +253,7 @@ def banner(settings: Settings, sandbox: bool, logs: Path, tokens: dict[str, str]
             f"  Sandbox CA      {settings.data_dir / 'sandbox' / 'ca.pem'}",
         ]
     lines += [
-        f"  Worker          task queue {settings.task_queue}",
+        f"  Worker          task queue {settings.task_queue}; metrics on http://{metrics}/metrics",
         f"  Endpoint        http://localhost:{ENDPOINT_PORT}  (console; API docs at /docs)",
         f"  Logs            {logs}/",
         "",
@@ -287,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         tokens = demo_tokens(settings) if use_sandbox else {}
         print("Starting the endpoint and the console ...", flush=True)
         stack.endpoint()
-        print(banner(settings, use_sandbox, logs, tokens), flush=True)
+        print(banner(settings, use_sandbox, logs, tokens, stack.metrics), flush=True)
         stack.watch()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
