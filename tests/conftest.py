@@ -34,6 +34,7 @@ from pathlib import Path  # noqa: E402
 
 from temporalio.client import Client  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.runtime import Runtime  # noqa: E402
 from temporalio.service import RPCError  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
@@ -95,6 +96,17 @@ async def _worker_for(client: Client, settings: Settings, executor: ThreadPoolEx
 # --- Temporal: the time-skipping test server and the dev server -----------------------------
 
 
+async def start_time_skipping(runtime: Runtime | None = None) -> WorkflowEnvironment:
+    """A time-skipping test server from the venv's binary, with the search attributes."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
+    )
+    await visibility.register(env.client)
+    return env
+
+
 @pytest.fixture
 async def time_skipping(
     settings: Settings, activity_executor: ThreadPoolExecutor
@@ -102,11 +114,7 @@ async def time_skipping(
     """(environment, task queue): a time-skipping test server of the test's own (it starts in
     0.1 s, and its clock begins at the real now, which the sandbox's scenario times follow), with
     a worker running the real activities against the sandbox."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
-    await visibility.register(env.client)
+    env = await start_time_skipping()
     async for task_queue in _worker_for(env.client, settings, activity_executor):
         yield env, task_queue
     await env.shutdown()

@@ -10,6 +10,8 @@ from handover import service
 from handover.models import (
     EngineeringLinkInput,
     HandoverProgress,
+    HandoverReport,
+    HandoverRequest,
     IncidentAckInput,
     IncidentStatusInput,
     InputKind,
@@ -99,3 +101,12 @@ async def play_incoming(client: Client, workflow_id: str, timeout: float = 120) 
                 given = SummaryAckInput(actor=INCOMING)
             await service.send(client, workflow_id, wait.kind, given)
         await asyncio.sleep(0.2)
+
+
+async def planned_handover(client: Client, task_queue: str) -> HandoverReport:
+    """A whole planned handover of Alice's to Bob, both of them answering everything."""
+    request = HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="tests")
+    handle = await service.start(client, task_queue, request)
+    await play_outgoing(client, handle.id)
+    await play_incoming(client, handle.id)
+    return await handle.result()

@@ -7,14 +7,11 @@ import re
 import uuid
 
 import httpx
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from handover import service, visibility
-from handover.models import HandoverRequest, Phase
+from handover.models import Phase
 from handover.settings import Settings
-from tests.conftest import binary
-from tests.humans import INCOMING, OUTGOING, play_incoming, play_outgoing
+from tests.conftest import start_time_skipping
+from tests.humans import planned_handover
 from tests.reliability.stack import free_port
 from worker import build_worker, metrics_runtime
 
@@ -45,22 +42,13 @@ async def test_the_worker_exports_sdk_and_handover_metrics(
     address = f"127.0.0.1:{free_port()}"
     runtime = metrics_runtime(settings.model_copy(update={"metrics_address": address}))
     assert runtime is not None and metrics_runtime(settings) is None  # off unless configured
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
-        runtime=runtime,
-    )
+    env = await start_time_skipping(runtime)
     try:
-        await visibility.register(env.client)
         task_queue = f"metrics-{uuid.uuid4()}"
         async with build_worker(
             env.client, settings.model_copy(update={"task_queue": task_queue}), activity_executor
         ):
-            request = HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="tests")
-            handle = await service.start(env.client, task_queue, request)
-            await play_outgoing(env.client, handle.id)
-            await play_incoming(env.client, handle.id)
-            report = await handle.result()
+            report = await planned_handover(env.client, task_queue)
             assert report.phase is Phase.COMPLETED
             async with httpx.AsyncClient() as http:
                 text = (await http.get(f"http://{address}/metrics")).text

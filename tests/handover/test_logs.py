@@ -10,10 +10,10 @@ import logging
 import pytest
 import structlog
 
-from handover import logs, service
-from handover.models import HandoverRequest, Phase
+from handover import logs
+from handover.models import Phase
 from handover.settings import Settings
-from tests.humans import INCOMING, OUTGOING, play_incoming, play_outgoing, status_for
+from tests.humans import planned_handover, status_for
 
 CONTEXT = ("workflow_id", "run_id", "handover_id", "step", "item")
 
@@ -40,18 +40,15 @@ async def test_every_workflow_and_activity_line_carries_its_context(
     time_skipping, fresh_sandbox, captured, settings
 ):
     env, task_queue = time_skipping
-    request = HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="tests")
-    handle = await service.start(env.client, task_queue, request)
-    await play_outgoing(env.client, handle.id)
-    await play_incoming(env.client, handle.id)
-    report = await handle.result()
+    report = await planned_handover(env.client, task_queue)
     assert report.phase is Phase.COMPLETED
+    workflow_id = report.handover_id
 
     ours = [
         line
         for line in lines(captured)
         if line["logger"] in ("temporalio.workflow", "temporalio.activity")
-        and line.get("workflow_id") == handle.id
+        and line.get("workflow_id") == workflow_id
     ]
     from_workflow = [line for line in ours if line["logger"] == "temporalio.workflow"]
     from_activities = [line for line in ours if line["logger"] == "temporalio.activity"]
@@ -60,7 +57,7 @@ async def test_every_workflow_and_activity_line_carries_its_context(
         missing = [key for key in CONTEXT if key not in line]
         assert not missing, f"{line['event']!r} lacks {missing}"
         assert line["run_id"] == report.run_id
-        assert line["handover_id"] == f"{handle.id}#{report.run_id[:8]}"
+        assert line["handover_id"] == f"{workflow_id}#{report.run_id[:8]}"
         assert line["step"], line
     assert {"now handing over", "now completed"} <= {line["event"] for line in from_workflow}
     assert {"handing_over", "completed"} <= {line["step"] for line in from_workflow}
