@@ -108,6 +108,11 @@ async def start(
             static_summary=(
                 f"On-call handover {request.outgoing} → {request.incoming} ({request.variant.value})"
             ),
+            static_details=(
+                f"Requested by {request.requested_by} · {request.variant.value}"
+                f"{' · offboarding (audit check)' if request.offboarding else ''} · "
+                f"overlap {request.overlap} · `starter.py status {request.outgoing}`"
+            ),
             memo={"idempotency_key": idempotency_key, "request": what} if idempotency_key else None,
         )
     except WorkflowAlreadyStartedError:

@@ -240,5 +240,11 @@ async def test_list_filters_by_the_handovers_search_attributes(cli, dev_server, 
     assert await listed("--phase", "completed") == set()
     nothing = await cli("list", "--waiting-on", "nobody@novalien.com")
     assert "no handover matches" in nothing.stdout
+    # What the Temporal UI shows for a handover: its summary, details, and current details.
+    described = await alice.describe()
+    assert await described.static_summary() == f"On-call handover {OUTGOING} → {INCOMING} (planned)"
+    assert (await described.static_details()).startswith("Requested by tests · planned")
+    metadata = await alice.query("__temporal_workflow_metadata")
+    assert f"Waiting on: {INCOMING}" in metadata.current_details
     bad = await cli("list", "--phase", "lunch")
     assert bad.returncode == 2 and "'lunch' is not a phase; one of: validating" in bad.stderr
