@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -13,7 +14,7 @@ from handover.settings import Settings
 from tests.conftest import start_time_skipping
 from tests.humans import planned_handover
 from tests.reliability.stack import free_port
-from worker import build_worker, metrics_runtime
+from worker import ACTIVITY_THREADS, build_worker, metrics_runtime
 
 WORKER_METRICS = [
     "temporal_workflow_completed",
@@ -36,22 +37,20 @@ def samples(text: str, name: str) -> dict[str, float]:
     return found
 
 
-async def test_the_worker_exports_sdk_and_handover_metrics(
-    settings: Settings, fresh_sandbox, activity_executor
-):
+async def test_the_worker_exports_sdk_and_handover_metrics(settings: Settings, fresh_sandbox):
     address = f"127.0.0.1:{free_port()}"
     runtime = metrics_runtime(settings.model_copy(update={"metrics_address": address}))
     assert runtime is not None and metrics_runtime(settings) is None  # off unless configured
     env = await start_time_skipping(runtime)
     try:
         task_queue = f"metrics-{uuid.uuid4()}"
-        async with build_worker(
-            env.client, settings.model_copy(update={"task_queue": task_queue}), activity_executor
-        ):
-            report = await planned_handover(env.client, task_queue)
-            assert report.phase is Phase.COMPLETED
-            async with httpx.AsyncClient() as http:
-                text = (await http.get(f"http://{address}/metrics")).text
+        settings = settings.model_copy(update={"task_queue": task_queue})
+        with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+            async with build_worker(env.client, settings, executor):  # as worker.py builds it
+                report = await planned_handover(env.client, task_queue)
+                assert report.phase is Phase.COMPLETED
+                async with httpx.AsyncClient() as http:
+                    text = (await http.get(f"http://{address}/metrics")).text
     finally:
         await env.shutdown()
 
