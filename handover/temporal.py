@@ -11,15 +11,17 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
-from handover.codec import EncryptionCodec
+from handover.codec import EncryptionCodec, PayloadConverter
 from handover.settings import Settings
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """Pydantic, through the encryption codec: it encrypts when keys are set, and without keys
-    passes payloads through and names the missing setting when it meets an encrypted one."""
+    """Pydantic's, and the encryption codec when keys are set."""
+    keyring = settings.payload_keyring()
     return dataclasses.replace(
-        pydantic_data_converter, payload_codec=EncryptionCodec(settings.payload_keyring())
+        pydantic_data_converter,
+        payload_converter_class=PayloadConverter,
+        payload_codec=EncryptionCodec(keyring) if keyring else None,
     )
 
 
