@@ -24,7 +24,7 @@ def captured(settings: Settings):
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     stream = io.StringIO()
-    logs.configure(level="INFO", json=True, stream=stream)
+    logs.configure(level="DEBUG", json=True, stream=stream)  # DEBUG: a line per item too
     logs.hide(settings)
     yield stream
     root.handlers[:], root.level = handlers, level
@@ -63,6 +63,8 @@ async def test_every_workflow_and_activity_line_carries_its_context(
     assert {"handing_over", "completed"} <= {line["step"] for line in from_workflow}
     accepted = [line for line in from_workflow if line["event"] == "accepted submit_status"]
     assert {line["item"] for line in accepted} == {item.incident.id for item in report.incidents}
+    batches = [line for line in from_activities if line["event"].startswith("batch done: ")]
+    assert {line["step"] for line in batches} >= {"hand_over_incidents", "hand_over_tickets"}
     done = [line for line in from_activities if line["event"].startswith("done")]
     assert {line["step"] for line in done} >= {"hand_over_incidents", "hand_over_tickets"}
     items = {line["item"] for line in done}
