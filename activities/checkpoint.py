@@ -48,6 +48,8 @@ before writing (`unsure`)."""
 
 SOON = timedelta(seconds=1)
 """The retry delay after an attempt that moved forward."""
+LOOKED = timedelta(seconds=5)
+"""The retry delay after an attempt that wrote nothing but had reads answered (`read_answered`)."""
 
 T = TypeVar("T")
 
@@ -70,6 +72,7 @@ class Checkpoint:
         self._started: set[str] = set()
         self._last_beat = 0.0
         self._moved = False
+        self._answered = False
         self._token: Token | None = None
         self._lock = threading.Lock()
 
@@ -172,12 +175,13 @@ class Checkpoint:
                 activity.heartbeat(self.snapshot())
         if (
             isinstance(error, ApplicationError)
-            and self._moved
+            and (self._moved or self._answered)
             and not error.non_retryable
             and error.next_retry_delay is None
         ):
+            delay = SOON if self._moved else LOOKED
             raise ApplicationError(
-                error.message, *error.details, type=error.type, next_retry_delay=SOON
+                error.message, *error.details, type=error.type, next_retry_delay=delay
             ) from error
 
 
@@ -240,12 +244,14 @@ def wrote() -> None:
 
 
 def read_answered() -> None:
-    """A look before a write was answered: the API is up and only dropping some requests, so the
-    retry of a batch that fails after it comes after a second, as after a write (`wrote`), not
-    after the backoff meant for an API that is down. (A retry that must read several incidents
-    before one bulk write fails as a whole when any read fails: at a quarter of requests failing,
-    two in three attempts did, and backing off to a minute each time took over five minutes.)"""
-    wrote()
+    """A read was answered: the API is up and only dropping some requests. A retry that must look
+    before it writes (after an attempt that may have written unheard) fails whenever any of its
+    looks fails; without this, at a quarter of requests failing, the backoff grew to a minute per
+    attempt and a handover outran five minutes (make reliability). Not `SOON`: an API that answers
+    reads but refuses every write is retried every `LOOKED`, not every second."""
+    checkpoint = _current.get()
+    if checkpoint is not None:
+        checkpoint._answered = True
 
 
 def heartbeat() -> None:

@@ -64,9 +64,12 @@ def alive() -> None:
 
 
 def wrote(method: str) -> None:
-    """After a successful request: a write counts as progress of the running batch."""
+    """After a successful request: a write counts as progress of the running batch, a read as a
+    sign that the API is up (`checkpoint.read_answered`)."""
     if method.upper() != "GET":
         checkpoint.wrote()
+    else:
+        checkpoint.read_answered()
 
 
 def seconds(value: str | None) -> float | None:

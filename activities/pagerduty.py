@@ -17,7 +17,7 @@ import pagerduty
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
-from activities.checkpoint import Checkpoint, read_answered, side_by_side
+from activities.checkpoint import Checkpoint, side_by_side
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
 from handover.models import (
     DigestEntry,
@@ -340,7 +340,6 @@ class PagerDutyActivities:
                 looked[incident_id] = self._request("GET", f"/incidents/{incident_id}")["incident"]
             except Refused:
                 pass  # the write will say what is wrong with it
-            read_answered()
 
         side_by_side([i for i in incident_ids if i not in looked], read, self._settings.api_concurrency)
         return lambda incident_id: (

@@ -10,7 +10,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.checkpoint import EXACT, SOON, Checkpoint
+from activities.checkpoint import EXACT, LOOKED, SOON, Checkpoint
 from activities.pagerduty import IncidentAckBatch, PagerDutyActivities
 from activities.platform import PlatformActivities, TicketBatch, TicketWork
 from handover.models import Outcome, TicketAction
@@ -142,9 +142,9 @@ def test_what_a_retry_was_unsure_of_stays_unsure_until_it_is_done(details, left)
     assert last.get(EXACT) == left
 
 
-def test_a_retry_whose_looks_are_answered_in_part_comes_soon(settings, faulty):
+def test_a_retry_whose_looks_are_answered_in_part_comes_after_a_few_seconds(settings, faulty):
     """The bulk acknowledgement after an attempt that may have sent it unheard reads each incident
-    first; when only some of those reads fail, the API is up: retried in a second, not after the
+    first; when only some of those reads fail, the API is up: retried after `LOOKED`, not after the
     backoff (under a quarter of requests failing, backing off to a minute outran five minutes)."""
     pagerduty = PagerDutyActivities(settings)
     batch = IncidentAckBatch(
@@ -165,5 +165,5 @@ def test_a_retry_whose_looks_are_answered_in_part_comes_soon(settings, faulty):
     env.info = dataclasses.replace(env.info, attempt=2)
     with pytest.raises(ApplicationError) as failed:
         env.run(pagerduty.acknowledge_incidents, batch)
-    assert failed.value.next_retry_delay == SOON
+    assert failed.value.next_retry_delay == LOOKED
     assert not [w for w in faulty.writes("pagerduty") if w["method"] == "PUT" and w["status"] < 300]
