@@ -63,7 +63,7 @@ def alive() -> None:
     checkpoint.heartbeat()
 
 
-def answered(method: str) -> None:
+def wrote(method: str) -> None:
     """After a successful request: a write counts as progress of the running batch, a read as a
     sign that the API is up (`checkpoint.read_answered`)."""
     if method.upper() != "GET":

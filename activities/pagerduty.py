@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
 from activities.checkpoint import Checkpoint, side_by_side
-from activities.errors import Refused, alive, answered, classify, non_retryable, seconds, unavailable
+from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
 from handover.models import (
     DigestEntry,
     Incident,
@@ -163,7 +163,7 @@ class PagerDutyActivities:
             raise unavailable(API, str(error)) from None
         if not response.is_success:
             raise classify(API, response.status_code, _message(response))
-        answered(method)
+        wrote(method)
         return response.json() if response.content else None
 
     def _list_all(self, path: str, key: str, params: dict) -> list[dict]:

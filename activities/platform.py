@@ -19,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.checkpoint import Checkpoint
-from activities.errors import Refused, alive, answered, classify, non_retryable, seconds, unavailable
+from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
 from handover.decisions import WAITING_ON_CUSTOMER_LABEL
 from handover.models import (
     AuditResult,
@@ -132,7 +132,7 @@ class PlatformActivities:
         except httpx.TransportError as error:
             raise unavailable(API, f"{type(error).__name__}: {error}") from None
         if response.is_success:
-            answered(method)
+            wrote(method)
             return response.json()
         try:
             message = response.json()["error"]["message"]

@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
 from activities.checkpoint import Checkpoint
-from activities.errors import Refused, alive, answered, classify, non_retryable, seconds, unavailable
+from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
 from handover.decisions import is_thumbs_up
 from handover.models import ChannelThread, DigestEntry, Model
 from handover.settings import Settings
@@ -91,7 +91,7 @@ class SlackActivities:
                 response = self._client.api_call(method, http_verb="GET", params=kw)
             else:
                 response = self._client.api_call(method, json=kw)
-            answered(http_verb)
+            wrote(http_verb)
             return response.data  # type: ignore[return-value]
         except SlackApiError as error:
             status = error.response.status_code

@@ -21,10 +21,10 @@ from temporalio.service import RPCError
 
 from endpoint import codec, console, events, handovers
 from endpoint.auth import TokenStore
-from handover.codec import UndecryptablePayload
+from handover.codec import EncryptionCodec, UndecryptablePayload
 from handover.errors import HandoverError
 from handover.settings import Settings
-from handover.temporal import connect, data_converter
+from handover.temporal import connect
 
 MAX_BODY = 1_000_000
 """Bytes of request body the endpoint reads at most (a status paragraph is 2,000 characters)."""
@@ -144,8 +144,9 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     app.include_router(handovers.router)
     app.include_router(events.router)
     app.include_router(console.router)
-    app.state.codec = data_converter(settings).payload_codec  # the one the endpoint's client uses
-    if app.state.codec is not None:
+    keyring = settings.payload_keyring()
+    if keyring:
+        app.state.codec = EncryptionCodec(keyring)
         app.include_router(codec.router)
         if settings.codec_cors_origins:
             app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)

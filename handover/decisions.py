@@ -6,7 +6,6 @@ are unit-tested. What the messages say is in `handover.messages`.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
@@ -89,13 +88,6 @@ def pending_inputs(progress: HandoverProgress) -> list[PendingInput]:
         PendingInput(kind=kind, owner=owner, item_id=item_id, since=since)
         for kind, owner, item_id, since in _owed(progress)
     ]
-
-
-def outcomes_by_kind(progress: HandoverProgress) -> dict[str, Counter[str]]:
-    """How many incidents, tickets and rollouts have each outcome (kinds with no item left out):
-    the UI's current details and the `handover_items` metric."""
-    kinds = {"incident": progress.incidents, "ticket": progress.tickets, "rollout": progress.rollouts}
-    return {kind: Counter(item.outcome.value for item in items) for kind, items in kinds.items() if items}
 
 
 def waiting_on(progress: HandoverProgress) -> list[str]:

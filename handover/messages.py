@@ -6,10 +6,11 @@ Pure functions of what the workflow knows; unit-tested in tests/handover/test_me
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from handover.decisions import ACKNOWLEDGE_SUMMARY_ACTION, outcomes_by_kind
+from handover.decisions import ACKNOWLEDGE_SUMMARY_ACTION
 from handover.models import (
     Admin,
     ContextDigest,
@@ -526,7 +527,14 @@ def current_details(progress: HandoverProgress, waiting_on: Sequence[str]) -> st
         f"{request.outgoing} → {request.incoming}",
         f"Waiting on: {', '.join(waiting_on)}" if waiting_on else "Waiting on: nobody",
     ]
-    for noun, outcomes in outcomes_by_kind(progress).items():
-        counted = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
-        lines.append(f"{_plural(sum(outcomes.values()), noun)}: {counted}")
+    for noun, items in (
+        ("incident", progress.incidents),
+        ("ticket", progress.tickets),
+        ("rollout", progress.rollouts),
+    ):
+        if items:
+            outcomes = Counter(item.outcome.value for item in items)
+            lines.append(
+                f"{_plural(len(items), noun)}: " + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
+            )
     return "\n\n".join(lines)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -224,8 +225,12 @@ class HandoverWorkflow:
             1, {"variant": variant, "phase": progress.phase.name.lower()}
         )
         items = meter.create_counter("handover_items", "Items of ended handovers, by kind and outcome")
-        for kind, outcomes in decisions.outcomes_by_kind(progress).items():
-            for outcome, count in outcomes.items():
+        for kind, handed in (
+            ("incident", progress.incidents),
+            ("ticket", progress.tickets),
+            ("rollout", progress.rollouts),
+        ):
+            for outcome, count in Counter(item.outcome.value for item in handed).items():
                 items.add(count, {"variant": variant, "kind": kind, "outcome": outcome})
 
     # --- step 0: validate --------------------------------------------------------------------
