@@ -15,7 +15,7 @@ import asyncio
 import json
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -136,6 +136,14 @@ class RequestGate:
             await response(scope, replay, send)
             return
 
+        if fault is not None and fault.kind == "partial":
+            raw = partial_body(raw, faults)
+        elif fault is not None and fault.kind == "ignore_param":
+            scope = {
+                **scope,
+                "query_string": without(scope.get("query_string", b""), fault.params),
+            }
+        delayed = fault is not None and fault.kind in ("slow", "lost_response")
         held: list[Message] = []
 
         async def watch(message: Message) -> None:
@@ -147,7 +155,7 @@ class RequestGate:
                         **message,
                         "headers": [*message.get("headers", []), *_ratelimit_headers(verdict)],
                     }
-            if fault is None:
+            if not delayed:
                 await send(message)
             else:
                 held.append(message)  # slow or lost: the caller hears late, or never
@@ -160,7 +168,7 @@ class RequestGate:
                 self.record(scope, api, method, api_path, status, raw, fault.kind if fault else None)
         if fault is not None and fault.kind == "lost_response":
             await drop_connection(send)
-        elif fault is not None:  # slow
+        elif delayed:  # slow
             await asyncio.sleep(fault.delay)
             for message in held:
                 await send(message)
@@ -195,6 +203,25 @@ class RequestGate:
             result=result,
             fault=fault,
         )
+
+
+def partial_body(raw: bytes, faults: Faults) -> bytes:
+    """A `partial` fault: the body of an incidents update as the API handles it, part dropped."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(body, dict) and isinstance(body.get("incidents"), list):
+        body["incidents"] = faults.part_of(body["incidents"])
+    elif isinstance(body, dict) and isinstance(body.get("incident"), dict):
+        body["incident"] = {"type": body["incident"].get("type", "incident_reference")}
+    return json.dumps(body).encode()
+
+
+def without(query: bytes, names: list[str]) -> bytes:
+    """An `ignore_param` fault: the query string without the parameters the API ignores."""
+    kept = [(k, v) for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k not in names]
+    return urlencode(kept).encode("latin-1")
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -12,6 +12,11 @@ seeded by the plan, so a run is repeatable. Kinds:
                   caller's timeout, the caller never hears.
 - `lost_response` handle the request (the write happens), then drop the connection: the write
                   succeeded but the response was lost.
+- `partial`       PagerDuty's `PUT /incidents` changes only part of the incidents asked (about
+                  half, at least one) and answers with those; `PUT /incidents/{id}` answers 200
+                  with the incident unchanged. What a caller that does not read the answer misses.
+- `ignore_param`  the API ignores the query parameters named in `params` (filters it should
+                  apply), as a broken or older API would: what a caller that trusts a listing misses.
 
 Set at run time with `PUT /_sandbox/faults` (`{"seed": 7, "faults": [{...}]}`), read the plan and
 what fired with `GET /_sandbox/faults`, clear with `DELETE /_sandbox/faults`; or give `faults:` in
@@ -24,10 +29,10 @@ import fnmatch
 import random
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Api = Literal["pagerduty", "slack", "platform"]
-Kind = Literal["error", "rate_limit", "drop", "slow", "lost_response"]
+Kind = Literal["error", "rate_limit", "drop", "slow", "lost_response", "partial", "ignore_param"]
 
 
 class Fault(BaseModel):
@@ -49,6 +54,16 @@ class Fault(BaseModel):
     """Fire at most this many times (default: no limit)."""
     retry_after: float = Field(default=1.0, ge=0)
     delay: float = Field(default=5.0, ge=0)
+    params: list[str] = []
+    """`ignore_param`: the query parameters the API ignores, e.g. `["owner"]` or `["user_ids[]"]`."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Fault:
+        if (self.kind == "ignore_param") != bool(self.params):
+            raise ValueError(
+                "`params` names the query parameters of an `ignore_param` fault, and only of one"
+            )
+        return self
 
     def matches(self, api: str, method: str, path: str, write: bool, body: bytes = b"") -> bool:
         return (
@@ -91,6 +106,11 @@ class Faults:
                 self.fired_by_rule[number] += 1
                 return fault
         return None
+
+    def part_of(self, items: list) -> list:
+        """`partial`: the items the API handles (about half, at least one left out)."""
+        left_out = set(self._random.sample(range(len(items)), k=max(1, len(items) // 2))) if items else set()
+        return [item for number, item in enumerate(items) if number not in left_out]
 
     def report(self) -> dict:
         fired = sum(self.fired.values())

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -105,12 +106,35 @@ class View:
     pd: PagerDutyState
     api: str
     web: str
+    zone: ZoneInfo | None = None
+    """`time_zone=`: times are rendered in it (PagerDuty's default is the account's, UTC here)."""
 
     @classmethod
     def of(cls, request: Request) -> View:
         pd = store_of(request).state.pagerduty
         api = str(request.base_url).rstrip("/") + PREFIX
-        return cls(pd=pd, api=api, web=f"https://{pd.subdomain}.pagerduty.com")
+        return cls(pd=pd, api=api, web=f"https://{pd.subdomain}.pagerduty.com", zone=_zone(request))
+
+    def at(self, moment: datetime) -> str:
+        if self.zone is None:
+            return iso(moment)
+        return moment.astimezone(self.zone).replace(microsecond=0).isoformat()
+
+    def team_refs(self, team_ids: list[str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": team_id,
+                "type": "team_reference",
+                "summary": self.pd.teams.get(team_id, team_id),
+                "self": f"{self.api}/teams/{team_id}",
+                "html_url": f"{self.web}/teams/{team_id}",
+            }
+            for team_id in team_ids
+        ]
+
+    def incident_teams(self, incident: Incident) -> list[str]:
+        """An incident belongs to its service's teams."""
+        return list(self.pd.services[incident.service].teams)
 
     def user_ref(self, user_id: str) -> dict[str, Any]:
         user = self.pd.users[user_id]
@@ -139,7 +163,7 @@ class View:
             "invitation_sent": False,
             "created_via_sso": True,
             "job_title": user.job_title,
-            "teams": [],
+            "teams": self.team_refs(user.teams),
             "contact_methods": [],
             "notification_rules": [],
         }
@@ -176,16 +200,16 @@ class View:
             "html_url": f"{self.web}/incidents/{incident.id}",
             "incident_number": incident.number,
             "title": incident.title,
-            "created_at": iso(incident.created_at),
-            "updated_at": iso(incident.updated_at),
+            "created_at": self.at(incident.created_at),
+            "updated_at": self.at(incident.updated_at),
             "status": incident.status,
             "incident_key": f"sandbox-{incident.id.lower()}",
             "service": self.service_ref(incident.service),
             "assignments": [
-                {"at": iso(a.at), "assignee": self.user_ref(a.user)} for a in incident.assignments
+                {"at": self.at(a.at), "assignee": self.user_ref(a.user)} for a in incident.assignments
             ],
             "assigned_via": "escalation_policy",
-            "last_status_change_at": iso(incident.last_status_change_at),
+            "last_status_change_at": self.at(incident.last_status_change_at),
             "last_status_change_by": self.agent_ref(incident.last_status_change_by, incident.service),
             "first_trigger_log_entry": {
                 "id": incident.trigger_log_entry_id,
@@ -197,17 +221,18 @@ class View:
             "alert_counts": {"all": 1, "triggered": 0 if resolved else 1, "resolved": 1 if resolved else 0},
             "is_mergeable": True,
             "incident_type": {"name": "incident_default"},
-            "teams": [],
+            "teams": self.team_refs(self.incident_teams(incident)),
             "pending_actions": [],
             "acknowledgements": [
-                {"at": iso(a.at), "acknowledger": self.user_ref(a.user)} for a in incident.acknowledgements
+                {"at": self.at(a.at), "acknowledger": self.user_ref(a.user)}
+                for a in incident.acknowledgements
             ],
             "incidents_responders": [],
             "responder_requests": [],
             "urgency": incident.urgency,
         }
         if incident.resolved_at is not None:
-            body["resolved_at"] = iso(incident.resolved_at)
+            body["resolved_at"] = self.at(incident.resolved_at)
         return body
 
     def note(self, note: PdNote) -> dict[str, Any]:
@@ -216,7 +241,7 @@ class View:
             "user": self.user_ref(note.user),
             "channel": {"summary": NOTE_CHANNEL},
             "content": note.content,
-            "created_at": iso(note.at),
+            "created_at": self.at(note.at),
         }
 
     def log_entry(self, incident: Incident, entry: LogEntry) -> dict[str, Any]:
@@ -226,12 +251,12 @@ class View:
             "summary": entry.summary,
             "self": f"{self.api}/log_entries/{entry.id}",
             "html_url": f"{self.web}/incidents/{incident.id}/log_entries/{entry.id}",
-            "created_at": iso(entry.at),
+            "created_at": self.at(entry.at),
             "agent": self.agent_ref(entry.agent, incident.service),
             "channel": {"type": "note", "summary": entry.note} if entry.note is not None else {"type": "api"},
             "service": self.service_ref(incident.service),
             "incident": self.incident_ref(incident),
-            "teams": [],
+            "teams": self.team_refs(self.incident_teams(incident)),
             "contexts": [],
             "event_details": {},
         }
@@ -242,8 +267,8 @@ class View:
     def override(self, override: PdOverride) -> dict[str, Any]:
         return {
             "id": override.id,
-            "start": iso(override.start),
-            "end": iso(override.end),
+            "start": self.at(override.start),
+            "end": self.at(override.end),
             "user": self.user_ref(override.user),
             "time_zone": override.time_zone,
         }
@@ -270,7 +295,9 @@ class View:
         }
 
     def entries(self, spans: list[Span]) -> list[dict[str, Any]]:
-        return [{"start": iso(s.start), "end": iso(s.end), "user": self.user_ref(s.user)} for s in spans]
+        return [
+            {"start": self.at(s.start), "end": self.at(s.end), "user": self.user_ref(s.user)} for s in spans
+        ]
 
     def schedule(self, schedule: PdSchedule, since: datetime, until: datetime) -> dict[str, Any]:
         layer = rotation_spans(schedule, since, until)
@@ -291,10 +318,10 @@ class View:
                 {
                     "id": f"L{schedule.id[1:]}"[:7],
                     "name": "Layer 1",
-                    "start": iso(schedule.rotation_start),
+                    "start": self.at(schedule.rotation_start),
                     "users": [{"user": self.user_ref(u)} for u in schedule.rotation_users],
                     "restrictions": [],
-                    "rotation_virtual_start": iso(schedule.rotation_start),
+                    "rotation_virtual_start": self.at(schedule.rotation_start),
                     "rotation_turn_length_seconds": int(schedule.turn_length_hours * 3600),
                     "rendered_schedule_entries": self.entries(layer),
                     "rendered_coverage_percentage": 100.0 if window > 0 else 0.0,
@@ -399,6 +426,24 @@ def classic_page(name: str, items: list[Any], limit: int | None, offset: int, to
     }
 
 
+def _zone(request: Request) -> ZoneInfo | None:
+    """The `time_zone` query parameter, as PagerDuty takes it (an IANA zone name)."""
+    name = request.query_params.get("time_zone")
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise invalid(f"time_zone {name!r} is not a time zone") from None
+
+
+def no_includes(include: list[str]) -> None:
+    """`include[]` asks for related objects in full. The sandbox renders references only: it
+    refuses the parameter out loud rather than ignore it (an ignored parameter hides bugs)."""
+    if include:
+        raise invalid(f"include[]={include[0]} is not modelled by the sandbox; references only")
+
+
 def query_time(name: str, value: str | None) -> datetime | None:
     if value is None or value == "":
         return None
@@ -415,15 +460,20 @@ def query_time(name: str, value: str | None) -> datetime | None:
 async def list_users(
     request: Request,
     query: str | None = None,
+    team_ids: list[str] = Query(default=[], alias="team_ids[]"),
+    include: list[str] = Query(default=[], alias="include[]"),
     limit: int | None = None,
     offset: int = 0,
     total: bool = False,
 ) -> dict[str, Any]:
+    no_includes(include)
     view = View.of(request)
     users = list(view.pd.users.values())
     if query:
         needle = query.lower()
         users = [u for u in users if needle in u.name.lower() or needle in u.email.lower()]
+    if team_ids:
+        users = [u for u in users if set(u.teams) & set(team_ids)]
     page = classic_page("users", users, limit, offset, total)
     page["users"] = [view.user(u) for u in page["users"]]
     return page
@@ -473,7 +523,10 @@ async def list_overrides(
         raise invalid("Since and until are required")
     found = [o for o in schedule.overrides if o.start < end and o.end > start]
     if editable:
-        found = [o for o in found if o.end > utcnow()]
+        found = [o for o in found if o.start > utcnow()]  # as PagerDuty: only future ones
+    if not overflow:
+        # As PagerDuty: entries that pass the window's bounds are cut at them unless overflow=true.
+        found = [o.model_copy(update={"start": max(o.start, start), "end": min(o.end, end)}) for o in found]
     return {"overrides": [view.override(o) for o in sorted(found, key=lambda o: o.start)]}
 
 
@@ -632,10 +685,12 @@ async def list_incidents(
     date_range: Literal["all"] | None = None,
     sort_by: str | None = None,
     time_zone: str | None = None,
+    include: list[str] = Query(default=[], alias="include[]"),
     limit: int | None = None,
     offset: int = 0,
     total: bool = False,
 ) -> dict[str, Any]:
+    no_includes(include)
     view = View.of(request)
     incidents = list(view.pd.incidents.values())
     if date_range != "all":
@@ -647,6 +702,8 @@ async def list_incidents(
         incidents = [i for i in incidents if i.status in statuses]
     if service_ids:
         incidents = [i for i in incidents if i.service in service_ids]
+    if team_ids:
+        incidents = [i for i in incidents if set(view.incident_teams(i)) & set(team_ids)]
     if user_ids:
         # As PagerDuty: filtering by assignee only ever returns open incidents.
         incidents = [
@@ -664,7 +721,10 @@ async def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-async def get_incident(request: Request, incident_id: str) -> dict[str, Any]:
+async def get_incident(
+    request: Request, incident_id: str, include: list[str] = Query(default=[], alias="include[]")
+) -> dict[str, Any]:
+    no_includes(include)
     view = View.of(request)
     return {"incident": view.incident(incident_or_404(view.pd, incident_id))}
 
@@ -855,13 +915,18 @@ async def list_log_entries(
     until: str | None = None,
     is_overview: bool = False,
     time_zone: str | None = None,
+    include: list[str] = Query(default=[], alias="include[]"),
     limit: int | None = None,
     offset: int = 0,
     total: bool = False,
 ) -> dict[str, Any]:
+    no_includes(include)
     view = View.of(request)
     incident = incident_or_404(view.pd, incident_id)
     entries = list(reversed(incident.log_entries))  # kept oldest first; PagerDuty lists newest first
+    if is_overview:
+        # The most important changes only: no notifications, no notes.
+        entries = [e for e in entries if e.type in OVERVIEW_TYPES]
     start, end = query_time("since", since), query_time("until", until)
     if start is not None:
         entries = [e for e in entries if e.at >= start]
@@ -870,6 +935,19 @@ async def list_log_entries(
     page = classic_page("log_entries", entries, limit, offset, total)
     page["log_entries"] = [view.log_entry(incident, e) for e in page["log_entries"]]
     return page
+
+
+OVERVIEW_TYPES = {
+    "trigger_log_entry",
+    "acknowledge_log_entry",
+    "unacknowledge_log_entry",
+    "assign_log_entry",
+    "reassign_log_entry",
+    "escalate_log_entry",
+    "resolve_log_entry",
+    "urgency_change_log_entry",
+}
+"""`is_overview=true`: the log entries that change the incident (not notifications or notes)."""
 
 
 # --- on-calls ------------------------------------------------------------------------------
@@ -885,10 +963,12 @@ async def list_oncalls(
     until: str | None = None,
     earliest: bool = False,
     time_zone: str | None = None,
+    include: list[str] = Query(default=[], alias="include[]"),
     limit: int | None = None,
     offset: int = 0,
     total: bool = False,
 ) -> dict[str, Any]:
+    no_includes(include)
     view = View.of(request)
     start = query_time("since", since) or utcnow()
     end = query_time("until", until) or start
@@ -917,8 +997,8 @@ async def list_oncalls(
                 "user": view.user_ref(span.user),
                 "schedule": view.schedule_ref(schedule),
                 "escalation_level": 1,
-                "start": iso(span.start),
-                "end": iso(span.end),
+                "start": view.at(span.start),
+                "end": view.at(span.end),
             }
             if policy:
                 oncall["escalation_policy"] = policy

@@ -226,7 +226,7 @@ class EndSession(Strict):
 
 class NewAnnotation(Strict):
     ramp_percent: float = Field(ge=0, le=100)
-    error_rate: float = Field(ge=0, le=100)
+    error_rate: float | None = Field(ge=0, le=100)
     next_step: str = Field(min_length=1, max_length=2000)
     handover_id: str | None = None
 
@@ -416,11 +416,14 @@ def rollout_or_404(platform: PlatformState, rollout_id: str) -> PlatformRollout:
 @router.get("/rollouts")
 async def list_rollouts(
     request: Request,
+    owner: str | None = None,
     state: list[RolloutStateName] = Query(default=[]),
     limit: int | None = None,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     rollouts = list(store_of(request).state.platform.rollouts.values())
+    if owner is not None:
+        rollouts = [r for r in rollouts if r.owner.lower() == owner.strip().lower()]
     if state:
         rollouts = [r for r in rollouts if r.state in state]
     page, next_cursor = cursor_page(rollouts, limit, cursor)

@@ -99,12 +99,21 @@ class PdUser(ScenarioModel):
     time_zone: str = "Europe/Paris"
     role: Literal["admin", "user", "limited_user", "observer", "owner"] = "user"
     job_title: str = ""
+    teams: list[str] = []
+    """Team ids (`pagerduty.teams`)."""
+
+
+class PdTeam(ScenarioModel):
+    id: str
+    name: str
 
 
 class PdService(ScenarioModel):
     id: str
     name: str
     description: str = ""
+    teams: list[str] = []
+    """Team ids; an incident belongs to its service's teams (`GET /incidents?team_ids[]=`)."""
 
 
 class PdEscalationPolicy(ScenarioModel):
@@ -193,6 +202,7 @@ class PdIncident(ScenarioModel):
 
 class PagerDutyScenario(ScenarioModel):
     subdomain: str = "novalien"
+    teams: list[PdTeam] = []
     users: list[PdUser] = []
     services: list[PdService] = []
     schedules: list[PdSchedule] = []
@@ -319,7 +329,7 @@ class PlatformAnnotation(ScenarioModel):
     author: str
     owner: str
     ramp_percent: float
-    error_rate: float
+    error_rate: float | None
     next_step: str
     handover_id: str | None = None
     created_at: When
@@ -389,6 +399,13 @@ class Scenario(ScenarioModel):
         unique("pagerduty.users (email)", [u.email.lower() for u in pd.users])
         unique("pagerduty.services", [s.id for s in pd.services])
         unique("pagerduty.schedules", [s.id for s in pd.schedules])
+        unique("pagerduty.teams", [t.id for t in pd.teams])
+        team_ids = {t.id for t in pd.teams}
+        for where, items in (("users", pd.users), ("services", pd.services)):
+            for n, item in enumerate(items):
+                for team in item.teams:
+                    if team not in team_ids:
+                        problems.append(f"pagerduty.{where}[{n}].teams: unknown team {team!r}")
         unique("pagerduty.incidents", [i.id for i in pd.incidents])
         unique("pagerduty.incidents (number)", [str(i.number) for i in pd.incidents])
 
@@ -561,6 +578,8 @@ class Incident(Record):
 
 class PagerDutyState(Record):
     subdomain: str
+    teams: dict[str, str] = {}
+    """Team id -> name."""
     users: dict[str, PdUser]
     services: dict[str, PdService]
     schedules: dict[str, PdSchedule]
@@ -736,6 +755,7 @@ def build_state(scenario: Scenario, ids: IdMaker, clock: SlackClock, now: dateti
         tokens=scenario.tokens.model_copy(),
         pagerduty=PagerDutyState(
             subdomain=pd.subdomain,
+            teams={t.id: t.name for t in pd.teams},
             users={u.id: u.model_copy() for u in pd.users},
             services={s.id: s.model_copy() for s in pd.services},
             schedules=schedules,

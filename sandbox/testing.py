@@ -53,6 +53,17 @@ class SandboxHandle:
         with self.control() as client:
             client.post("/reset", json=body).raise_for_status()
 
+    @contextmanager
+    def faults(self, *rules: dict[str, Any], seed: int = 1) -> Iterator[None]:
+        """Faults injected for the length of the block (sandbox/faults.py), cleared after it."""
+        with self.control() as client:
+            client.put("/faults", json={"seed": seed, "faults": list(rules)}).raise_for_status()
+        try:
+            yield
+        finally:
+            with self.control() as client:
+                client.delete("/faults").raise_for_status()
+
     def writes(self, api: str | None = None) -> list[dict[str, Any]]:
         """The write log (`GET /_sandbox/writes`), oldest first; `api` keeps one API's writes."""
         with self.control() as client:
