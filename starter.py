@@ -286,6 +286,18 @@ def email(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def error_rate(text: str) -> float | None:
+    """A rollout's last observed error rate: a percentage, or `unknown` (never a made-up 0)."""
+    if text.strip().lower() in ("unknown", "none", "n/a", "-"):
+        return None
+    try:
+        return float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an error rate: give a percentage such as 0.4, or `unknown`"
+        ) from None
+
+
 def phase(text: str) -> Phase:
     for known in Phase:
         if text.strip().lower() in (known.name.lower(), known.value):
@@ -481,7 +493,11 @@ def parser() -> argparse.ArgumentParser:
     annotate.add_argument("rollout", help="rollout id")
     annotate.add_argument("--ramp", type=float, required=True, help="current ramp percentage")
     annotate.add_argument(
-        "--error-rate", type=float, required=True, help="last observed error rate, in percent"
+        "--error-rate",
+        type=error_rate,
+        required=True,
+        metavar="PERCENT|unknown",
+        help="last observed error rate, in percent, or `unknown` if nobody has a figure yet",
     )
     annotate.add_argument("--next-step", required=True, help="the next planned ramp step")
 

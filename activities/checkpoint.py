@@ -82,13 +82,17 @@ class Checkpoint:
     def __getitem__(self, key: str) -> Any:
         return self._done[key]
 
-    def record(self, key: str, value: Any) -> None:
-        """`key` is done, with `value` (JSON): kept with the next heartbeat."""
+    def record(self, key: str, value: Any, at_once: bool = False) -> None:
+        """`key` is done, with `value` (JSON): kept with the next heartbeat (`at_once`: with a
+        heartbeat now, for what a retry after a crash must know before this attempt writes)."""
         with self._lock:
             self._done[key] = value
             self._started.discard(key)
             self._moved = True
-        heartbeat()
+        if at_once and activity.in_activity() and activity.info().heartbeat_timeout is not None:
+            activity.heartbeat(self.snapshot())
+        else:
+            heartbeat()
 
     def start(self, key: str) -> None:
         """`key` is about to be written: if this attempt fails before recording it, the next

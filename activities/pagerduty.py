@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pagerduty
@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, Ca
 from activities.checkpoint import Checkpoint, side_by_side
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
 from handover.models import (
+    Assignee,
     DigestEntry,
     Incident,
     IncidentContext,
@@ -102,32 +103,84 @@ def _message(response: Any) -> str:
         return response.text[:200]
 
 
-def _incident(data: dict) -> Incident:
+def _incident(data: dict, left_alone: str | None = None) -> Incident:
     service = data.get("service") or {}
     return Incident(
         id=data["id"],
-        number=data.get("incident_number", 0),
-        title=data.get("title") or data.get("summary", ""),
+        number=data.get("incident_number") or 0,
+        title=data.get("title") or data.get("summary") or "",
         status=data["status"],
-        urgency=data.get("urgency", "high"),
-        service_id=service.get("id", ""),
-        service_name=service.get("summary", ""),
-        html_url=data.get("html_url", ""),
+        urgency=data.get("urgency") or "high",
+        service_id=service.get("id") or "",
+        service_name=service.get("summary") or "",
+        html_url=data.get("html_url") or "",
         created_at=data["created_at"],
+        assignees=[
+            Assignee(id=a["assignee"]["id"], name=a["assignee"].get("summary") or a["assignee"]["id"])
+            for a in data.get("assignments") or []
+        ],
+        left_alone=left_alone,
     )
 
 
-def _assignees(data: dict) -> set[str]:
-    return {a["assignee"]["id"] for a in data.get("assignments") or []}
+def _assignees(data: dict) -> list[str]:
+    """The incident's assignees' ids, in PagerDuty's order, each once."""
+    return list(dict.fromkeys(a["assignee"]["id"] for a in data.get("assignments") or []))
 
 
-def _entry(result: ItemResult, write: bool) -> list:
-    """A checkpoint entry: the item's result so far, and whether the bulk update must still write it."""
-    return [result.model_dump(mode="json"), write]
+def _names(data: dict, ids: list[str]) -> list[str]:
+    names = {
+        a["assignee"]["id"]: a["assignee"].get("summary") or a["assignee"]["id"]
+        for a in data.get("assignments") or []
+    }
+    return [names.get(i, i) for i in ids]
 
 
-def _needs_reassigning(incident: dict, incoming_id: str) -> bool:
-    return incident["status"] in OPEN_STATUSES and _assignees(incident) != {incoming_id}
+def _entry(result: ItemResult, write: bool, assignees: list[str] | None = None) -> list:
+    """A checkpoint entry: the item's result so far, whether the bulk update must still write it,
+    and (a reassignment) whom to assign it to."""
+    return [result.model_dump(mode="json"), write, assignees or []]
+
+
+def _handed_assignees(incident: dict, outgoing_id: str, incoming_id: str) -> list[str]:
+    """Incoming takes the outgoing admin's place; everyone else who shares the incident stays
+    (`assignments` replaces every assignee: PagerDuty drops whoever is not sent)."""
+    if not outgoing_id:  # (a batch from before co-assignees were kept does not name outgoing)
+        return [incoming_id]
+    kept = [a for a in _assignees(incident) if a not in (outgoing_id, incoming_id)]
+    return [incoming_id, *kept]
+
+
+def _assign_to(entry: list, incoming_id: str) -> list[str]:
+    """Whom a checkpoint entry says to assign the incident to (entries of an attempt before
+    co-assignees were kept name nobody: incoming alone)."""
+    return (entry[2] if len(entry) > 2 else None) or [incoming_id]
+
+
+def _needs_reassigning(incident: dict, outgoing_id: str, incoming_id: str) -> bool:
+    assignees = _assignees(incident)
+    return incident["status"] in OPEN_STATUSES and (outgoing_id in assignees or incoming_id not in assignees)
+
+
+def _not_outgoings(incident: dict, outgoing_id: str, service_ids: list[str]) -> str | None:
+    """Why a listed incident is not the outgoing admin's to hand over; None when it is. The
+    listing is not trusted: whatever PagerDuty returns, only these are touched."""
+    if incident.get("status") not in OPEN_STATUSES:
+        return f"{incident.get('status')}: not open"
+    service = (incident.get("service") or {}).get("id")
+    if service not in service_ids:
+        return f"on service {service}, not a platform-ops service"
+    if outgoing_id not in _assignees(incident):
+        names = ", ".join(_names(incident, _assignees(incident))) or "nobody"
+        return f"assigned to {names}, not the outgoing admin"
+    return None
+
+
+def _reassigned(incident: dict, outgoing_id: str, incoming_id: str) -> bool:
+    """PagerDuty's answer shows the handover's reassignment: open, incoming on it, outgoing off."""
+    return incident.get("status") in OPEN_STATUSES and not _needs_reassigning(
+        incident, outgoing_id, incoming_id
+    )
 
 
 def _needs_acknowledging(incident: dict, incoming_id: str) -> bool:
@@ -277,53 +330,86 @@ class PagerDutyActivities:
 
     @activity.defn
     def freeze_assignments(self, request: FreezeRequest) -> Override:
-        """Schedule override making incoming primary for the window; exactly one, ever."""
-        schedule = self._settings.pagerduty_schedule_id
-        path = f"/schedules/{schedule}/overrides"
+        """Schedule override making incoming primary for the window; exactly one, ever, and this
+        handover's own.
+
+        PagerDuty has no idempotency key for overrides, and another handover to the same incoming
+        admin may make one for a window a few seconds away. So an override is never adopted for
+        its times alone: before writing, the overrides already in the window are noted (they are
+        not ours); only a retry after an attempt that may have created one unheard looks again,
+        and takes the new override of exactly this user, start and end that was not there before."""
+        path = f"/schedules/{self._settings.pagerduty_schedule_id}/overrides"
+        window = {"since": request.start.isoformat(), "until": request.end.isoformat(), "overflow": "true"}
         try:
-            existing = self._request(
-                "GET",
-                path,
-                params={"since": request.start.isoformat(), "until": request.end.isoformat()},
-            )
-            for override in existing.get("overrides", []):
-                found = _override(override)
-                if (
-                    found.user_id == request.user_id
-                    and abs(found.start - request.start) < timedelta(minutes=1)
-                    and abs(found.end - request.end) < timedelta(minutes=1)
-                ):
-                    activity.logger.info("override %s exists already", found.id)
-                    return found
-            created = self._request(
-                "POST",
-                path,
-                json={
-                    "overrides": [
-                        {
-                            "start": request.start.isoformat(),
-                            "end": request.end.isoformat(),
-                            "user": {"id": request.user_id, "type": "user_reference"},
-                            "time_zone": "UTC",
-                        }
-                    ]
-                },
-            )
+            with Checkpoint() as checkpoint:
+                if "before" in checkpoint:
+                    if checkpoint.unsure("created"):
+                        for found in self._ours(path, window, request, set(checkpoint["before"])):
+                            activity.logger.info("override %s was created by an earlier attempt", found.id)
+                            return found
+                else:
+                    listed = self._request("GET", path, params=window).get("overrides", [])
+                    if checkpoint.unsure("created"):
+                        # An earlier attempt crashed, perhaps after writing, and its note of what
+                        # was there is lost: an override of exactly this window is taken as ours.
+                        for found in self._ours(path, window, request, set(), listed):
+                            activity.logger.info("override %s was created by an earlier attempt", found.id)
+                            return found
+                    checkpoint.record("before", sorted(o["id"] for o in listed), at_once=True)
+                checkpoint.start("created")
+                created = self._request(
+                    "POST",
+                    path,
+                    json={
+                        "overrides": [
+                            {
+                                "start": request.start.isoformat(),
+                                "end": request.end.isoformat(),
+                                "user": {"id": request.user_id, "type": "user_reference"},
+                                "time_zone": "UTC",
+                            }
+                        ]
+                    },
+                )
+                # The array form answers with a bare array of {status, override} items.
+                item = created[0]
+                if item.get("status") != 201 or "id" not in item.get("override", {}):
+                    raise Refused(API, item.get("status", 400), str(item.get("errors")))
+                override = _override(item["override"])
+                checkpoint.record("created", override.id)
+                return override
         except Refused as error:
             raise non_retryable(error) from None
-        # The array form answers with a bare array of {status, override} items.
-        item = created[0]
-        if item.get("status") != 201 or "id" not in item.get("override", {}):
-            raise non_retryable(Refused(API, item.get("status", 400), str(item.get("errors"))))
-        return _override(item["override"])
+
+    def _ours(
+        self, path: str, window: dict, request: FreezeRequest, before: set[str], listed: list | None = None
+    ) -> list[Override]:
+        """Overrides an earlier attempt of this activity may have created: exactly this user and
+        window, and not among those there before it wrote."""
+        if listed is None:
+            listed = self._request("GET", path, params=window).get("overrides", [])
+        return [
+            found
+            for found in map(_override, listed)
+            if found.id not in before
+            and found.user_id == request.user_id
+            and found.start == request.start
+            and found.end == request.end
+        ]
 
     # --- step 2: walk through open incidents -----------------------------------------------
 
     @activity.defn
     def list_open_incidents(self, user_id: str) -> list[Incident]:
-        """Triggered and acknowledged incidents on the platform-ops services, assigned to the user."""
+        """Triggered and acknowledged incidents on the platform-ops services, assigned to the user.
+        The listing is checked, not trusted: one that is not the user's comes back left alone,
+        with the reason (the handover reports it and never touches it)."""
+        services = self._settings.pagerduty_service_ids
         try:
-            return [_incident(data) for data in self._open_incidents(user_id)]
+            return [
+                _incident(data, _not_outgoings(data, user_id, services))
+                for data in self._open_incidents(user_id)
+            ]
         except Refused as error:
             raise non_retryable(error) from None
 
@@ -380,13 +466,26 @@ class PagerDutyActivities:
                 at_once=self._settings.api_concurrency,
             )
             to_reassign = [item.incident_id for item in batch.items if checkpoint[item.incident_id][1]]
-            assignments = [{"assignee": {"id": batch.incoming_id, "type": "user_reference"}}]
+            assign_to = {
+                item.incident_id: _assign_to(checkpoint[item.incident_id], batch.incoming_id)
+                for item in batch.items
+            }
+
+            def assignments(incident_id: str) -> dict:
+                return {
+                    "assignments": [
+                        {"assignee": {"id": user, "type": "user_reference"}}
+                        for user in assign_to[incident_id]
+                    ]
+                }
+
             failed = self._update_incidents(
                 to_reassign,
-                {"assignments": assignments},
+                assignments,
                 batch.from_email,
                 checkpoint,
-                still_needed=lambda: self._not_reassigned_yet(batch.incoming_id),
+                still_needed=lambda: self._not_reassigned_yet(batch.outgoing_id, batch.incoming_id),
+                applied=lambda incident: _reassigned(incident, batch.outgoing_id, batch.incoming_id),
             )
         results = {
             item.incident_id: ItemResult.model_validate(checkpoint[item.incident_id][0])
@@ -399,26 +498,41 @@ class PagerDutyActivities:
     def _note(
         self, item: IncidentNote, batch: IncidentHandoverBatch, incident: dict | None, unsure: bool
     ) -> tuple[ItemResult, bool]:
-        """The incident's status note, posted once; and whether it still needs reassigning.
-        `incident` is what the listing said (not in it, it is read)."""
+        """The incident's status note, posted once; whether it still needs reassigning; and to
+        whom (incoming in outgoing's place, co-assignees kept). `incident` is what the listing
+        said (not in it, it is read). One that is no longer the outgoing admin's (taken by
+        someone else meanwhile) is left alone: no note, no reassignment."""
         try:
             if incident is None:
                 incident = self._request("GET", f"/incidents/{item.incident_id}")["incident"]
             if incident["status"] not in OPEN_STATUSES:
                 detail = f"{incident['status']} before it was handed over"
                 return ItemResult(item_id=item.incident_id, outcome=Outcome.SKIPPED, detail=detail), False
+            assignees = _assignees(incident)
+            if (
+                batch.outgoing_id
+                and batch.outgoing_id not in assignees
+                and batch.incoming_id not in assignees
+            ):
+                names = ", ".join(_names(incident, assignees)) or "nobody"
+                detail = f"reassigned to {names} by someone else meanwhile; left alone"
+                return ItemResult(item_id=item.incident_id, outcome=Outcome.SKIPPED, detail=detail), False
             post = self._post_note_once if unsure else self._post_note
             note_id = post(item, batch.from_email)
         except Refused as error:
             return ItemResult(item_id=item.incident_id, outcome=Outcome.FAILED, detail=str(error)), False
-        result = ItemResult(item_id=item.incident_id, outcome=Outcome.HANDED_OVER, ref=note_id)
-        return result, _needs_reassigning(incident, batch.incoming_id)
+        assign_to = _handed_assignees(incident, batch.outgoing_id, batch.incoming_id)
+        kept = _names(incident, assign_to[1:])
+        result = ItemResult(item_id=item.incident_id, outcome=Outcome.HANDED_OVER, ref=note_id, kept=kept)
+        return result, _needs_reassigning(incident, batch.outgoing_id, batch.incoming_id), assign_to
 
-    def _not_reassigned_yet(self, incoming_id: str) -> Callable[[str], bool]:
+    def _not_reassigned_yet(self, outgoing_id: str, incoming_id: str) -> Callable[[str], bool]:
         """Whether an incident still needs reassigning: it is not among incoming's open incidents
-        assigned to incoming alone (a resolved one is refused by the write, and reported)."""
+        with the outgoing admin off it (a resolved one is refused by the write, and reported)."""
         theirs = {
-            i["id"] for i in self._open_incidents(incoming_id) if not _needs_reassigning(i, incoming_id)
+            i["id"]
+            for i in self._open_incidents(incoming_id)
+            if not _needs_reassigning(i, outgoing_id, incoming_id)
         }
         return lambda incident_id: incident_id not in theirs
 
@@ -454,12 +568,15 @@ class PagerDutyActivities:
     def _update_incidents(
         self,
         incident_ids: list[str],
-        change: dict,
+        change: Callable[[str], dict],
         from_email: str,
         checkpoint: Checkpoint,
         still_needed: Callable[[], Callable[[str], bool]],
+        applied: Callable[[dict], bool],
     ) -> dict[str, str]:
         """Bulk `PUT /incidents`, at most 250 a request; returns the incidents that failed.
+        `change(id)` is the change for one incident; `applied(incident)` tells from PagerDuty's
+        answer whether it took.
 
         On a retry, a chunk not known to be done may have been written by the attempt that failed
         (its answer lost, or its checkpoint): only the incidents `still_needed()` says are still
@@ -476,29 +593,47 @@ class PagerDutyActivities:
                     needed = needed or still_needed()
                     chunk = [i for i in chunk if needed(i)]
                 checkpoint.start(done)
-                checkpoint.record(done, self._update_chunk(chunk, change, from_email) if chunk else {})
+                checkpoint.record(
+                    done, self._update_chunk(chunk, change, from_email, applied) if chunk else {}
+                )
             failed.update(checkpoint[done])
         return failed
 
-    def _update_chunk(self, chunk: list[str], change: dict, from_email: str) -> dict[str, str]:
-        body = {"incidents": [{"id": i, "type": "incident_reference", **change} for i in chunk]}
+    def _update_chunk(
+        self,
+        chunk: list[str],
+        change: Callable[[str], dict],
+        from_email: str,
+        applied: Callable[[dict], bool],
+    ) -> dict[str, str]:
+        """One bulk update. PagerDuty answers with the incidents it changed: one missing from the
+        answer, or shown unchanged, is not taken as done; it is written on its own, and if that
+        answer does not show the change either, it failed."""
+        body = {"incidents": [{"id": i, "type": "incident_reference", **change(i)} for i in chunk]}
         try:
-            self._request("PUT", "/incidents", from_email=from_email, json=body)
-            return {}
+            answer = self._request("PUT", "/incidents", from_email=from_email, json=body) or {}
+            changed = {i["id"] for i in answer.get("incidents") or [] if applied(i)}
+            alone = [i for i in chunk if i not in changed]
         except Refused:
-            pass
-        # One bad incident refuses the whole request: find it by updating one at a time.
+            alone = chunk  # one bad incident refuses the whole request: find it, one at a time
         failed = {}
-        for incident_id in chunk:
+        for incident_id in alone:
             try:
-                self._request(
-                    "PUT",
-                    f"/incidents/{incident_id}",
-                    from_email=from_email,
-                    json={"incident": {"type": "incident_reference", **change}},
+                answer = (
+                    self._request(
+                        "PUT",
+                        f"/incidents/{incident_id}",
+                        from_email=from_email,
+                        json={"incident": {"type": "incident_reference", **change(incident_id)}},
+                    )
+                    or {}
                 )
             except Refused as error:
                 failed[incident_id] = str(error)
+                continue
+            if not applied(answer.get("incident") or {"status": None}):
+                shown = (answer.get("incident") or {}).get("status", "nothing")
+                failed[incident_id] = f"PagerDuty answered but did not apply the change (it shows {shown})"
         return failed
 
     @activity.defn
@@ -524,10 +659,11 @@ class PagerDutyActivities:
             to_acknowledge = [i for i in batch.incident_ids if checkpoint[i][1]]
             failed = self._update_incidents(
                 to_acknowledge,
-                {"status": "acknowledged"},
+                lambda _: {"status": "acknowledged"},
                 batch.from_email,
                 checkpoint,
                 still_needed=lambda: self._still_to_acknowledge(to_acknowledge, batch.incoming_id),
+                applied=lambda incident: incident.get("status") in ("acknowledged", "resolved"),
             )
         results = {i: ItemResult.model_validate(checkpoint[i][0]) for i in batch.incident_ids}
         for incident_id, error in failed.items():

@@ -80,6 +80,9 @@ class AnnotationBatch(Model):
     handover_id: str
     """The handover run's key: part of each annotation's Idempotency-Key."""
     acting_as: str
+    outgoing: str = ""
+    incoming: str = ""
+    """A rollout owned by neither is not this handover's any more: it is left alone."""
     items: list[AnnotationWork]
 
 
@@ -90,6 +93,8 @@ class OwnershipWork(Model):
 
 class OwnershipBatch(Model):
     incoming: str
+    outgoing: str = ""
+    """Only a rollout the outgoing admin still owns is transferred."""
     items: list[OwnershipWork]
 
 
@@ -167,9 +172,11 @@ class PlatformActivities:
     @activity.defn
     def list_pinned_tickets(self, assignee: str) -> PinnedTickets:
         """The tracker view `assignee=<outgoing> AND pinned=true`, and the admin's open sessions."""
+        """The listing is checked, not trusted: a ticket that is not the admin's pinned one to hand
+        over comes back left alone, with the reason; only the admin's own open sessions count."""
         try:
             tickets = [
-                Ticket.model_validate(_known(Ticket, t))
+                Ticket.model_validate({**_known(Ticket, t), "left_alone": _not_pinned_to(t, assignee)})
                 for t in self._pages("/tickets", "tickets", {"assignee": assignee, "pinned": "true"})
             ]
             sessions = [
@@ -177,6 +184,7 @@ class PlatformActivities:
                 for s in self._pages(
                     "/impersonation-sessions", "sessions", {"admin": assignee, "state": "open"}
                 )
+                if _same(s.get("admin"), assignee) and s.get("state") == "open"
             ]
         except Refused as error:
             raise non_retryable(error) from None
@@ -296,10 +304,12 @@ class PlatformActivities:
 
     @activity.defn
     def list_rollouts_in_flight(self, owner: str) -> list[Rollout]:
+        """The owner's rollouts ramping or paused. The listing is checked, not trusted: one that is
+        not theirs in flight comes back left alone, with the reason (never annotated or moved)."""
         states = [RolloutState.RAMPING.value, RolloutState.PAUSED.value]
         try:
             return [
-                Rollout.model_validate(_known(Rollout, r))
+                Rollout.model_validate({**_known(Rollout, r), "left_alone": _not_in_flight_of(r, owner)})
                 for r in self._pages("/rollouts", "rollouts", {"state": states, "owner": owner})
             ]
         except Refused as error:
@@ -319,6 +329,20 @@ class PlatformActivities:
 
     def _annotate(self, batch: AnnotationBatch, work: AnnotationWork) -> ItemResult:
         try:
+            if batch.outgoing:
+                rollout = self._request("GET", f"/rollouts/{work.rollout_id}")
+                if not (_same(rollout["owner"], batch.outgoing) or _same(rollout["owner"], batch.incoming)):
+                    return ItemResult(
+                        item_id=work.rollout_id,
+                        outcome=Outcome.SKIPPED,
+                        detail=f"taken over by {rollout['owner']} meanwhile; left alone",
+                    )
+                if rollout["state"] not in (RolloutState.RAMPING.value, RolloutState.PAUSED.value):
+                    return ItemResult(
+                        item_id=work.rollout_id,
+                        outcome=Outcome.SKIPPED,
+                        detail=f"{rollout['state']} before it was annotated",
+                    )
             annotation = self._request(
                 "POST",
                 f"/rollouts/{work.rollout_id}/annotations",
@@ -344,7 +368,15 @@ class PlatformActivities:
     def _own(self, batch: OwnershipBatch, work: OwnershipWork) -> ItemResult:
         try:
             rollout = self._request("GET", f"/rollouts/{work.rollout_id}")
-            if rollout["owner"] != batch.incoming:
+            if batch.outgoing and not (
+                _same(rollout["owner"], batch.outgoing) or _same(rollout["owner"], batch.incoming)
+            ):
+                return ItemResult(
+                    item_id=work.rollout_id,
+                    outcome=Outcome.SKIPPED,
+                    detail=f"annotated, but taken over by {rollout['owner']} meanwhile; left alone",
+                )
+            if not _same(rollout["owner"], batch.incoming):
                 self._request(
                     "PUT",
                     f"/rollouts/{work.rollout_id}/owner",
@@ -385,6 +417,30 @@ class PlatformActivities:
             missing_sessions=[],
             checked_at=datetime.now().astimezone(),
         )
+
+
+def _same(email: str | None, other: str) -> bool:
+    return (email or "").strip().lower() == other.strip().lower()
+
+
+def _not_pinned_to(ticket: dict, assignee: str) -> str | None:
+    """Why a listed ticket is not the admin's to hand over; None when it is."""
+    if not _same(ticket.get("assignee"), assignee):
+        return f"assigned to {ticket.get('assignee') or 'nobody'}, not the outgoing admin"
+    if ticket.get("pinned") is not True:
+        return "not pinned"
+    if ticket.get("state") == "solved":
+        return "solved: nothing to hand over"
+    return None
+
+
+def _not_in_flight_of(rollout: dict, owner: str) -> str | None:
+    """Why a listed rollout is not the owner's in flight; None when it is."""
+    if not _same(rollout.get("owner"), owner):
+        return f"owned by {rollout.get('owner') or 'nobody'}, not the outgoing admin"
+    if rollout.get("state") not in (RolloutState.RAMPING.value, RolloutState.PAUSED.value):
+        return f"{rollout.get('state')}: not in flight"
+    return None
 
 
 def _known(model: type[Model], data: dict) -> dict:

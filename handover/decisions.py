@@ -19,6 +19,7 @@ from handover.models import (
     PendingInput,
     Phase,
     ReminderMark,
+    ReminderPolicy,
     Ticket,
     TicketAction,
     TicketState,
@@ -120,10 +121,11 @@ def _owed(progress: HandoverProgress) -> Iterator[tuple[InputKind, str, str | No
     for incident in progress.incidents:
         if incident.outcome is not Outcome.PENDING:
             continue
+        found = incident.found_at or listed  # (a re-scanned incident is owed from when it was found)
         if incident.status_given is None and from_outgoing:
-            yield InputKind.STATUS, outgoing, incident.incident.id, listed
+            yield InputKind.STATUS, outgoing, incident.incident.id, found
         elif incident.acknowledged is None:
-            since = incident.status_given.at if incident.status_given else listed
+            since = incident.status_given.at if incident.status_given else found
             yield InputKind.INCIDENT_ACK, incoming, incident.incident.id, since
     for ticket in progress.tickets:
         if (
@@ -150,7 +152,15 @@ def _owed(progress: HandoverProgress) -> Iterator[tuple[InputKind, str, str | No
 
 
 BATCHING = timedelta(minutes=1)
-"""Inputs falling due within a minute of each other are chased in one message per person."""
+"""Inputs falling due within a minute of each other are chased in one message per person; with
+shorter reminder intervals, within a quarter of the shortest (`look_ahead`)."""
+
+
+def look_ahead(policy: ReminderPolicy) -> timedelta:
+    """How far ahead of `now` a reminder counts as due, so that inputs falling due together go in
+    one message. Never as long as the shortest interval: with `--remind-after 1m` a look-ahead of
+    a minute chased every input the moment it became pending."""
+    return min(BATCHING, min(policy.remind_after, policy.escalate_after, policy.repeat_every) / 4)
 
 
 def reminder_key(wait: PendingInput) -> str:
@@ -167,7 +177,7 @@ def due_reminders(progress: HandoverProgress, now: datetime) -> tuple[list[Pendi
     policy = progress.request.reminders
     remind: list[PendingInput] = []
     escalate: list[PendingInput] = []
-    now = now + BATCHING
+    now = now + look_ahead(policy)
     for wait in pending_inputs(progress):
         mark = progress.reminders.get(reminder_key(wait), ReminderMark())
         if mark.escalations >= policy.max_escalations:

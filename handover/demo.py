@@ -162,7 +162,7 @@ def play(handover: str, alice: Person, bob: Person) -> None:
             next_step = "Hold at this step for 24h; ramp +15% if the error rate stays under 0.5%."
             body = {
                 "ramp_percent": rollout["ramp_percent"],
-                "error_rate": rollout["error_rate"] or 0,
+                "error_rate": rollout["error_rate"],  # None: not known yet, and said so
                 "next_step": next_step,
             }
             alice.post(f"{base}/rollouts/{item}/annotation", body)

@@ -18,12 +18,16 @@ from handover.models import (
     HandoverPlan,
     HandoverProgress,
     HandoverRequest,
+    Incident,
     IncidentHandover,
     InputKind,
     Outcome,
     PendingInput,
+    Rollout,
     RolloutHandover,
     StatusParagraph,
+    Ticket,
+    TicketAction,
     TicketHandover,
     UnclearThread,
     Variant,
@@ -70,6 +74,19 @@ def _bounded(lines: list[str], total: int) -> list[str]:
     if total > LIST_LIMIT:
         return lines[:LIST_LIMIT] + [f"… and {total - LIST_LIMIT} more: see the handover report."]
     return lines
+
+
+def error_rate(value: float | None) -> str:
+    """A rollout's last observed error rate: `0.4%`, or `unknown` (never a made-up 0)."""
+    return "unknown" if value is None else f"{value:g}%"
+
+
+def shared_with(item: IncidentHandover, outgoing: Admin | None) -> list[str]:
+    """Who shares the incident with the outgoing admin and stays assigned beside incoming: as
+    PagerDuty had it when reassigned, else as listed."""
+    if item.kept or item.reassigned is not None:
+        return list(item.kept)
+    return [a.name for a in item.incident.co_assignees(outgoing.pagerduty_id if outgoing else "")]
 
 
 def mention(admin: Admin) -> str:
@@ -150,6 +167,24 @@ def announcement(progress: HandoverProgress) -> str:
     return f"{kind} started: {who}." + tail
 
 
+def rescanned(progress: HandoverProgress, items: Sequence[IncidentHandover]) -> str:
+    """The re-scan found incidents assigned to outgoing during the window: what each person owes."""
+    outgoing = mention_email(progress, progress.request.outgoing)
+    listed = _bounded(
+        [f"• <{i.incident.html_url}|#{i.incident.number} {i.incident.title}>" for i in items], len(items)
+    )
+    owed = (
+        f"{outgoing}: a status paragraph for each, then the incoming admin acknowledges it."
+        if progress.request.variant is not Variant.EMERGENCY
+        else f"{mention_email(progress, progress.request.incoming)}: acknowledge each."
+    )
+    head = (
+        f"The re-scan before the summary found {_plural(len(items), 'more incident')} "
+        f"assigned to {outgoing} during the handover:"
+    )
+    return "\n".join([head, *listed, owed])
+
+
 def override_lapses(progress: HandoverProgress, reason: str) -> str:
     last = progress.extensions[-1] if progress.extensions else progress.override
     until = format_time(last.end) if last else "soon"
@@ -162,10 +197,18 @@ def override_lapses(progress: HandoverProgress, reason: str) -> str:
 
 def to_do(progress: HandoverProgress, pending: Sequence[PendingInput]) -> str:
     """After the inventory: what each person owes, in the announcement's thread."""
+    incidents, tickets, rollouts = (
+        _theirs(progress.incidents),
+        _theirs(progress.tickets),
+        _theirs(progress.rollouts),
+    )
+    left = len(progress.incidents) + len(progress.tickets) + len(progress.rollouts)
+    left -= len(incidents) + len(tickets) + len(rollouts)
     lines = [
-        f"Found {_plural(len(progress.incidents), 'open incident')}, "
-        f"{_plural(len(progress.tickets), 'pinned ticket')} and "
-        f"{_plural(len(progress.rollouts), 'rollout')} in flight."
+        f"Found {_plural(len(incidents), 'open incident')}, "
+        f"{_plural(len(tickets), 'pinned ticket')} and "
+        f"{_plural(len(rollouts), 'rollout')} in flight."
+        + (f" {left} more listed, but not theirs to hand over: left alone (see the report)." if left else "")
     ]
     for owner in sorted({wait.owner for wait in pending}):
         mine = [wait for wait in pending if wait.owner == owner]
@@ -239,7 +282,9 @@ def reminder(
 
 
 def _round_minutes(span: timedelta) -> timedelta:
-    return timedelta(minutes=int(span.total_seconds() // 60))
+    """To the nearest minute, and at least one: a reminder may fall due a little early, in one
+    message with others due with it (decisions.look_ahead), and never says "waited 0s"."""
+    return timedelta(minutes=max(1, round(span.total_seconds() / 60)))
 
 
 # --- step 5: the summary and its thread --------------------------------------------------------
@@ -288,6 +333,8 @@ def incidents_detail(items: Sequence[IncidentHandover]) -> str:
         line = f"• <{incident.html_url}|#{incident.number} {incident.title}>"
         if item.rescanned:
             line += " _(picked up by the re-scan)_"
+        if item.kept:
+            line += f" _(shared: {', '.join(item.kept)} stay assigned)_"
         if item.status is not None:
             line += (
                 f"\n   hypothesis: {item.status.hypothesis}"
@@ -325,7 +372,7 @@ def rollouts_detail(items: Sequence[RolloutHandover]) -> str:
         if item.annotation is not None:
             line += (
                 f" — at {item.annotation.ramp_percent:g}%, error rate "
-                f"{item.annotation.error_rate:g}%, next: {item.annotation.next_step}"
+                f"{error_rate(item.annotation.error_rate)}, next: {item.annotation.next_step}"
             )
         if item.owned is not None:
             line += f"; owned by {item.owned.by}"
@@ -401,12 +448,25 @@ def audit_text(missing: Sequence[str], checked: int) -> str:
     return f"Audit check: platform.impersonation_ended is logged for all {_plural(checked, 'session')} ended."
 
 
+def _theirs(items: Sequence[IncidentHandover | TicketHandover | RolloutHandover]) -> list:
+    """The items that are the outgoing admin's to hand over (not those a listing had no business
+    returning, which are left alone)."""
+    return [item for item in items if listed(item).left_alone is None]
+
+
+def listed(item: IncidentHandover | TicketHandover | RolloutHandover) -> Incident | Ticket | Rollout:
+    """What the listing returned for an item."""
+    if isinstance(item, IncidentHandover):
+        return item.incident
+    return item.ticket if isinstance(item, TicketHandover) else item.rollout
+
+
 def _moved(progress: HandoverProgress) -> str:
     """`2 of 3 incidents, 5 of 5 tickets, 0 of 3 rollouts`: what was handed over."""
     groups = (
-        ("incidents", progress.incidents),
-        ("tickets", progress.tickets),
-        ("rollouts", progress.rollouts),
+        ("incidents", _theirs(progress.incidents)),
+        ("tickets", _theirs(progress.tickets)),
+        ("rollouts", _theirs(progress.rollouts)),
     )
     return ", ".join(
         f"{sum(i.outcome is Outcome.HANDED_OVER for i in items)} of {len(items)} {name}"
@@ -498,19 +558,40 @@ def plan_text(plan: HandoverPlan) -> str:
         )
     if plan.sessions_to_end_first:
         lines.append(f"First:  end every open impersonation session: {', '.join(plan.sessions_to_end_first)}")
-    lines.append(f"Step 2: reassign {_plural(len(plan.incidents), 'incident')} with a status note")
-    lines += [f"        {i.id}  #{i.number} {i.title} ({i.status}, {i.service_name})" for i in plan.incidents]
-    lines.append(f"Step 3: hand over {_plural(len(plan.tickets), 'pinned ticket')}")
-    for planned in plan.tickets:
+    incidents = [i for i in plan.incidents if i.left_alone is None]
+    tickets = [t for t in plan.tickets if t.ticket.left_alone is None]
+    rollouts = [r for r in plan.rollouts if r.left_alone is None]
+    lines.append(f"Step 2: reassign {_plural(len(incidents), 'incident')} with a status note")
+    for i in incidents:
+        shared = [a.name for a in i.co_assignees(plan.outgoing.pagerduty_id)]
+        kept = f"; shared with {', '.join(shared)}, who stay assigned" if shared else ""
+        lines.append(f"        {i.id}  #{i.number} {i.title} ({i.status}, {i.service_name}{kept})")
+    lines.append(f"Step 3: hand over {_plural(len(tickets), 'pinned ticket')}")
+    for planned in tickets:
         sessions = f" (end {', '.join(planned.sessions_to_end)} first)" if planned.sessions_to_end else ""
-        lines.append(
-            f"        {planned.ticket.id}  {planned.ticket.subject}: {planned.action.value}{sessions}"
+        needs = (
+            f" — waits for {request.outgoing} to name the engineering issue"
+            if planned.action is TicketAction.LINK_ENGINEERING_ISSUE
+            and planned.ticket.engineering_issue is None
+            and request.variant is not Variant.EMERGENCY
+            else ""
         )
-    lines.append(f"Step 4: transfer {_plural(len(plan.rollouts), 'rollout')} in flight")
+        linked = f" ({planned.ticket.engineering_issue})" if planned.ticket.engineering_issue else ""
+        lines.append(
+            f"        {planned.ticket.id}  {planned.ticket.subject}: {planned.action.value}"
+            f"{linked}{sessions}{needs}"
+        )
+    lines.append(f"Step 4: transfer {_plural(len(rollouts), 'rollout')} in flight")
     lines += [
-        f"        {r.id}  {r.flag} ({r.state.value}, {r.ramp_percent:g}%, errors {r.error_rate or 0:g}%)"
-        for r in plan.rollouts
+        f"        {r.id}  {r.flag} ({r.state.value}, {r.ramp_percent:g}%, errors {error_rate(r.error_rate)})"
+        for r in rollouts
     ]
+    left = [f"incident {i.id}: {i.left_alone}" for i in plan.incidents if i.left_alone is not None]
+    left += [f"ticket {t.ticket.id}: {t.ticket.left_alone}" for t in plan.tickets if t.ticket.left_alone]
+    left += [f"rollout {r.id}: {r.left_alone}" for r in plan.rollouts if r.left_alone is not None]
+    if left:
+        lines.append("Left alone (listed, but not the outgoing admin's to hand over):")
+        lines += [f"        {what}" for what in left]
     lines.append("Step 5: post the summary in #novavms-platform-ops and wait for the :+1:")
     if request.offboarding:
         lines.append("Step 6: check platform_audit_log for every impersonation session ended")

@@ -165,6 +165,13 @@ class AdminPair(Model):
 # --- what is found in the systems ----------------------------------------------------------
 
 
+class Assignee(Model):
+    """A PagerDuty user an incident is assigned to."""
+
+    id: str
+    name: str
+
+
 class Incident(Model):
     id: str
     number: int
@@ -175,6 +182,15 @@ class Incident(Model):
     service_name: str
     html_url: str
     created_at: datetime
+    assignees: list[Assignee] = []
+    """Everyone the incident is assigned to when listed: outgoing, and any co-assignees, who keep it."""
+    left_alone: str | None = None
+    """Set by the listing when PagerDuty listed an incident that is not the outgoing admin's
+    (not assigned to them, not open, not on a platform-ops service): why it is left alone."""
+
+    def co_assignees(self, outgoing_id: str) -> list[Assignee]:
+        """The others who share the incident with the outgoing admin: they stay assigned."""
+        return [a for a in self.assignees if a.id != outgoing_id]
 
 
 class TicketState(StrEnum):
@@ -182,6 +198,7 @@ class TicketState(StrEnum):
     WAITING_ON_ENGINEERING = "waiting_on_engineering"
     ACTIVE = "active"
     OPEN = "open"
+    SOLVED = "solved"
 
 
 class Ticket(Model):
@@ -193,6 +210,9 @@ class Ticket(Model):
     pinned: bool
     labels: list[str] = []
     engineering_issue: str | None = None
+    left_alone: str | None = None
+    """Set by the listing when the tracker listed a ticket that is not the outgoing admin's to
+    hand over (another assignee, not pinned, solved): why it is left alone."""
 
 
 class ImpersonationSession(Model):
@@ -206,8 +226,13 @@ class ImpersonationSession(Model):
 
 
 class RolloutState(StrEnum):
+    """The console's states; a handover moves the rollouts ramping or paused (in flight)."""
+
+    DRAFT = "draft"
     RAMPING = "ramping"
     PAUSED = "paused"
+    COMPLETE = "complete"
+    ROLLED_BACK = "rolled_back"
 
 
 class Rollout(Model):
@@ -216,7 +241,11 @@ class Rollout(Model):
     state: RolloutState
     ramp_percent: float
     error_rate: float | None
+    """Last observed error rate in percent; None when the console has no figure yet (unknown)."""
     owner: str
+    left_alone: str | None = None
+    """Set by the listing when the console listed a rollout that is not the outgoing admin's in
+    flight (owned by someone else, not ramping or paused): why it is left alone."""
 
 
 class Override(Model):
@@ -274,8 +303,8 @@ class EngineeringLinkInput(Model):
 
 class RolloutAnnotation(Model):
     ramp_percent: float = Field(ge=0, le=100)
-    error_rate: float = Field(ge=0, le=100)
-    """Last observed error rate, in percent."""
+    error_rate: float | None = Field(ge=0, le=100)
+    """Last observed error rate, in percent; None when it is not known (never a made-up 0)."""
     next_step: Paragraph
     """The next planned ramp step, e.g. "25% on Tuesday if errors stay under 0.5%"."""
 
@@ -417,6 +446,8 @@ class ItemResult(Model):
     ref: str | None = None
     """The id of what was written for the item: the note, the annotation."""
     sessions_ended: list[str] = []
+    kept: list[str] = []
+    """Incidents: the co-assignees who stay assigned beside incoming (names)."""
 
 
 class IncidentHandover(Model):
@@ -429,6 +460,10 @@ class IncidentHandover(Model):
     acknowledged: Done | None = None
     rescanned: bool = False
     """Found by the re-scan before the summary: assigned to outgoing during the window."""
+    found_at: datetime | None = None
+    """When the re-scan found it: its status paragraph is owed from then, not from the inventory."""
+    kept: list[str] = []
+    """Co-assignees who share the incident and stay assigned beside incoming (names)."""
     outcome: Outcome = Outcome.PENDING
     detail: str | None = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handover.messages import format_time
+from handover.messages import error_rate, format_time, shared_with
 from handover.models import Done, HandoverProgress, HandoverReport, Outcome
 
 
@@ -76,8 +76,8 @@ def to_markdown(report: HandoverProgress) -> str:
         "",
         f"## Incidents ({len(report.incidents)})",
         "",
-        "| Incident | Outcome | Status paragraph | Note | Reassigned | Acknowledged |",
-        "|---|---|---|---|---|---|",
+        "| Incident | Outcome | Status paragraph | Note | Reassigned | Acknowledged | Shared with (kept) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for item in report.incidents:
         status = (
@@ -89,7 +89,8 @@ def to_markdown(report: HandoverProgress) -> str:
         lines.append(
             f"| #{item.incident.number} {_cell(item.incident.title)} ({item.incident.id}) "
             f"| {_cell(_outcome(item.outcome, item.detail))} | {_cell(status)} "
-            f"| {_cell(item.note_id)} | {_done(item.reassigned)} | {_done(item.acknowledged)} |"
+            f"| {_cell(item.note_id)} | {_done(item.reassigned)} | {_done(item.acknowledged)} "
+            f"| {_cell(', '.join(shared_with(item, report.outgoing)))} |"
         )
     lines += [
         "",
@@ -113,7 +114,7 @@ def to_markdown(report: HandoverProgress) -> str:
     ]
     for item in report.rollouts:
         annotation = (
-            f"{item.annotation.ramp_percent:g}% ramp, {item.annotation.error_rate:g}% errors, "
+            f"{item.annotation.ramp_percent:g}% ramp, error rate {error_rate(item.annotation.error_rate)}, "
             f"next: {item.annotation.next_step}"
             if item.annotation
             else None

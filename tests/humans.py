@@ -56,23 +56,32 @@ async def inventory(client: Client, workflow_id: str) -> HandoverProgress:
     )
 
 
-async def play_outgoing(client: Client, workflow_id: str, skip: set[str] = frozenset()) -> None:
+async def listed(client: Client, workflow_id: str) -> HandoverProgress:
+    """Wait until the handover has listed what the outgoing admin owns (whatever it found)."""
+    return await wait_for(
+        client, workflow_id, lambda p: p.phase is Phase.HANDING_OVER and p.inventory_at is not None
+    )
+
+
+async def play_outgoing(
+    client: Client, workflow_id: str, skip: set[str] = frozenset(), outgoing: str = OUTGOING
+) -> None:
     """Everything the outgoing admin owes, except the items in `skip`."""
-    current = await inventory(client, workflow_id)
+    current = await (inventory if outgoing == OUTGOING else listed)(client, workflow_id)
     for wait in current.pending:
-        if wait.owner != OUTGOING or wait.item_id in skip:
+        if wait.owner != outgoing or wait.item_id in skip:
             continue
         if wait.kind is InputKind.STATUS:
-            given = status_for(wait.item_id)
+            given = status_for(wait.item_id, outgoing)
         elif wait.kind is InputKind.ENGINEERING_LINK:
-            given = EngineeringLinkInput(actor=OUTGOING, ticket_id=wait.item_id, issue="ENG-4242")
+            given = EngineeringLinkInput(actor=outgoing, ticket_id=wait.item_id, issue="ENG-4242")
         elif wait.kind is InputKind.ROLLOUT_ANNOTATION:
             rollout = next(r.rollout for r in current.rollouts if r.rollout.id == wait.item_id)
             given = RolloutAnnotationInput(
-                actor=OUTGOING,
+                actor=outgoing,
                 rollout_id=wait.item_id,
                 ramp_percent=rollout.ramp_percent,
-                error_rate=rollout.error_rate or 0,
+                error_rate=rollout.error_rate,
                 next_step=f"next ramp step for {rollout.flag}: +15% tomorrow",
             )
         else:
@@ -80,7 +89,9 @@ async def play_outgoing(client: Client, workflow_id: str, skip: set[str] = froze
         assert await service.send(client, workflow_id, wait.kind, given) is not None
 
 
-async def play_incoming(client: Client, workflow_id: str, timeout: float = 120) -> None:
+async def play_incoming(
+    client: Client, workflow_id: str, timeout: float = 120, incoming: str = INCOMING
+) -> None:
     """Acknowledge and take ownership of whatever is pending for incoming, until the summary is acked."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -91,14 +102,14 @@ async def play_incoming(client: Client, workflow_id: str, timeout: float = 120) 
         if current.phase.ended or loop.time() > deadline:
             raise AssertionError(f"the handover ended or stalled: {current.phase.value}: {current.error}")
         for wait in current.pending:
-            if wait.owner != INCOMING:
+            if wait.owner != incoming:
                 continue
             if wait.kind is InputKind.INCIDENT_ACK:
-                given = IncidentAckInput(actor=INCOMING, incident_id=wait.item_id)
+                given = IncidentAckInput(actor=incoming, incident_id=wait.item_id)
             elif wait.kind is InputKind.ROLLOUT_OWNERSHIP:
-                given = RolloutOwnershipInput(actor=INCOMING, rollout_id=wait.item_id)
+                given = RolloutOwnershipInput(actor=incoming, rollout_id=wait.item_id)
             else:
-                given = SummaryAckInput(actor=INCOMING)
+                given = SummaryAckInput(actor=incoming)
             await service.send(client, workflow_id, wait.kind, given)
         await asyncio.sleep(0.2)
 

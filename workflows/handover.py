@@ -127,6 +127,9 @@ GATHER_PATCH = "gather-acknowledgements"
 WAITING_ON_PATCH = "waiting-on"
 """`workflow.patched` id: handovers started before `HandoverWaitingOn` existed replay without it
 (and never set it: `starter.py list --waiting-on` finds only handovers started since)."""
+RESCAN_PATCH = "rescan-found-at"
+"""`workflow.patched` id: an incident the re-scan finds is owed from when it was found, and told in
+the thread; handovers started before replay without."""
 RENEW_BEFORE = timedelta(minutes=15)
 """The override is extended this long (or a quarter of the overlap) before it would run out while
 the handover goes on."""
@@ -335,25 +338,32 @@ class HandoverWorkflow:
         found = await lookups.take_inventory(self._outgoing)
         now = workflow.now()
         progress.inventory_at = now
-        progress.incidents = [IncidentHandover(incident=incident) for incident in found.incidents]
+        progress.incidents = [
+            _left_alone(IncidentHandover(incident=incident)) for incident in found.incidents
+        ]
         sessions = found.pinned.open_sessions
         self._open_sessions = sorted(session.id for session in sessions)
         progress.tickets = [
-            TicketHandover(
-                ticket=ticket,
-                action=decisions.ticket_action(ticket, sessions),
-                sessions_to_end=decisions.sessions_to_end(ticket, sessions),
-                engineering_issue=ticket.engineering_issue,
+            _left_alone(
+                TicketHandover(
+                    ticket=ticket,
+                    action=decisions.ticket_action(ticket, sessions),
+                    sessions_to_end=decisions.sessions_to_end(ticket, sessions),
+                    engineering_issue=ticket.engineering_issue,
+                )
             )
             for ticket in found.pinned.tickets
         ]
-        progress.rollouts = [RolloutHandover(rollout=rollout) for rollout in found.rollouts]
+        progress.rollouts = [_left_alone(RolloutHandover(rollout=rollout)) for rollout in found.rollouts]
         if request.emergency_reason is not None:
-            # Nobody can annotate for an absent admin: the console's figures, and no next step.
+            # Nobody can annotate for an absent admin: the console's figures (an unknown error
+            # rate stays unknown), and no next step.
             for item in progress.rollouts:
+                if item.outcome is not Outcome.PENDING:
+                    continue
                 item.annotation = RolloutAnnotation(
                     ramp_percent=item.rollout.ramp_percent,
-                    error_rate=item.rollout.error_rate or 0,
+                    error_rate=item.rollout.error_rate,
                     next_step=messages.emergency_next_step(request.emergency_reason),
                 )
                 item.annotated = Done(by=self._acting_as, at=now)
@@ -434,6 +444,7 @@ class HandoverWorkflow:
         for item, result in zip(batch, results, strict=True):
             if result.outcome is Outcome.HANDED_OVER:
                 item.note_id = result.ref
+                item.kept = result.kept
                 item.reassigned = Done(by=self._acting_as, at=workflow.now())
                 item.stage = "waiting for acknowledgement" if item.acknowledged is None else "acknowledging"
             else:
@@ -456,11 +467,25 @@ class HandoverWorkflow:
                 PagerDutyActivities.list_open_incidents, self._outgoing.pagerduty_id, **LOOKUP
             )
             known = {item.incident.id for item in self._progress.incidents}
-            new = [IncidentHandover(incident=i, rescanned=True) for i in found if i.id not in known]
+            new = [
+                _left_alone(IncidentHandover(incident=i, rescanned=True)) for i in found if i.id not in known
+            ]
             if not new:
                 return
             self._log(logging.INFO, "re-scan found %d new incidents", len(new))
             self._progress.incidents.extend(new)
+            if workflow.patched(RESCAN_PATCH):
+                # Owed from now, not from the inventory; and the outgoing admin hears of them
+                # first in the thread, not from an escalation.
+                for item in new:
+                    item.found_at = workflow.now()
+                found_now = [item for item in new if item.outcome is Outcome.PENDING]
+                if found_now:
+                    await self._post(
+                        f"rescan:{found_now[0].incident.id}",
+                        messages.rescanned(self._progress, found_now),
+                        thread=True,
+                    )
             await self.hand_over_incidents(new)
 
     # --- step 3: hand over pinned support tickets --------------------------------------------
@@ -552,6 +577,8 @@ class HandoverWorkflow:
         work = AnnotationBatch(
             handover_id=self._progress.key,
             acting_as=self._acting_as,
+            outgoing=self._outgoing.email,
+            incoming=self._incoming.email,
             items=[
                 AnnotationWork(rollout_id=r.rollout.id, annotation=r.annotation)
                 for r in batch
@@ -573,6 +600,7 @@ class HandoverWorkflow:
     async def _transfer_ownership(self, batch: list[RolloutHandover]) -> None:
         work = OwnershipBatch(
             incoming=self._incoming.email,
+            outgoing=self._outgoing.email,
             items=[
                 OwnershipWork(rollout_id=r.rollout.id, annotation_id=r.annotation_id or "") for r in batch
             ],
@@ -1524,6 +1552,19 @@ class HandoverWorkflow:
         item.detail = result.detail
         stages = {Outcome.HANDED_OVER: "done", Outcome.SKIPPED: "skipped", Outcome.FAILED: "failed"}
         item.stage = stages.get(result.outcome, item.stage)
+
+
+H = TypeVar("H", IncidentHandover, TicketHandover, RolloutHandover)
+
+
+def _left_alone(item: H) -> H:
+    """A listed item the listing found not to be the outgoing admin's: skipped, never touched."""
+    listed = messages.listed(item)
+    if listed.left_alone is not None:
+        item.outcome = Outcome.SKIPPED
+        item.detail = f"{listed.left_alone}; left alone"
+        item.stage = "left alone"
+    return item
 
 
 def _handed_over(items: Sequence[IncidentHandover | TicketHandover | RolloutHandover]) -> int:

@@ -53,9 +53,13 @@ class PlanWorkflow:
             for ticket in found.pinned.tickets
         ]
         links_needed = sum(
-            t.action is TicketAction.LINK_ENGINEERING_ISSUE and t.ticket.engineering_issue is None
+            t.action is TicketAction.LINK_ENGINEERING_ISSUE
+            and t.ticket.engineering_issue is None
+            and t.ticket.left_alone is None
             for t in tickets
         )
+        incidents = sum(i.left_alone is None for i in found.incidents)
+        rollouts = sum(r.left_alone is None for r in found.rollouts)
         return HandoverPlan(
             request=request,
             outgoing=outgoing,
@@ -69,5 +73,5 @@ class PlanWorkflow:
             incidents=found.incidents,
             tickets=tickets,
             rollouts=found.rollouts,
-            waits_for=messages.plan_waits(request, len(found.incidents), links_needed, len(found.rollouts)),
+            waits_for=messages.plan_waits(request, incidents, links_needed, rollouts),
         )

@@ -217,3 +217,111 @@ def test_a_later_handover_of_the_same_admin_annotates_afresh(settings, fresh_san
     created = [w for w in successful(fresh_sandbox) if w["path"] == "/rollouts/RO-311/annotations"]
     assert [w["body"]["ramp_percent"] for w in created] == [25.0, 50.0]
     assert not any(w["result"].get("replayed") for w in created)
+
+
+# --- each handover's override is its own ------------------------------------------------------
+
+
+def overrides_posted(sandbox) -> list[str]:
+    return [
+        i
+        for w in successful(sandbox, "pagerduty")
+        if w["path"].endswith("/overrides")
+        for i in w["result"]["override_ids"]
+    ]
+
+
+def test_an_override_seconds_away_from_another_handovers_is_not_taken(settings, fresh_sandbox):
+    """Two handovers to Bob, started seconds apart: each makes its own override."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    freeze = PagerDutyActivities(settings).freeze_assignments
+    carols = ActivityEnvironment().run(
+        freeze, FreezeRequest(user_id=BOB_PD, start=start, end=start + timedelta(hours=2))
+    )
+    later = start + timedelta(seconds=7)
+    alices = ActivityEnvironment().run(
+        freeze, FreezeRequest(user_id=BOB_PD, start=later, end=later + timedelta(hours=2))
+    )
+    assert alices.id != carols.id
+    assert (alices.start, alices.end) == (later, later + timedelta(hours=2))
+    assert overrides_posted(fresh_sandbox) == [carols.id, alices.id]
+
+
+def test_a_retry_after_a_lost_answer_takes_its_own_override_not_another_handovers(settings, fresh_sandbox):
+    start = datetime.now(UTC).replace(microsecond=0)
+    window = FreezeRequest(user_id=BOB_PD, start=start, end=start + timedelta(hours=2))
+    freeze = PagerDutyActivities(settings).freeze_assignments
+    other = ActivityEnvironment().run(freeze, window)  # another handover's, for the very same window
+    lost = {
+        "kind": "lost_response",
+        "rate": 1,
+        "api": "pagerduty",
+        "method": "POST",
+        "path": "/schedules/*/overrides",
+    }
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, heartbeat_timeout=timedelta(seconds=20))
+    beats: list = []
+    env.on_heartbeat = lambda *details: beats.append(list(details))
+    with fresh_sandbox.faults(lost):
+        with pytest.raises(ApplicationError):
+            env.run(freeze, window)  # it wrote, but never heard
+    assert len(overrides_posted(fresh_sandbox)) == 2
+    assert [{"before": [other.id]}] in beats, "what was there is heartbeated before the write"
+    raised = beats[-1]
+    crashed = [{"before": raised[0]["before"]}]  # the last heartbeat before the write, no EXACT
+    for checkpoint in (raised, crashed):
+        retry = ActivityEnvironment()
+        retry.info = dataclasses.replace(
+            retry.info, attempt=2, heartbeat_timeout=timedelta(seconds=20), heartbeat_details=checkpoint
+        )
+        mine = retry.run(freeze, window)
+        assert mine.id != other.id and mine.id in overrides_posted(fresh_sandbox)
+        assert len(overrides_posted(fresh_sandbox)) == 2, "no third override"
+
+
+# --- PagerDuty's bulk answer is read ----------------------------------------------------------
+
+THREE = ["Q1DISK7", "Q2API5X", "Q3CERT9"]
+
+
+def reassigning(incidents: list[str]) -> IncidentHandoverBatch:
+    return IncidentHandoverBatch(
+        from_email=ALICE,
+        outgoing_id=ALICE_PD,
+        incoming_id=BOB_PD,
+        items=[IncidentNote(incident_id=i, note=f"status of {i} [handover-test]") for i in incidents],
+    )
+
+
+def test_an_incident_the_bulk_answer_leaves_out_is_written_on_its_own(settings, fresh_sandbox):
+    partial = {"kind": "partial", "rate": 1, "api": "pagerduty", "method": "PUT", "path": "/incidents"}
+    with fresh_sandbox.faults(partial):
+        results = ActivityEnvironment().run(
+            PagerDutyActivities(settings).hand_over_incidents, reassigning(THREE)
+        )
+    assert [r.outcome for r in results] == [Outcome.HANDED_OVER] * 3
+    for incident in THREE:
+        assert [a["assignee"]["id"] for a in fresh_sandbox.incident(incident)["assignments"]] == [BOB_PD]
+    puts = [w["path"] for w in successful(fresh_sandbox, "pagerduty") if w["method"] == "PUT"]
+    assert puts[0] == "/incidents" and len(puts) > 1, "the ones left out, one by one"
+
+
+def test_an_incident_pagerduty_does_not_change_is_not_reported_handed_over(settings, fresh_sandbox):
+    partial = {"kind": "partial", "rate": 1, "api": "pagerduty", "method": "PUT", "path": "/incidents*"}
+    with fresh_sandbox.faults(partial):
+        results = ActivityEnvironment().run(
+            PagerDutyActivities(settings).hand_over_incidents, reassigning(THREE)
+        )
+    unchanged = [
+        i
+        for i in THREE
+        if [a["assignee"]["id"] for a in fresh_sandbox.incident(i)["assignments"]] != [BOB_PD]
+    ]
+    assert unchanged, "the fault leaves some incidents as they were"
+    for result in results:
+        if result.item_id in unchanged:
+            assert result.outcome is Outcome.FAILED
+            assert "did not apply the change" in result.detail
+        else:
+            assert result.outcome is Outcome.HANDED_OVER
