@@ -20,7 +20,6 @@ from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -128,8 +127,7 @@ async def temporal(settings: Settings) -> CheckResult:
             f"cannot connect to {address} ({_first_line(error)}): check TEMPORAL_ADDRESS, and TLS "
             "(TEMPORAL_TLS, TEMPORAL_TLS_*) or TEMPORAL_API_KEY for Temporal Cloud",
         )
-    try:
-        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+    try:  # the namespace's answer (NOT_FOUND when there is no such namespace)
         listed = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
         )
