@@ -9,7 +9,7 @@
 A handover is named by its id (handover-<outgoing email>) or by the outgoing admin's email.
 Every command has --help. Exit codes: 0 ok, 1 service unreachable or unexpected failure,
 2 bad input, 3 unknown admin/handover/item, 4 not allowed, 5 conflict (already running, already
-done, not ready yet).
+done, not ready yet), 6 `doctor` found a check that did not pass.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.service import RPCError
 
-from handover import service, visibility
+from handover import doctor, service, visibility
 from handover.codec import UndecryptablePayload
 from handover.errors import HandoverError, InvalidInput, NotReady
 from handover.messages import digest_text, format_duration, plan_text
@@ -139,6 +139,16 @@ async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     plan = await service.plan(client, settings.task_queue, request)
     print(plan.model_dump_json(indent=2) if args.json else plan_text(plan))
     return 0
+
+
+async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    terminal = sys.stdout.isatty()
+    results = await doctor.run(doctor.checks(settings, args.admins), settings)
+    for result in results:
+        print(doctor.line(result, terminal))
+    passed = sum(result.status is doctor.Status.OK for result in results)
+    print(f"{passed} of {len(results)} checks passed; nothing was changed.")
+    return doctor.exit_code(results)
 
 
 async def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
@@ -368,6 +378,19 @@ def parser() -> argparse.ArgumentParser:
     _request_arguments(plan)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(run=cmd_plan)
+
+    checkup = commands.add_parser(
+        "doctor",
+        help="check that everything a real handover needs is in place, changing nothing",
+        description=(
+            "Check, with the configured settings and writing nothing, that Temporal, PagerDuty, "
+            "Slack and the platform API are ready for a real handover, and that each EMAIL given "
+            "is an admin every system knows. One line per check; exit 0 when all pass, "
+            f"{doctor.EXIT_FAILED} when one does not. Needs no worker."
+        ),
+    )
+    checkup.add_argument("admins", nargs="*", type=email, metavar="EMAIL", help="admins to resolve")
+    checkup.set_defaults(run=cmd_doctor)
 
     digest = commands.add_parser(
         "digest",

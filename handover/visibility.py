@@ -41,10 +41,10 @@ def type_name(key: SearchAttributeKey) -> str:
     return "KeywordList" if listed else "Keyword"
 
 
-def register_commands(names: list[str]) -> str:
+def register_commands(names: list[str], namespace: str | None = None) -> str:
     """The commands that register `names` (for a person to run on their cluster)."""
     types = {key.name: type_name(key) for key in ALL}
-    create = "temporal operator search-attribute create"
+    create = "temporal operator search-attribute create" + (f" --namespace {namespace}" if namespace else "")
     return "; ".join(f"{create} --name {name} --type {types[name]}" for name in names)
 
 

@@ -28,6 +28,7 @@ from sandbox.state import (
     PdNote,
     PdOverride,
     PdSchedule,
+    PdService,
     PdUser,
     Store,
     iso,
@@ -74,9 +75,24 @@ def store_of(request: Request) -> Store:
     return request.app.state.store
 
 
+ACCOUNT_TOKEN_HAS_NO_USER = (
+    "Because this request was made using an account-level access token, we were unable to "
+    "determine the user's identity. Please use a user-level token."
+)
+"""`GET /users/me` with an account-level key: a 400 whose `error` is this bare string (not the
+usual error object), as the official client's `api_key_access` expects (checked 2025-11-14)."""
+
+
+def token_of(request: Request) -> str:
+    header = request.headers.get("authorization", "").strip()
+    return header.removeprefix("Token token=") if header.startswith("Token token=") else ""
+
+
 async def require_token(request: Request) -> None:
-    expected = f"Token token={store_of(request).state.tokens.pagerduty_token}"
-    if request.headers.get("authorization", "").strip() != expected:
+    """The account-level key, or a user's own key (`tokens.pagerduty_user_tokens`)."""
+    tokens = store_of(request).state.tokens
+    token = token_of(request)
+    if not token or (token != tokens.pagerduty_token and token not in tokens.pagerduty_user_tokens):
         raise PagerDutyError(401, "Unauthorized", 2006)
 
 
@@ -177,6 +193,42 @@ class View:
             "self": f"{self.api}/services/{service.id}",
             "html_url": f"{self.web}/service-directory/{service.id}",
         }
+
+    def service(self, service: PdService, include: list[str]) -> dict[str, Any]:
+        # `include[]` expands references into objects; the scenario models no escalation rules,
+        # teams or integrations to expand them with, so the policy stays a reference.
+        policy = service.escalation_policy
+        policy_ref = {
+            "id": policy.id,
+            "type": "escalation_policy_reference",
+            "summary": policy.name,
+            "self": f"{self.api}/escalation_policies/{policy.id}",
+            "html_url": f"{self.web}/escalation_policies/{policy.id}",
+        }
+        body: dict[str, Any] = {
+            **self.service_ref(service.id),
+            "type": "service",
+            "name": service.name,
+            "description": service.description,
+            "auto_resolve_timeout": 14400,
+            "acknowledgement_timeout": 1800,
+            "status": self._service_status(service.id),
+            "escalation_policy": policy_ref,
+            "teams": [],
+            "integrations": [],
+            "incident_urgency_rule": {"type": "constant", "urgency": "high"},
+            "alert_creation": "create_alerts_and_incidents",
+        }
+        if "auto_pause_notifications_parameters" in include:
+            body["auto_pause_notifications_parameters"] = {"enabled": False, "timeout": 0}
+        return body
+
+    def _service_status(self, service_id: str) -> str:
+        """`critical` with a triggered incident, `warning` with an acknowledged one, as PagerDuty."""
+        statuses = {i.status for i in self.pd.incidents.values() if i.service == service_id}
+        if "triggered" in statuses:
+            return "critical"
+        return "warning" if "acknowledged" in statuses else "active"
 
     def agent_ref(self, user_id: str | None, service_id: str) -> dict[str, Any]:
         return self.user_ref(user_id) if user_id else self.service_ref(service_id)
@@ -477,6 +529,45 @@ async def list_users(
     page = classic_page("users", users, limit, offset, total)
     page["users"] = [view.user(u) for u in page["users"]]
     return page
+
+
+USER_INCLUDES = {"contact_methods", "notification_rules", "teams", "subdomains", "calendar_urls"}
+
+
+@router.get("/users/me")
+async def get_current_user(
+    request: Request, include: list[str] = Query(default=[], alias="include[]")
+) -> Any:
+    """The token's own user. Only a user-level key has one: PagerDuty refuses the account key."""
+    unknown = set(include) - USER_INCLUDES
+    if unknown:
+        raise invalid(f"include[] may only contain {', '.join(sorted(USER_INCLUDES))}")
+    view = View.of(request)
+    user_id = store_of(request).state.tokens.pagerduty_user_tokens.get(token_of(request))
+    if user_id is None:
+        return JSONResponse({"error": ACCOUNT_TOKEN_HAS_NO_USER}, status_code=400)
+    # The scenario's users have no contact methods, notification rules or teams to expand, and
+    # calendar URLs come only from GET /users/{id} (the schema says so).
+    return {"user": view.user(view.pd.users[user_id])}
+
+
+# --- services ------------------------------------------------------------------------------
+
+SERVICE_INCLUDES = {"escalation_policies", "teams", "auto_pause_notifications_parameters", "integrations"}
+
+
+@router.get("/services/{service_id}")
+async def get_service(
+    request: Request, service_id: str, include: list[str] = Query(default=[], alias="include[]")
+) -> dict[str, Any]:
+    unknown = set(include) - SERVICE_INCLUDES
+    if unknown:
+        raise invalid(f"include[] may only contain {', '.join(sorted(SERVICE_INCLUDES))}")
+    view = View.of(request)
+    service = view.pd.services.get(service_id)
+    if service is None:
+        raise not_found()
+    return {"service": view.service(service, include)}
 
 
 # --- schedules and overrides ---------------------------------------------------------------

@@ -114,6 +114,10 @@ class PdService(ScenarioModel):
     description: str = ""
     teams: list[str] = []
     """Team ids; an incident belongs to its service's teams (`GET /incidents?team_ids[]=`)."""
+    escalation_policy: PdEscalationPolicy = Field(
+        default_factory=lambda: PdEscalationPolicy(id="PDEFAUL", name="Default")
+    )
+    """Every PagerDuty service has one; a new account's is called "Default"."""
 
 
 class PdEscalationPolicy(ScenarioModel):
@@ -365,6 +369,10 @@ class PlatformScenario(ScenarioModel):
 
 class Tokens(ScenarioModel):
     pagerduty_token: str = Field(min_length=1)
+    """The account-level REST API key (Integrations → API Access Keys)."""
+    pagerduty_user_tokens: dict[str, str] = {}
+    """User-level REST API keys, token → PagerDuty user id: accepted like the account key, and
+    `GET /users/me` answers with their user (with the account key it is a 400), as PagerDuty does."""
     slack_bot_token: str = Field(pattern=r"^xoxb-")
     platform_token: str = Field(min_length=1)
 
@@ -412,6 +420,11 @@ class Scenario(ScenarioModel):
         def user(where: str, user_id: str | None) -> None:
             if user_id is not None and user_id not in user_ids:
                 problems.append(f"{where}: unknown PagerDuty user {user_id!r}")
+
+        for token, user_id in self.tokens.pagerduty_user_tokens.items():
+            user("tokens.pagerduty_user_tokens", user_id)
+            if token == self.tokens.pagerduty_token:
+                problems.append("tokens.pagerduty_user_tokens: a user token cannot be the account token")
 
         for s, schedule in enumerate(pd.schedules):
             for r, user_id in enumerate(schedule.rotation_users):

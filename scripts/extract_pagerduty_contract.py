@@ -11,6 +11,8 @@ import sys
 
 PATHS = [
     "/users",
+    "/users/me",
+    "/services/{id}",
     "/oncalls",
     "/schedules/{id}",
     "/schedules/{id}/overrides",

@@ -248,3 +248,44 @@ async def test_list_filters_by_the_handovers_search_attributes(cli, dev_server, 
     assert f"Waiting on: {INCOMING}" in metadata.current_details
     bad = await cli("list", "--phase", "lunch")
     assert bad.returncode == 2 and "'lunch' is not a phase; one of: validating" in bad.stderr
+
+
+async def test_doctor_prints_one_line_per_check_and_exits_non_zero_on_a_failure(
+    dev_server_env, fresh_sandbox, sandbox
+):
+    """Run before any worker exists: no task queue is polled, and nothing is written anywhere."""
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_server_env.client.service_client.config.target_host,
+        "SANDBOX_URL": sandbox.base_url,
+        "HANDOVER_CA_FILE": str(sandbox.ca_file),
+    }
+
+    async def doctor(*emails: str) -> subprocess.CompletedProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            STARTER,
+            "doctor",
+            *emails,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        return subprocess.CompletedProcess(emails, process.returncode, out.decode(), err.decode())
+
+    passing = await doctor(OUTGOING, INCOMING)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    lines = passing.stdout.splitlines()
+    assert len(lines) == 9 + 2 + 1 and all(line.startswith("ok ") for line in lines[:-1]), lines
+    assert lines[-1] == "11 of 11 checks passed; nothing was changed."
+
+    failing = await doctor(OUTGOING, "zoe@novalien.com")
+    assert failing.returncode == 6, failing.stdout + failing.stderr
+    assert "Traceback" not in failing.stderr
+    assert "FAIL Admin zoe@novalien.com: no PagerDuty user has this login email" in failing.stdout
+    assert sum(line.startswith(("ok ", "FAIL ", "SKIP ")) for line in failing.stdout.splitlines()) == 11
+
+    bad = await doctor("zoe")
+    assert bad.returncode == 2 and "not an email address" in bad.stderr
+    assert fresh_sandbox.writes() == []

@@ -140,6 +140,28 @@ def test_iter_all_users_with_query(alice: pagerduty.RestApiV2Client) -> None:
     assert alice.find("users", "carol@novalien.com", attribute="email")["id"] == "PCAROLN"
 
 
+def test_the_official_client_tells_the_account_key_from_a_users_own_key(sandbox: SandboxHandle) -> None:
+    """`GET /users/me` answers only a user-level key; `api_key_access` reads the answer."""
+    assert client_for(sandbox).api_key_access == "account"
+    alices_own = client_for(sandbox, token="sandbox-pagerduty-alice-token")
+    assert alices_own.api_key_access == "user"
+    assert alices_own.rget("/users/me")["email"] == "alice@novalien.com"
+    assert alices_own.rget("/incidents/Q1DISK7")["id"] == "Q1DISK7"  # and it works everywhere
+
+
+def test_services_and_schedules_are_found_by_id_or_404(alice: pagerduty.RestApiV2Client) -> None:
+    service = alice.rget("/services/PPLATOPS")
+    assert (service["name"], service["escalation_policy"]["id"]) == ("NovaVMS Platform Ops", "PPLATEP")
+    assert service["status"] == "warning"  # an acknowledged incident, none triggered
+    assert alice.rget("/services/PPLATAPI")["status"] == "critical"  # a triggered one
+    for path in ("/services/PNOSUCH", "/schedules/PNOSUCH"):
+        response = alice.get(path)
+        assert (response.status_code, response.json()) == (
+            404,
+            {"error": {"message": "Not Found", "code": 2100}},
+        )
+
+
 def test_get_schedule_renders_the_rotation_and_overrides(alice: pagerduty.RestApiV2Client) -> None:
     alice.rpost(
         "/schedules/PPRIMARY/overrides",

@@ -30,9 +30,13 @@ from tests.sandbox.openapi_check import Contract, Exchange
 SPEC_FILE = Path(__file__).parents[2] / "contracts" / "pagerduty-subset.json"
 SERVER = "https://api.pagerduty.com"
 TOKEN = "sandbox-pagerduty-token"
+ALICE_OWN_TOKEN = "sandbox-pagerduty-alice-token"
+"""A user-level key (the demo's `tokens.pagerduty_user_tokens`)."""
 
 IMPLEMENTED = {
     "GET /users",
+    "GET /users/me",
+    "GET /services/{id}",
     "GET /schedules/{id}",
     "GET /schedules/{id}/overrides",
     "POST /schedules/{id}/overrides",
@@ -59,6 +63,7 @@ CORRECTIONS = (
     "acknowledge_log_entry_type",
     "reassign_log_entry",
     "from_errors_are_400",
+    "account_key_has_no_current_user",
 )
 
 
@@ -109,6 +114,18 @@ def corrected_schema(without: str | None = None) -> dict[str, Any]:
         argument_error = {"$ref": "#/components/responses/ArgumentError"}
         paths["/incidents/{id}"]["put"]["responses"]["400"] = argument_error
         paths["/schedules/{id}/overrides/{override_id}"]["delete"]["responses"]["400"] = argument_error
+
+    if without != "account_key_has_no_current_user":
+        # GET /users/me with an account-level key is a 400 whose `error` is a bare sentence
+        # ("Because this request was made using an account-level access token, ..."), not the
+        # error object the schema's ArgumentError describes; the official client reads it so.
+        argument_error = spec["components"]["responses"]["ArgumentError"]
+        error_object = argument_error["content"]["application/json"]["schema"]
+        sentence = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+        paths["/users/me"]["get"]["responses"]["400"] = {
+            "description": argument_error["description"],
+            "content": {"application/json": {"schema": {"anyOf": [error_object, sentence]}}},
+        }
     return spec
 
 
@@ -146,6 +163,12 @@ def tour(sandbox: SandboxHandle) -> list[Exchange]:
     anonymous = client()
 
     list(alice.iter_all("users", params={"query": "novalien"}, page_size=2, total=True))
+    alice.get("/users/me")  # 400: an account-level key has no user
+    client(token=ALICE_OWN_TOKEN).rget("/users/me", params={"include[]": ["contact_methods", "teams"]})
+    alice.rget("/services/PPLATOPS", params={"include[]": ["escalation_policies"]})
+    alice.rget("/services/PBILLING")
+    alice.get("/services/PNOSUCH")  # 404
+    alice.get("/schedules/PNOSUCH")  # 404
     alice.rget("/schedules/PPRIMARY", params={"since": at(-1), "until": at(48), "time_zone": "UTC"})
     alice.rget("/schedules/PPRIMARY")
     created = alice.rpost(
@@ -288,6 +311,7 @@ WITHOUT_IT_THE_SCHEMA_REJECTS = {
     "from_errors_are_400": lambda e: (
         e.method == "PUT" and e.url.endswith("/incidents/Q1DISK7") and e.status == 400
     ),
+    "account_key_has_no_current_user": lambda e: e.url.endswith("/users/me") and e.status == 400,
 }
 
 

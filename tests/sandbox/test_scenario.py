@@ -26,6 +26,7 @@ def test_demo_scenario_loads_with_the_agreed_ids() -> None:
     demo = load_scenario(DEMO_SCENARIO, now=now)
     assert demo.tokens.model_dump() == {
         "pagerduty_token": "sandbox-pagerduty-token",
+        "pagerduty_user_tokens": {"sandbox-pagerduty-alice-token": "PALICEM"},
         "slack_bot_token": "xoxb-sandbox-bot-token",
         "platform_token": "sandbox-platform-token",
     }
@@ -86,6 +87,10 @@ def test_demo_scenario_loads_with_the_agreed_ids() -> None:
             "pagerduty.incidents[0].created_at: 'three hours ago' is not a time",
         ),
         (lambda s: s["tokens"].pop("platform_token"), "tokens.platform_token: Field required"),
+        (
+            lambda s: s["tokens"].update(pagerduty_user_tokens={"u+own": "PNOBODY"}),
+            "tokens.pagerduty_user_tokens: unknown PagerDuty user 'PNOBODY'",
+        ),
         (
             lambda s: s["tokens"].update(slack_bot_token="xoxp-1"),
             "tokens.slack_bot_token: String should match pattern",
