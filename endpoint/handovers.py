@@ -70,6 +70,9 @@ class StartHandover(Body):
     senior: str | None = None
     major_incident: str | None = None
     reminders: ReminderPolicy | None = None
+    demo: bool = Field(
+        default=False, description="The demo scenario only: allows an overlap under the planned 2 hours"
+    )
     idempotency_key: str | None = Field(default=None, min_length=8, max_length=200)
 
 

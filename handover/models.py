@@ -131,8 +131,8 @@ class HandoverRequest(Model):
             and self.overlap < PLANNED_MINIMUM_OVERLAP
         ):
             raise ValueError(
-                f"a {self.variant.value} handover needs at least 2 hours of overlap "
-                "(shorter overlaps are for the demo only)"
+                f"a {self.variant.value} handover needs at least 2 hours of overlap; pass --demo "
+                '(HTTP: "demo": true) to allow a shorter one on the demo scenario'
             )
         if self.variant is Variant.EMERGENCY and self.emergency_reason is None:
             raise ValueError("an emergency handover needs a reason: incapacitated or compromised")

@@ -68,7 +68,7 @@ async def test_help_everywhere(cli):
     ("args", "code", "message"),
     [
         (["start", OUTGOING, OUTGOING.upper()], 2, "same admin"),
-        (["start", OUTGOING, INCOMING, "--overlap", "30m"], 2, "at least 2 hours"),
+        (["start", OUTGOING, INCOMING, "--overlap", "30m"], 2, "at least 2 hours of overlap; pass --demo"),
         (["start", "alice", INCOMING], 2, "not an email address"),
         (["start", OUTGOING, INCOMING, "--overlap", "soon"], 2, "not a duration"),
         (["status", "handover-nobody@novalien.com"], 3, "no handover handover-nobody@novalien.com"),

@@ -37,7 +37,7 @@ async def test_start_with_the_service_token_and_every_refusal(endpoint, fresh_sa
             ({**body, "incoming": OUTGOING}, "same admin"),
             ({**body, "incoming": "bob"}, "not an email"),
             ({**body, "variant": "weekly"}, "variant"),
-            ({**body, "overlap": "PT30M"}, "at least 2 hours"),
+            ({**body, "overlap": "PT30M"}, '"demo": true'),
             ({**body, "variant": "emergency"}, "incapacitated or compromised"),
             ({**body, "surprise": 1}, "surprise"),
         ):
@@ -58,6 +58,9 @@ async def test_start_with_the_service_token_and_every_refusal(endpoint, fresh_sa
         )
         other = await pipeline.post("/handovers", json={**body, "incoming": "carol@novalien.com"})
         assert other.status_code == 409 and other.json()["running_id"] == ID
+        demo = {"outgoing": "carol@novalien.com", "incoming": "dave@novalien.com", "overlap": "PT5M"}
+        short = await pipeline.post("/handovers", json={**demo, "demo": True})
+        assert short.status_code == 201, f"what the refusal of a short overlap says works: {short.text}"
 
 
 async def test_progress_report_and_me(endpoint, fresh_sandbox):
