@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from handover import service
+from handover import devstack, service
 from handover.models import HandoverRequest, Phase
 from tests.humans import INCOMING, OUTGOING, inventory, play_outgoing, wait_for
 
@@ -42,6 +44,30 @@ def cli(dev_server, dev_server_env):
         return result
 
     return run
+
+
+async def test_what_make_run_suggests_works_when_pasted_and_ends_in_minutes(
+    cli, dev_server, settings, fresh_sandbox
+):
+    printed = devstack.banner(settings, True, Path(".data/logs"), {}, devstack.METRICS_ADDRESS)
+    after = printed.split("Next, in another terminal:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    suggested = [line.strip() for line in after if line.strip().startswith(("make ", ".venv/"))]
+    assert suggested[0].startswith("make demo")
+    for line in suggested:
+        assert "#" not in line, f"a trailing comment breaks a paste into zsh: {line}"
+        if line.startswith("curl "):  # the demo scenario afresh (after `make demo`, say)
+            reset = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=30)
+            assert reset.returncode == 0, (line, reset.stderr)
+            continue
+        if not line.startswith(".venv/bin/python starter.py "):
+            continue
+        args = shlex.split(line.removeprefix(".venv/bin/python starter.py "))
+        result = await cli(*args)
+        assert result.returncode == 0, (line, result.stderr)
+        if args[0] == "start":
+            client, _ = dev_server
+            started = await service.progress(client, service.handover_id(args[1]))
+            assert started.request.overlap <= timedelta(minutes=10), f"a new user waits for {line}"
 
 
 async def test_help_everywhere(cli):
