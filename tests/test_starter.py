@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
+import re
 import shlex
 import subprocess
 import sys
@@ -15,9 +17,32 @@ import pytest
 
 from handover import devstack, service
 from handover.models import HandoverRequest, Phase
+from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from tests.humans import INCOMING, OUTGOING, inventory, play_outgoing, wait_for
 
 STARTER = str(Path(__file__).resolve().parent.parent / "starter.py")
+
+
+def on_a_terminal(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    """Output and errors together, as a person at a terminal sees them (colours removed)."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, STARTER, *args], stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the process has closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode()).replace("\r\n", "\n")
+    assert "Traceback" not in text, text
+    return subprocess.CompletedProcess(args, process.wait(), text, "")
 
 
 @pytest.fixture
@@ -29,7 +54,13 @@ def cli(dev_server, dev_server_env):
         "HANDOVER_TASK_QUEUE": task_queue,
     }
 
-    async def run(*args: str, env_changes: dict | None = None) -> subprocess.CompletedProcess:
+    async def run(
+        *args: str, env_changes: dict | None = None, terminal: int | None = None
+    ) -> subprocess.CompletedProcess:
+        """starter.py with stdout a pipe, or (terminal=COLUMNS) on a pseudo-terminal that wide."""
+        if terminal is not None:
+            changes = {**(env_changes or {}), "COLUMNS": str(terminal)}
+            return await asyncio.to_thread(on_a_terminal, list(args), {**env, **changes})
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             STARTER,
@@ -274,3 +305,36 @@ async def test_list_filters_by_the_handovers_search_attributes(cli, dev_server, 
     assert f"Waiting on: {INCOMING}" in metadata.current_details
     bad = await cli("list", "--phase", "lunch")
     assert bad.returncode == 2 and "'lunch' is not a phase; one of: validating" in bad.stderr
+
+
+async def test_status_and_list_print_every_value_whole_and_as_written(cli, dev_server, fresh_sandbox):
+    scenario = read_scenario_file(DEMO_SCENARIO)
+    subject = "[bold]IOPS[/bold] below the contracted 10k [SEV-2]"
+    for ticket in scenario["platform"]["tickets"]:
+        if ticket["id"] == "SUP-1051":
+            ticket["subject"] = subject
+    fresh_sandbox.reset(scenario)
+    client, task_queue = dev_server
+    request = HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="tests")
+    handle = await service.start(client, task_queue, request)
+    await inventory(client, handle.id)
+
+    # A pipe (a script, grep): tab-separated lines, every value whole, brackets kept.
+    status = await cli("status", OUTGOING)
+    assert status.returncode == 0, status.stderr
+    assert f"ticket\tSUP-1051\t{subject} [reassign + link engineering issue]\t" in status.stdout
+    assert "SUP-1042\tVM snapshots stuck in 'creating' for tenant acme-logistics [reassign + label" in (
+        status.stdout
+    )
+    listed = await cli("list")
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(handle.id))
+    assert row.split("\t")[:5] == [handle.id, "running", "handing over", OUTGOING, INCOMING]
+
+    # A terminal: a table; as wide as it takes, nothing is cut however narrow the terminal.
+    wide = await cli("status", OUTGOING, terminal=200)
+    assert f"{subject} [reassign + link engineering issue]" in wide.stdout, wide.stdout
+    assert handle.id in (await cli("list", terminal=200)).stdout
+    for command in ("status", "list"):
+        narrow = await cli(command, *([OUTGOING] if command == "status" else []), terminal=50)
+        assert narrow.returncode == 0 and "…" not in narrow.stdout, narrow.stdout
