@@ -8,7 +8,7 @@ HANDOVER_ENDPOINT_ANSWER_WITHIN seconds, the input is relayed as its Signal twin
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Request
@@ -114,12 +114,17 @@ class MyHandover(BaseModel):
     incoming: str
     variant: str
     role: Literal["outgoing", "incoming", "observer"]
+    ended_at: datetime | None = None
 
 
 class Me(BaseModel):
     actor: str
     kind: Literal["admin", "service"]
     handovers: list[MyHandover]
+    """Running."""
+    ended: list[MyHandover] = Field(
+        default=[], description="Ended (their reports can be read), newest first, at most 20"
+    )
 
 
 def _client(request: Request):
@@ -127,22 +132,34 @@ def _client(request: Request):
 
 
 @router.get(
-    "/me", response_model=Me, responses=ERRORS, summary="Who the token is, and their running handovers"
+    "/me",
+    response_model=Me,
+    responses=ERRORS,
+    summary="Who the token is, their running handovers and those that have ended",
 )
 async def me(request: Request, who: Caller = Depends(caller)) -> Me:
-    found = await handovers.running(_client(request), involving=who.name if who.kind == "admin" else None)
-    mine = [
-        MyHandover(
-            **{key: item[key] for key in ("id", "phase", "outgoing", "incoming", "variant")},
-            role="outgoing"
+    involving = who.name if who.kind == "admin" else None
+    running = await handovers.running(_client(request), involving=involving)
+    ended = await handovers.ended(_client(request), involving=involving)
+
+    def listed(item: dict) -> MyHandover:
+        role = (
+            "outgoing"
             if item["outgoing"] == who.name
             else "incoming"
             if item["incoming"] == who.name
-            else "observer",
+            else "observer"
         )
-        for item in found
-    ]
-    return Me(actor=who.actor, kind=who.kind, handovers=mine)  # type: ignore[arg-type]
+        fields = ("id", "phase", "outgoing", "incoming", "variant")
+        return MyHandover(**{key: item[key] for key in fields}, role=role, ended_at=item.get("ended_at"))
+
+    live = {item["id"] for item in running}  # a handover id names its latest run
+    return Me(
+        actor=who.actor,
+        kind=who.kind,  # type: ignore[arg-type]
+        handovers=[listed(item) for item in running],
+        ended=[listed(item) for item in ended if item["id"] not in live],
+    )
 
 
 @router.post(

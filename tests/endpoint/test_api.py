@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from handover import service
 from handover.models import HandoverRequest, Phase
 from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, wait_for
@@ -89,11 +91,18 @@ async def test_progress_report_and_me(endpoint, fresh_sandbox):
         assert report["phase"] == "cancelled" and report["cancelled"]["by"] == "service:pipeline"
         again = await pipeline.post(f"/handovers/{ID}/cancel", json={"reason": "again please"})
         assert again.status_code == 409 and "has ended" in again.json()["detail"]
+    async with endpoint.http(OUTGOING) as alice:  # ended: listed after the running ones, its last run
+        for _ in range(100):  # visibility follows the close shortly
+            me = (await alice.get("/me")).json()
+            if not me["handovers"] and me["ended"] and me["ended"][0]["phase"] == "cancelled":
+                break
+            await asyncio.sleep(0.1)
+        assert me["handovers"] == [] and (me["ended"][0]["id"], me["ended"][0]["role"]) == (ID, "outgoing")
+        assert me["ended"][0]["phase"] == "cancelled" and me["ended"][0]["ended_at"]
+        assert len({h["id"] for h in me["ended"]}) == len(me["ended"]), "one entry per handover id"
 
 
 async def wait_for_report(http) -> dict:
-    import asyncio
-
     for _ in range(100):
         answer = await http.get(f"/handovers/{ID}/report")
         if answer.status_code == 200:
