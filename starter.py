@@ -33,7 +33,7 @@ from temporalio.service import RPCError
 
 from handover import service, visibility
 from handover.codec import UndecryptablePayload
-from handover.errors import HandoverError, InvalidInput, NotReady
+from handover.errors import HandoverError, InvalidInput, NotReady, invalid_fields
 from handover.messages import digest_text, format_duration, plan_text
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
@@ -53,6 +53,8 @@ from handover.models import (
     SummaryAckInput,
     UnclearThreadInput,
     Variant,
+    WrittenAnnotation,
+    WrittenStatus,
     _email,
 )
 from handover.report import to_markdown
@@ -463,9 +465,9 @@ def parser() -> argparse.ArgumentParser:
         lambda a: IncidentStatusInput(
             actor=_actor(a),
             incident_id=a.incident,
-            hypothesis=a.hypothesis,
-            last_action=a.last_action,
-            next_action=a.next_action,
+            **WrittenStatus(
+                hypothesis=a.hypothesis, last_action=a.last_action, next_action=a.next_action
+            ).model_dump(),
         ),
     )
     note.add_argument("incident", help="PagerDuty incident id")
@@ -504,9 +506,9 @@ def parser() -> argparse.ArgumentParser:
         lambda a: RolloutAnnotationInput(
             actor=_actor(a),
             rollout_id=a.rollout,
-            ramp_percent=a.ramp,
-            error_rate=a.error_rate,
-            next_step=a.next_step,
+            **WrittenAnnotation(
+                ramp_percent=a.ramp, error_rate=a.error_rate, next_step=a.next_step
+            ).model_dump(),
         ),
     )
     annotate.add_argument("rollout", help="rollout id")
@@ -606,15 +608,6 @@ def _request_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _validation_message(error: ValidationError) -> str:
-    parts = []
-    for problem in error.errors():
-        where = ".".join(str(p) for p in problem["loc"]) or "input"
-        message = problem["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if problem["loc"] else message)
-    return "; ".join(parts)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -625,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(args.run(args, settings))
     except ValidationError as error:
-        err.print(f"error: {_validation_message(error)}")
+        err.print(f"error: {invalid_fields(list(error.errors()))}")
         return 2
     except HandoverError as error:
         err.print(f"error: {error.message}")

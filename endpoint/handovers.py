@@ -21,6 +21,7 @@ from handover.errors import AlreadyDone, AlreadyRunning, HandoverError, NotReady
 from handover.models import (
     AllItemsInput,
     CancelInput,
+    EngineeringIssue,
     EngineeringLinkInput,
     HandoverProgress,
     HandoverReport,
@@ -30,14 +31,16 @@ from handover.models import (
     IncidentStatusInput,
     InputKind,
     MitigatedInput,
+    Paragraph,
     ReminderPolicy,
-    RolloutAnnotation,
     RolloutAnnotationInput,
     RolloutOwnershipInput,
-    StatusParagraph,
+    SlackTs,
     SummaryAckInput,
     UnclearThreadInput,
     Variant,
+    WrittenAnnotation,
+    WrittenStatus,
 )
 
 router = APIRouter(tags=["handovers"])
@@ -262,7 +265,7 @@ async def submit_status(
     request: Request,
     handover_id: HandoverId,
     incident_id: ItemId,
-    body: StatusParagraph,
+    body: WrittenStatus,
     who: Caller = Depends(admin),
 ) -> Any:
     given = IncidentStatusInput(actor=who.name, incident_id=incident_id, **body.model_dump())
@@ -289,9 +292,7 @@ async def acknowledge_all_incidents(
 
 
 class EngineeringLink(Body):
-    issue: str = Field(
-        min_length=2, max_length=500, pattern=r"^\S+$", description="URL or key, e.g. ENG-1234"
-    )
+    issue: EngineeringIssue = Field(description="URL or key, e.g. ENG-1234")
 
 
 @router.post(
@@ -317,7 +318,7 @@ async def annotate_rollout(
     request: Request,
     handover_id: HandoverId,
     rollout_id: ItemId,
-    body: RolloutAnnotation,
+    body: WrittenAnnotation,
     who: Caller = Depends(admin),
 ) -> Any:
     given = RolloutAnnotationInput(actor=who.name, rollout_id=rollout_id, **body.model_dump())
@@ -361,8 +362,8 @@ async def declare_mitigated(
 
 
 class UnclearThread(Body):
-    thread_ts: str = Field(pattern=r"^\d{9,11}\.\d{6}$", description="The Slack thread's timestamp")
-    question: str = Field(min_length=3, max_length=2000)
+    thread_ts: SlackTs = Field(description="The Slack thread's timestamp")
+    question: Paragraph
 
 
 @router.post("/handovers/{handover_id}/unclear-threads", summary="Incoming: ask for a catch-up", **INPUT)
@@ -374,7 +375,7 @@ async def flag_unclear_thread(
 
 
 class Cancel(Body):
-    reason: str = Field(min_length=3, max_length=2000)
+    reason: Paragraph
 
 
 @router.post("/handovers/{handover_id}/cancel", summary="Requester or either admin: cancel", **INPUT)

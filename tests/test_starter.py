@@ -130,6 +130,30 @@ async def test_help_everywhere(cli):
         (["start", OUTGOING, INCOMING, "--overlap", "soon"], 2, "not a duration"),
         (["status", "handover-nobody@novalien.com"], 3, "no handover handover-nobody@novalien.com"),
         (["ack-summary", OUTGOING], 2, "--as YOUR_EMAIL"),
+        (
+            ["submit-status", OUTGOING, "Q1DISK7", "--as", OUTGOING, "--hypothesis", "dns"]
+            + ["--last-action", "restarted the resolver", "--next-action", "watch the error rate"],
+            2,
+            "error: hypothesis: 'dns' is one word: write what you think is happening, in a few words\n",
+        ),
+        (
+            ["annotate", OUTGOING, "RO-311", "--as", OUTGOING, "--ramp", "25", "--error-rate", "0.4"]
+            + ["--next-step", "go"],
+            2,
+            "next_step: 'go' is one word: write the next planned ramp step",
+        ),
+        (
+            ["link-issue", OUTGOING, "SUP-1051", "ENG 42", "--as", OUTGOING],
+            2,
+            "error: issue: an engineering issue is a key like ENG-1234 or a URL, without spaces "
+            "('ENG 42' has one)\n",
+        ),
+        (
+            ["flag-thread", OUTGOING, "yesterday", "--question", "what was this?", "--as", INCOMING],
+            2,
+            "thread_ts: 'yesterday' is not a Slack thread: name it by its timestamp, like 1764342000.000100",
+        ),
+        (["cancel", OUTGOING, "--reason", "no", "--as", OUTGOING], 2, "reason: 'no' is too short"),
     ],
 )
 async def test_bad_input_is_a_clear_error(cli, fresh_sandbox, args, code, message):
@@ -181,7 +205,7 @@ async def test_a_running_handover_refuses_a_second_start_wrong_actors_and_early_
         "--last-action",
         "archived WAL",
         "--next-action",
-        "watch",
+        "watch the disk",
     ]
     note = await cli("submit-status", OUTGOING, incident, "--as", OUTGOING, *paragraph)
     assert note.returncode == 0 and "Accepted" in note.stdout

@@ -128,8 +128,23 @@ async def test_every_input_and_its_refusals(endpoint, fresh_sandbox):
         assert answer.status_code == 404 and "not part of" in answer.json()["detail"]
         answer = await alice.post(f"{base}/incidents/{incident}/status", json={"hypothesis": "x"})
         assert answer.status_code == 422 and "last_action" in answer.json()["detail"]
+        answer = await alice.post(f"{base}/incidents/{incident}/status", json={**STATUS, "hypothesis": "dns"})
+        assert answer.json()["detail"] == (
+            "Invalid input: hypothesis: 'dns' is one word: write what you think is happening, in a few words."
+        )
         answer = await alice.post(f"{base}/incidents/bad%20id/status", json=STATUS)
         assert answer.status_code == 422
+        assert answer.json()["detail"] == (
+            "Invalid input: incident_id: 'bad id' is not an incident id (letters, digits and . _ : - only)."
+        )
+        answer = await alice.post(f"{base}/tickets/SUP-1051/engineering-link", json={"issue": "ENG 42"})
+        assert answer.status_code == 422 and answer.json()["detail"] == (
+            "Invalid input: issue: an engineering issue is a key like ENG-1234 or a URL, without spaces "
+            "('ENG 42' has one)."
+        )
+        answer = await bob.post(f"{base}/unclear-threads", json={"thread_ts": "123", "question": "?"})
+        assert answer.status_code == 422 and "'123' is not a Slack thread" in answer.json()["detail"]
+        assert "question: '?' is too short: write a few words" in answer.json()["detail"]
         answer = await bob.post(f"{base}/incidents/{incident}/ack")
         assert answer.status_code == 409 and "no status paragraph yet" in answer.json()["detail"]
 
@@ -146,7 +161,10 @@ async def test_every_input_and_its_refusals(endpoint, fresh_sandbox):
 
         early = await bob.post(f"{base}/rollouts/{rollout.id}/ownership")
         assert early.status_code == 409 and "no annotation yet" in early.json()["detail"]
-        annotation = {"ramp_percent": rollout.ramp_percent, "error_rate": 0.4, "next_step": "hold"}
+        one_word = {"ramp_percent": rollout.ramp_percent, "error_rate": 0.4, "next_step": "hold"}
+        answer = await alice.post(f"{base}/rollouts/{rollout.id}/annotation", json=one_word)
+        assert answer.status_code == 422 and "next_step: 'hold' is one word" in answer.json()["detail"]
+        annotation = {**one_word, "next_step": "hold at this ramp"}
         assert (
             await alice.post(f"{base}/rollouts/{rollout.id}/annotation", json=annotation)
         ).status_code == 200
