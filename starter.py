@@ -319,6 +319,16 @@ def email(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def error_rate(text: str) -> float | None:
+    """A percentage, or `unknown` (the console has no figure, or nobody knows one)."""
+    if text.strip().lower() == "unknown":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage (or unknown)") from None
+
+
 def phase(text: str) -> Phase:
     for known in Phase:
         if text.strip().lower() in (known.name.lower(), known.value):
@@ -514,7 +524,10 @@ def parser() -> argparse.ArgumentParser:
     annotate.add_argument("rollout", help="rollout id")
     annotate.add_argument("--ramp", type=float, required=True, help="current ramp percentage")
     annotate.add_argument(
-        "--error-rate", type=float, required=True, help="last observed error rate, in percent"
+        "--error-rate",
+        type=error_rate,
+        required=True,
+        help="last observed error rate, in percent, or unknown",
     )
     annotate.add_argument("--next-step", required=True, help="the next planned ramp step")
 

@@ -257,7 +257,7 @@ def try_next(settings: Settings, sandbox: bool) -> list[str]:
         "    make demo",
         "  Or one you play yourself, with 5 minutes of overlap: the demo scenario afresh, then the start",
         "  (answer as each person in the console, or with starter.py: see --help):",
-        f"    curl --cacert {ca} -X POST {settings.sandbox_url.rstrip('/')}/_sandbox/reset",
+        f"    curl -sS --cacert {ca} -X POST {settings.sandbox_url.rstrip('/')}/_sandbox/reset",
         f"    {starter} start alice@novalien.com bob@novalien.com --overlap 5m --demo",
         f"    {starter} status alice@novalien.com",
         "  Every command:",

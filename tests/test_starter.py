@@ -154,6 +154,12 @@ async def test_help_everywhere(cli):
             "thread_ts: 'yesterday' is not a Slack thread: name it by its timestamp, like 1764342000.000100",
         ),
         (["cancel", OUTGOING, "--reason", "no", "--as", OUTGOING], 2, "reason: 'no' is too short"),
+        (
+            ["annotate", OUTGOING, "RO-311", "--as", OUTGOING, "--ramp", "25", "--error-rate", "lots"]
+            + ["--next-step", "hold at 25%"],
+            2,
+            "argument --error-rate: 'lots' is not a percentage (or unknown)",
+        ),
     ],
 )
 async def test_bad_input_is_a_clear_error(cli, fresh_sandbox, args, code, message):
