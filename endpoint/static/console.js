@@ -109,11 +109,12 @@
       if (admin && admin.slack_id) names.set(admin.slack_id, admin.name);
     }
     const plain = (part) => part.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+    const source = String(text ?? "");
     const parts = [];
     let last = 0;
-    for (const match of String(text ?? "").matchAll(/<([^<>|]+)(?:\|([^<>]*))?>/g)) {
+    for (const match of source.matchAll(/<([^<>|]+)(?:\|([^<>]*))?>/g)) {
       const [whole, target, label] = match;
-      parts.push(plain(text.slice(last, match.index)));
+      parts.push(plain(source.slice(last, match.index)));
       last = match.index + whole.length;
       if (target.startsWith("@")) {
         parts.push(`@${names.get(target.slice(1)) ?? label ?? target.slice(1)}`);
@@ -127,7 +128,7 @@
         parts.push(url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, shown) : shown);
       }
     }
-    parts.push(plain(String(text ?? "").slice(last)));
+    parts.push(plain(source.slice(last)));
     return parts.filter((part) => part !== "");
   }
 
@@ -320,7 +321,7 @@
     if (signature !== state.listSignature) {
       state.listSignature = signature;
       // Running first; then those that have ended, marked, so that a report can still be opened.
-      const choice = (item, over) =>
+      const choice = (item, hasEnded) =>
         h(
           "li",
           {},
@@ -328,17 +329,17 @@
             "button",
             {
               type: "button",
-              class: over ? "choice ended" : "choice",
+              class: hasEnded ? "choice ended" : "choice",
               "aria-pressed": item.id === state.selected ? "true" : "false",
               "data-testid": `pick-${item.id}`,
               "data-id": item.id,
-              "data-ended": over ? "true" : null,
+              "data-ended": hasEnded ? "true" : null,
             },
             h("span", { class: "choice-people" }, `${item.outgoing} → ${item.incoming}`),
             h(
               "span",
               { class: "choice-meta" },
-              over
+              hasEnded
                 ? `ended: ${item.phase}${item.ended_at ? " " + fmtTime(item.ended_at) : ""} · ` +
                     `${item.variant} · you: ${item.role}`
                 : `${item.variant} · ${item.phase || "starting"} · you: ${item.role}`,
@@ -1121,7 +1122,7 @@
       counts[step] = report[step].filter((item) => item.outcome === "handed_over").length;
     }
     const at = fmtTime(report.completed_at);
-    let ending = `${report.phase} at ${at}`; // completed, cancelled or failed: never "completed" for all
+    let ending = `${report.phase} at ${at}`; // completed, cancelled or failed, as it ended
     if (report.cancelled) ending += ` by ${report.cancelled.by}: ${report.cancelled.reason}`;
     if (report.error) ending += `: ${report.error}`;
     const summaryLine = report.summary

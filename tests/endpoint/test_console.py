@@ -218,13 +218,20 @@ async def test_a_whole_handover_from_the_console(page, endpoint, fresh_sandbox):
 
     # --- the report: an emergency handover, which can end in seconds ----------------------
     await endpoint.client.get_workflow_handle(ID).terminate("test")
-    fresh_sandbox.reset(DEMO_SCENARIO)
+    scenario = read_scenario_file(DEMO_SCENARIO)
+    channel = scenario["slack"]["channels"][0]["messages"]
+    channel[-1]["text"] = "#4215: see <https://status.novalien.com/42|the status page>, cc <@U0BOB>"
+    fresh_sandbox.reset(scenario)
     await start(endpoint, variant="emergency", reason="incapacitated", overlap="PT3S")
     await page.reload()  # bob is still signed in (the tab's session storage), on the same handover
     await expect(page.get_by_test_id("actor")).to_have_text(INCOMING, timeout=WAIT)
     await expect(page.get_by_test_id("variant")).to_contain_text("emergency", timeout=WAIT)
     await expect(page.get_by_test_id("digest")).to_be_visible(timeout=WAIT)
-    await expect(page.get_by_test_id("digest")).to_contain_text("Alice Moreau (", timeout=WAIT)  # not U0ALICE
+    digest = page.get_by_test_id("digest")
+    await expect(digest).to_contain_text("Alice Moreau (", timeout=WAIT)  # not U0ALICE
+    await expect(digest).to_contain_text("see the status page, cc @Bob Okafor")  # Slack's mrkdwn, as read
+    link = digest.locator("a", has_text="the status page")  # (in the closed details: not a role yet)
+    await expect(link).to_have_attribute("href", "https://status.novalien.com/42")
     await expect(acks).to_have_count(3, timeout=WAIT)
     for incident in INCIDENTS:
         await give(page, page.get_by_test_id(f"ack-form-{incident}"), f"Acknowledged {incident}: Accepted")
