@@ -27,12 +27,13 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from temporalio.service import RPCError
 
 from handover import doctor, service, visibility
 from handover.codec import UndecryptablePayload
-from handover.errors import HandoverError, InvalidInput, NotReady
+from handover.errors import HandoverError, InvalidInput, NotReady, invalid_fields
 from handover.messages import digest_text, format_duration, plan_text
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
@@ -52,6 +53,8 @@ from handover.models import (
     SummaryAckInput,
     UnclearThreadInput,
     Variant,
+    WrittenAnnotation,
+    WrittenStatus,
     _email,
 )
 from handover.report import to_markdown
@@ -59,7 +62,8 @@ from handover.settings import Settings, SettingsError
 from handover.temporal import connect
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+"""Errors quote what was given ("'[x]' is not an email address"): printed as they are, no markup."""
 
 
 def duration(text: str) -> timedelta:
@@ -73,6 +77,24 @@ def duration(text: str) -> timedelta:
 
 def _when(at: datetime | None) -> str:
     return at.strftime("%H:%M:%S UTC") if at else "—"
+
+
+def print_table(columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
+    """Rows as a table on a terminal, as tab-separated lines otherwise (a pipe, a script, `cut -f`).
+    Nothing is ever cut: a value too wide for its column folds onto the next line, and every
+    value is text, never rich markup (a subject may well contain "[bold]")."""
+    if not out.is_terminal:
+        if title:
+            print(title)
+        for line in [columns, *rows]:
+            print("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in line))
+        return
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    out.print(table)
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -107,29 +129,31 @@ async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     request = _request(args)
     client = await connect(settings)
     handle = await service.start(client, settings.task_queue, request)
+    started = f"Started handover [bold]{escape(handle.id)}[/bold]"
     if args.no_wait:
-        out.print(f"Started handover [bold]{handle.id}[/bold].")
+        out.print(f"{started}.")
         return 0
     current = await service.wait_until_validated(client, handle.id)
     if current.outgoing is None:
-        out.print(
-            f"Started handover [bold]{handle.id}[/bold], but no worker has picked it up yet: "
-            "is the worker running (`make run`)?"
-        )
+        out.print(f"{started}, but no worker has picked it up yet: is the worker running (`make run`)?")
         return 0
+    incoming = current.incoming.name if current.incoming else request.incoming
     out.print(
-        f"Started handover [bold]{handle.id}[/bold]: {current.outgoing.name} → "
-        f"{current.incoming.name if current.incoming else request.incoming} "
+        f"{started}: {escape(current.outgoing.name)} → {escape(incoming)} "
         f"({request.variant.value}, overlap {format_duration(request.overlap)})."
     )
     if current.override:
         out.print(
             f"PagerDuty override {current.override.id}: "
-            f"incoming is primary until {_when(current.override.end)}."
+            f"incoming is primary until {_when(current.override.end)}.",
+            markup=False,
         )
     if current.lead:
-        out.print(f"Mid-shift outage: {current.lead} leads, {current.shadow} shadows until it is mitigated.")
-    out.print(f"\nNext: python starter.py status {handle.id}")
+        out.print(
+            f"Mid-shift outage: {current.lead} leads, {current.shadow} shadows until it is mitigated.",
+            markup=False,
+        )
+    out.print(f"\nNext: python starter.py status {handle.id}", markup=False)
     return 0
 
 
@@ -178,61 +202,67 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def print_progress(p: HandoverProgress) -> None:
+    """Every value from the handover is escaped: rich would take "[...]" in it for markup."""
+    e = escape
     outgoing = p.outgoing.name if p.outgoing else p.request.outgoing
     incoming = p.incoming.name if p.incoming else p.request.incoming
-    out.print(f"[bold]{p.handover_id}[/bold]  {outgoing} → {incoming}  ({p.request.variant.value})")
+    out.print(f"[bold]{e(p.handover_id)}[/bold]  {e(outgoing)} → {e(incoming)}  ({p.request.variant.value})")
     out.print(f"Phase: [bold]{p.phase.value}[/bold]   started {_when(p.started_at)}", end="")
     if p.overlap_ends_at:
         out.print(f"   overlap ends {_when(p.overlap_ends_at)}", end="")
     out.print()
     if p.acting_as and p.outgoing and p.acting_as != p.outgoing.email:
-        out.print(f"Writes as: {p.acting_as} (the outgoing admin is compromised)")
+        out.print(f"Writes as: {e(p.acting_as)} (the outgoing admin is compromised)")
     if p.lead:
-        mitigated = (
-            f"mitigated ({p.mitigated.by}, {_when(p.mitigated.at)})" if p.mitigated else "not mitigated yet"
-        )
-        out.print(f"Mid-shift outage: {p.lead} leads, {p.shadow} shadows; {mitigated}")
+        mitigated = "not mitigated yet"
+        if p.mitigated:
+            mitigated = f"mitigated ({e(p.mitigated.by)}, {_when(p.mitigated.at)})"
+        out.print(f"Mid-shift outage: {e(p.lead)} leads, {e(p.shadow or '?')} shadows; {mitigated}")
     if p.on_call is not None:
         state = "is" if p.on_call.on_call else "[red]is NOT[/red]"
-        out.print(f"Routine rotation: {p.request.incoming} {state} on call on {p.on_call.schedule_id}")
+        out.print(f"Routine rotation: {e(p.request.incoming)} {state} on call on {e(p.on_call.schedule_id)}")
     if p.sessions_ended_first:
-        out.print(f"Impersonation sessions ended first: {', '.join(p.sessions_ended_first)}")
+        out.print(f"Impersonation sessions ended first: {e(', '.join(p.sessions_ended_first))}")
     if p.digest is not None:
-        out.print(f"Context digest built {_when(p.digest.built_at)}: `starter.py digest {p.handover_id}`")
+        out.print(f"Context digest built {_when(p.digest.built_at)}: `starter.py digest {e(p.handover_id)}`")
     if p.cancelled:
         out.print(
-            f"[yellow]Cancelled[/yellow] by {p.cancelled.by} at {_when(p.cancelled.at)}: {p.cancelled.reason}"
+            f"[yellow]Cancelled[/yellow] by {e(p.cancelled.by)} at {_when(p.cancelled.at)}: "
+            f"{e(p.cancelled.reason)}"
         )
     if p.error:
-        out.print(f"[red]Failed:[/red] {p.error}")
-    table = Table(title="Items", title_justify="left", show_lines=False)
-    for column in ("kind", "id", "what", "stage", "outcome"):
-        table.add_column(column)
-    for i in p.incidents:
-        table.add_row(
-            "incident", i.incident.id, f"#{i.incident.number} {i.incident.title}", i.stage, i.outcome.value
-        )
-    for t in p.tickets:
-        table.add_row(
-            "ticket", t.ticket.id, f"{t.ticket.subject} [{t.action.value}]", t.stage, t.outcome.value
-        )
-    for r in p.rollouts:
-        table.add_row(
-            "rollout", r.rollout.id, f"{r.rollout.flag} ({r.rollout.state.value})", r.stage, r.outcome.value
-        )
-    out.print(table)
+        out.print(f"[red]Failed:[/red] {e(p.error)}")
+    rows = [
+        ["incident", i.incident.id, f"#{i.incident.number} {i.incident.title}", i.stage, i.outcome.value]
+        for i in p.incidents
+    ]
+    rows += [
+        ["ticket", t.ticket.id, f"{t.ticket.subject} [{t.action.value}]", t.stage, t.outcome.value]
+        for t in p.tickets
+    ]
+    rows += [
+        ["rollout", r.rollout.id, f"{r.rollout.flag} ({r.rollout.state.value})", r.stage, r.outcome.value]
+        for r in p.rollouts
+    ]
+    print_table(["kind", "id", "what", "stage", "outcome"], rows, title="Items")
     if p.summary:
-        ack = f"acknowledged by {p.summary.acknowledged.by}" if p.summary.acknowledged else "waiting for :+1:"
+        ack = "waiting for :+1:"
+        if p.summary.acknowledged:
+            ack = f"acknowledged by {e(p.summary.acknowledged.by)}"
         out.print(f"Summary posted {_when(p.summary.posted_at)}: {ack}")
     if p.pending:
         out.print("[bold]Waiting on people:[/bold]")
         for wait in p.pending:
             item = f" {wait.item_id}" if wait.item_id else ""
-            out.print(f"  {wait.owner}: {wait.kind.value}{item}  (since {_when(wait.since)})")
+            out.print(f"  {e(wait.owner)}: {wait.kind.value}{e(item)}  (since {_when(wait.since)})")
     for flag in p.unclear_threads:
-        out.print(f"Catch-up asked for thread {flag.thread_ts} by {flag.flagged.by}: {flag.question}")
+        out.print(
+            f"Catch-up asked for thread {e(flag.thread_ts)} by {e(flag.flagged.by)}: {e(flag.question)}"
+        )
     for rejected in p.rejected:
-        out.print(f"[yellow]Rejected[/yellow] {rejected.kind.value} from {rejected.actor}: {rejected.reason}")
+        out.print(
+            f"[yellow]Rejected[/yellow] {rejected.kind.value} from {e(rejected.actor)}: {e(rejected.reason)}"
+        )
 
 
 async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -273,19 +303,22 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     elif not rows:
         print("no handover matches" + ("" if args.all else " (running ones only; --all for every one)"))
     else:
-        table = Table()
-        for column in ("handover", "status", "phase", "outgoing → incoming", "waiting on", "started"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(
-                row["handover"],
-                row["status"],
-                row["phase"],
-                f"{row['outgoing']} → {row['incoming']}",
-                ", ".join(row["waiting_on"]),
-                row["started_at"][:16].replace("T", " ") + " UTC",
-            )
-        out.print(table)
+        columns = ["handover", "status", "phase", "outgoing", "incoming", "waiting on", "started"]
+        print_table(
+            columns,
+            [
+                [
+                    row["handover"],
+                    "ended" if row["status"] == "completed" else row["status"],  # (phase: how)
+                    row["phase"],
+                    row["outgoing"],
+                    row["incoming"],
+                    ", ".join(row["waiting_on"]),
+                    row["started_at"][:16].replace("T", " ") + " UTC",
+                ]
+                for row in rows
+            ],
+        )
     return 0
 
 
@@ -334,7 +367,7 @@ def _input_command(kind: InputKind, build: Callable[[argparse.Namespace], Any]):
                 "worker is back (see `status` for anything rejected)."
             )
         else:
-            out.print(f"Accepted: {accepted.message}.")
+            out.print(f"Accepted: {accepted.message}.", markup=False)
         return 0
 
     return command
@@ -467,9 +500,9 @@ def parser() -> argparse.ArgumentParser:
         lambda a: IncidentStatusInput(
             actor=_actor(a),
             incident_id=a.incident,
-            hypothesis=a.hypothesis,
-            last_action=a.last_action,
-            next_action=a.next_action,
+            **WrittenStatus(
+                hypothesis=a.hypothesis, last_action=a.last_action, next_action=a.next_action
+            ).model_dump(),
         ),
     )
     note.add_argument("incident", help="PagerDuty incident id")
@@ -508,9 +541,9 @@ def parser() -> argparse.ArgumentParser:
         lambda a: RolloutAnnotationInput(
             actor=_actor(a),
             rollout_id=a.rollout,
-            ramp_percent=a.ramp,
-            error_rate=a.error_rate,
-            next_step=a.next_step,
+            **WrittenAnnotation(
+                ramp_percent=a.ramp, error_rate=a.error_rate, next_step=a.next_step
+            ).model_dump(),
         ),
     )
     annotate.add_argument("rollout", help="rollout id")
@@ -614,15 +647,6 @@ def _request_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _validation_message(error: ValidationError) -> str:
-    parts = []
-    for problem in error.errors():
-        where = ".".join(str(p) for p in problem["loc"]) or "input"
-        message = problem["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if problem["loc"] else message)
-    return "; ".join(parts)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -633,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(args.run(args, settings))
     except ValidationError as error:
-        err.print(f"error: {_validation_message(error)}")
+        err.print(f"error: {invalid_fields(list(error.errors()))}")
         return 2
     except HandoverError as error:
         err.print(f"error: {error.message}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -29,7 +30,10 @@ def make_tokens(admins: list[str], services: list[str], tokens_file: Path) -> di
         data.setdefault("service", {})[name] = hash_token(token)
         issued[f"service:{name}"] = token
     tokens_file.parent.mkdir(parents=True, exist_ok=True)
-    tokens_file.write_text(json.dumps(data, indent=2) + "\n")
+    # Whole or not at all: a running endpoint reads the file again as soon as it changes.
+    written = tokens_file.with_name(f".{tokens_file.name}.{os.getpid()}")
+    written.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(written, tokens_file)
     return issued
 
 
@@ -53,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         for who, token in make_tokens(args.admin, args.service, settings.endpoint_tokens_file).items():
             print(f"{who}\t{token}")
         print(
-            f"(stored hashed in {settings.endpoint_tokens_file}; these tokens are not shown again)",
+            f"(stored hashed in {settings.endpoint_tokens_file}; a running endpoint takes them at once, "
+            "no restart needed; these tokens are not shown again)",
             file=sys.stderr,
         )
         return 0

@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 from endpoint import codec, console, events, handovers
 from endpoint.auth import TokenStore
 from handover.codec import EncryptionCodec, UndecryptablePayload
-from handover.errors import HandoverError
+from handover.errors import HandoverError, invalid_fields
 from handover.settings import Settings
 from handover.temporal import connect
 
@@ -30,21 +30,23 @@ MAX_BODY = 1_000_000
 """Bytes of request body the endpoint reads at most (a status paragraph is 2,000 characters)."""
 
 
+FORMS = {
+    "handover_id": "a handover id (handover-<outgoing email>) or the outgoing admin's email",
+    "incident_id": "an incident id (letters, digits and . _ : - only)",
+    "ticket_id": "a ticket id (letters, digits and . _ : - only)",
+    "rollout_id": "a rollout id (letters, digits and . _ : - only)",
+}
+"""What each path parameter must be, said instead of its pattern."""
+
+
 def _sentence(errors: list) -> str:
     """pydantic's errors, as one sentence a person can act on."""
-    parts = []
-    for problem in errors:
-        if problem.get("type") == "json_invalid":
-            parts.append(
-                f"the body is not valid JSON ({problem.get('ctx', {}).get('error', 'a syntax error')})"
-            )
-            continue
-        where = ".".join(
-            str(p) for p in problem.get("loc", ()) if p not in ("body", "path", "query", "header")
-        )
-        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return "Invalid input: " + "; ".join(parts) + "."
+    unreadable = [problem for problem in errors if problem.get("type") == "json_invalid"]
+    if unreadable:
+        syntax = unreadable[0].get("ctx", {}).get("error", "a syntax error")
+        return f"Invalid input: the body is not valid JSON ({syntax})."
+    located = invalid_fields(errors, FORMS, skip=("body", "path", "query", "header"))
+    return f"Invalid input: {located}."
 
 
 class Metrics:

@@ -8,7 +8,7 @@ HANDOVER_ENDPOINT_ANSWER_WITHIN seconds, the input is relayed as its Signal twin
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Request
@@ -21,6 +21,7 @@ from handover.errors import AlreadyDone, AlreadyRunning, HandoverError, NotReady
 from handover.models import (
     AllItemsInput,
     CancelInput,
+    EngineeringIssue,
     EngineeringLinkInput,
     HandoverProgress,
     HandoverReport,
@@ -30,14 +31,16 @@ from handover.models import (
     IncidentStatusInput,
     InputKind,
     MitigatedInput,
+    Paragraph,
     ReminderPolicy,
-    RolloutAnnotation,
     RolloutAnnotationInput,
     RolloutOwnershipInput,
-    StatusParagraph,
+    SlackTs,
     SummaryAckInput,
     UnclearThreadInput,
     Variant,
+    WrittenAnnotation,
+    WrittenStatus,
 )
 
 router = APIRouter(tags=["handovers"])
@@ -70,6 +73,9 @@ class StartHandover(Body):
     senior: str | None = None
     major_incident: str | None = None
     reminders: ReminderPolicy | None = None
+    demo: bool = Field(
+        default=False, description="The demo scenario only: allows an overlap under the planned 2 hours"
+    )
     idempotency_key: str | None = Field(default=None, min_length=8, max_length=200)
 
 
@@ -111,12 +117,17 @@ class MyHandover(BaseModel):
     incoming: str
     variant: str
     role: Literal["outgoing", "incoming", "observer"]
+    ended_at: datetime | None = None
 
 
 class Me(BaseModel):
     actor: str
     kind: Literal["admin", "service"]
     handovers: list[MyHandover]
+    """Running."""
+    ended: list[MyHandover] = Field(
+        default=[], description="Ended (their reports can be read), newest first, at most 20"
+    )
 
 
 def _client(request: Request):
@@ -124,22 +135,34 @@ def _client(request: Request):
 
 
 @router.get(
-    "/me", response_model=Me, responses=ERRORS, summary="Who the token is, and their running handovers"
+    "/me",
+    response_model=Me,
+    responses=ERRORS,
+    summary="Who the token is, their running handovers and those that have ended",
 )
 async def me(request: Request, who: Caller = Depends(caller)) -> Me:
-    found = await handovers.running(_client(request), involving=who.name if who.kind == "admin" else None)
-    mine = [
-        MyHandover(
-            **{key: item[key] for key in ("id", "phase", "outgoing", "incoming", "variant")},
-            role="outgoing"
+    involving = who.name if who.kind == "admin" else None
+    running = await handovers.running(_client(request), involving=involving)
+    ended = await handovers.ended(_client(request), involving=involving)
+
+    def listed(item: dict) -> MyHandover:
+        role = (
+            "outgoing"
             if item["outgoing"] == who.name
             else "incoming"
             if item["incoming"] == who.name
-            else "observer",
+            else "observer"
         )
-        for item in found
-    ]
-    return Me(actor=who.actor, kind=who.kind, handovers=mine)  # type: ignore[arg-type]
+        fields = ("id", "phase", "outgoing", "incoming", "variant")
+        return MyHandover(**{key: item[key] for key in fields}, role=role, ended_at=item.get("ended_at"))
+
+    live = {item["id"] for item in running}  # a handover id names its latest run
+    return Me(
+        actor=who.actor,
+        kind=who.kind,  # type: ignore[arg-type]
+        handovers=[listed(item) for item in running],
+        ended=[listed(item) for item in ended if item["id"] not in live],
+    )
 
 
 @router.post(
@@ -242,7 +265,7 @@ async def submit_status(
     request: Request,
     handover_id: HandoverId,
     incident_id: ItemId,
-    body: StatusParagraph,
+    body: WrittenStatus,
     who: Caller = Depends(admin),
 ) -> Any:
     given = IncidentStatusInput(actor=who.name, incident_id=incident_id, **body.model_dump())
@@ -269,9 +292,7 @@ async def acknowledge_all_incidents(
 
 
 class EngineeringLink(Body):
-    issue: str = Field(
-        min_length=2, max_length=500, pattern=r"^\S+$", description="URL or key, e.g. ENG-1234"
-    )
+    issue: EngineeringIssue = Field(description="URL or key, e.g. ENG-1234")
 
 
 @router.post(
@@ -297,7 +318,7 @@ async def annotate_rollout(
     request: Request,
     handover_id: HandoverId,
     rollout_id: ItemId,
-    body: RolloutAnnotation,
+    body: WrittenAnnotation,
     who: Caller = Depends(admin),
 ) -> Any:
     given = RolloutAnnotationInput(actor=who.name, rollout_id=rollout_id, **body.model_dump())
@@ -341,8 +362,8 @@ async def declare_mitigated(
 
 
 class UnclearThread(Body):
-    thread_ts: str = Field(pattern=r"^\d{9,11}\.\d{6}$", description="The Slack thread's timestamp")
-    question: str = Field(min_length=3, max_length=2000)
+    thread_ts: SlackTs = Field(description="The Slack thread's timestamp")
+    question: Paragraph
 
 
 @router.post("/handovers/{handover_id}/unclear-threads", summary="Incoming: ask for a catch-up", **INPUT)
@@ -354,7 +375,7 @@ async def flag_unclear_thread(
 
 
 class Cancel(Body):
-    reason: str = Field(min_length=3, max_length=2000)
+    reason: Paragraph
 
 
 @router.post("/handovers/{handover_id}/cancel", summary="Requester or either admin: cancel", **INPUT)

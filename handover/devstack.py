@@ -240,6 +240,31 @@ class Stack:
             time.sleep(0.5)
 
 
+def try_next(settings: Settings, sandbox: bool) -> list[str]:
+    """What the banner suggests: commands on lines of their own (a trailing `# comment` breaks a
+    paste into zsh), each finishing in minutes; tests/test_starter.py runs them."""
+    starter = ".venv/bin/python starter.py"
+    if not sandbox:  # real APIs: `make demo` and --demo are for the sandbox only
+        return [
+            "  What a handover would move and wait for, changing nothing:",
+            f"    {starter} plan OUTGOING_EMAIL INCOMING_EMAIL",
+            "  Every command:",
+            f"    {starter} --help",
+        ]
+    ca = settings.ca_file or settings.data_dir / "sandbox" / "ca.pem"
+    return [
+        "  A whole planned handover on the demo scenario, both people played for you (about a minute):",
+        "    make demo",
+        "  Or one you play yourself, with 5 minutes of overlap: the demo scenario afresh, then the start",
+        "  (answer as each person in the console, or with starter.py: see --help):",
+        f"    curl -sS --cacert {ca} -X POST {settings.sandbox_url.rstrip('/')}/_sandbox/reset",
+        f"    {starter} start alice@novalien.com bob@novalien.com --overlap 5m --demo",
+        f"    {starter} status alice@novalien.com",
+        "  Every command:",
+        f"    {starter} --help",
+    ]
+
+
 def banner(settings: Settings, sandbox: bool, logs: Path, tokens: dict[str, str], metrics: str) -> str:
     lines = [
         "",
@@ -258,9 +283,7 @@ def banner(settings: Settings, sandbox: bool, logs: Path, tokens: dict[str, str]
         f"  Logs            {logs}/",
         "",
         "Next, in another terminal:",
-        "  make demo                       # a whole planned handover on the demo scenario",
-        "  .venv/bin/python starter.py start alice@novalien.com bob@novalien.com",
-        "  .venv/bin/python starter.py --help",
+        *try_next(settings, sandbox),
         "",
         "Ctrl-C stops everything (handovers are kept in .data/ and resume on the next `make run`).",
         "",

@@ -105,3 +105,21 @@ def from_failure(error: BaseException) -> HandoverError | None:
             return KNOWN[seen.type](seen.message)
         seen = seen.__cause__
     return None
+
+
+def invalid_fields(problems: list, forms: dict[str, str] | None = None, skip: tuple = ()) -> str:
+    """pydantic's errors as one sentence, for the CLI and the endpoint alike: `field: what is
+    wrong`, our validators' words as they are; a pattern refused says what the field must be
+    (`forms`), never the regular expression."""
+    parts = []
+    for problem in problems:
+        loc = [str(part) for part in problem.get("loc", ()) if part not in skip]
+        where = ".".join(loc)
+        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+        if problem.get("type") == "string_pattern_mismatch":
+            given = str(problem.get("input", ""))
+            given = given if len(given) <= 60 else given[:57] + "..."
+            form = (forms or {}).get(loc[-1] if loc else "", "in the form expected here")
+            message = f"{given!r} is not {form}"
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)

@@ -9,9 +9,10 @@ are the same records.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -32,15 +33,63 @@ Email = Annotated[str, AfterValidator(_email)]
 """An admin is named by email everywhere: PagerDuty, Slack and the platform all resolve it."""
 
 
-def _text(value: str) -> str:
-    value = " ".join(value.split())
-    if len(value) < 3:
-        raise ValueError("write at least a few words (blank text is not a status)")
+def _written(ask: str, words: int = 1) -> Callable[[str], str]:
+    """Text a person writes, folded (surrounding and repeated whitespace), with a refusal that says
+    what was given and what to write instead (`ask`)."""
+
+    def check(value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError(f"it is blank: {ask}")
+        if len(value.split()) < words:
+            raise ValueError(f"{value!r} is one word: {ask}")
+        if len(value) < 3:
+            raise ValueError(f"{value!r} is too short: {ask}")
+        return value
+
+    return check
+
+
+Paragraph = Annotated[str, Field(max_length=2000), AfterValidator(_written("write a few words"))]
+"""Text a person writes: folded; at least 3 characters (a cancel reason, a question)."""
+
+
+def _in_words(ask: str) -> Any:
+    """A status part or a rollout's next step as a person gives it: at least two words ("dns" is
+    no hypothesis)."""
+    return Annotated[str, Field(max_length=2000), AfterValidator(_written(ask, words=2))]
+
+
+def _engineering_issue(value: str) -> str:
+    value = value.strip()
+    spaces = sum(character.isspace() for character in value)
+    if spaces:
+        raise ValueError(
+            "an engineering issue is a key like ENG-1234 or a URL, without spaces "
+            f"({value!r} has {'one' if spaces == 1 else spaces})"
+        )
+    if len(value) < 2:
+        raise ValueError(f"an engineering issue is a key like ENG-1234 or a URL ({value!r} is too short)")
     return value
 
 
-Paragraph = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
-"""Text a person writes: surrounding and repeated whitespace folded; never blank."""
+EngineeringIssue = Annotated[str, Field(max_length=500), AfterValidator(_engineering_issue)]
+"""A URL or a key such as ENG-1234."""
+
+_SLACK_TS = re.compile(r"^\d{9,11}\.\d{6}$")
+
+
+def _slack_ts(value: str) -> str:
+    value = value.strip()
+    if not _SLACK_TS.match(value):
+        raise ValueError(
+            f"{value[:40]!r} is not a Slack thread: name it by its timestamp, like 1764342000.000100 "
+            "(`starter.py digest` lists the channel's threads)"
+        )
+    return value
+
+
+SlackTs = Annotated[str, AfterValidator(_slack_ts)]
 
 
 class Model(BaseModel):
@@ -131,8 +180,8 @@ class HandoverRequest(Model):
             and self.overlap < PLANNED_MINIMUM_OVERLAP
         ):
             raise ValueError(
-                f"a {self.variant.value} handover needs at least 2 hours of overlap "
-                "(shorter overlaps are for the demo only)"
+                f"a {self.variant.value} handover needs at least 2 hours of overlap; pass --demo "
+                '(HTTP: "demo": true) to allow a shorter one on the demo scenario'
             )
         if self.variant is Variant.EMERGENCY and self.emergency_reason is None:
             raise ValueError("an emergency handover needs a reason: incapacitated or compromised")
@@ -297,8 +346,7 @@ class IncidentAckInput(Model):
 class EngineeringLinkInput(Model):
     actor: Email
     ticket_id: str = Field(min_length=1, max_length=64)
-    issue: str = Field(min_length=2, max_length=500, pattern=r"^\S+$")
-    """The engineering issue: a URL or a key such as ENG-1234."""
+    issue: EngineeringIssue
 
 
 class RolloutAnnotation(Model):
@@ -340,7 +388,7 @@ class UnclearThreadInput(Model):
     """Incoming flags a Slack thread nobody could explain, for a team-wide catch-up."""
 
     actor: Email
-    thread_ts: str = Field(pattern=r"^\d{9,11}\.\d{6}$")
+    thread_ts: SlackTs
     question: Paragraph
 
 
@@ -348,6 +396,22 @@ class CancelInput(Model):
     actor: str = Field(min_length=1, max_length=254)
     """The requester, or either admin."""
     reason: Paragraph
+
+
+class WrittenStatus(StatusParagraph):
+    """A status paragraph as a person gives it (starter.py, the endpoint, the console): each part
+    in a few words. The `StatusParagraph` a handover keeps, and the inputs Temporal carries, keep
+    the looser rule, so a handover that took a shorter one before still decodes and replays."""
+
+    hypothesis: _in_words("write what you think is happening, in a few words")
+    last_action: _in_words("write what was done last, in a few words")
+    next_action: _in_words("write what is to be done next, in a few words")
+
+
+class WrittenAnnotation(RolloutAnnotation):
+    """A rollout's annotation as a person gives it: the next step in a few words (see above)."""
+
+    next_step: _in_words("write the next planned ramp step, e.g. '25% on Tuesday if errors stay under 0.5%'")
 
 
 class SlackReactionEvent(Model):

@@ -31,7 +31,7 @@ def to_markdown(report: HandoverProgress) -> str:
         f"- Requested by {request.requested_by}" + (f": {request.reason}" if request.reason else ""),
         f"- Started {format_time(report.started_at)}"
         + (
-            f", completed {format_time(report.completed_at)}"
+            f", {report.phase.value} at {format_time(report.completed_at)}"  # cancelled, failed, completed
             if isinstance(report, HandoverReport)
             else f"; now: {report.phase.value}"
         ),

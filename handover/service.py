@@ -194,6 +194,35 @@ async def running(
     return found
 
 
+async def ended(client: Client, involving: str | None = None, limit: int = 20) -> list[dict]:
+    """Handovers that have ended, newest first, one per id (its latest run), optionally one admin's:
+    the console lists them after the running ones, so a finished handover's report can be opened."""
+    try:
+        query = list_query(include_finished=True, involving=involving) + ' AND ExecutionStatus != "Running"'
+    except ValueError:
+        return []
+    executions = [execution async for execution in client.list_workflows(query, limit=limit * 5)]
+    executions.sort(key=lambda e: e.close_time or e.start_time, reverse=True)
+    found: dict[str, dict] = {}
+    for execution in executions:
+        if execution.id in found:
+            continue
+        attributes = execution.typed_search_attributes
+        completed = execution.status == Status.COMPLETED  # the phase says how: completed, cancelled, failed
+        found[execution.id] = {
+            "id": execution.id,
+            "phase": (attributes.get(visibility.PHASE) or "ended")
+            if completed
+            else (execution.status.name.lower() if execution.status else "ended"),
+            "outgoing": attributes.get(visibility.OUTGOING) or "",
+            "incoming": attributes.get(visibility.INCOMING) or "",
+            "variant": attributes.get(visibility.VARIANT) or "",
+            "started_at": execution.start_time,
+            "ended_at": execution.close_time,
+        }
+    return list(found.values())[:limit]
+
+
 async def relay(client: Client, signal: str, event: Any, where: dict[SearchAttributeKey, str]) -> int:
     """An event from Slack or PagerDuty, as a signal to the running handovers it concerns (found by
     their search attributes). Signals are kept by the server: nothing is lost while no worker is

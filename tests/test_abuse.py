@@ -87,7 +87,7 @@ TYPED_ROLLOUT = "RO-318"  # only rows with a badly typed annotation
 UNANNOTATED_ROLLOUT = "RO-302"  # only ownership-before-annotation rows
 THREAD = "1764342000.000100"  # the `given` stage flags it
 
-PARAGRAPH = ["--hypothesis", "WAL fills the disk", "--last-action", "moved WAL", "--next-action", "watch"]
+PARAGRAPH = ["--hypothesis", "WAL fills the disk", "--last-action", "moved WAL", "--next-action", "watch it"]
 ANNOTATION = {"ramp_percent": 10, "error_rate": 1.2, "next_step": "hold at 10% until Monday"}
 STAGES = ("parked", "given", "ended")
 
@@ -286,7 +286,7 @@ TS_QUESTION = {"thread_ts": "yesterday", "question": "what was this?"}
 ALICE_THREAD = {"thread_ts": "1764342000.000200", "question": "why?"}
 BOB_TO_CAROL = {"outgoing": OUTGOING, "incoming": CAROL}
 CAROL_TO_BOB = {"outgoing": CAROL, "incoming": INCOMING}
-RAMP = ("--error-rate", "1", "--next-step", "hold")
+RAMP = ("--error-rate", "1", "--next-step", "hold at 10%")
 
 # fmt: off
 CASES: list[Case] = [

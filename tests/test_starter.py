@@ -5,17 +5,44 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
+import re
+import shlex
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from handover import service
+from handover import devstack, service
 from handover.models import HandoverRequest, Phase
+from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from tests.humans import INCOMING, OUTGOING, inventory, play_outgoing, wait_for
 
 STARTER = str(Path(__file__).resolve().parent.parent / "starter.py")
+
+
+def on_a_terminal(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    """Output and errors together, as a person at a terminal sees them (colours removed)."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, STARTER, *args], stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the process has closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode()).replace("\r\n", "\n")
+    assert "Traceback" not in text, text
+    return subprocess.CompletedProcess(args, process.wait(), text, "")
 
 
 @pytest.fixture
@@ -27,7 +54,13 @@ def cli(dev_server, dev_server_env):
         "HANDOVER_TASK_QUEUE": task_queue,
     }
 
-    async def run(*args: str, env_changes: dict | None = None) -> subprocess.CompletedProcess:
+    async def run(
+        *args: str, env_changes: dict | None = None, terminal: int | None = None
+    ) -> subprocess.CompletedProcess:
+        """starter.py with stdout a pipe, or (terminal=COLUMNS) on a pseudo-terminal that wide."""
+        if terminal is not None:
+            changes = {**(env_changes or {}), "COLUMNS": str(terminal)}
+            return await asyncio.to_thread(on_a_terminal, list(args), {**env, **changes})
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             STARTER,
@@ -42,6 +75,30 @@ def cli(dev_server, dev_server_env):
         return result
 
     return run
+
+
+async def test_what_make_run_suggests_works_when_pasted_and_ends_in_minutes(
+    cli, dev_server, settings, fresh_sandbox
+):
+    printed = devstack.banner(settings, True, Path(".data/logs"), {}, devstack.METRICS_ADDRESS)
+    after = printed.split("Next, in another terminal:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    suggested = [line.strip() for line in after if line.strip().startswith(("make ", ".venv/"))]
+    assert suggested[0].startswith("make demo")
+    for line in suggested:
+        assert "#" not in line, f"a trailing comment breaks a paste into zsh: {line}"
+        if line.startswith("curl "):  # the demo scenario afresh (after `make demo`, say)
+            reset = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=30)
+            assert reset.returncode == 0, (line, reset.stderr)
+            continue
+        if not line.startswith(".venv/bin/python starter.py "):
+            continue
+        args = shlex.split(line.removeprefix(".venv/bin/python starter.py "))
+        result = await cli(*args)
+        assert result.returncode == 0, (line, result.stderr)
+        if args[0] == "start":
+            client, _ = dev_server
+            started = await service.progress(client, service.handover_id(args[1]))
+            assert started.request.overlap <= timedelta(minutes=10), f"a new user waits for {line}"
 
 
 async def test_help_everywhere(cli):
@@ -68,11 +125,41 @@ async def test_help_everywhere(cli):
     ("args", "code", "message"),
     [
         (["start", OUTGOING, OUTGOING.upper()], 2, "same admin"),
-        (["start", OUTGOING, INCOMING, "--overlap", "30m"], 2, "at least 2 hours"),
+        (["start", OUTGOING, INCOMING, "--overlap", "30m"], 2, "at least 2 hours of overlap; pass --demo"),
         (["start", "alice", INCOMING], 2, "not an email address"),
         (["start", OUTGOING, INCOMING, "--overlap", "soon"], 2, "not a duration"),
         (["status", "handover-nobody@novalien.com"], 3, "no handover handover-nobody@novalien.com"),
         (["ack-summary", OUTGOING], 2, "--as YOUR_EMAIL"),
+        (
+            ["submit-status", OUTGOING, "Q1DISK7", "--as", OUTGOING, "--hypothesis", "dns"]
+            + ["--last-action", "restarted the resolver", "--next-action", "watch the error rate"],
+            2,
+            "error: hypothesis: 'dns' is one word: write what you think is happening, in a few words\n",
+        ),
+        (
+            ["annotate", OUTGOING, "RO-311", "--as", OUTGOING, "--ramp", "25", "--error-rate", "0.4"]
+            + ["--next-step", "go"],
+            2,
+            "next_step: 'go' is one word: write the next planned ramp step",
+        ),
+        (
+            ["link-issue", OUTGOING, "SUP-1051", "ENG 42", "--as", OUTGOING],
+            2,
+            "error: issue: an engineering issue is a key like ENG-1234 or a URL, without spaces "
+            "('ENG 42' has one)\n",
+        ),
+        (
+            ["flag-thread", OUTGOING, "yesterday", "--question", "what was this?", "--as", INCOMING],
+            2,
+            "thread_ts: 'yesterday' is not a Slack thread: name it by its timestamp, like 1764342000.000100",
+        ),
+        (["cancel", OUTGOING, "--reason", "no", "--as", OUTGOING], 2, "reason: 'no' is too short"),
+        (
+            ["annotate", OUTGOING, "RO-311", "--as", OUTGOING, "--ramp", "25", "--error-rate", "lots"]
+            + ["--next-step", "hold at 25%"],
+            2,
+            "argument --error-rate: 'lots' is not an error rate: give a percentage such as 0.4, or `unknown`",
+        ),
     ],
 )
 async def test_bad_input_is_a_clear_error(cli, fresh_sandbox, args, code, message):
@@ -124,7 +211,7 @@ async def test_a_running_handover_refuses_a_second_start_wrong_actors_and_early_
         "--last-action",
         "archived WAL",
         "--next-action",
-        "watch",
+        "watch the disk",
     ]
     note = await cli("submit-status", OUTGOING, incident, "--as", OUTGOING, *paragraph)
     assert note.returncode == 0 and "Accepted" in note.stdout
@@ -289,3 +376,36 @@ async def test_doctor_prints_one_line_per_check_and_exits_non_zero_on_a_failure(
     bad = await doctor("zoe")
     assert bad.returncode == 2 and "not an email address" in bad.stderr
     assert fresh_sandbox.writes() == []
+
+
+async def test_status_and_list_print_every_value_whole_and_as_written(cli, dev_server, fresh_sandbox):
+    scenario = read_scenario_file(DEMO_SCENARIO)
+    subject = "[bold]IOPS[/bold] below the contracted 10k [SEV-2]"
+    for ticket in scenario["platform"]["tickets"]:
+        if ticket["id"] == "SUP-1051":
+            ticket["subject"] = subject
+    fresh_sandbox.reset(scenario)
+    client, task_queue = dev_server
+    request = HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="tests")
+    handle = await service.start(client, task_queue, request)
+    await inventory(client, handle.id)
+
+    # A pipe (a script, grep): tab-separated lines, every value whole, brackets kept.
+    status = await cli("status", OUTGOING)
+    assert status.returncode == 0, status.stderr
+    assert f"ticket\tSUP-1051\t{subject} [reassign + link engineering issue]\t" in status.stdout
+    assert "SUP-1042\tVM snapshots stuck in 'creating' for tenant acme-logistics [reassign + label" in (
+        status.stdout
+    )
+    listed = await cli("list")
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(handle.id))
+    assert row.split("\t")[:5] == [handle.id, "running", "handing over", OUTGOING, INCOMING]
+
+    # A terminal: a table; as wide as it takes, nothing is cut however narrow the terminal.
+    wide = await cli("status", OUTGOING, terminal=200)
+    assert f"{subject} [reassign + link engineering issue]" in wide.stdout, wide.stdout
+    assert handle.id in (await cli("list", terminal=200)).stdout
+    for command in ("status", "list"):
+        narrow = await cli(command, *([OUTGOING] if command == "status" else []), terminal=50)
+        assert narrow.returncode == 0 and "…" not in narrow.stdout, narrow.stdout

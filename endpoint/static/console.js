@@ -101,6 +101,48 @@
     return parts.join(" ");
   }
 
+  // Slack mrkdwn as a person reads it: <@U…> as the admin's name (the handover knows both), <url|label>
+  // as its label (a link when it is http(s)), <#C…|name> as #name, <!here> as @here. Text nodes only.
+  function slackText(text, progress) {
+    const names = new Map();
+    for (const admin of [progress.outgoing, progress.incoming]) {
+      if (admin && admin.slack_id) names.set(admin.slack_id, admin.name);
+    }
+    const plain = (part) => part.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+    const source = String(text ?? "");
+    const parts = [];
+    let last = 0;
+    for (const match of source.matchAll(/<([^<>|]+)(?:\|([^<>]*))?>/g)) {
+      const [whole, target, label] = match;
+      parts.push(plain(source.slice(last, match.index)));
+      last = match.index + whole.length;
+      if (target.startsWith("@")) {
+        parts.push(`@${names.get(target.slice(1)) ?? label ?? target.slice(1)}`);
+      } else if (target.startsWith("#")) {
+        parts.push(`#${label ?? target.slice(1)}`);
+      } else if (target.startsWith("!")) {
+        parts.push(`@${label ?? target.slice(1)}`);
+      } else {
+        const url = safeUrl(target);
+        const shown = plain(label ?? target);
+        parts.push(url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, shown) : shown);
+      }
+    }
+    parts.push(plain(source.slice(last)));
+    return parts.filter((part) => part !== "");
+  }
+
+  function slackName(id, progress) {
+    for (const admin of [progress.outgoing, progress.incoming]) {
+      if (admin && admin.slack_id === id) return admin.name;
+    }
+    return id;
+  }
+
+  function errorRate(value) {
+    return value === null || value === undefined ? "unknown" : `${value}%`;
+  }
+
   function done(record) {
     return record ? `${record.by}, ${fmtTime(record.at)}` : "";
   }
@@ -274,10 +316,12 @@
 
   function renderList() {
     const running = state.me ? state.me.handovers : [];
-    const signature = JSON.stringify([running, state.selected]);
+    const ended = state.me ? state.me.ended ?? [] : [];
+    const signature = JSON.stringify([running, ended, state.selected]);
     if (signature !== state.listSignature) {
       state.listSignature = signature;
-      const items = running.map((item) =>
+      // Running first; then those that have ended, marked, so that a report can still be opened.
+      const choice = (item, hasEnded) =>
         h(
           "li",
           {},
@@ -285,28 +329,35 @@
             "button",
             {
               type: "button",
-              class: "choice",
+              class: hasEnded ? "choice ended" : "choice",
               "aria-pressed": item.id === state.selected ? "true" : "false",
               "data-testid": `pick-${item.id}`,
               "data-id": item.id,
+              "data-ended": hasEnded ? "true" : null,
             },
             h("span", { class: "choice-people" }, `${item.outgoing} → ${item.incoming}`),
             h(
               "span",
               { class: "choice-meta" },
-              `${item.variant} · ${item.phase || "starting"} · you: ${item.role}`,
+              hasEnded
+                ? `ended: ${item.phase}${item.ended_at ? " " + fmtTime(item.ended_at) : ""} · ` +
+                    `${item.variant} · you: ${item.role}`
+                : `${item.variant} · ${item.phase || "starting"} · you: ${item.role}`,
             ),
           ),
-        ),
+        );
+      $("handover-list").replaceChildren(
+        ...running.map((item) => choice(item, false)),
+        ...ended.map((item) => choice(item, true)),
       );
-      $("handover-list").replaceChildren(...items);
     }
     const whose = state.me && state.me.kind === "service" ? "" : " involving you";
-    const text = running.length
+    let text = running.length
       ? `${running.length} running handover${running.length > 1 ? "s" : ""}${whose}${
           running.length > 1 && !state.selected ? ": pick one." : "."
         }`
       : `No running handover${whose}. This list refreshes by itself.`;
+    if (ended.length) text += ` ${ended.length} ended: open one for its report.`;
     say($("picker-status"), null, text);
     if (!state.selected && running.length === 1) select(running[0].id);
   }
@@ -394,7 +445,7 @@
     }
     const moved = state.progress && state.progress.phase !== progress.phase;
     state.progress = progress;
-    if (moved) loadMe(); // the list shows phases too, and ended handovers leave it
+    if (moved) loadMe(); // the list shows phases too, and ended handovers move to its end
     const request = progress.request;
     const ended = ENDED.has(progress.phase);
     const role = roleIn(progress);
@@ -629,7 +680,7 @@
       input = h("input", {
         ...attrs,
         type: options.type ?? "text",
-        inputmode: options.type === "number" ? "decimal" : null,
+        inputmode: options.inputmode ?? (options.type === "number" ? "decimal" : null),
         min: options.min,
         max: options.max,
         step: options.step,
@@ -680,7 +731,7 @@
       ? [
           rollout.rollout.state,
           `ramp ${rollout.rollout.ramp_percent}%`,
-          `error rate ${rollout.rollout.error_rate ?? "unknown"}%`,
+          `error rate ${errorRate(rollout.rollout.error_rate)}`,
         ].join(" · ")
       : null;
 
@@ -731,12 +782,11 @@
           step: "any",
           value: current.ramp_percent,
         });
+        // Text, not a number field: "unknown" is an answer (the console has no figure, or nobody knows).
         const errors = field("Error rate %", "error_rate", {
-          type: "number",
-          min: 0,
-          max: 100,
-          step: "any",
-          value: current.error_rate,
+          inputmode: "decimal",
+          value: current.error_rate ?? "unknown",
+          hint: "A percentage, or unknown.",
         });
         const nextStep = field("Next planned ramp step", "next_step", {
           multiline: true,
@@ -757,7 +807,9 @@
           url: `${base}/rollouts/${encodeURIComponent(id)}/annotation`,
           body: () => ({
             ramp_percent: number(ramp.input.value),
-            error_rate: number(errors.input.value),
+            error_rate: /^(unknown)?$/i.test(errors.input.value.trim())
+              ? null // unknown, or left blank
+              : number(errors.input.value),
             next_step: nextStep.input.value.trim(),
           }),
         });
@@ -810,7 +862,7 @@
                   "dl",
                   { class: "given" },
                   h("div", {}, h("dt", {}, "Ramp"), h("dd", {}, `${note.ramp_percent}%`)),
-                  h("div", {}, h("dt", {}, "Error rate"), h("dd", {}, `${note.error_rate}%`)),
+                  h("div", {}, h("dt", {}, "Error rate"), h("dd", {}, errorRate(note.error_rate))),
                   h("div", {}, h("dt", {}, "Next step"), h("dd", {}, note.next_step)),
                 ),
               ]
@@ -826,7 +878,7 @@
           testid: "summary-ack-form",
           title: "The Slack summary",
           meta: summary ? `posted ${fmtTime(summary.posted_at)} in ${summary.channel}` : null,
-          extra: summary ? [h("p", { class: "quote" }, summary.text)] : [],
+          extra: summary ? [h("p", { class: "quote" }, ...slackText(summary.text, progress))] : [],
           button: "Acknowledge summary",
           label: "Acknowledged the summary",
           url: `${base}/summary/ack`,
@@ -1005,7 +1057,12 @@
         "ul",
         {},
         list.map((entry) =>
-          h("li", {}, `${entry.at ? fmtTime(entry.at) + " " : ""}${entry.who}: ${entry.text}`),
+          h(
+            "li",
+            {},
+            `${entry.at ? fmtTime(entry.at) + " " : ""}${slackName(entry.who, progress)}: `,
+            ...slackText(entry.text, progress),
+          ),
         ),
       );
     const parts = [h("p", { class: "hint" }, `Built ${fmtTime(digest.built_at)}.`)];
@@ -1023,7 +1080,8 @@
             h(
               "li",
               {},
-              `${thread.who} (${thread.ts}): ${thread.text}`,
+              `${slackName(thread.who, progress)} (${thread.ts}): `,
+              ...slackText(thread.text, progress),
               thread.replies.length ? entries(thread.replies) : null,
             ),
           ),
@@ -1063,10 +1121,13 @@
     for (const step of Object.keys(counts)) {
       counts[step] = report[step].filter((item) => item.outcome === "handed_over").length;
     }
-    let ending = `${report.phase} at ${fmtTime(report.completed_at)}`;
-    if (report.cancelled) ending += `: cancelled by ${report.cancelled.by}: ${report.cancelled.reason}`;
+    const at = fmtTime(report.completed_at);
+    let ending = `${report.phase} at ${at}`; // completed, cancelled or failed, as it ended
+    if (report.cancelled) ending += ` by ${report.cancelled.by}: ${report.cancelled.reason}`;
     if (report.error) ending += `: ${report.error}`;
-    const summaryLine = report.summary ? report.summary.text.split("\n")[0] : "No summary was posted.";
+    const summaryLine = report.summary
+      ? slackText(report.summary.text.split("\n")[0], report)
+      : ["No summary was posted."];
     const parts = [
       h(
         "p",
@@ -1074,14 +1135,15 @@
         h("strong", {}, "Ended: "),
         ending,
       ),
-      h("p", { "data-testid": "report-summary" }, h("strong", {}, "Summary: "), summaryLine),
+      h("p", { "data-testid": "report-summary" }, h("strong", {}, "Summary: "), ...summaryLine),
       h(
         "p",
         { "data-testid": "report-counts" },
         h("strong", {}, "Handed over: "),
         `${counts.incidents} of ${report.incidents.length} incidents, ` +
           `${counts.tickets} of ${report.tickets.length} tickets, ` +
-          `${counts.rollouts} of ${report.rollouts.length} rollouts.`,
+          `${counts.rollouts} of ${report.rollouts.length} rollouts ` +
+          "(every item's outcome is in the items table below).",
       ),
     ];
     if (report.audit) {
@@ -1097,45 +1159,6 @@
         ),
       );
     }
-    const rows = itemRows(report);
-    parts.push(
-      h(
-        "table",
-        { class: "items", "data-testid": "report-table" },
-        h("caption", { class: "visually-hidden" }, "The outcome of every item"),
-        h(
-          "colgroup",
-          {},
-          h("col", { class: "c-kind" }),
-          h("col", { class: "c-item" }),
-          h("col", { class: "c-outcome" }),
-          h("col", { class: "c-detail" }),
-        ),
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            ["Kind", "Item", "Outcome", "Detail"].map((name) => h("th", { scope: "col" }, name)),
-          ),
-        ),
-        h(
-          "tbody",
-          {},
-          rows.map((row) =>
-            h(
-              "tr",
-              { "data-testid": `report-item-${row.id}`, "data-outcome": row.outcome },
-              h("td", {}, row.kind),
-              h("td", {}, h("span", { class: "id" }, row.id), " ", row.what),
-              h("td", { "data-testid": "outcome" }, outcomeBadge(row.outcome)),
-              h("td", {}, row.detail),
-            ),
-          ),
-        ),
-      ),
-    );
     if (state.reportUrl) URL.revokeObjectURL(state.reportUrl);
     state.reportUrl = URL.createObjectURL(
       new Blob([JSON.stringify(report, null, 2)], { type: "application/json" }),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from handover import service
 from handover.models import HandoverRequest, Phase
 from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, wait_for
@@ -37,7 +39,7 @@ async def test_start_with_the_service_token_and_every_refusal(endpoint, fresh_sa
             ({**body, "incoming": OUTGOING}, "same admin"),
             ({**body, "incoming": "bob"}, "not an email"),
             ({**body, "variant": "weekly"}, "variant"),
-            ({**body, "overlap": "PT30M"}, "at least 2 hours"),
+            ({**body, "overlap": "PT30M"}, '"demo": true'),
             ({**body, "variant": "emergency"}, "incapacitated or compromised"),
             ({**body, "surprise": 1}, "surprise"),
         ):
@@ -58,6 +60,9 @@ async def test_start_with_the_service_token_and_every_refusal(endpoint, fresh_sa
         )
         other = await pipeline.post("/handovers", json={**body, "incoming": "carol@novalien.com"})
         assert other.status_code == 409 and other.json()["running_id"] == ID
+        demo = {"outgoing": "carol@novalien.com", "incoming": "dave@novalien.com", "overlap": "PT5M"}
+        short = await pipeline.post("/handovers", json={**demo, "demo": True})
+        assert short.status_code == 201, f"what the refusal of a short overlap says works: {short.text}"
 
 
 async def test_progress_report_and_me(endpoint, fresh_sandbox):
@@ -86,11 +91,18 @@ async def test_progress_report_and_me(endpoint, fresh_sandbox):
         assert report["phase"] == "cancelled" and report["cancelled"]["by"] == "service:pipeline"
         again = await pipeline.post(f"/handovers/{ID}/cancel", json={"reason": "again please"})
         assert again.status_code == 409 and "has ended" in again.json()["detail"]
+    async with endpoint.http(OUTGOING) as alice:  # ended: listed after the running ones, its last run
+        for _ in range(100):  # visibility follows the close shortly
+            me = (await alice.get("/me")).json()
+            if not me["handovers"] and me["ended"] and me["ended"][0]["phase"] == "cancelled":
+                break
+            await asyncio.sleep(0.1)
+        assert me["handovers"] == [] and (me["ended"][0]["id"], me["ended"][0]["role"]) == (ID, "outgoing")
+        assert me["ended"][0]["phase"] == "cancelled" and me["ended"][0]["ended_at"]
+        assert len({h["id"] for h in me["ended"]}) == len(me["ended"]), "one entry per handover id"
 
 
 async def wait_for_report(http) -> dict:
-    import asyncio
-
     for _ in range(100):
         answer = await http.get(f"/handovers/{ID}/report")
         if answer.status_code == 200:
@@ -116,8 +128,23 @@ async def test_every_input_and_its_refusals(endpoint, fresh_sandbox):
         assert answer.status_code == 404 and "not part of" in answer.json()["detail"]
         answer = await alice.post(f"{base}/incidents/{incident}/status", json={"hypothesis": "x"})
         assert answer.status_code == 422 and "last_action" in answer.json()["detail"]
+        answer = await alice.post(f"{base}/incidents/{incident}/status", json={**STATUS, "hypothesis": "dns"})
+        assert answer.json()["detail"] == (
+            "Invalid input: hypothesis: 'dns' is one word: write what you think is happening, in a few words."
+        )
         answer = await alice.post(f"{base}/incidents/bad%20id/status", json=STATUS)
         assert answer.status_code == 422
+        assert answer.json()["detail"] == (
+            "Invalid input: incident_id: 'bad id' is not an incident id (letters, digits and . _ : - only)."
+        )
+        answer = await alice.post(f"{base}/tickets/SUP-1051/engineering-link", json={"issue": "ENG 42"})
+        assert answer.status_code == 422 and answer.json()["detail"] == (
+            "Invalid input: issue: an engineering issue is a key like ENG-1234 or a URL, without spaces "
+            "('ENG 42' has one)."
+        )
+        answer = await bob.post(f"{base}/unclear-threads", json={"thread_ts": "123", "question": "?"})
+        assert answer.status_code == 422 and "'123' is not a Slack thread" in answer.json()["detail"]
+        assert "question: '?' is too short: write a few words" in answer.json()["detail"]
         answer = await bob.post(f"{base}/incidents/{incident}/ack")
         assert answer.status_code == 409 and "no status paragraph yet" in answer.json()["detail"]
 
@@ -134,7 +161,10 @@ async def test_every_input_and_its_refusals(endpoint, fresh_sandbox):
 
         early = await bob.post(f"{base}/rollouts/{rollout.id}/ownership")
         assert early.status_code == 409 and "no annotation yet" in early.json()["detail"]
-        annotation = {"ramp_percent": rollout.ramp_percent, "error_rate": 0.4, "next_step": "hold"}
+        one_word = {"ramp_percent": rollout.ramp_percent, "error_rate": 0.4, "next_step": "hold"}
+        answer = await alice.post(f"{base}/rollouts/{rollout.id}/annotation", json=one_word)
+        assert answer.status_code == 422 and "next_step: 'hold' is one word" in answer.json()["detail"]
+        annotation = {**one_word, "next_step": "hold at this ramp"}
         assert (
             await alice.post(f"{base}/rollouts/{rollout.id}/annotation", json=annotation)
         ).status_code == 200

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Locator, Page, Response, async_playwright, expect
 
-from sandbox.state import DEMO_SCENARIO
+from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from tests.conftest import TOKENS
 from tests.humans import INCOMING, OUTGOING
 
@@ -192,7 +192,9 @@ async def test_a_whole_handover_from_the_console(page, endpoint, fresh_sandbox):
 
     summary = page.get_by_test_id("summary-ack-form")
     await expect(summary).to_have_count(1, timeout=WAIT)
-    await expect(summary.locator("xpath=..")).to_contain_text("On-call:")
+    card = summary.locator("xpath=..")
+    await expect(card).to_contain_text("On-call: @Alice Moreau → @Bob Okafor as of")  # not <@U0ALICE>
+    await expect(card).not_to_contain_text("<@")
     await give(page, summary, "Acknowledged the summary: Accepted (200)")
 
     # The overlap is 2 hours: everything is handed over, and the handover waits for it.
@@ -216,12 +218,20 @@ async def test_a_whole_handover_from_the_console(page, endpoint, fresh_sandbox):
 
     # --- the report: an emergency handover, which can end in seconds ----------------------
     await endpoint.client.get_workflow_handle(ID).terminate("test")
-    fresh_sandbox.reset(DEMO_SCENARIO)
+    scenario = read_scenario_file(DEMO_SCENARIO)
+    channel = scenario["slack"]["channels"][0]["messages"]
+    channel[-1]["text"] = "#4215: see <https://status.novalien.com/42|the status page>, cc <@U0BOB>"
+    fresh_sandbox.reset(scenario)
     await start(endpoint, variant="emergency", reason="incapacitated", overlap="PT3S")
     await page.reload()  # bob is still signed in (the tab's session storage), on the same handover
     await expect(page.get_by_test_id("actor")).to_have_text(INCOMING, timeout=WAIT)
     await expect(page.get_by_test_id("variant")).to_contain_text("emergency", timeout=WAIT)
     await expect(page.get_by_test_id("digest")).to_be_visible(timeout=WAIT)
+    digest = page.get_by_test_id("digest")
+    await expect(digest).to_contain_text("Alice Moreau (", timeout=WAIT)  # not U0ALICE
+    await expect(digest).to_contain_text("see the status page, cc @Bob Okafor")  # Slack's mrkdwn, as read
+    link = digest.locator("a", has_text="the status page")  # (in the closed details: not a role yet)
+    await expect(link).to_have_attribute("href", "https://status.novalien.com/42")
     await expect(acks).to_have_count(3, timeout=WAIT)
     for incident in INCIDENTS:
         await give(page, page.get_by_test_id(f"ack-form-{incident}"), f"Acknowledged {incident}: Accepted")
@@ -237,10 +247,14 @@ async def test_a_whole_handover_from_the_console(page, endpoint, fresh_sandbox):
     await expect(report).to_be_visible(timeout=WAIT)
     await expect(page.get_by_test_id("phase")).to_have_text("completed")
     await expect(report.get_by_test_id("report-phase")).to_have_attribute("data-phase", "completed")
-    await expect(report.get_by_test_id("report-summary")).to_contain_text("On-call:")
-    report_rows = report.locator("[data-testid^=report-item-]")
-    await expect(report_rows).to_have_count(3 + 5 + 3)
-    for row in await report_rows.all():
+    said = report.get_by_test_id("report-summary")
+    await expect(said).to_contain_text("On-call: @Alice Moreau → @Bob Okafor")
+    await expect(said).not_to_contain_text("<@")
+    await expect(report.get_by_test_id("report-phase")).to_contain_text(re.compile(r"^Ended: completed at "))
+    await expect(report.locator("table")).to_have_count(0)  # the items table below has every outcome
+    await expect(page.locator("table")).to_have_count(1)
+    await expect(rows).to_have_count(3 + 5 + 3)
+    for row in await rows.all():
         await expect(row).to_have_attribute("data-outcome", "handed_over")
     await expect(report.get_by_test_id("report-download")).to_have_attribute("download", f"{ID}-report.json")
     await expect(page.get_by_test_id("cancel")).to_be_hidden()
@@ -275,7 +289,50 @@ async def test_mid_shift_mitigated_then_cancelled_from_the_console(page, endpoin
     report = page.get_by_test_id("report")
     await expect(report).to_be_visible(timeout=WAIT)
     await expect(page.get_by_test_id("phase")).to_have_text("cancelled")
-    await expect(report.get_by_test_id("report-phase")).to_contain_text("wrong incoming admin")
-    await expect(report.locator("[data-outcome=not_handed_over]").first).to_be_visible()
+    await expect(report.get_by_test_id("report-phase")).to_have_text(
+        re.compile(r"^Ended: cancelled at .+ by alice@novalien\.com: wrong incoming admin$")
+    )
+    left = page.locator("[data-testid=items-table] [data-outcome=not_handed_over]")
+    await expect(left.first).to_be_visible()
     await expect(page.get_by_test_id("cancel")).to_be_hidden()
     await expect(page.get_by_test_id("todo-empty")).to_contain_text("has ended")
+
+    # Ended, it stays in the list, marked and after any running one: its report can be opened later.
+    picked = page.get_by_test_id(f"pick-{ID}")
+    await expect(picked).to_have_attribute("data-ended", "true", timeout=WAIT)
+    await expect(picked).to_contain_text("ended: cancelled")
+    await sign_out(page)
+    await page.get_by_label("Your token").fill(TOKENS[INCOMING])
+    await page.get_by_label("Your token").press("Enter")
+    await expect(page.get_by_test_id("picker-status")).to_contain_text("1 ended", timeout=WAIT)
+    await page.get_by_test_id(f"pick-{ID}").click()
+    await expect(page.get_by_test_id("report")).to_be_visible(timeout=WAIT)
+    await expect(page.get_by_test_id("report-phase")).to_contain_text("cancelled at")
+
+
+async def test_an_unknown_error_rate_is_shown_and_sent_as_unknown(page, endpoint, fresh_sandbox):
+    scenario = read_scenario_file(DEMO_SCENARIO)
+    for rollout in scenario["platform"]["rollouts"]:
+        if rollout["id"] == "RO-302":
+            rollout["error_rate"] = None  # the console has no figure
+    fresh_sandbox.reset(scenario)
+    await start(endpoint)
+    await page.goto(endpoint.url + "/")
+    await sign_in(page, OUTGOING)
+
+    unknown = page.get_by_test_id("annotation-form-RO-302")
+    await expect(unknown.get_by_label("Error rate %")).to_have_value("unknown", timeout=WAIT)  # not 0
+    await expect(unknown.locator("xpath=..")).to_contain_text("error rate unknown")
+    await unknown.get_by_label("Next planned ramp step").fill("hold at 50% until the error rate is known")
+    async with page.expect_request(lambda r: r.url.endswith("/rollouts/RO-302/annotation")) as sent:
+        await unknown.get_by_test_id("submit").click()
+    assert (await sent.value).post_data_json["error_rate"] is None
+
+    known = page.get_by_test_id("annotation-form-RO-311")
+    await expect(known.get_by_label("Error rate %")).to_have_value("0.4")
+    await known.get_by_label("Error rate %").fill("")  # left blank: unknown too
+    await known.get_by_label("Next planned ramp step").fill("+15% tomorrow if errors stay low")
+    async with page.expect_request(lambda r: r.url.endswith("/rollouts/RO-311/annotation")) as sent:
+        await known.get_by_test_id("submit").click()
+    assert (await sent.value).post_data_json["error_rate"] is None
+    # (Whether the endpoint takes null is the model's: RolloutAnnotation.error_rate: float | None.)

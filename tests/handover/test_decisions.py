@@ -95,8 +95,9 @@ def test_request_refuses_handing_over_to_oneself():
 
 
 def test_planned_overlap_minimum_is_enforced_outside_demo_mode():
-    with pytest.raises(ValidationError, match="at least 2 hours"):
+    with pytest.raises(ValidationError, match="at least 2 hours") as refused:
         request(overlap=timedelta(minutes=30))
+    assert 'pass --demo (HTTP: "demo": true)' in str(refused.value), "says how to get a shorter one"
     assert request(overlap=timedelta(minutes=1), demo=True).overlap == timedelta(minutes=1)
 
 

@@ -82,7 +82,7 @@ def answer(kind: InputKind, item: str, progress: HandoverProgress) -> Any:
             actor=outgoing,
             rollout_id=item,
             ramp_percent=rollout.ramp_percent,
-            error_rate=rollout.error_rate or 0,
+            error_rate=rollout.error_rate,
             next_step=f"next ramp step for {rollout.flag}: +15% tomorrow",
         )
     if kind is InputKind.INCIDENT_ACK:

@@ -173,7 +173,8 @@ async def test_the_waiting_on_patch_replays_handovers_from_before_it_and_after_i
 def sandbox_tokens() -> set[str]:
     """The demo scenario's API tokens and Slack user tokens."""
     scenario = read_scenario_file(DEMO_SCENARIO)
-    tokens = set(scenario["tokens"].values())
+    tokens = {value for value in scenario["tokens"].values() if isinstance(value, str)}
+    tokens |= set(scenario["tokens"].get("pagerduty_user_tokens") or {})  # a user's own PagerDuty key
     tokens |= {user["user_token"] for user in scenario["slack"]["users"] if user.get("user_token")}
     return tokens
 
