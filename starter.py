@@ -127,6 +127,7 @@ def _request(args: argparse.Namespace) -> HandoverRequest:
 
 async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     request = _request(args)
+    service.check_demo(request, settings.uses_sandbox)
     client = await connect(settings)
     handle = await service.start(client, settings.task_queue, request)
     started = f"Started handover [bold]{escape(handle.id)}[/bold]"
@@ -159,6 +160,7 @@ async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     request = _request(args)
+    service.check_demo(request, settings.uses_sandbox)
     client = await connect(settings)
     plan = await service.plan(client, settings.task_queue, request)
     print(plan.model_dump_json(indent=2) if args.json else plan_text(plan))

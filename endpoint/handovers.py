@@ -187,6 +187,7 @@ async def start(
     handover_request = HandoverRequest(**fields, requested_by=who.actor)
     key = idempotency_key or body.idempotency_key
     settings = request.app.state.settings
+    handovers.check_demo(handover_request, settings.uses_sandbox)
     try:
         handle = await handovers.start(
             _client(request), settings.task_queue, handover_request, idempotency_key=key

@@ -32,6 +32,7 @@ from handover.errors import (
     AlreadyDone,
     AlreadyRunning,
     HandoverError,
+    InvalidInput,
     NotReady,
     NoWorker,
     UnknownHandover,
@@ -56,6 +57,16 @@ QUERY_WITHIN = timedelta(seconds=5)
 ANSWER_WITHIN = timedelta(seconds=10)
 """How long a query or update may wait for a worker (queries fail after it; inputs fall back to
 their signal twin)."""
+
+
+def check_demo(request: HandoverRequest, uses_sandbox: bool) -> None:
+    """`demo` (an overlap under two hours) is for the demo scenario on the sandbox only: against
+    real PagerDuty, Slack and platform APIs a planned handover keeps its two hours."""
+    if request.demo and not uses_sandbox:
+        raise InvalidInput(
+            '--demo (HTTP: "demo": true) is for the demo scenario on the sandbox; with real PagerDuty, '
+            "Slack and platform APIs a planned or mid-shift handover overlaps for at least 2 hours"
+        )
 
 
 def handover_id(text: str) -> str:

@@ -3,6 +3,7 @@ and a clear error, naming variables and never values, for what is missing or wro
 
 import base64
 import os
+from datetime import timedelta
 
 import pytest
 from temporalio.service import TLSConfig
@@ -183,3 +184,16 @@ def test_tokens_do_not_show_in_the_settings_repr(monkeypatch):
         monkeypatch, SLACK_BOT_TOKEN="xoxb-very-secret", SLACK_BASE_URL="https://localhost:8099/slack/api/"
     )
     assert "very-secret" not in repr(Settings.load())
+
+
+def test_a_demo_overlap_is_refused_against_real_apis():
+    from handover.errors import InvalidInput
+    from handover.models import HandoverRequest
+    from handover.service import check_demo
+
+    short = HandoverRequest(
+        outgoing="a@x.com", incoming="b@x.com", requested_by="t", overlap=timedelta(minutes=5), demo=True
+    )
+    check_demo(short, uses_sandbox=True)
+    with pytest.raises(InvalidInput, match="for the demo scenario on the sandbox"):
+        check_demo(short, uses_sandbox=False)
