@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pagerduty
 from temporalio.client import Client
 
 from handover import service
@@ -121,3 +122,20 @@ async def planned_handover(client: Client, task_queue: str) -> HandoverReport:
     await play_outgoing(client, handle.id)
     await play_incoming(client, handle.id)
     return await handle.result()
+
+
+def assign_in_pagerduty(sandbox, incident_id: str, user_id: str, by: str = "carol@novalien.com") -> None:
+    """Someone else (Carol) assigns an incident in PagerDuty while the handover runs."""
+    client = pagerduty.RestApiV2Client(
+        sandbox.store.state.tokens.pagerduty_token,
+        base_url=sandbox.pagerduty_url,
+        verify=sandbox.ssl_context(),
+    )
+    client.rput(
+        f"/incidents/{incident_id}",
+        json={
+            "type": "incident_reference",
+            "assignments": [{"assignee": {"id": user_id, "type": "user_reference"}}],
+        },
+        headers={"From": by},
+    )

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pagerduty
 from temporalio.client import Client
 
 from handover import service
@@ -27,7 +26,16 @@ from handover.models import (
 )
 from handover.report import to_markdown
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
-from tests.humans import INCOMING, OUTGOING, listed, play_incoming, play_outgoing, status_for, wait_for
+from tests.humans import (
+    INCOMING,
+    OUTGOING,
+    assign_in_pagerduty,
+    listed,
+    play_incoming,
+    play_outgoing,
+    status_for,
+    wait_for,
+)
 from tests.writes import slack_parts, successful
 
 CAROL = "carol@novalien.com"
@@ -235,17 +243,7 @@ async def test_an_incident_the_rescan_finds_is_owed_from_when_it_was_found(time_
     handle = await service.start(env.client, task_queue, request())
     await listed(env.client, handle.id)
     await env.sleep(timedelta(hours=3))
-    carol = pagerduty.RestApiV2Client(
-        "sandbox-pagerduty-token", base_url=fresh_sandbox.pagerduty_url, verify=fresh_sandbox.ssl_context()
-    )
-    carol.rput(
-        "/incidents/Q6KAFKA",
-        json={
-            "type": "incident_reference",
-            "assignments": [{"assignee": {"id": "PALICEM", "type": "user_reference"}}],
-        },
-        headers={"From": CAROL},
-    )
+    assign_in_pagerduty(fresh_sandbox, "Q6KAFKA", "PALICEM")
     await play_outgoing(env.client, handle.id)
     incoming = asyncio.create_task(play_incoming(env.client, handle.id))
     found = await wait_for(env.client, handle.id, lambda p: any(i.rescanned for i in p.incidents))

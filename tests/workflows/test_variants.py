@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pagerduty
 import pytest
 
 from handover import service
@@ -25,7 +24,16 @@ from handover.models import (
     Variant,
 )
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
-from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, status_for, wait_for
+from tests.humans import (
+    INCOMING,
+    OUTGOING,
+    assign_in_pagerduty,
+    inventory,
+    play_incoming,
+    play_outgoing,
+    status_for,
+    wait_for,
+)
 from tests.writes import message_part, reassignments, slack_parts, successful
 
 SERVICE = "oncall-handover@novalien.com"
@@ -209,17 +217,7 @@ async def test_rescan_picks_up_an_incident_assigned_to_outgoing_during_the_windo
     handle = await service.start(env.client, task_queue, request())
     listed = await inventory(env.client, handle.id)
     assert "Q6KAFKA" not in {i.incident.id for i in listed.incidents}
-    carol = pagerduty.RestApiV2Client(
-        "sandbox-pagerduty-token", base_url=fresh_sandbox.pagerduty_url, verify=fresh_sandbox.ssl_context()
-    )
-    carol.rput(
-        "/incidents/Q6KAFKA",
-        json={
-            "type": "incident_reference",
-            "assignments": [{"assignee": {"id": "PALICEM", "type": "user_reference"}}],
-        },
-        headers={"From": "carol@novalien.com"},
-    )
+    assign_in_pagerduty(fresh_sandbox, "Q6KAFKA", "PALICEM")
     await play_outgoing(env.client, handle.id)
     incoming = asyncio.create_task(play_incoming(env.client, handle.id))
     rescanned = await wait_for(env.client, handle.id, lambda p: any(i.rescanned for i in p.incidents))
