@@ -54,6 +54,10 @@ class Mischief:
 
     resolved: dict[str, str] = field(default_factory=dict)
     """Incident id -> who resolved it mid-handover."""
+    listed: set[str] = field(default_factory=set)
+    """The handovers that have taken their inventory: nothing is resolved before all have, so
+    that every handover finds what the world started with."""
+    handovers: int = 1
 
 
 @dataclass
@@ -90,7 +94,9 @@ class Player:
             if current.phase.ended or (current.summary is not None and current.summary.acknowledged):
                 return current
             if current.inventory_at is not None:
-                await self.resolve_incidents_meanwhile(current)
+                self.mischief.listed.add(self.workflow_id)
+                if len(self.mischief.listed) >= self.mischief.handovers:
+                    await self.resolve_incidents_meanwhile(current)
             for wait in current.pending:
                 await self.answer(wait, current)
             now = loop.time()

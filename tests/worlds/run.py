@@ -116,7 +116,7 @@ async def run_world(
     sandbox.reset(scenario(world))
     before = sandbox.state()
     runs = [HandoverRun(world=world, spec=spec) for spec in world.handovers]
-    mischief = Mischief()
+    mischief = Mischief(handovers=sum(not run.defects for run in runs))
     env = await start_time_skipping()
     try:
         async with worker(env.client, settings, executor) as task_queue:
