@@ -687,5 +687,36 @@ def a_skip_says_what_really_happened(run: WorldRun) -> list[str]:
     return problems
 
 
-ORDER = ["8", "10", "9", "1", "2", "3", "4", "5", "6", "7", "11", "12", "13", "14"]
+@invariant("15")
+def the_audit_accounts_for_every_session_ended(run: WorldRun) -> list[str]:
+    """Offboarding: the audit check covers every session the handover ended, and (the sandbox's
+    audit log has no lag here) finds `platform.impersonation_ended` for each."""
+    problems = []
+    for h in valid_handovers(run):
+        report = h.report
+        if report is None or not h.spec.offboarding or report.phase.value != "completed":
+            continue
+        ended = {
+            target
+            for w in handovers_writes(run)
+            if w["status"] < 300 and made_by(w, h)
+            for kind, target in targets(w)
+            if kind == "session"
+        }
+        if report.audit is None:
+            problems.append(f"{h.short()} is an offboarding but reports no audit check")
+            continue
+        for session_id in sorted(ended - set(report.audit.checked_sessions)):
+            problems.append(
+                f"{h.short()} ended {_item(run, 'session', session_id)} but its audit left it out"
+            )
+        if report.audit.missing_sessions:
+            problems.append(
+                f"{h.short()}'s audit misses {', '.join(report.audit.missing_sessions)} though the "
+                "audit log has every platform.impersonation_ended"
+            )
+    return problems
+
+
+ORDER = ["8", "10", "9", "1", "2", "3", "4", "5", "6", "7", "11", "12", "13", "14", "15"]
 INVARIANTS.sort(key=lambda entry: ORDER.index(entry[0]))

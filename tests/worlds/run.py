@@ -37,6 +37,8 @@ RESULT_WITHIN = 60.0
 """Seconds for a handover whose summary is acknowledged to end (the overlap is skipped)."""
 REFUSED_WITHIN = 20.0
 """Seconds for step 0 to refuse an invalid pair."""
+PLAN_WITHIN = 10.0
+"""Seconds for a plan (reads only: well under one when nothing is wrong)."""
 
 worker = contextlib.asynccontextmanager(_worker_for)
 
@@ -121,7 +123,10 @@ async def run_world(
     try:
         async with worker(env.client, settings, executor) as task_queue:
             for run in runs:
-                await make_plan(env.client, task_queue, run)
+                # Waiting for a result lets the server skip time; a plan waited for with skipping
+                # moves the server's clock ahead of the sandbox's (to the plan's timeout).
+                with env.auto_time_skipping_disabled():
+                    await make_plan(env.client, task_queue, run)
             plan_writes = sandbox.writes()
             try:
                 players = await asyncio.gather(
@@ -152,9 +157,11 @@ async def run_world(
 
 async def make_plan(client: Client, task_queue: str, run: HandoverRun) -> None:
     try:
-        run.plan = await service.plan(client, task_queue, run.request)
+        run.plan = await asyncio.wait_for(service.plan(client, task_queue, run.request), PLAN_WITHIN)
     except HandoverError as error:
         run.plan_refusal = f"{type(error).__name__}: {error.message}"
+    except TimeoutError:
+        run.plan_refusal = f"no plan within {PLAN_WITHIN:g} s (a read failing again and again?)"
 
 
 async def start_and_play(
