@@ -144,6 +144,8 @@ async def run_world(
                         await env.client.get_workflow_handle(run.workflow_id).terminate("the world is done")
     finally:
         await env.shutdown()
+    for run in runs:
+        run.handle = None  # (its server is gone)
     return WorldRun(
         world=world,
         before=before,
