@@ -58,6 +58,7 @@ class Mischief:
     """The handovers that have taken their inventory: nothing is resolved before all have, so
     that every handover finds what the world started with."""
     handovers: int = 1
+    """How many handovers must have taken their inventory (the world's valid ones)."""
 
 
 @dataclass
