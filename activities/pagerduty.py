@@ -64,6 +64,9 @@ class OnCallQuery(Model):
 class IncidentNote(Model):
     incident_id: str
     note: str
+    note_id: str | None = None
+    """The note is posted already (an incident assigned back to outgoing after its handover):
+    only reassign it."""
 
 
 class IncidentHandoverBatch(Model):
@@ -174,6 +177,32 @@ def _not_outgoings(incident: dict, outgoing_id: str, service_ids: list[str]) -> 
         names = ", ".join(_names(incident, _assignees(incident))) or "nobody"
         return f"assigned to {names}, not the outgoing admin"
     return None
+
+
+def _on_it(incident: dict | None, outgoing_id: str) -> bool:
+    """The incident is open and the outgoing admin is (still) on it."""
+    return (
+        incident is not None
+        and incident.get("status") in OPEN_STATUSES
+        and outgoing_id in _assignees(incident)
+    )
+
+
+def _moved_meanwhile(result: ItemResult, incident: dict, batch: IncidentHandoverBatch) -> ItemResult:
+    """The outgoing admin came off the incident between its note and its reassignment: nothing
+    is written over whoever moved it."""
+    if not incident:
+        return result
+    if incident.get("status") not in OPEN_STATUSES:
+        detail = f"{incident.get('status')} before it was reassigned (its note was posted)"
+        return ItemResult(item_id=result.item_id, outcome=Outcome.SKIPPED, detail=detail)
+    assignees = _assignees(incident)
+    if batch.incoming_id in assignees:
+        kept = _names(incident, [a for a in assignees if a != batch.incoming_id])
+        return result.model_copy(update={"kept": kept})
+    names = ", ".join(_names(incident, assignees)) or "nobody"
+    detail = f"reassigned to {names} by someone else meanwhile (its note was posted); left alone"
+    return ItemResult(item_id=result.item_id, outcome=Outcome.SKIPPED, detail=detail)
 
 
 def _reassigned(incident: dict, outgoing_id: str, incoming_id: str) -> bool:
@@ -470,6 +499,21 @@ class PagerDutyActivities:
                 item.incident_id: _assign_to(checkpoint[item.incident_id], batch.incoming_id)
                 for item in batch.items
             }
+            moved: dict[str, dict] = {}
+            kept: dict[str, list[str]] = {}
+            if batch.outgoing_id and to_reassign:
+                # As PagerDuty has them just before the write, not as they were when the note went
+                # out: `assignments` replaces every assignee, PagerDuty has no compare-and-set, and
+                # another handover may share the incident (or someone took it meanwhile).
+                now = self._as_now(to_reassign, batch.outgoing_id)
+                moved = {
+                    i: now.get(i) or {} for i in to_reassign if not _on_it(now.get(i), batch.outgoing_id)
+                }
+                to_reassign = [i for i in to_reassign if i not in moved]
+                assign_to.update(
+                    {i: _handed_assignees(now[i], batch.outgoing_id, batch.incoming_id) for i in to_reassign}
+                )
+                kept = {i: _names(now[i], assign_to[i][1:]) for i in to_reassign}
 
             def assignments(incident_id: str) -> dict:
                 return {
@@ -487,13 +531,68 @@ class PagerDutyActivities:
                 still_needed=lambda: self._not_reassigned_yet(batch.outgoing_id, batch.incoming_id),
                 applied=lambda incident: _reassigned(incident, batch.outgoing_id, batch.incoming_id),
             )
+            if batch.outgoing_id:
+                failed.update(self._put_back(to_reassign, failed, batch))
         results = {
             item.incident_id: ItemResult.model_validate(checkpoint[item.incident_id][0])
             for item in batch.items
         }
+        for incident_id, names in kept.items():
+            results[incident_id].kept = names
+        for incident_id, incident in moved.items():
+            results[incident_id] = _moved_meanwhile(results[incident_id], incident, batch)
         for incident_id, error in failed.items():
             results[incident_id] = self._not_reassigned(incident_id, error)
         return list(results.values())
+
+    def _as_now(self, incident_ids: list[str], outgoing_id: str) -> dict[str, dict]:
+        """The incidents as PagerDuty has them now: a read each when few; else one listing of the
+        outgoing admin's open incidents and a read of each one not in it."""
+        now: dict[str, dict] = {}
+        if len(incident_ids) > FEW:
+            wanted = set(incident_ids)
+            now = {i["id"]: i for i in self._open_incidents(outgoing_id) if i["id"] in wanted}
+
+        def read(incident_id: str) -> None:
+            try:
+                now[incident_id] = self._request("GET", f"/incidents/{incident_id}")["incident"]
+            except Refused:
+                pass  # the write will say what is wrong with it
+
+        side_by_side([i for i in incident_ids if i not in now], read, self._settings.api_concurrency)
+        return now
+
+    def _put_back(
+        self, written: list[str], failed: dict[str, str], batch: IncidentHandoverBatch
+    ) -> dict[str, str]:
+        """After the write, once more: an incident the outgoing admin is on again was written over
+        by someone who read it before us (another handover sharing it). Reassigned again from
+        what it is now, twice at most; what still fails is returned."""
+        still: dict[str, str] = {}
+        for _ in range(2):
+            wanted = {i for i in written if i not in failed}
+            again = {i["id"]: i for i in self._open_incidents(batch.outgoing_id) if i["id"] in wanted}
+            if not again:
+                return still
+            activity.logger.info("%d incidents were written over after their reassignment", len(again))
+            for incident_id, incident in again.items():
+                change = {
+                    "assignments": [
+                        {"assignee": {"id": user, "type": "user_reference"}}
+                        for user in _handed_assignees(incident, batch.outgoing_id, batch.incoming_id)
+                    ]
+                }
+                try:
+                    self._request(
+                        "PUT",
+                        f"/incidents/{incident_id}",
+                        from_email=batch.from_email,
+                        json={"incident": {"type": "incident_reference", **change}},
+                    )
+                    still.pop(incident_id, None)
+                except Refused as error:
+                    still[incident_id] = str(error)
+        return still
 
     def _note(
         self, item: IncidentNote, batch: IncidentHandoverBatch, incident: dict | None, unsure: bool
@@ -518,7 +617,7 @@ class PagerDutyActivities:
                 detail = f"reassigned to {names} by someone else meanwhile; left alone"
                 return ItemResult(item_id=item.incident_id, outcome=Outcome.SKIPPED, detail=detail), False
             post = self._post_note_once if unsure else self._post_note
-            note_id = post(item, batch.from_email)
+            note_id = item.note_id or post(item, batch.from_email)
         except Refused as error:
             return ItemResult(item_id=item.incident_id, outcome=Outcome.FAILED, detail=str(error)), False
         assign_to = _handed_assignees(incident, batch.outgoing_id, batch.incoming_id)
@@ -667,12 +766,23 @@ class PagerDutyActivities:
             )
         results = {i: ItemResult.model_validate(checkpoint[i][0]) for i in batch.incident_ids}
         for incident_id, error in failed.items():
-            results[incident_id] = ItemResult(
-                item_id=incident_id,
-                outcome=Outcome.FAILED,
-                detail=f"reassigned, but acknowledging in PagerDuty failed: {error}",
-            )
+            results[incident_id] = self._not_acknowledged(incident_id, error)
         return list(results.values())
+
+    def _not_acknowledged(self, incident_id: str, error: str) -> ItemResult:
+        """PagerDuty refused the acknowledgement: resolved meanwhile (it was handed over), or failed."""
+        try:
+            status = self._request("GET", f"/incidents/{incident_id}")["incident"]["status"]
+        except Refused:
+            status = None
+        if status == "resolved":
+            detail = "resolved before the acknowledgement reached PagerDuty"
+            return ItemResult(item_id=incident_id, outcome=Outcome.HANDED_OVER, detail=detail)
+        return ItemResult(
+            item_id=incident_id,
+            outcome=Outcome.FAILED,
+            detail=f"reassigned, but acknowledging in PagerDuty failed: {error}",
+        )
 
     def _acknowledgement(
         self, incident_id: str, incoming_id: str, incident: dict | None

@@ -214,7 +214,7 @@ class PlatformActivities:
             return ItemResult(
                 item_id=work.ticket_id, outcome=Outcome.SKIPPED, detail="solved before it was handed over"
             )
-        if ticket["assignee"] not in (batch.outgoing, batch.incoming):
+        if not (_same(ticket["assignee"], batch.outgoing) or _same(ticket["assignee"], batch.incoming)):
             return ItemResult(
                 item_id=work.ticket_id,
                 outcome=Outcome.SKIPPED,
@@ -234,7 +234,7 @@ class PlatformActivities:
                         json={"reason": f"on-call handover {batch.handover_id} (US-PLAT-10)"},
                     )
                 ended.append(session_id)  # now, or already by an earlier attempt or by its admin
-        if ticket["assignee"] != batch.incoming:
+        if not _same(ticket["assignee"], batch.incoming):
             ticket = self._request(
                 "PUT", f"{path}/assignee", on_behalf_of=batch.acting_as, json={"assignee": batch.incoming}
             )

@@ -848,6 +848,9 @@ class IncidentUpdate(BaseModel):
 
 
 def check_change(pd: PagerDutyState, incident: Incident, change: IncidentChange) -> None:
+    if incident.status == "resolved" and change.status in ("triggered", "acknowledged"):
+        # As PagerDuty: a resolved incident stays resolved; it cannot be reopened.
+        raise invalid(f"Incident {incident.id} is already resolved")
     if change.assignments is not None:
         if not change.assignments:
             raise invalid(f"Incident {incident.id}: assignments must name at least one user")
@@ -869,9 +872,6 @@ def apply_change(store: Store, incident: Incident, change: IncidentChange, actor
             LogEntry(id=store.ids.new("R", 26), type=kind, at=now, summary=summary, agent=actor.id, **extra)
         )
 
-    if change.status in ("triggered", "acknowledged") and incident.status == "resolved":
-        incident.status = "triggered"
-        incident.resolved_at = None
     if change.assignments is not None:
         assignees = list(dict.fromkeys(a.assignee.id for a in change.assignments))
         incident.assignments = [Assignment(user=u, at=now) for u in assignees]

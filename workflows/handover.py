@@ -467,6 +467,14 @@ class HandoverWorkflow:
                 PagerDutyActivities.list_open_incidents, self._outgoing.pagerduty_id, **LOOKUP
             )
             known = {item.incident.id for item in self._progress.incidents}
+            back = {i.id for i in found if i.id in known and i.left_alone is None}
+            strays = [
+                item
+                for item in self._progress.incidents
+                if item.incident.id in back and item.outcome is Outcome.HANDED_OVER and item.note_id
+            ]
+            if strays and workflow.patched(RESCAN_PATCH):
+                await self._reassign_again(strays)
             new = [
                 _left_alone(IncidentHandover(incident=i, rescanned=True)) for i in found if i.id not in known
             ]
@@ -487,6 +495,27 @@ class HandoverWorkflow:
                         thread=True,
                     )
             await self.hand_over_incidents(new)
+
+    async def _reassign_again(self, items: list[IncidentHandover]) -> None:
+        """Incidents handed over that are the outgoing admin's again (someone assigned them back,
+        or another handover sharing one wrote over our reassignment): reassigned once more, from
+        what they are now. Their note stands."""
+        self._log(logging.INFO, "re-scan found %d handed-over incidents back with outgoing", len(items))
+        work = IncidentHandoverBatch(
+            from_email=self._acting_as,
+            outgoing_id=self._outgoing.pagerduty_id,
+            incoming_id=self._incoming.pagerduty_id,
+            items=[IncidentNote(incident_id=i.incident.id, note="", note_id=i.note_id) for i in items],
+        )
+        results = await self._run_batch(
+            PagerDutyActivities.hand_over_incidents, work, [i.incident.id for i in items]
+        )
+        for item, result in zip(items, results, strict=True):
+            if result.outcome is Outcome.HANDED_OVER:
+                item.kept = result.kept
+                item.detail = "assigned back to the outgoing admin after its handover; reassigned again"
+            else:
+                self._finish(item, result)
 
     # --- step 3: hand over pinned support tickets --------------------------------------------
 

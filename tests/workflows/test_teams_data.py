@@ -291,3 +291,27 @@ async def test_inputs_falling_due_together_at_the_shortest_delay_are_chased_once
     assert all("(0s)" not in text and "(0m)" not in text for text in reminders), reminders
     to_alice = [text for text in reminders if text.startswith("<@U0ALICE>")]
     assert len(to_alice) == 1, "Alice's inputs, all owed since the inventory, in one message"
+
+
+async def test_an_incident_assigned_back_to_outgoing_after_its_handover_is_reassigned_again(
+    time_skipping, fresh_sandbox
+):
+    """Someone puts a handed-over incident back on Alice (or another handover sharing it writes
+    over ours): the re-scan before the summary hands it over again, its note standing."""
+    env, task_queue = time_skipping
+    fresh_sandbox.reset(team(shared_incident))
+    handle = await service.start(env.client, task_queue, request())
+    await play_outgoing(env.client, handle.id)
+    await wait_for(
+        env.client,
+        handle.id,
+        lambda p: all(i.reassigned is not None for i in p.incidents if i.incident.id == "Q2API5X"),
+    )
+    assign_in_pagerduty(fresh_sandbox, "Q2API5X", "PALICEM")
+    await play_incoming(env.client, handle.id)
+    report = await handle.result()
+    shared = next(i for i in report.incidents if i.incident.id == "Q2API5X")
+    assert shared.outcome is Outcome.HANDED_OVER and "reassigned again" in shared.detail
+    assert [a["assignee"]["id"] for a in fresh_sandbox.incident("Q2API5X")["assignments"]] == ["PBOBOKA"]
+    notes = [w for w in successful(fresh_sandbox.writes(), "pagerduty", "POST", "/incidents/Q2API5X/notes")]
+    assert len(notes) == 1, "its note stands"
