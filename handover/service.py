@@ -298,8 +298,10 @@ async def wait_until_validated(client: Client, workflow_id: str, timeout: float 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        current = await progress(client, workflow_id)
-        if current.phase is not Phase.VALIDATING or loop.time() > deadline:
+        current = await progress(client, workflow_id)  # raises step 0's refusal once it has failed
+        # (A running handover that says failed is closing: failing at step 0, or winding down.)
+        closing = current.phase is Phase.FAILED and not isinstance(current, HandoverReport)
+        if (current.phase is not Phase.VALIDATING and not closing) or loop.time() > deadline:
             return current
         await asyncio.sleep(0.5)
 

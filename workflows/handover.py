@@ -236,11 +236,12 @@ class HandoverWorkflow:
     # --- step 0: validate --------------------------------------------------------------------
 
     async def validate(self) -> None:
-        """Both admins resolve in PagerDuty, the platform and Slack; both are platform admins."""
+        """Both admins resolve in PagerDuty, the platform and Slack; both are platform admins; the
+        Slack bot can post and read in the channel. Nothing is written before this holds."""
         progress, request = self._progress, self._progress.request
         self._set_phase(Phase.VALIDATING)
-        progress.outgoing, progress.incoming = await asyncio.gather(
-            lookups.resolve_admin(request.outgoing), lookups.resolve_admin(request.incoming)
+        progress.outgoing, progress.incoming = await lookups.resolve_admins(
+            request.outgoing, request.incoming
         )
         progress.acting_as = progress.outgoing.email
         if decisions.acts_as_service(request):
