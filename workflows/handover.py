@@ -646,7 +646,8 @@ class HandoverWorkflow:
             since=progress.started_at,
             text=text,
             blocks=messages.summary_blocks(text, progress.handover_id),
-            details=details,
+            # Readable replies, not one wall each. (The same one activity: replays are unchanged.)
+            details=[reply for detail in details for reply in messages.in_replies(detail)],
         )
         posted = await workflow.execute_activity_method(SlackActivities.post_summary, post, **BATCH)
         summary = progress.summary = Summary(channel=posted.channel, ts=posted.ts, text=text, posted_at=now)
