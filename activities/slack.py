@@ -253,7 +253,8 @@ class SlackActivities:
             if error.code == "missing_scope":
                 private = (error.needed or "").startswith("groups:")
                 needed = required_scopes(private=private, watch_reactions=watch)
-                raise NotSetUp(lacks_scopes([s for s in needed if s not in granted], granted)) from None
+                missing = [s for s in needed if s not in granted] or [error.needed or "channels:read"]
+                raise NotSetUp(lacks_scopes(missing, granted)) from None
             if error.code == "channel_not_found":
                 raise NotSetUp(
                     f"Slack has no channel {channel_id} that the bot can see: set SLACK_CHANNEL_ID to "
