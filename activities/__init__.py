@@ -32,6 +32,7 @@ def all_activities(settings: Settings) -> list[Callable[..., Any]]:
         pagerduty.hand_over_incidents,
         pagerduty.acknowledge_incidents,
         pagerduty.incident_history,
+        slack.check_slack_access,
         slack.find_slack_user,
         slack.post_summary,
         slack.post_message,

@@ -1,8 +1,11 @@
-"""Slack Web API: find admins, post the handover summary and its thread, once.
+"""Slack Web API: check the bot's access, find admins, post the handover summary and its thread, once.
 
 Slack has no idempotency key, so every message carries metadata naming the handover and the
 part it is (`event_type: oncall_handover`); before posting, the channel (or the thread) is read
 for a message with that metadata, and a found one is reused.
+
+On a real workspace the bot is in some channels only and has the scopes its app was installed
+with: `check_slack_access` finds out at step 0, before anything is written, and says what to fix.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
 from activities.checkpoint import Checkpoint
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
 from handover.decisions import is_thumbs_up
+from handover.errors import NotSetUp
 from handover.models import ChannelThread, DigestEntry, Model
 from handover.settings import Settings
 
@@ -30,6 +35,54 @@ EVENT_TYPE = "oncall_handover"
 CREDENTIAL_ERRORS = {"not_authed", "invalid_auth", "account_inactive", "token_revoked"}
 TRANSIENT_ERRORS = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 """Slack answers these with HTTP 200 and ok=false, but they are Slack's trouble, not ours: retried."""
+
+
+class SlackRefused(Refused):
+    """Slack's `ok: false` for a request: `code` is Slack's error; a `missing_scope` names the
+    scope it `needed` and the ones the token was `provided` with."""
+
+    def __init__(
+        self, status: int, code: str, needed: str | None = None, provided: str | None = None
+    ) -> None:
+        missing_scope = code == "missing_scope"
+        super().__init__(
+            API, status, f"{code} (needed {needed}; granted: {provided})" if missing_scope else code
+        )
+        self.code, self.needed, self.provided = code, needed, provided
+
+
+class SlackAccess(Model):
+    """What the bot may do, as Slack says: its scopes (auth.test) and the channel (conversations.info)."""
+
+    team: str
+    bot_user_id: str
+    bot_name: str
+    channel_id: str
+    channel_name: str
+    is_private: bool
+    scopes: list[str]
+
+
+def required_scopes(*, private: bool, watch_reactions: bool) -> list[str]:
+    """Every scope the methods below need: users.lookupByEmail, chat.postMessage,
+    conversations.history/replies (look-before-write, the digest), conversations.info (this
+    check), reactions.get (the watch of the summary's :+1:, unless switched off)."""
+    kind = "groups" if private else "channels"
+    scopes = ["users:read.email", "chat:write", f"{kind}:history", f"{kind}:read"]
+    return [*scopes, "reactions:read"] if watch_reactions else scopes
+
+
+def lacks_scopes(missing: list[str], granted: list[str]) -> str:
+    """What to do about missing scopes, in a sentence."""
+    which, them = (
+        (f"the scope {missing[0]}", "it")
+        if len(missing) == 1
+        else (f"the scopes {', '.join(missing)}", "them")
+    )
+    return (
+        f"the Slack token lacks {which} (granted: {', '.join(granted) or 'none'}): "
+        f"add {them} to the app's bot token scopes and reinstall the app"
+    )
 
 
 class SummaryPost(Model):
@@ -84,7 +137,11 @@ class SlackActivities:
         )
 
     def _call(self, method: str, **kw: Any) -> dict:
-        http_verb = "GET" if method.startswith(("conversations.", "reactions.get", "users.")) else "POST"
+        return self._answer(method, **kw).data  # type: ignore[return-value]
+
+    def _answer(self, method: str, **kw: Any) -> SlackResponse:
+        reads = ("auth.test", "conversations.", "reactions.get", "users.")
+        http_verb = "GET" if method.startswith(reads) else "POST"
         alive()
         try:
             if http_verb == "GET":
@@ -92,7 +149,7 @@ class SlackActivities:
             else:
                 response = self._client.api_call(method, json=kw)
             wrote(http_verb)
-            return response.data  # type: ignore[return-value]
+            return response
         except SlackApiError as error:
             status = error.response.status_code
             code = error.response.get("error", "unknown_error")
@@ -102,8 +159,12 @@ class SlackActivities:
                 raise unavailable(API, code) from None
             # Slack answers errors with HTTP 200 and ok=false; those are refusals of the request.
             status = status if status != 200 else 400
-            retry_after = seconds(error.response.headers.get("Retry-After"))
-            raise classify(API, status, code, retry_after) from None
+            if status in (401, 408, 429) or status >= 500:
+                retry_after = seconds(error.response.headers.get("Retry-After"))
+                raise classify(API, status, code, retry_after) from None
+            raise SlackRefused(
+                status, code, error.response.get("needed"), error.response.get("provided")
+            ) from None
         except (OSError, TimeoutError, http.client.HTTPException) as error:  # (a dropped connection)
             raise unavailable(API, f"{type(error).__name__}: {error}") from None
 
@@ -164,11 +225,77 @@ class SlackActivities:
     # --- step 0: validate ------------------------------------------------------------------
 
     @activity.defn
+    def check_slack_access(self) -> SlackAccess:
+        """The bot token is valid, has every scope the handover needs, and the bot is a member of
+        the configured channel, which exists and is not archived. Raises NotSetUp (not retried)
+        with a sentence saying what to fix. Reads only; also `starter.py doctor`'s Slack check."""
+        channel_id = self._channel
+        try:
+            me = self._answer("auth.test")
+        except ApplicationError as error:
+            if error.type == "CredentialsRejected":
+                raise NotSetUp(
+                    "Slack rejected the bot token: set SLACK_BOT_TOKEN to the app's Bot User OAuth "
+                    "Token (xoxb-…) and restart the worker"
+                ) from None
+            raise
+        header = next((v for k, v in me.headers.items() if k.lower() == "x-oauth-scopes"), None)
+        if header is None:
+            raise NotSetUp(
+                f"Slack's auth.test answer names no granted scopes (no x-oauth-scopes header): "
+                f"is SLACK_BASE_URL ({self._settings.slack_base_url}) Slack's Web API?"
+            )
+        granted = [scope.strip() for scope in header.split(",") if scope.strip()]
+        watch = self._settings.watch_reactions
+        try:
+            channel = self._call("conversations.info", channel=channel_id)["channel"]
+        except SlackRefused as error:
+            if error.code == "missing_scope":
+                private = (error.needed or "").startswith("groups:")
+                needed = required_scopes(private=private, watch_reactions=watch)
+                missing = [s for s in needed if s not in granted] or [error.needed or "channels:read"]
+                raise NotSetUp(lacks_scopes(missing, granted)) from None
+            if error.code == "channel_not_found":
+                raise NotSetUp(
+                    f"Slack has no channel {channel_id} that the bot can see: set SLACK_CHANNEL_ID to "
+                    "the id of #novavms-platform-ops (not its name); a private channel must invite "
+                    f"the bot (/invite @{me['user']}) before the bot can see it"
+                ) from None
+            raise NotSetUp(f"Slack refused conversations.info for {channel_id}: {error.code}") from None
+        named = f"#{channel['name']} ({channel_id})"
+        needed = required_scopes(private=channel["is_private"], watch_reactions=watch)
+        missing = [scope for scope in needed if scope not in granted]
+        if missing:
+            raise NotSetUp(lacks_scopes(missing, granted))
+        if channel.get("is_archived"):
+            raise NotSetUp(
+                f"the Slack channel {named} is archived: unarchive it, or set SLACK_CHANNEL_ID "
+                "to the channel in use"
+            )
+        if not channel.get("is_member"):
+            raise NotSetUp(f"the Slack bot is not a member of {named}: invite it with /invite @{me['user']}")
+        return SlackAccess(
+            team=me.get("team", ""),
+            bot_user_id=me["user_id"],
+            bot_name=me["user"],
+            channel_id=channel_id,
+            channel_name=channel["name"],
+            is_private=channel["is_private"],
+            scopes=granted,
+        )
+
+    @activity.defn
     def find_slack_user(self, email: str) -> str | None:
+        """The admin's Slack user id; None when Slack knows nobody by that address. Any other
+        refusal is the service's set-up (a scope missing, ...): NotSetUp, not retried."""
         try:
             return self._call("users.lookupByEmail", email=email)["user"]["id"]
-        except Refused:
-            return None
+        except SlackRefused as error:
+            if error.code == "users_not_found":
+                return None
+            if error.code == "missing_scope":
+                raise NotSetUp(lacks_scopes([error.needed or "users:read.email"], _scopes(error))) from None
+            raise NotSetUp(f"Slack refused to look up {email} (users.lookupByEmail: {error.code})") from None
 
     # --- step 5: post the handover summary ---------------------------------------------------
 
@@ -218,7 +345,10 @@ class SlackActivities:
         while True:
             activity.heartbeat()
             try:
-                message = self._call("reactions.get", channel=watch.channel, timestamp=watch.ts)["message"]
+                # Without `full`, Slack cuts a busy reaction's list of users short.
+                message = self._call("reactions.get", channel=watch.channel, timestamp=watch.ts, full=True)[
+                    "message"
+                ]
             except Refused as error:
                 raise non_retryable(error) from None
             for reaction in message.get("reactions") or []:
@@ -272,6 +402,10 @@ class SlackActivities:
             for reply in self._pages("conversations.replies", channel=self._channel, ts=ts, limit=200)
             if reply["ts"] != ts
         ]
+
+
+def _scopes(error: SlackRefused) -> list[str]:
+    return [scope for scope in (error.provided or "").split(",") if scope]
 
 
 def _who(message: dict) -> str:

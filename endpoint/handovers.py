@@ -171,7 +171,20 @@ async def me(request: Request, who: Caller = Depends(caller)) -> Me:
     response_model=Started,
     responses={
         **ERRORS,
+        403: {
+            "model": Problem,
+            "description": "Not a service token, or an admin who is not a platform admin.",
+        },
         409: {"model": Conflict, "description": "A handover for this admin is running already."},
+        422: {
+            "model": Problem,
+            "description": "Malformed input, or an admin PagerDuty or Slack does not know.",
+        },
+        424: {
+            "model": Problem,
+            "description": "The service's Slack access is not what a handover needs (bot not in the "
+            "channel, a scope missing, the channel archived): the sentence says what to fix.",
+        },
     },
     summary="Start a handover (service token)",
 )
@@ -183,6 +196,9 @@ async def start(
         str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200)
     ] = None,
 ) -> Any:
+    """Starts a handover and waits for its step 0 (at most HANDOVER_ENDPOINT_ANSWER_WITHIN
+    seconds): a refusal is answered with its own status and a sentence, and nothing was written;
+    `201` once step 0 passed, or while it still runs when the wait is up (no worker yet, say)."""
     fields = body.model_dump(exclude={"idempotency_key"}, exclude_none=True)
     handover_request = HandoverRequest(**fields, requested_by=who.actor)
     key = idempotency_key or body.idempotency_key
@@ -197,6 +213,12 @@ async def start(
             status_code=409,
             content={"detail": error.message, "running_id": handovers.handover_id(body.outgoing)},
         )
+    # Step 0 takes a second or two: a refusal is answered here, with its own status, rather than
+    # found later by whoever reads the handover.
+    within = timedelta(seconds=settings.endpoint_answer_within_seconds)
+    refusal = await handovers.refused_at_step_0(_client(request), handle.id, within)
+    if refusal is not None:
+        raise refusal
     return Started(
         id=handle.id, status_url=f"/handovers/{handle.id}", report_url=f"/handovers/{handle.id}/report"
     )

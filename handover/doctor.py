@@ -28,6 +28,7 @@ from activities.pagerduty import PagerDutyActivities
 from activities.platform import PlatformActivities, PlatformAdmin
 from activities.slack import SlackActivities
 from handover import visibility
+from handover.errors import HandoverError
 from handover.models import Model
 from handover.settings import Settings
 from handover.temporal import connect
@@ -290,12 +291,20 @@ def pagerduty_service_identity(settings: Settings) -> CheckResult:
 
 
 def slack_access(settings: Settings) -> CheckResult:
-    # TODO(slack branch): use check_slack_access (scopes, and membership of SLACK_CHANNEL_ID).
+    """The bot token is valid, has every scope a handover needs, and the bot is a member of
+    SLACK_CHANNEL_ID, which exists and is not archived: the very check step 0 makes."""
     try:
-        answer = SlackActivities(settings)._call("auth.test")
+        access = SlackActivities(settings).check_slack_access()
+    except HandoverError as error:  # NotSetUp: the sentence says what to fix
+        return failed(SLACK, error.message)
     except (ApplicationError, Refused) as error:
         return failed(SLACK, trouble("SLACK_BOT_TOKEN", settings.slack_base_url, error))
-    return ok(SLACK, f"SLACK_BOT_TOKEN is valid: {answer.get('user')} on {answer.get('team')}")
+    where = "private channel" if access.is_private else "channel"
+    return ok(
+        SLACK,
+        f"@{access.bot_name} on {access.team} is a member of the {where} #{access.channel_name} "
+        f"({access.channel_id}) with every scope a handover needs",
+    )
 
 
 # --- 4. Platform API ----------------------------------------------------------------------------

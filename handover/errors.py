@@ -72,6 +72,14 @@ class NotReady(HandoverError):
     exit_code = 5
 
 
+class NotSetUp(HandoverError):
+    """The service's own access is not what a handover needs, e.g. the Slack bot is not in the
+    channel or its token lacks a scope: an operator fixes the set-up, then starts again."""
+
+    http_status = 424
+    exit_code = 6
+
+
 class NoWorker(HandoverError):
     """Temporal is up, but no worker answers for the handover (inputs are still kept, as signals)."""
 
@@ -90,6 +98,7 @@ KNOWN: dict[str, type[HandoverError]] = {
         AlreadyRunning,
         AlreadyDone,
         NotReady,
+        NotSetUp,
         NoWorker,
     )
 }

@@ -34,8 +34,11 @@ from handover.models import (
 )
 
 LIST_LIMIT = 40
-"""Items listed per Slack message; the report has them all."""
+"""Items listed per kind in the summary's thread; the report has them all."""
 ENTRY_CHARACTERS = 300
+REPLY_CHARACTERS = 3_000
+"""A thread reply stays readable: a longer detail is posted in parts of at most this many
+characters (Slack itself refuses 40,000)."""
 
 
 def format_time(at: datetime) -> str:
@@ -380,6 +383,56 @@ def rollouts_detail(items: Sequence[RolloutHandover]) -> str:
     if not items:
         lines.append("No rollouts ramping or paused.")
     return "\n".join([f"*Rollouts in flight* ({len(items)})", *_bounded(lines, len(items))])
+
+
+def in_replies(detail: str, limit: int = REPLY_CHARACTERS) -> list[str]:
+    """A detail (its header line, then items: a line and the indented lines under it) as thread
+    replies of at most `limit` characters, cut between items, each part saying which it is:
+    "*Incidents* (300, part 2 of 4)". A section's heading (the digest's `*Tickets: comments*`)
+    stays with its first item; only an item longer than a reply is cut, between its lines."""
+    if len(detail) <= limit:
+        return [detail]
+    header, *lines = detail.split("\n")
+    items: list[str] = []
+    for line in lines:
+        if items and (line.startswith(" ") or _is_heading(items[-1])):
+            items[-1] += "\n" + line
+        else:
+            items.append(line)
+    room = limit - len(header) - len(" (part 999 of 999)") - 1
+    parts: list[list[str]] = [[]]
+    size = 0
+    for piece in (piece for item in items for piece in _fitted(item, room)):
+        if parts[-1] and size + len(piece) + 1 > room:
+            parts.append([])
+            size = 0
+        parts[-1].append(piece)
+        size += len(piece) + 1
+    return ["\n".join([_part_header(header, n, len(parts)), *part]) for n, part in enumerate(parts, 1)]
+
+
+def _is_heading(item: str) -> bool:
+    return "\n" not in item and len(item) > 2 and item.startswith("*") and item.endswith("*")
+
+
+def _part_header(header: str, number: int, total: int) -> str:
+    if header.endswith(")"):
+        return f"{header[:-1]}, part {number} of {total})"
+    return f"{header} (part {number} of {total})"
+
+
+def _fitted(item: str, room: int) -> list[str]:
+    """The item whole if it fits in a reply, else in pieces cut between its lines."""
+    if len(item) <= room:
+        return [item]
+    pieces = [""]
+    for line in item.split("\n"):
+        line = _short(line, room) if len(line) > room else line
+        if pieces[-1] and len(pieces[-1]) + 1 + len(line) > room:
+            pieces.append(line)
+        else:
+            pieces[-1] = f"{pieces[-1]}\n{line}" if pieces[-1] else line
+    return pieces
 
 
 # --- emergency: the context digest and catch-up requests ----------------------------------------

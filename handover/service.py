@@ -338,10 +338,41 @@ async def wait_until_validated(client: Client, workflow_id: str, timeout: float 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        current = await progress(client, workflow_id)
-        if current.phase is not Phase.VALIDATING or loop.time() > deadline:
+        current = await progress(client, workflow_id)  # raises step 0's refusal once it has failed
+        # (A running handover that says failed is closing: failing at step 0, or winding down.)
+        closing = current.phase is Phase.FAILED and not isinstance(current, HandoverReport)
+        if (current.phase is not Phase.VALIDATING and not closing) or loop.time() > deadline:
             return current
         await asyncio.sleep(0.5)
+
+
+async def refused_at_step_0(client: Client, workflow_id: str, within: timedelta) -> HandoverError | None:
+    """After a start: why step 0 refused the handover, if it did within `within`; None once both
+    admins and Slack are validated, or while step 0 still runs when the time is up (no worker yet)."""
+    handle = client.get_workflow_handle(workflow_id, result_type=HandoverReport)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within.total_seconds()
+    while True:
+        description = await _describe(handle)
+        if description.status == Status.FAILED:  # after step 0 a handover ends with a report instead
+            try:
+                await handle.result()
+            except WorkflowFailureError as error:
+                return from_failure(error) or HandoverError(f"step 0 refused the handover: {_cause(error)}")
+        remaining = deadline - loop.time()
+        if description.status != Status.RUNNING or remaining <= 0:
+            return None
+        try:
+            current = await handle.query(
+                "progress", result_type=HandoverProgress, rpc_timeout=timedelta(seconds=remaining)
+            )
+        except RPCError as error:
+            if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise
+            return None  # no worker answered in time: the handover is kept, and validated once one is up
+        if current.phase not in (Phase.VALIDATING, Phase.FAILED):  # (failed: it is closing)
+            return None
+        await asyncio.sleep(min(0.1, max(remaining, 0)))
 
 
 async def report(client: Client, workflow_id: str, wait: bool) -> HandoverReport:

@@ -5,6 +5,12 @@ Slack's conventions: every method takes its arguments as a form body, a JSON bod
 string (the sync `WebClient` POSTs even the "GET" methods as forms); every answer is HTTP 200
 and `{"ok": false, "error": "..."}` says what went wrong; the token comes as
 `Authorization: Bearer …` or a `token` argument.
+
+As on a real workspace, a token has scopes and the bot is a member of some channels only: every
+answer carries the token's `x-oauth-scopes`; a method whose scope is not granted answers
+`missing_scope` (with `needed` and `provided`); posting where the bot is not a member answers
+`not_in_channel` (unless the bot has `chat:write.public` and the channel is public), and a private
+channel is invisible (`channel_not_found`) to anyone who is not in it.
 """
 
 from __future__ import annotations
@@ -20,24 +26,52 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from sandbox.state import Channel, Message, Reaction, SlackState, State, Store, ts_key, utcnow
+from sandbox.state import (
+    USER_SCOPES,
+    Channel,
+    Message,
+    Reaction,
+    SlackState,
+    State,
+    Store,
+    ts_key,
+    utcnow,
+)
 
 PREFIX = "/slack/api"
 WRITE_METHODS = {"chat.postMessage", "reactions.add"}
 DEFAULT_PAGE = 100
 MAX_PAGE = 999
+MAX_TEXT = 40_000
+"""Characters of `text` chat.postMessage takes; beyond it Slack answers `msg_too_long`."""
+REACTION_USERS_SHOWN = 50
+"""reactions.get without `full=true` lists at most this many users per reaction (`count` stays
+whole), as Slack does for busy messages."""
+ACCEPTED_SCOPES = {
+    "auth.test": "",
+    "users.lookupByEmail": "users:read.email",
+    "chat.postMessage": "chat:write",
+    "conversations.history": "channels:history,groups:history,mpim:history,im:history",
+    "conversations.replies": "channels:history,groups:history,mpim:history,im:history",
+    "conversations.info": "channels:read,groups:read,mpim:read,im:read",
+    "reactions.get": "reactions:read",
+    "reactions.add": "reactions:write",
+}
+"""What each method accepts (Slack's `x-accepted-oauth-scopes` header)."""
 
 router = APIRouter(prefix=PREFIX)
 
 
 class SlackError(Exception):
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, **extra: str) -> None:
         super().__init__(error)
         self.error = error
+        self.extra = extra
+        """More fields of the answer, e.g. `needed` and `provided` of a `missing_scope`."""
 
 
-def failure(error: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": error})
+def failure(error: str, headers: dict[str, str] | None = None, **extra: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": error, **extra}, headers=headers)
 
 
 @dataclass
@@ -53,6 +87,15 @@ class Call:
     @property
     def slack(self) -> SlackState:
         return self.store.state.slack
+
+    @property
+    def scopes(self) -> list[str]:
+        """The token's granted scopes: the bot's from the scenario; a person's, every one we use."""
+        return list(self.slack.bot.scopes) if self.is_bot else list(USER_SCOPES)
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise SlackError("missing_scope", needed=scope, provided=",".join(self.scopes))
 
     def arg(self, name: str) -> str | None:
         value = self.args.get(name)
@@ -112,6 +155,7 @@ async def web_api(request: Request, method: str) -> JSONResponse:
     handler = METHODS.get(method)
     if handler is None:
         return failure("unknown_method")
+    headers: dict[str, str] = {}
     try:
         args: dict[str, Any] = dict(request.query_params)
         args.update(parse_body(request.headers.get("content-type", ""), await request.body()))
@@ -123,12 +167,16 @@ async def web_api(request: Request, method: str) -> JSONResponse:
             raise SlackError("invalid_auth")
         request.state.actor = owner[0]
         call = Call(request=request, store=store, args=args, user_id=owner[0], is_bot=owner[1])
+        headers = {
+            "x-oauth-scopes": ",".join(call.scopes),
+            "x-accepted-oauth-scopes": ACCEPTED_SCOPES[method],
+        }
         result = handler(call)
     except SlackError as error:
         # Slack answers errors with HTTP 200, so the write log keeps the error in the result.
         request.state.write_result = {"error": error.error}
-        return failure(error.error)
-    return JSONResponse({"ok": True, **result})
+        return failure(error.error, headers, **error.extra)
+    return JSONResponse({"ok": True, **result}, headers=headers)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -146,6 +194,28 @@ def find_channel(slack: SlackState, value: str | None, *, by_name: bool = False)
             if channel.name == name:
                 return channel
     raise SlackError("channel_not_found")
+
+
+def visible_channel(call: Call, value: str | None, *, by_name: bool = False) -> Channel:
+    """A channel the caller may know of: a private one exists only for its members."""
+    channel = find_channel(call.slack, value, by_name=by_name)
+    if channel.is_private and call.user_id not in channel.members:
+        raise SlackError("channel_not_found")
+    return channel
+
+
+def require_channel_scope(call: Call, channel: Channel, kind: str) -> None:
+    """`channels:<kind>` for a public channel, `groups:<kind>` for a private one."""
+    call.require(f"{'groups' if channel.is_private else 'channels'}:{kind}")
+
+
+def readable_channel(call: Call) -> Channel:
+    """The `channel` argument of conversations.history/replies: the caller must be in it."""
+    channel = visible_channel(call, call.arg("channel"))
+    require_channel_scope(call, channel, "history")
+    if call.user_id not in channel.members:
+        raise SlackError("not_in_channel")
+    return channel
 
 
 def find_message(channel: Channel, ts: str | None) -> Message | None:
@@ -284,6 +354,7 @@ def auth_test(call: Call) -> dict[str, Any]:
 
 
 def users_lookup_by_email(call: Call) -> dict[str, Any]:
+    call.require("users:read.email")
     email = (call.arg("email") or "").strip().lower()
     user = next((u for u in call.slack.users.values() if u.email.lower() == email), None)
     if user is None:
@@ -323,8 +394,15 @@ def _json_argument(value: Any, error: str) -> Any:
 
 def chat_post_message(call: Call) -> dict[str, Any]:
     slack = call.slack
-    channel = find_channel(slack, call.arg("channel"), by_name=True)
+    call.require("chat:write")
+    channel = visible_channel(call, call.arg("channel"), by_name=True)
+    if channel.is_archived:
+        raise SlackError("is_archived")
+    if call.user_id not in channel.members and (channel.is_private or "chat:write.public" not in call.scopes):
+        raise SlackError("not_in_channel")
     text = call.args.get("text") or ""
+    if len(str(text)) > MAX_TEXT:
+        raise SlackError("msg_too_long")
     blocks = _json_argument(call.args.get("blocks"), "invalid_blocks_format")
     if blocks is not None and (not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks)):
         raise SlackError("invalid_blocks")
@@ -375,7 +453,7 @@ def chat_post_message(call: Call) -> dict[str, Any]:
 
 
 def conversations_history(call: Call) -> dict[str, Any]:
-    channel = find_channel(call.slack, call.arg("channel"))
+    channel = readable_channel(call)
     # Thread replies stay in their thread unless they were broadcast to the channel.
     top = [m for m in channel.messages if m.thread_ts in (None, m.ts) or m.broadcast]
     newest_first = sorted(in_window(call, top), key=lambda m: ts_key(m.ts), reverse=True)
@@ -383,7 +461,7 @@ def conversations_history(call: Call) -> dict[str, Any]:
 
 
 def conversations_replies(call: Call) -> dict[str, Any]:
-    channel = find_channel(call.slack, call.arg("channel"))
+    channel = readable_channel(call)
     message = find_message(channel, call.arg("ts"))
     if message is None:
         raise SlackError("thread_not_found")
@@ -394,20 +472,51 @@ def conversations_replies(call: Call) -> dict[str, Any]:
     return paginated(call, channel, in_window(call, thread), newest_first=False)
 
 
-def reactions_get(call: Call) -> dict[str, Any]:
-    channel = find_channel(call.slack, call.arg("channel"))
-    message = find_message(channel, call.arg("timestamp"))
-    if message is None:
-        raise SlackError("message_not_found")
+def conversations_info(call: Call) -> dict[str, Any]:
+    channel = visible_channel(call, call.arg("channel"))
+    require_channel_scope(call, channel, "read")
+    created = int(ts_key(channel.messages[0].ts)[0]) if channel.messages else 0
     return {
-        "type": "message",
-        "channel": channel.id,
-        "message": render(call.slack, channel, message, metadata=False),
+        "channel": {
+            "id": channel.id,
+            "name": channel.name,
+            "name_normalized": channel.name,
+            "is_channel": True,
+            "is_group": False,
+            "is_im": False,
+            "is_mpim": False,
+            "is_private": channel.is_private,
+            "is_archived": channel.is_archived,
+            "is_general": channel.name == "general",
+            "is_shared": False,
+            "is_ext_shared": False,
+            "is_org_shared": False,
+            "is_member": call.user_id in channel.members,
+            "created": created,
+            "context_team_id": call.slack.team.id,
+            "topic": {"value": channel.topic, "creator": "", "last_set": 0},
+            "purpose": {"value": "", "creator": "", "last_set": 0},
+            **({"num_members": len(channel.members)} if call.flag("include_num_members") else {}),
+        }
     }
 
 
+def reactions_get(call: Call) -> dict[str, Any]:
+    call.require("reactions:read")
+    channel = visible_channel(call, call.arg("channel"))
+    message = find_message(channel, call.arg("timestamp"))
+    if message is None:
+        raise SlackError("message_not_found")
+    rendered = render(call.slack, channel, message, metadata=False)
+    if not call.flag("full"):
+        for reaction in rendered.get("reactions", []):
+            reaction["users"] = reaction["users"][:REACTION_USERS_SHOWN]  # `count` stays whole
+    return {"type": "message", "channel": channel.id, "message": rendered}
+
+
 def reactions_add(call: Call) -> dict[str, Any]:
-    channel = find_channel(call.slack, call.arg("channel"))
+    call.require("reactions:write")
+    channel = visible_channel(call, call.arg("channel"))
     name = (call.arg("name") or "").strip(":")
     if not name:
         raise SlackError("invalid_name")
@@ -436,6 +545,7 @@ METHODS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "chat.postMessage": chat_post_message,
     "conversations.history": conversations_history,
     "conversations.replies": conversations_replies,
+    "conversations.info": conversations_info,
     "reactions.get": reactions_get,
     "reactions.add": reactions_add,
 }

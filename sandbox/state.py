@@ -222,11 +222,28 @@ class SlackTeam(ScenarioModel):
     domain: str
 
 
+BOT_SCOPES = (
+    "chat:write",
+    "channels:history",
+    "groups:history",
+    "channels:read",
+    "groups:read",
+    "reactions:read",
+    "users:read",
+    "users:read.email",
+)
+"""Every scope the service needs (activities/slack.py): a scenario's bot has them unless it says."""
+USER_SCOPES = (*BOT_SCOPES, "reactions:write")
+"""What the scenario's people's user tokens may do (they react in tests)."""
+
+
 class SlackBot(ScenarioModel):
     user_id: str = Field(pattern=r"^[UW][A-Z0-9]+$")
     bot_id: str = Field(pattern=r"^B[A-Z0-9]+$")
     app_id: str = "A0SANDBOX"
     name: str
+    scopes: list[Annotated[str, Field(pattern=r"^[a-z]+(:[a-z._]+)+$")]] = list(BOT_SCOPES)
+    """The bot token's granted scopes, as the app's OAuth page lists them (`chat:write`, …)."""
 
 
 class SlackUser(ScenarioModel):
@@ -264,6 +281,10 @@ class SlackChannel(ScenarioModel):
     id: str = Field(pattern=r"^[CG][A-Z0-9]+$")
     name: str = Field(pattern=r"^[a-z0-9_-]+$")
     topic: str = ""
+    is_private: bool = False
+    is_archived: bool = False
+    members: list[str] | None = None
+    """Slack user ids in the channel; by default the bot and every user of the scenario."""
     messages: list[SlackMessage] = []
 
 
@@ -457,6 +478,9 @@ class Scenario(ScenarioModel):
         tokens = [u.user_token for u in sl.users if u.user_token]
         unique("slack.users (user_token)", tokens)
         for c, channel in enumerate(sl.channels):
+            for member in channel.members or []:
+                if member not in slack_users:
+                    problems.append(f"slack.channels[{c}].members: unknown Slack user {member!r}")
             for m, message in enumerate(channel.messages):
                 where = f"slack.channels[{c}].messages[{m}]"
                 if message.user not in slack_users:
@@ -626,6 +650,9 @@ class Channel(Record):
     id: str
     name: str
     topic: str
+    is_private: bool = False
+    is_archived: bool = False
+    members: list[str] = []
     messages: list[Message]
     """Every message of the channel, replies included, oldest first."""
 
@@ -751,8 +778,17 @@ def build_state(scenario: Scenario, ids: IdMaker, clock: SlackClock, now: dateti
                     )
                 )
         messages.sort(key=lambda m: ts_key(m.ts))
+        members = channel.members
+        if members is None:  # by default everyone is in every channel, the bot too
+            members = [sl.bot.user_id, *(u.id for u in sl.users)]
         channels[channel.id] = Channel(
-            id=channel.id, name=channel.name, topic=channel.topic, messages=messages
+            id=channel.id,
+            name=channel.name,
+            topic=channel.topic,
+            is_private=channel.is_private,
+            is_archived=channel.is_archived,
+            members=list(dict.fromkeys(members)),
+            messages=messages,
         )
 
     pl = scenario.platform
@@ -776,7 +812,7 @@ def build_state(scenario: Scenario, ids: IdMaker, clock: SlackClock, now: dateti
         ),
         slack=SlackState(
             team=sl.team.model_copy(),
-            bot=sl.bot.model_copy(),
+            bot=sl.bot.model_copy(deep=True),
             users={u.id: u.model_copy() for u in sl.users},
             channels=channels,
         ),

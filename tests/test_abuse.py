@@ -55,6 +55,7 @@ from handover.models import (
     RolloutAnnotationInput,
     RolloutOwnershipInput,
     UnclearThreadInput,
+    workflow_id_for,
 )
 from sandbox.state import DEMO_SCENARIO
 from tests.conftest import PAGERDUTY_WEBHOOK_SECRETS, SLACK_SIGNING_SECRET, TOKENS, _worker_for, token_store
@@ -119,9 +120,9 @@ class Cli:
 
 @dataclass(frozen=True)
 class Step0:
-    """`POST /handovers` with the service token is accepted (201) and the handover then fails at
-    step 0 (the API tokens are the worker's): `GET /handovers/{id}` then answers 409, the handover
-    ended (failed), with the refusal's reason."""
+    """`POST /handovers` with the service token, refused at step 0 (the API tokens are the
+    worker's): the start waits for step 0 and answers the refusal's own status and reason, and the
+    handover is failed."""
 
     body: dict[str, Any]
 
@@ -153,7 +154,7 @@ class Case:
         if isinstance(self.send, Cli):
             return f"exit {self.expect}: …{self.says}…"
         if isinstance(self.send, Step0):
-            return f"HTTP 201, then the handover fails: {self.expect}: …{self.says}…"
+            return f"HTTP {self.expect} once step 0 refuses: …{self.says}…"
         return f"HTTP {self.expect}: …{self.says}…"
 
 
@@ -388,9 +389,9 @@ CASES: list[Case] = [
     Case("a running handover's Idempotency-Key on a different request", post("/handovers", SERVICE,
          BOB_TO_CAROL, headers={"Idempotency-Key": PARKED_KEY}), 409, "was used for another request"),
     Case("an unknown admin (refused at step 0)", Step0({"outgoing": GHOST, "incoming": INCOMING}),
-         409, f"{GHOST} is not a PagerDuty user"),
+         422, f"{GHOST} is not a PagerDuty user"),
     Case("a non-admin (refused at step 0)", Step0({"outgoing": DAVE, "incoming": INCOMING}),
-         409, f"{DAVE} is not an active platform admin"),
+         403, f"{DAVE} is not an active platform admin"),
     # -- ids: traversal, NUL, length, header injection, spaces and quotes --
     Case("path traversal as the handover id",
          post("/handovers/..%2F..%2Fetc%2Fpasswd/incidents/Q1DISK7/status", OUTGOING, STATUS),
@@ -760,17 +761,11 @@ async def _cli(abuse: World, send: Cli) -> Answer:
 
 async def _step0(abuse: World, send: Step0) -> Answer:
     async with abuse.http(SERVICE) as pipeline:
-        started = await pipeline.post("/handovers", json=send.body)
-        if started.status_code != 201:
-            return Answer(started.status_code, _detail(started), ["the start was not accepted (201)"])
-        workflow_id = started.json()["id"]
-        deadline = time.monotonic() + 30
-        while True:
-            answer = await pipeline.get(f"/handovers/{workflow_id}")
-            if answer.status_code != 200 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
+        answer = await pipeline.post("/handovers", json=send.body)
     result = Answer(answer.status_code, _detail(answer))
+    if answer.status_code == 201:
+        result.problems.append("the start was answered 201, not its refusal")
+    workflow_id = workflow_id_for(send.body["outgoing"])
     status = (await abuse.client.get_workflow_handle(workflow_id).describe()).status
     if status is not WorkflowExecutionStatus.FAILED:
         result.problems.append(f"{workflow_id} is {status.name.lower() if status else '?'}, not failed")

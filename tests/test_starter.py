@@ -176,6 +176,32 @@ async def test_unknown_admin_is_refused_by_step_0(cli, fresh_sandbox):
     assert fresh_sandbox.writes() == []
 
 
+@pytest.mark.parametrize("command", ["start", "plan"])
+async def test_slack_trouble_is_refused_by_step_0_with_what_to_fix(cli, fresh_sandbox, command):
+    scenario = read_scenario_file(DEMO_SCENARIO)
+    slack = scenario["slack"]
+    slack["users"] = [u for u in slack["users"] if u["email"] != INCOMING]
+    try:
+        fresh_sandbox.reset(scenario)
+        result = await cli(command, OUTGOING, INCOMING)
+        assert result.returncode == 3, result.stderr
+        assert (
+            "error: bob@novalien.com has no Slack account in this workspace (Slack's "
+            "users.lookupByEmail found nobody): check the address, or add them to Slack"
+        ) in " ".join(result.stderr.split())
+        next(c for c in slack["channels"] if c["id"] == "C0PLATOPS")["is_archived"] = True
+        slack["users"] = read_scenario_file(DEMO_SCENARIO)["slack"]["users"]
+        fresh_sandbox.reset(scenario)
+        result = await cli(command, OUTGOING, INCOMING)
+        assert result.returncode == 6, result.stderr
+        assert "the Slack channel #novavms-platform-ops (C0PLATOPS) is archived" in " ".join(
+            result.stderr.split()
+        )
+        assert fresh_sandbox.writes() == []
+    finally:
+        fresh_sandbox.reset(DEMO_SCENARIO)
+
+
 async def test_unreachable_temporal_is_named(cli):
     result = await cli("status", OUTGOING, env_changes={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
     assert result.returncode == 1

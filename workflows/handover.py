@@ -239,11 +239,12 @@ class HandoverWorkflow:
     # --- step 0: validate --------------------------------------------------------------------
 
     async def validate(self) -> None:
-        """Both admins resolve in PagerDuty, the platform and Slack; both are platform admins."""
+        """Both admins resolve in PagerDuty, the platform and Slack; both are platform admins; the
+        Slack bot can post and read in the channel. Nothing is written before this holds."""
         progress, request = self._progress, self._progress.request
         self._set_phase(Phase.VALIDATING)
-        progress.outgoing, progress.incoming = await asyncio.gather(
-            lookups.resolve_admin(request.outgoing), lookups.resolve_admin(request.incoming)
+        progress.outgoing, progress.incoming = await lookups.resolve_admins(
+            request.outgoing, request.incoming
         )
         progress.acting_as = progress.outgoing.email
         if decisions.acts_as_service(request):
@@ -702,7 +703,8 @@ class HandoverWorkflow:
             since=progress.started_at,
             text=text,
             blocks=messages.summary_blocks(text, progress.handover_id),
-            details=details,
+            # Readable replies, not one wall each. (The same one activity: replays are unchanged.)
+            details=[reply for detail in details for reply in messages.in_replies(detail)],
         )
         posted = await workflow.execute_activity_method(SlackActivities.post_summary, post, **BATCH)
         summary = progress.summary = Summary(channel=posted.channel, ts=posted.ts, text=text, posted_at=now)

@@ -11,12 +11,13 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.pagerduty import PagerDutyActivities
     from activities.platform import PinnedTickets, PlatformActivities
     from activities.slack import SlackActivities
-    from handover.errors import NotAllowed, UnknownAdmin, UnknownItem
+    from handover.errors import NotAllowed, NotSetUp, UnknownAdmin, UnknownItem
     from handover.models import Admin, Incident, Model, Rollout
 
 LOOKUP = dict(
@@ -26,6 +27,9 @@ LOOKUP = dict(
     heartbeat_timeout=timedelta(seconds=20),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
 )
+SLACK_CHECKS_PATCH = "slack-checks-at-step-0"
+"""`workflow.patched` id: handovers and plans started before step 0 checked the bot's Slack access
+and refused an admin Slack does not know replay without either."""
 
 
 class Inventory(Model):
@@ -45,7 +49,29 @@ async def resolve_admin(email: str) -> Admin:
         raise UnknownAdmin(f"{email} is not a PagerDuty user; check the address")
     if platform_admin is None or not platform_admin.platform_admin or not platform_admin.active:
         raise NotAllowed(f"{email} is not an active platform admin; only platform admins hand over on-call")
+    if slack_id is None and workflow.patched(SLACK_CHECKS_PATCH):
+        # A plain-text name in the summary notifies nobody, and their :+1: could not be told apart.
+        raise UnknownAdmin(
+            f"{email} has no Slack account in this workspace (Slack's users.lookupByEmail found "
+            "nobody): check the address, or add them to Slack"
+        )
     return Admin(email=email, name=pagerduty_user.name, pagerduty_id=pagerduty_user.id, slack_id=slack_id)
+
+
+async def resolve_admins(outgoing: str, incoming: str) -> tuple[Admin, Admin]:
+    """Step 0: both admins; and, before anything is written, that the Slack bot can do its part
+    (token, scopes, a member of the live channel), or why not (NotSetUp)."""
+    lookups = [resolve_admin(outgoing), resolve_admin(incoming)]
+    if workflow.patched(SLACK_CHECKS_PATCH):
+        lookups.insert(0, workflow.execute_activity_method(SlackActivities.check_slack_access, **LOOKUP))
+    try:
+        *_, outgoing_admin, incoming_admin = await asyncio.gather(*lookups)
+    except ActivityError as error:
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type == NotSetUp.__name__:
+            raise NotSetUp(cause.message) from None  # the handover's failure, as UnknownAdmin is
+        raise
+    return outgoing_admin, incoming_admin
 
 
 async def service_identity() -> str:

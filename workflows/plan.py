@@ -6,8 +6,6 @@ exactly what a handover started now would find. Only GET requests: nothing is wr
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -22,9 +20,7 @@ with workflow.unsafe.imports_passed_through():
 class PlanWorkflow:
     @workflow.run
     async def run(self, request: HandoverRequest) -> HandoverPlan:
-        outgoing, incoming = await asyncio.gather(
-            lookups.resolve_admin(request.outgoing), lookups.resolve_admin(request.incoming)
-        )
+        outgoing, incoming = await lookups.resolve_admins(request.outgoing, request.incoming)
         acting_as = await lookups.service_identity() if decisions.acts_as_service(request) else outgoing.email
         if request.variant is Variant.MID_SHIFT and request.major_incident:
             await lookups.major_incident(request.major_incident)

@@ -6,6 +6,7 @@ import asyncio
 
 from handover import service
 from handover.models import HandoverRequest, Phase
+from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, wait_for
 
 ID = "handover-alice@novalien.com"
@@ -63,6 +64,48 @@ async def test_start_with_the_service_token_and_every_refusal(endpoint, fresh_sa
         demo = {"outgoing": "carol@novalien.com", "incoming": "dave@novalien.com", "overlap": "PT5M"}
         short = await pipeline.post("/handovers", json={**demo, "demo": True})
         assert short.status_code == 201, f"what the refusal of a short overlap says works: {short.text}"
+
+
+def demo_with_slack(change) -> dict:
+    scenario = read_scenario_file(DEMO_SCENARIO)
+    change(scenario["slack"])
+    return scenario
+
+
+def bob_not_in_slack(slack: dict) -> None:
+    slack["users"] = [u for u in slack["users"] if u["email"] != INCOMING]
+
+
+def bot_not_invited(slack: dict) -> None:
+    next(c for c in slack["channels"] if c["id"] == "C0PLATOPS")["members"] = ["U0ALICE", "U0BOB"]
+
+
+async def test_a_start_refused_at_step_0_is_answered_with_the_refusal(endpoint, fresh_sandbox):
+    """The pipeline hears at once, with the refusal's own status and sentence, and nothing is
+    written: not a 201 followed by a failure that nobody reads."""
+    body = {"outgoing": OUTGOING, "incoming": INCOMING}
+    async with endpoint.http("service:pipeline") as pipeline:
+        not_admin = await pipeline.post("/handovers", json={**body, "incoming": "dave@novalien.com"})
+        assert not_admin.status_code == 403, not_admin.text
+        assert "dave@novalien.com is not an active platform admin" in not_admin.json()["detail"]
+        try:
+            fresh_sandbox.reset(demo_with_slack(bob_not_in_slack))
+            answer = await pipeline.post("/handovers", json=body)
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["detail"] == (
+                "bob@novalien.com has no Slack account in this workspace (Slack's users.lookupByEmail "
+                "found nobody): check the address, or add them to Slack"
+            )
+            fresh_sandbox.reset(demo_with_slack(bot_not_invited))
+            answer = await pipeline.post("/handovers", json=body)
+            assert answer.status_code == 424, answer.text
+            assert answer.json()["detail"] == (
+                "the Slack bot is not a member of #novavms-platform-ops (C0PLATOPS): "
+                "invite it with /invite @oncall-handover"
+            )
+            assert fresh_sandbox.writes() == []
+        finally:
+            fresh_sandbox.reset(DEMO_SCENARIO)
 
 
 async def test_progress_report_and_me(endpoint, fresh_sandbox):

@@ -7,6 +7,7 @@ the check must name it with what to do. No check may write anything.
 
 from __future__ import annotations
 
+import copy
 import socket
 from collections.abc import AsyncIterator
 
@@ -18,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from handover import doctor, visibility
 from handover.doctor import Status
 from handover.settings import Settings
+from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from sandbox.testing import SandboxHandle
 from tests.conftest import binary
 
@@ -160,7 +162,33 @@ async def test_a_service_identity_nobody_knows_is_named_in_pagerduty_and_the_pla
 async def test_a_wrong_slack_token_is_named(ready: Settings):
     result = doctor.slack_access(with_(ready, slack_bot_token="xoxb-sandbox-not-the-token"))
     assert result.status is Status.FAILED
-    assert "(401): set SLACK_BOT_TOKEN to a valid key" in result.detail
+    assert "Slack rejected the bot token: set SLACK_BOT_TOKEN" in result.detail
+
+
+def slack_world(change) -> dict:
+    data = copy.deepcopy(read_scenario_file(DEMO_SCENARIO))
+    change(data["slack"])
+    return data
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            lambda slack: slack["channels"][0].update(members=["U0ALICE"]),
+            "the Slack bot is not a member of #",
+        ),
+        (lambda slack: slack["bot"].update(scopes=["chat:write", "users:read.email"]), "lacks the scope"),
+        (lambda slack: slack["channels"][0].update(is_archived=True), "is archived"),
+    ],
+    ids=["bot not in the channel", "a scope missing", "channel archived"],
+)
+async def test_the_slack_set_up_a_handover_needs_is_checked(ready: Settings, fresh_sandbox, change, says):
+    assert doctor.slack_access(ready).status is Status.OK
+    fresh_sandbox.reset(slack_world(change))
+    result = doctor.slack_access(ready)
+    assert result.status is Status.FAILED and says in result.detail, result.detail
+    assert fresh_sandbox.writes() == []
 
 
 async def test_a_wrong_platform_token_is_named(ready: Settings):

@@ -9,6 +9,7 @@ from handover import messages
 from handover.models import (
     Admin,
     Cancellation,
+    Done,
     EmergencyReason,
     HandoverProgress,
     HandoverRequest,
@@ -16,6 +17,7 @@ from handover.models import (
     IncidentHandover,
     Outcome,
     Override,
+    StatusParagraph,
     Variant,
 )
 
@@ -130,3 +132,93 @@ def test_the_report_says_what_the_variant_did():
     text = to_markdown(report)
     assert "bob@novalien.com was **not** on call on PPRIMARY" in text
     assert "**Cancelled** by alice@novalien.com" in text
+
+
+# --- the summary's thread: readable replies, never one wall ---------------------------------------
+
+
+def storm_items(count: int) -> list[IncidentHandover]:
+    """The storm scenario's incidents, each handed over with a status paragraph and acknowledged."""
+    from sandbox.storm import storm
+
+    generated = [i for i in storm(count, 0, 0)["pagerduty"]["incidents"] if i["id"].startswith("QS")]
+    return [
+        IncidentHandover(
+            incident=INCIDENT.model_copy(
+                update={
+                    "id": i["id"],
+                    "number": i["number"],
+                    "title": i["title"],
+                    "html_url": f"https://novalien.pagerduty.com/incidents/{i['id']}",
+                }
+            ),
+            status=StatusParagraph(
+                hypothesis=f"{i['title']}: the storage backend is saturated after the 14:00 deploy",
+                last_action="drained the node and moved its VMs to vms-node-401",
+                next_action="watch the disk latency for 30 minutes, then re-enable scheduling",
+            ),
+            acknowledged=Done(by=BOB.email, at=NOW),
+            outcome=Outcome.HANDED_OVER,
+        )
+        for i in generated
+    ]
+
+
+def blocks(detail: str) -> list[str]:
+    """The items of a detail as its author wrote them: a bullet line and its indented lines."""
+    items: list[str] = []
+    for line in detail.split("\n")[1:]:
+        if items and line.startswith(" "):
+            items[-1] += "\n" + line
+        else:
+            items.append(line)
+    return items
+
+
+def test_a_300_incident_storm_is_posted_in_readable_replies():
+    detail = messages.incidents_detail(storm_items(300))
+    assert len(detail) > 4 * messages.REPLY_CHARACTERS, "one wall of a message, as it was"
+    replies = messages.in_replies(detail)
+    assert len(replies) > 1 and all(len(reply) <= messages.REPLY_CHARACTERS for reply in replies)
+    assert [reply.split("\n")[0] for reply in replies] == [
+        f"*Incidents* (300, part {n} of {len(replies)})" for n in range(1, len(replies) + 1)
+    ]
+    listed = blocks(detail)
+    assert len(listed) == messages.LIST_LIMIT + 1, "the first 40, and a line for the other 260"
+    for item in listed:
+        assert sum(item in reply for reply in replies) == 1, f"whole, and once: {item[:60]}"
+    assert replies[-1].endswith("… and 260 more: see the handover report.")
+    assert "\n".join("\n".join(reply.split("\n")[1:]) for reply in replies) == "\n".join(listed), (
+        "nothing lost, nothing repeated, in order"
+    )
+
+
+def test_a_short_detail_is_one_reply_as_it_was():
+    detail = messages.incidents_detail(storm_items(3))
+    assert messages.in_replies(detail) == [detail] and detail.startswith("*Incidents* (3)\n")
+
+
+def test_only_an_item_longer_than_a_reply_is_cut_and_between_its_lines():
+    thread = "• 1764342000.000100 <@U0ALICE>: a busy thread\n" + "\n".join(
+        f"   ↳ 14:{n:02d} UTC <@U0CAROL>: {'reply text ' * 15}" for n in range(60)
+    )
+    detail = "\n".join(
+        [
+            "*Context digest for <@U0BOB>* (built 2026-11-28 15:04 UTC)",
+            "*Tickets: comments*",
+            "• SUP-1 a ticket",
+            "   (no comments)",
+            thread,
+            "Unclear? flag it.",
+        ]
+    )
+    replies = messages.in_replies(detail, limit=1_000)
+    assert all(len(reply) <= 1_000 for reply in replies)
+    assert replies[0].startswith(
+        f"*Context digest for <@U0BOB>* (built 2026-11-28 15:04 UTC, part 1 of {len(replies)})"
+    )
+    assert "*Tickets: comments*\n• SUP-1 a ticket\n   (no comments)" in replies[0], (
+        "a heading stays with its item"
+    )
+    lines = [line for reply in replies for line in reply.split("\n")[1:]]
+    assert lines == detail.split("\n")[1:], "cut between lines only"

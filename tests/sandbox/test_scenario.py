@@ -100,6 +100,14 @@ def test_demo_scenario_loads_with_the_agreed_ids() -> None:
             "unknown Slack user 'U0NOBODY'",
         ),
         (
+            lambda s: s["slack"]["channels"][0].update(members=["U0HANDOVER", "U0NOBODY"]),
+            "slack.channels[0].members: unknown Slack user 'U0NOBODY'",
+        ),
+        (
+            lambda s: s["slack"]["bot"].update(scopes=["chat:write", "reactions read"]),
+            "slack.bot.scopes[1]: String should match pattern",
+        ),
+        (
             lambda s: s["platform"]["tickets"].append(dict(s["platform"]["tickets"][0])),
             "duplicate id 'SUP-1042'",
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -9,6 +10,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from sandbox.state import BOT_SCOPES, DEMO_SCENARIO, read_scenario_file
 from sandbox.testing import SandboxHandle
 
 BOT_TOKEN = "xoxb-sandbox-bot-token"
@@ -240,3 +242,168 @@ def test_get_with_query_and_post_with_json_work_too(fresh_sandbox: SandboxHandle
         form = http.post("auth.test", data={"token": BOT_TOKEN}).json()
         assert form["user_id"] == "U0HANDOVER"
         assert http.post("no.such.method", headers=auth).json() == {"ok": False, "error": "unknown_method"}
+
+
+# --- a real workspace: scopes, channel membership, archived channels, long texts ------------------
+
+
+@pytest.fixture
+def workspace(fresh_sandbox: SandboxHandle) -> Iterator[Callable[[Callable[[dict], None]], WebClient]]:
+    """Changes the demo's Slack (`change(scenario["slack"])`) and gives the bot's client for it;
+    the sandbox is back at the demo afterwards."""
+
+    def reset_with(change: Callable[[dict], None]) -> WebClient:
+        scenario = read_scenario_file(DEMO_SCENARIO)
+        change(scenario["slack"])
+        fresh_sandbox.reset(scenario)
+        return client_for(fresh_sandbox)
+
+    yield reset_with
+    fresh_sandbox.reset(DEMO_SCENARIO)
+
+
+def channel_of(slack: dict, channel_id: str = CHANNEL) -> dict:
+    return next(c for c in slack["channels"] if c["id"] == channel_id)
+
+
+def without_scope(scope: str) -> Callable[[dict], None]:
+    def change(slack: dict) -> None:
+        slack["bot"]["scopes"] = [s for s in BOT_SCOPES if s != scope]
+
+    return change
+
+
+def refusal(call: Any) -> dict:
+    with pytest.raises(SlackApiError) as failed:
+        call()
+    assert failed.value.response.status_code == 200 and failed.value.response["ok"] is False
+    return failed.value.response.data  # type: ignore[return-value]
+
+
+def header(response: Any, name: str) -> str | None:
+    return next((v for k, v in response.headers.items() if k.lower() == name), None)
+
+
+def test_every_answer_carries_the_token_s_scopes(bot: WebClient, fresh_sandbox: SandboxHandle) -> None:
+    granted = header(bot.auth_test(), "x-oauth-scopes")
+    assert granted is not None and set(granted.split(",")) == set(BOT_SCOPES)
+    history = bot.conversations_history(channel=CHANNEL, limit=1)
+    assert header(history, "x-oauth-scopes") == granted
+    assert "channels:history" in header(history, "x-accepted-oauth-scopes").split(",")
+    with pytest.raises(SlackApiError) as failed:
+        bot.chat_postMessage(channel="C0NOSUCH", text="x")
+    assert header(failed.value.response, "x-oauth-scopes") == granted, "errors carry it too"
+    bob = client_for(fresh_sandbox, "xoxp-sandbox-bob").auth_test()
+    assert "reactions:write" in header(bob, "x-oauth-scopes").split(",")
+
+
+@pytest.mark.parametrize(
+    ("scope", "call"),
+    [
+        ("chat:write", lambda bot: bot.chat_postMessage(channel=CHANNEL, text="x")),
+        ("reactions:read", lambda bot: bot.reactions_get(channel=CHANNEL, timestamp="1.000000")),
+        ("users:read.email", lambda bot: bot.users_lookupByEmail(email="bob@novalien.com")),
+        ("channels:history", lambda bot: bot.conversations_history(channel=CHANNEL)),
+        ("channels:history", lambda bot: bot.conversations_replies(channel=CHANNEL, ts="1.000000")),
+        ("channels:read", lambda bot: bot.conversations_info(channel=CHANNEL)),
+    ],
+)
+def test_a_method_without_its_scope_answers_missing_scope(workspace, scope: str, call: Any) -> None:
+    bot = workspace(without_scope(scope))
+    answer = refusal(lambda: call(bot))
+    assert (answer["error"], answer["needed"]) == ("missing_scope", scope)
+    assert set(answer["provided"].split(",")) == set(BOT_SCOPES) - {scope}
+
+
+def test_a_private_channel_needs_the_groups_scopes(workspace) -> None:
+    def private(slack: dict) -> None:
+        channel_of(slack)["is_private"] = True
+        slack["bot"]["scopes"] = [s for s in BOT_SCOPES if s not in ("groups:read", "groups:history")]
+
+    bot = workspace(private)
+    assert refusal(lambda: bot.conversations_info(channel=CHANNEL))["needed"] == "groups:read"
+    assert refusal(lambda: bot.conversations_history(channel=CHANNEL))["needed"] == "groups:history"
+
+
+def test_a_bot_that_is_not_in_the_channel(workspace) -> None:
+    def bot_not_invited(slack: dict) -> None:
+        channel_of(slack)["members"] = ["U0ALICE", "U0BOB"]
+
+    bot = workspace(bot_not_invited)
+    assert slack_error(lambda: bot.chat_postMessage(channel=CHANNEL, text="x")) == "not_in_channel"
+    assert slack_error(lambda: bot.conversations_history(channel=CHANNEL)) == "not_in_channel"
+    assert slack_error(lambda: bot.conversations_replies(channel=CHANNEL, ts="1.000000")) == "not_in_channel"
+    info = bot.conversations_info(channel=CHANNEL)["channel"]
+    assert (info["id"], info["name"], info["is_member"], info["is_archived"]) == (
+        CHANNEL,
+        "novavms-platform-ops",
+        False,
+        False,
+    )
+    assert bot.chat_postMessage(channel="C0GENERAL", text="still in #general")["ok"]
+
+
+def test_chat_write_public_posts_in_a_public_channel_the_bot_has_not_joined(workspace) -> None:
+    def public_posting(slack: dict) -> None:
+        channel_of(slack)["members"] = ["U0ALICE"]
+        channel_of(slack, "C0GENERAL")["members"] = ["U0ALICE"]
+        channel_of(slack, "C0GENERAL")["is_private"] = True
+        slack["bot"]["scopes"] = [*BOT_SCOPES, "chat:write.public"]
+
+    bot = workspace(public_posting)
+    assert bot.chat_postMessage(channel=CHANNEL, text="posted without joining")["ok"]
+    assert slack_error(lambda: bot.conversations_history(channel=CHANNEL)) == "not_in_channel", (
+        "posting is all chat:write.public allows"
+    )
+    # A private channel the bot is not in does not exist for it.
+    assert slack_error(lambda: bot.chat_postMessage(channel="C0GENERAL", text="x")) == "channel_not_found"
+    assert slack_error(lambda: bot.conversations_info(channel="C0GENERAL")) == "channel_not_found"
+
+
+def test_an_archived_channel_takes_no_message(workspace) -> None:
+    def archived(slack: dict) -> None:
+        channel_of(slack)["is_archived"] = True
+
+    bot = workspace(archived)
+    assert slack_error(lambda: bot.chat_postMessage(channel=CHANNEL, text="x")) == "is_archived"
+    assert bot.conversations_info(channel=CHANNEL)["channel"]["is_archived"] is True
+    assert bot.conversations_history(channel=CHANNEL)["messages"], "its history can still be read"
+
+
+def test_conversations_info(bot: WebClient) -> None:
+    channel = bot.conversations_info(channel=CHANNEL, include_num_members=True)["channel"]
+    fields = ("id", "name", "is_channel", "is_private", "is_archived", "is_member")
+    assert {k: channel[k] for k in fields} == {
+        "id": CHANNEL,
+        "name": "novavms-platform-ops",
+        "is_channel": True,
+        "is_private": False,
+        "is_archived": False,
+        "is_member": True,
+    }
+    assert channel["num_members"] == 5, "the bot and the four people of the demo"
+    assert slack_error(lambda: bot.conversations_info(channel="C0NOSUCH")) == "channel_not_found"
+
+
+def test_a_text_longer_than_40000_characters_is_refused(bot: WebClient, fresh_sandbox: SandboxHandle) -> None:
+    assert slack_error(lambda: bot.chat_postMessage(channel=CHANNEL, text="x" * 40_001)) == "msg_too_long"
+    assert bot.chat_postMessage(channel=CHANNEL, text="x" * 40_000)["ok"]
+
+
+def test_reactions_get_truncates_users_unless_full(workspace) -> None:
+    crowd = [f"U0FAN{n:03d}" for n in range(60)]
+
+    def busy_message(slack: dict) -> None:
+        slack["users"] += [
+            {"id": who, "name": who.lower(), "real_name": who, "email": f"{who.lower()}@novalien.com"}
+            for who in crowd
+        ]
+        message = channel_of(slack)["messages"][-1]
+        message["reactions"] = [{"name": "+1", "users": [*crowd, "U0BOB"]}]
+
+    bot = workspace(busy_message)
+    busy = next(m for m in bot.conversations_history(channel=CHANNEL)["messages"] if m.get("reactions"))
+    short = bot.reactions_get(channel=CHANNEL, timestamp=busy["ts"])["message"]["reactions"][0]
+    assert (short["count"], len(short["users"])) == (61, 50) and "U0BOB" not in short["users"]
+    full = bot.reactions_get(channel=CHANNEL, timestamp=busy["ts"], full=True)["message"]["reactions"][0]
+    assert (full["count"], len(full["users"])) == (61, 61) and full["users"][-1] == "U0BOB"
