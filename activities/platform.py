@@ -202,12 +202,16 @@ class PlatformActivities:
         return [ItemResult.model_validate(checkpoint[work.ticket_id]) for work in batch.items]
 
     def _hand_over_ticket(self, batch: TicketBatch, work: TicketWork) -> ItemResult:
+        ended: list[str] = []
         try:
-            return self._hand_over_one_ticket(batch, work)
+            return self._hand_over_one_ticket(batch, work, ended)
         except Refused as error:
-            return ItemResult(item_id=work.ticket_id, outcome=Outcome.FAILED, detail=str(error))
+            # Sessions ended before the refusal stay ended: the audit check must account for them.
+            return ItemResult(
+                item_id=work.ticket_id, outcome=Outcome.FAILED, detail=str(error), sessions_ended=ended
+            )
 
-    def _hand_over_one_ticket(self, batch: TicketBatch, work: TicketWork) -> ItemResult:
+    def _hand_over_one_ticket(self, batch: TicketBatch, work: TicketWork, ended: list[str]) -> ItemResult:
         path = f"/tickets/{work.ticket_id}"
         ticket = self._request("GET", path)
         if ticket["state"] == "solved":
@@ -221,7 +225,6 @@ class PlatformActivities:
                 detail=f"reassigned to {ticket['assignee']} by someone else meanwhile",
             )
         # US-PLAT-10: end the impersonation before the ticket changes hands.
-        ended = []
         if work.sessions_to_end:
             query = {"ticket_id": work.ticket_id, "state": "open"}
             still_open = {s["id"] for s in self._pages("/impersonation-sessions", "sessions", query)}

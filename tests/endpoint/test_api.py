@@ -61,7 +61,7 @@ async def test_start_with_the_service_token_and_every_refusal(endpoint, fresh_sa
         )
         other = await pipeline.post("/handovers", json={**body, "incoming": "carol@novalien.com"})
         assert other.status_code == 409 and other.json()["running_id"] == ID
-        demo = {"outgoing": "carol@novalien.com", "incoming": "dave@novalien.com", "overlap": "PT5M"}
+        demo = {"outgoing": "carol@novalien.com", "incoming": "bob@novalien.com", "overlap": "PT5M"}
         short = await pipeline.post("/handovers", json={**demo, "demo": True})
         assert short.status_code == 201, f"what the refusal of a short overlap says works: {short.text}"
 

@@ -157,6 +157,12 @@ SMALL_WORLDS = {
         tickets=(WorldTicket("SUP-W0", "active", True, 0),),
         sessions=(WorldSession("IMP-W0", 2, "SUP-W0"),),
     ),
+    "a session of outgoing ended before a refused reassignment is still audited": World(
+        TEAM,
+        (HandoverSpec(0, 1, offboarding=True),),
+        tickets=(WorldTicket("SUP-W0", "waiting_on_customer", True, 0),),
+        sessions=(WorldSession("IMP-W0", 1, "SUP-W0"), WorldSession("IMP-W1", 0, "SUP-W0")),
+    ),
     "compromised: every open session of outgoing is ended, no one else's": World(
         TEAM,
         COMPROMISED,
