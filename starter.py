@@ -34,7 +34,7 @@ from temporalio.service import RPCError
 from handover import doctor, service, visibility
 from handover.codec import UndecryptablePayload
 from handover.errors import HandoverError, InvalidInput, NotReady, invalid_fields
-from handover.messages import digest_text, format_duration, plan_text
+from handover.messages import action_of, digest_text, format_duration, outcome_of, plan_text
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
     AllItemsInput,
@@ -235,15 +235,15 @@ def print_progress(p: HandoverProgress) -> None:
     if p.error:
         out.print(f"[red]Failed:[/red] {e(p.error)}")
     rows = [
-        ["incident", i.incident.id, f"#{i.incident.number} {i.incident.title}", i.stage, i.outcome.value]
+        ["incident", i.incident.id, f"#{i.incident.number} {i.incident.title}", i.stage, outcome_of(i)]
         for i in p.incidents
     ]
     rows += [
-        ["ticket", t.ticket.id, f"{t.ticket.subject} [{t.action.value}]", t.stage, t.outcome.value]
+        ["ticket", t.ticket.id, f"{t.ticket.subject} [{action_of(t)}]", t.stage, outcome_of(t)]
         for t in p.tickets
     ]
     rows += [
-        ["rollout", r.rollout.id, f"{r.rollout.flag} ({r.rollout.state.value})", r.stage, r.outcome.value]
+        ["rollout", r.rollout.id, f"{r.rollout.flag} ({r.rollout.state.value})", r.stage, outcome_of(r)]
         for r in p.rollouts
     ]
     print_table(["kind", "id", "what", "stage", "outcome"], rows, title="Items")

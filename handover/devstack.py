@@ -39,19 +39,34 @@ DEMO_ADMINS = ["alice@novalien.com", "bob@novalien.com", "carol@novalien.com", "
 DEMO_SERVICE = "offboarding-pipeline"
 
 
-def demo_tokens(settings: Settings) -> dict[str, str]:
-    """Tokens for the demo scenario's people and a service, made once and kept (in clear, 0600)
-    in .data/endpoint/demo-tokens.json; the endpoint only ever sees their hashes."""
+def scenario_people(scenario: Path) -> list[str]:
+    """Who signs in to the console on a scenario: the demo's people, or another scenario's active
+    platform admins (a team trying its own data)."""
+    if scenario.resolve() == DEFAULT_SCENARIO.resolve():
+        return DEMO_ADMINS
+    from sandbox.state import read_scenario_file
+
+    admins = read_scenario_file(scenario).get("platform", {}).get("admins", [])
+    return [a["email"].lower() for a in admins if a.get("platform_admin", True) and a.get("active", True)]
+
+
+def demo_tokens(settings: Settings, people: list[str] = DEMO_ADMINS) -> dict[str, str]:
+    """Tokens for a scenario's people and a service, made once each and kept (in clear, 0600) in
+    .data/endpoint/demo-tokens.json; the endpoint only ever sees their hashes."""
     from endpoint.__main__ import make_tokens
 
     kept = settings.data_dir / "endpoint" / "demo-tokens.json"
-    if kept.exists():
-        return json.loads(kept.read_text())
-    issued = make_tokens(DEMO_ADMINS, [DEMO_SERVICE], settings.endpoint_tokens_file)
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    kept.touch(mode=0o600)
-    kept.write_text(json.dumps(issued, indent=2) + "\n")
-    return issued
+    known = json.loads(kept.read_text()) if kept.exists() else {}
+    service = f"service:{DEMO_SERVICE}"
+    missing = [who for who in people if who not in known]
+    if missing or service not in known:
+        known.update(
+            make_tokens(missing, [] if service in known else [DEMO_SERVICE], settings.endpoint_tokens_file)
+        )
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.touch(mode=0o600)
+        kept.write_text(json.dumps(known, indent=2) + "\n")
+    return {who: known[who] for who in [*people, service]}
 
 
 class StackError(Exception):
@@ -240,14 +255,28 @@ class Stack:
             time.sleep(0.5)
 
 
-def try_next(settings: Settings, sandbox: bool) -> list[str]:
+def try_next(settings: Settings, sandbox: bool, people: list[str] = DEMO_ADMINS) -> list[str]:
     """What the banner suggests: commands on lines of their own (a trailing `# comment` breaks a
     paste into zsh), each finishing in minutes; tests/test_starter.py runs them."""
     starter = ".venv/bin/python starter.py"
     if not sandbox:  # real APIs: `make demo` and --demo are for the sandbox only
         return [
+            "  Check the accounts a handover needs, changing nothing:",
+            f"    {starter} doctor OUTGOING_EMAIL INCOMING_EMAIL",
             "  What a handover would move and wait for, changing nothing:",
             f"    {starter} plan OUTGOING_EMAIL INCOMING_EMAIL",
+            "  Every command:",
+            f"    {starter} --help",
+        ]
+    if people != DEMO_ADMINS and len(people) >= 2:  # a team's own scenario on the sandbox
+        outgoing, incoming = people[:2]
+        return [
+            "  Your scenario: check it, see what a handover would move, then one with 5 minutes of overlap",
+            "  (answer as each person in the console, or with starter.py: see --help):",
+            f"    {starter} doctor {outgoing} {incoming}",
+            f"    {starter} plan {outgoing} {incoming}",
+            f"    {starter} start {outgoing} {incoming} --overlap 5m --demo",
+            f"    {starter} status {outgoing}",
             "  Every command:",
             f"    {starter} --help",
         ]
@@ -265,7 +294,14 @@ def try_next(settings: Settings, sandbox: bool) -> list[str]:
     ]
 
 
-def banner(settings: Settings, sandbox: bool, logs: Path, tokens: dict[str, str], metrics: str) -> str:
+def banner(
+    settings: Settings,
+    sandbox: bool,
+    logs: Path,
+    tokens: dict[str, str],
+    metrics: str,
+    people: list[str] = DEMO_ADMINS,
+) -> str:
     lines = [
         "",
         "On-call handover service is up.",
@@ -283,7 +319,7 @@ def banner(settings: Settings, sandbox: bool, logs: Path, tokens: dict[str, str]
         f"  Logs            {logs}/",
         "",
         "Next, in another terminal:",
-        *try_next(settings, sandbox),
+        *try_next(settings, sandbox, people),
         "",
         "Ctrl-C stops everything (handovers are kept in .data/ and resume on the next `make run`).",
         "",
@@ -291,7 +327,7 @@ def banner(settings: Settings, sandbox: bool, logs: Path, tokens: dict[str, str]
     if tokens:
         at = lines.index("Next, in another terminal:")
         lines[at:at] = [
-            f"Demo tokens: open http://localhost:{ENDPOINT_PORT} and sign in with one (kept in "
+            f"Tokens: open http://localhost:{ENDPOINT_PORT} and sign in with one (kept in "
             f"{settings.data_dir / 'endpoint' / 'demo-tokens.json'}):",
             *[f"  {who:<28} {token}" for who, token in tokens.items()],
             "",
@@ -334,10 +370,11 @@ def main(argv: list[str] | None = None) -> int:
             stack.sandbox(args.scenario)
         print("Starting the worker ...", flush=True)
         stack.worker()
-        tokens = demo_tokens(settings) if use_sandbox else {}
+        people = scenario_people(args.scenario) if use_sandbox else []
+        tokens = demo_tokens(settings, people) if use_sandbox else {}
         print("Starting the endpoint and the console ...", flush=True)
         stack.endpoint()
-        print(banner(settings, use_sandbox, logs, tokens, stack.metrics), flush=True)
+        print(banner(settings, use_sandbox, logs, tokens, stack.metrics, people), flush=True)
         stack.watch()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short

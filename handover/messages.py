@@ -92,6 +92,22 @@ def shared_with(item: IncidentHandover, outgoing: Admin | None) -> list[str]:
     return [a.name for a in item.incident.co_assignees(outgoing.pagerduty_id if outgoing else "")]
 
 
+def _stay(names: Sequence[str]) -> str:
+    return "stays" if len(names) == 1 else "stay"
+
+
+def action_of(item: TicketHandover) -> str:
+    """What handing the ticket over takes; nothing for one the listing had no business returning."""
+    return "left alone" if item.ticket.left_alone is not None else item.action.value
+
+
+def outcome_of(item: IncidentHandover | TicketHandover | RolloutHandover) -> str:
+    """`handed_over`, or the outcome with its reason (`skipped: solved: nothing to hand over`)."""
+    if item.outcome in (Outcome.PENDING, Outcome.HANDED_OVER) or not item.detail:
+        return item.outcome.value
+    return f"{item.outcome.value}: {item.detail}"
+
+
 def mention(admin: Admin) -> str:
     return f"<@{admin.slack_id}>" if admin.slack_id else f"@{admin.name}"
 
@@ -117,12 +133,26 @@ def status_note(status: StatusParagraph, outgoing: Admin, incoming: Admin, hando
     )
 
 
-def emergency_note(reason: EmergencyReason, outgoing: Admin, incoming: Admin, handover_id: str) -> str:
+RUNBOOK_CHANNEL = "#novavms-platform-ops"
+"""The runbook's channel; a team's own is named by step 0 (`channel_of`)."""
+
+
+def channel_of(progress: HandoverProgress | HandoverPlan) -> str:
+    return progress.channel or RUNBOOK_CHANNEL
+
+
+def emergency_note(
+    reason: EmergencyReason,
+    outgoing: Admin,
+    incoming: Admin,
+    handover_id: str,
+    channel: str = RUNBOOK_CHANNEL,
+) -> str:
     """Emergency: no status paragraph; the note says so, and where the context is."""
     return (
         f"Emergency on-call handover from {outgoing.name} ({reason.value}) to {incoming.name}. "
         "No status paragraph from the outgoing admin: the context digest (this incident's history, "
-        "ticket comments, the last hour of #novavms-platform-ops) is in the handover's Slack thread. "
+        f"ticket comments, the last hour of {channel}) is in the handover's Slack thread. "
         f"[{handover_id}]"
     )
 
@@ -337,7 +367,7 @@ def incidents_detail(items: Sequence[IncidentHandover]) -> str:
         if item.rescanned:
             line += " _(picked up by the re-scan)_"
         if item.kept:
-            line += f" _(shared: {', '.join(item.kept)} stay assigned)_"
+            line += f" _(shared: {', '.join(item.kept)} {_stay(item.kept)} assigned)_"
         if item.status is not None:
             line += (
                 f"\n   hypothesis: {item.status.hypothesis}"
@@ -356,7 +386,7 @@ def tickets_detail(items: Sequence[TicketHandover]) -> str:
     lines = []
     for item in items:
         ticket = item.ticket
-        line = f"• {ticket.id} {ticket.subject} ({ticket.customer}) — {item.action.value}"
+        line = f"• {ticket.id} {ticket.subject} ({ticket.customer}) — {action_of(item)}"
         if item.engineering_issue:
             line += f", engineering issue {item.engineering_issue}"
         if item.sessions_ended:
@@ -462,7 +492,7 @@ def digest_text(progress: HandoverProgress, digest: ContextDigest) -> str:
             lines.append(
                 f"… and {len(progress.tickets) - len(digest.tickets)} more tickets (see the tracker)"
             )
-    lines.append("*#novavms-platform-ops, the last hour*")
+    lines.append(f"*{channel_of(progress)}, the last hour*")
     for thread in digest.channel[:LIST_LIMIT]:
         lines.append(f"• {thread.ts} <@{thread.who}>: {_short(thread.text)}")
         lines += [f"   ↳ {_at(r.at)} <@{r.who}>: {_short(r.text, 200)}" for r in thread.replies]
@@ -617,7 +647,7 @@ def plan_text(plan: HandoverPlan) -> str:
     lines.append(f"Step 2: reassign {_plural(len(incidents), 'incident')} with a status note")
     for i in incidents:
         shared = [a.name for a in i.co_assignees(plan.outgoing.pagerduty_id)]
-        kept = f"; shared with {', '.join(shared)}, who stay assigned" if shared else ""
+        kept = f"; shared with {', '.join(shared)}, who {_stay(shared)} assigned" if shared else ""
         lines.append(f"        {i.id}  #{i.number} {i.title} ({i.status}, {i.service_name}{kept})")
     lines.append(f"Step 3: hand over {_plural(len(tickets), 'pinned ticket')}")
     for planned in tickets:
@@ -645,7 +675,7 @@ def plan_text(plan: HandoverPlan) -> str:
     if left:
         lines.append("Left alone (listed, but not the outgoing admin's to hand over):")
         lines += [f"        {what}" for what in left]
-    lines.append("Step 5: post the summary in #novavms-platform-ops and wait for the :+1:")
+    lines.append(f"Step 5: post the summary in {channel_of(plan)} and wait for the :+1:")
     if request.offboarding:
         lines.append("Step 6: check platform_audit_log for every impersonation session ended")
     lines.append("Waits for: " + ("; ".join(plan.waits_for) or "nobody"))

@@ -680,6 +680,8 @@ class HandoverProgress(Model):
     admin, or the service's own identity when outgoing is compromised."""
     thread_ts: str | None = None
     """The handover's announcement in the channel; reminders go in its thread."""
+    channel: str | None = None
+    """The team's platform-ops channel by name (`#kestrel-oncall`), as step 0 found it."""
     # mid-shift outage
     lead: str | None = None
     shadow: str | None = None
@@ -733,6 +735,8 @@ class HandoverPlan(Model):
     outgoing: Admin
     incoming: Admin
     acting_as: str
+    channel: str | None = None
+    """The team's platform-ops channel by name, as step 0 found it."""
     override: str
     on_call: OnCallCheck | None = None
     sessions_to_end_first: list[str] = []

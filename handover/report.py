@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handover.messages import error_rate, format_time, shared_with
+from handover.messages import action_of, error_rate, format_time, shared_with
 from handover.models import Done, HandoverProgress, HandoverReport, Outcome
 
 
@@ -101,7 +101,7 @@ def to_markdown(report: HandoverProgress) -> str:
     ]
     for item in report.tickets:
         lines.append(
-            f"| {item.ticket.id} {_cell(item.ticket.subject)} | {item.action.value} "
+            f"| {item.ticket.id} {_cell(item.ticket.subject)} | {action_of(item)} "
             f"| {_cell(_outcome(item.outcome, item.detail))} | {_cell(', '.join(item.sessions_ended))} "
             f"| {_cell(item.engineering_issue)} | {_done(item.reassigned)} |"
         )

@@ -243,7 +243,7 @@ class HandoverWorkflow:
         Slack bot can post and read in the channel. Nothing is written before this holds."""
         progress, request = self._progress, self._progress.request
         self._set_phase(Phase.VALIDATING)
-        progress.outgoing, progress.incoming = await lookups.resolve_admins(
+        progress.outgoing, progress.incoming, progress.channel = await lookups.resolve_admins(
             request.outgoing, request.incoming
         )
         progress.acting_as = progress.outgoing.email
@@ -430,7 +430,9 @@ class HandoverWorkflow:
                 note = messages.status_note(item.status, self._outgoing, self._incoming, progress.key)
             else:
                 assert reason is not None
-                note = messages.emergency_note(reason, self._outgoing, self._incoming, progress.key)
+                note = messages.emergency_note(
+                    reason, self._outgoing, self._incoming, progress.key, messages.channel_of(progress)
+                )
             notes.append(IncidentNote(incident_id=item.incident.id, note=note))
             item.stage = "posting the note and reassigning"
         work = IncidentHandoverBatch(

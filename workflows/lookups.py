@@ -58,20 +58,22 @@ async def resolve_admin(email: str) -> Admin:
     return Admin(email=email, name=pagerduty_user.name, pagerduty_id=pagerduty_user.id, slack_id=slack_id)
 
 
-async def resolve_admins(outgoing: str, incoming: str) -> tuple[Admin, Admin]:
+async def resolve_admins(outgoing: str, incoming: str) -> tuple[Admin, Admin, str | None]:
     """Step 0: both admins; and, before anything is written, that the Slack bot can do its part
-    (token, scopes, a member of the live channel), or why not (NotSetUp)."""
+    (token, scopes, a member of the live channel), or why not (NotSetUp). With the channel's name
+    (`#kestrel-oncall`), when the Slack check ran."""
     lookups = [resolve_admin(outgoing), resolve_admin(incoming)]
     if workflow.patched(SLACK_CHECKS_PATCH):
         lookups.insert(0, workflow.execute_activity_method(SlackActivities.check_slack_access, **LOOKUP))
     try:
-        *_, outgoing_admin, incoming_admin = await asyncio.gather(*lookups)
+        *access, outgoing_admin, incoming_admin = await asyncio.gather(*lookups)
     except ActivityError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type == NotSetUp.__name__:
             raise NotSetUp(cause.message) from None  # the handover's failure, as UnknownAdmin is
         raise
-    return outgoing_admin, incoming_admin
+    channel = f"#{access[0].channel_name}" if access else None
+    return outgoing_admin, incoming_admin, channel
 
 
 async def service_identity() -> str:

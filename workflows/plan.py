@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
 class PlanWorkflow:
     @workflow.run
     async def run(self, request: HandoverRequest) -> HandoverPlan:
-        outgoing, incoming = await lookups.resolve_admins(request.outgoing, request.incoming)
+        outgoing, incoming, channel = await lookups.resolve_admins(request.outgoing, request.incoming)
         acting_as = await lookups.service_identity() if decisions.acts_as_service(request) else outgoing.email
         if request.variant is Variant.MID_SHIFT and request.major_incident:
             await lookups.major_incident(request.major_incident)
@@ -61,6 +61,7 @@ class PlanWorkflow:
             outgoing=outgoing,
             incoming=incoming,
             acting_as=acting_as,
+            channel=channel,
             override=override,
             on_call=on_call,
             sessions_to_end_first=sorted(s.id for s in sessions)

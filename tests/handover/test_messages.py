@@ -18,8 +18,12 @@ from handover.models import (
     Outcome,
     Override,
     StatusParagraph,
+    Ticket,
+    TicketAction,
+    TicketHandover,
     Variant,
 )
+from handover.settings import Settings
 
 NOW = datetime(2026, 11, 28, 15, 4, tzinfo=UTC)
 ALICE = Admin(email="alice@novalien.com", name="Alice Moreau", pagerduty_id="PA", slack_id="UA")
@@ -222,3 +226,51 @@ def test_only_an_item_longer_than_a_reply_is_cut_and_between_its_lines():
     )
     lines = [line for reply in replies for line in reply.split("\n")[1:]]
     assert lines == detail.split("\n")[1:], "cut between lines only"
+
+
+def test_a_teams_own_scenario_gets_tokens_and_suggestions_for_its_own_admins(tmp_path):
+    from pathlib import Path
+
+    from handover import devstack
+
+    scenario = tmp_path / "team.yaml"
+    scenario.write_text(
+        "platform:\n  admins:\n"
+        "    - {email: Zoe@Kestrel.io, name: Zoë}\n"
+        "    - {email: lukasz@kestrel.io, name: Łukasz}\n"
+        "    - {email: gone@kestrel.io, name: Gone, active: false}\n"
+        "    - {email: viewer@kestrel.io, name: Viewer, platform_admin: false}\n"
+    )
+    people = devstack.scenario_people(scenario)
+    assert people == ["zoe@kestrel.io", "lukasz@kestrel.io"]
+    assert devstack.scenario_people(devstack.DEFAULT_SCENARIO) == devstack.DEMO_ADMINS
+    suggested = "\n".join(devstack.try_next(Settings(), True, people))
+    assert "starter.py doctor zoe@kestrel.io lukasz@kestrel.io" in suggested
+    assert "alice" not in suggested and "make demo" not in suggested
+    assert "starter.py doctor OUTGOING_EMAIL" in "\n".join(devstack.try_next(Settings(), False))
+    assert Path(devstack.DEFAULT_SCENARIO).exists()
+
+
+def test_a_left_alone_ticket_has_no_action_and_outcomes_carry_their_reason():
+    from handover.messages import action_of, outcome_of
+
+    ticket = Ticket(
+        id="KT-4",
+        subject="Closed",
+        customer="Acme",
+        state="solved",
+        assignee="zoe@kestrel.io",
+        pinned=True,
+        left_alone="solved: nothing to hand over",
+    )
+    item = TicketHandover(
+        ticket=ticket,
+        action=TicketAction.REASSIGN,
+        outcome=Outcome.SKIPPED,
+        detail="solved: nothing to hand over; left alone",
+    )
+    assert action_of(item) == "left alone"
+    assert outcome_of(item) == "skipped: solved: nothing to hand over; left alone"
+    assert (
+        outcome_of(item.model_copy(update={"outcome": Outcome.HANDED_OVER, "detail": None})) == "handed_over"
+    )

@@ -169,7 +169,7 @@ async def test_a_co_assignee_keeps_a_shared_incident_and_is_named(time_skipping,
     env, task_queue = time_skipping
     fresh_sandbox.reset(team(shared_incident))
     plan = await service.plan(env.client, task_queue, request())
-    assert "shared with Carol Nguyen, who stay assigned" in plan_text(plan)
+    assert "shared with Carol Nguyen, who stays assigned" in plan_text(plan)
 
     report = await hand_over(env.client, task_queue)
     assigned = [a["assignee"]["id"] for a in fresh_sandbox.incident("Q2API5X")["assignments"]]
@@ -182,7 +182,7 @@ async def test_a_co_assignee_keeps_a_shared_incident_and_is_named(time_skipping,
     details = [
         w["body"]["text"] for w in successful(fresh_sandbox.writes(), "slack", "POST", "chat.postMessage")
     ]
-    assert any("Carol Nguyen stay assigned" in text for text in details)
+    assert any("Carol Nguyen stays assigned" in text for text in details)
 
 
 def unknown_error_rate(data: dict) -> None:
