@@ -67,6 +67,10 @@ def mitigation_allowed_from(request: HandoverRequest) -> tuple[str, ...]:
 
 
 def cancel_allowed_from(request: HandoverRequest) -> tuple[str, ...]:
+    """The requester or either admin; not a compromised outgoing admin, whose account may be in
+    someone else's hands (cancelling would leave everything with it)."""
+    if acts_as_service(request):
+        return (request.incoming, request.requested_by.strip().lower())
     return (request.outgoing, request.incoming, request.requested_by.strip().lower())
 
 

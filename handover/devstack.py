@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -24,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from handover import visibility
-from handover.settings import Settings, SettingsError
+from handover.settings import TEAM_IDS, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "sandbox" / "scenarios" / "demo.yaml"
@@ -255,6 +256,18 @@ class Stack:
             time.sleep(0.5)
 
 
+def team_ids(settings: Settings) -> str:
+    """The team's own ids, as set for this stack (the CLI in another terminal needs them too)."""
+    defaults = Settings.model_fields
+    changed = []
+    for name in TEAM_IDS:
+        value = getattr(settings, name)
+        if value != defaults[name].default:
+            text = ",".join(value) if isinstance(value, list) else str(value)
+            changed.append(f"{defaults[name].alias}={shlex.quote(text)}")
+    return " ".join(changed)
+
+
 def try_next(settings: Settings, sandbox: bool, people: list[str] = DEMO_ADMINS) -> list[str]:
     """What the banner suggests: commands on lines of their own (a trailing `# comment` breaks a
     paste into zsh), each finishing in minutes; tests/test_starter.py runs them."""
@@ -273,6 +286,7 @@ def try_next(settings: Settings, sandbox: bool, people: list[str] = DEMO_ADMINS)
         return [
             "  Your scenario: check it, see what a handover would move, then one with 5 minutes of overlap",
             "  (answer as each person in the console, or with starter.py: see --help):",
+            *([f"    export {team_ids(settings)}"] if team_ids(settings) else []),
             f"    {starter} doctor {outgoing} {incoming}",
             f"    {starter} plan {outgoing} {incoming}",
             f"    {starter} start {outgoing} {incoming} --overlap 5m --demo",

@@ -231,9 +231,9 @@ def override_lapses(progress: HandoverProgress, reason: str) -> str:
 def to_do(progress: HandoverProgress, pending: Sequence[PendingInput]) -> str:
     """After the inventory: what each person owes, in the announcement's thread."""
     incidents, tickets, rollouts = (
-        _theirs(progress.incidents),
-        _theirs(progress.tickets),
-        _theirs(progress.rollouts),
+        theirs(progress.incidents),
+        theirs(progress.tickets),
+        theirs(progress.rollouts),
     )
     left = len(progress.incidents) + len(progress.tickets) + len(progress.rollouts)
     left -= len(incidents) + len(tickets) + len(rollouts)
@@ -477,10 +477,9 @@ def digest_text(progress: HandoverProgress, digest: ContextDigest) -> str:
         for context in digest.incidents[:LIST_LIMIT]:
             lines.append(f"• {context.incident_id} {context.title}")
             lines += [f"   {_at(e.at)} {e.who}: {_short(e.text)}" for e in context.entries]
-        if len(progress.incidents) > len(digest.incidents):
-            lines.append(
-                f"… and {len(progress.incidents) - len(digest.incidents)} more incidents (see PagerDuty)"
-            )
+        more = len(theirs(progress.incidents)) - len(digest.incidents)
+        if more > 0:
+            lines.append(f"… and {more} more incidents (see PagerDuty)")
     if digest.tickets:
         lines.append("*Tickets: comments*")
         for context in digest.tickets[:LIST_LIMIT]:
@@ -488,10 +487,9 @@ def digest_text(progress: HandoverProgress, digest: ContextDigest) -> str:
             lines += [f"   {_at(e.at)} {e.who}: {_short(e.text)}" for e in context.entries] or [
                 "   (no comments)"
             ]
-        if len(progress.tickets) > len(digest.tickets):
-            lines.append(
-                f"… and {len(progress.tickets) - len(digest.tickets)} more tickets (see the tracker)"
-            )
+        more = len(theirs(progress.tickets)) - len(digest.tickets)
+        if more > 0:
+            lines.append(f"… and {more} more tickets (see the tracker)")
     lines.append(f"*{channel_of(progress)}, the last hour*")
     for thread in digest.channel[:LIST_LIMIT]:
         lines.append(f"• {thread.ts} <@{thread.who}>: {_short(thread.text)}")
@@ -531,7 +529,7 @@ def audit_text(missing: Sequence[str], checked: int) -> str:
     return f"Audit check: platform.impersonation_ended is logged for all {_plural(checked, 'session')} ended."
 
 
-def _theirs(items: Sequence[IncidentHandover | TicketHandover | RolloutHandover]) -> list:
+def theirs(items: Sequence[IncidentHandover | TicketHandover | RolloutHandover]) -> list:
     """The items that are the outgoing admin's to hand over (not those a listing had no business
     returning, which are left alone)."""
     return [item for item in items if listed(item).left_alone is None]
@@ -547,9 +545,9 @@ def listed(item: IncidentHandover | TicketHandover | RolloutHandover) -> Inciden
 def _moved(progress: HandoverProgress) -> str:
     """`2 of 3 incidents, 5 of 5 tickets, 0 of 3 rollouts`: what was handed over."""
     groups = (
-        ("incidents", _theirs(progress.incidents)),
-        ("tickets", _theirs(progress.tickets)),
-        ("rollouts", _theirs(progress.rollouts)),
+        ("incidents", theirs(progress.incidents)),
+        ("tickets", theirs(progress.tickets)),
+        ("rollouts", theirs(progress.rollouts)),
     )
     return ", ".join(
         f"{sum(i.outcome is Outcome.HANDED_OVER for i in items)} of {len(items)} {name}"

@@ -655,11 +655,11 @@ class HandoverWorkflow:
         incidents_read = [
             i.incident.id
             for i in sorted(
-                progress.incidents,
+                messages.theirs(progress.incidents),
                 key=lambda i: (i.incident.urgency != "high", -i.incident.created_at.timestamp()),
             )[: messages.LIST_LIMIT]
         ]
-        tickets_read = [t.ticket.id for t in progress.tickets[: messages.LIST_LIMIT]]
+        tickets_read = [t.ticket.id for t in messages.theirs(progress.tickets)[: messages.LIST_LIMIT]]
         incidents, tickets, channel = await asyncio.gather(
             workflow.execute_activity_method(PagerDutyActivities.incident_history, incidents_read, **BATCH),
             workflow.execute_activity_method(PlatformActivities.ticket_comments, tickets_read, **BATCH),

@@ -154,3 +154,14 @@ def test_pending_inputs_name_who_owes_what():
 )
 def test_format_duration(span, text):
     assert messages.format_duration(span) == text
+
+
+def test_a_compromised_outgoing_admin_cannot_cancel_the_handover():
+    from handover import decisions
+    from handover.models import HandoverRequest, Variant
+
+    planned = HandoverRequest(outgoing="a@x.com", incoming="b@x.com", requested_by="Pipeline")
+    assert decisions.cancel_allowed_from(planned) == ("a@x.com", "b@x.com", "pipeline")
+    compromised = planned.model_copy(update={"variant": Variant.EMERGENCY, "reason": "compromised: phished"})
+    assert "a@x.com" not in decisions.cancel_allowed_from(compromised)
+    assert decisions.cancel_allowed_from(compromised) == ("b@x.com", "pipeline")

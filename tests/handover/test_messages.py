@@ -247,6 +247,10 @@ def test_a_teams_own_scenario_gets_tokens_and_suggestions_for_its_own_admins(tmp
     suggested = "\n".join(devstack.try_next(Settings(), True, people))
     assert "starter.py doctor zoe@kestrel.io lukasz@kestrel.io" in suggested
     assert "alice" not in suggested and "make demo" not in suggested
+    own = Settings(PAGERDUTY_SCHEDULE_ID="PKSTPRI", SLACK_CHANNEL_ID="C0KSTOPS")
+    assert "    export PAGERDUTY_SCHEDULE_ID=PKSTPRI SLACK_CHANNEL_ID=C0KSTOPS" in devstack.try_next(
+        own, True, people
+    )
     assert "starter.py doctor OUTGOING_EMAIL" in "\n".join(devstack.try_next(Settings(), False))
     assert Path(devstack.DEFAULT_SCENARIO).exists()
 
