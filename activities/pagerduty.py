@@ -82,6 +82,8 @@ class IncidentAckBatch(Model):
     from_email: str
     """The incoming admin, who acknowledged each reassignment explicitly."""
     incoming_id: str
+    outgoing_id: str = ""
+    """An incident back with the outgoing admin is not acknowledged: the re-scan hands it over again."""
     incident_ids: list[str]
 
 
@@ -501,19 +503,20 @@ class PagerDutyActivities:
             }
             moved: dict[str, dict] = {}
             kept: dict[str, list[str]] = {}
+            now: dict[str, dict] = {}
             if batch.outgoing_id and to_reassign:
                 # As PagerDuty has them just before the write, not as they were when the note went
                 # out: `assignments` replaces every assignee, PagerDuty has no compare-and-set, and
                 # another handover may share the incident (or someone took it meanwhile).
                 now = self._as_now(to_reassign, batch.outgoing_id)
-                moved = {
-                    i: now.get(i) or {} for i in to_reassign if not _on_it(now.get(i), batch.outgoing_id)
-                }
+                # (One PagerDuty would not let us read is written as planned: the write says why not.)
+                moved = {i: now[i] for i in to_reassign if i in now and not _on_it(now[i], batch.outgoing_id)}
                 to_reassign = [i for i in to_reassign if i not in moved]
+                fresh = [i for i in to_reassign if i in now]
                 assign_to.update(
-                    {i: _handed_assignees(now[i], batch.outgoing_id, batch.incoming_id) for i in to_reassign}
+                    {i: _handed_assignees(now[i], batch.outgoing_id, batch.incoming_id) for i in fresh}
                 )
-                kept = {i: _names(now[i], assign_to[i][1:]) for i in to_reassign}
+                kept = {i: _names(now[i], assign_to[i][1:]) for i in fresh}
 
             def assignments(incident_id: str) -> dict:
                 return {
@@ -532,7 +535,11 @@ class PagerDutyActivities:
                 applied=lambda incident: _reassigned(incident, batch.outgoing_id, batch.incoming_id),
             )
             if batch.outgoing_id:
-                failed.update(self._put_back(to_reassign, failed, batch))
+                # Only a shared incident can be written over by another handover that read it
+                # before us (it reassigns only what its own outgoing admin is on).
+                shared = [i for i in to_reassign if i in now and len(_assignees(now[i])) > 1]
+                if shared:
+                    failed.update(self._put_back(shared, failed, batch))
         results = {
             item.incident_id: ItemResult.model_validate(checkpoint[item.incident_id][0])
             for item in batch.items
@@ -569,11 +576,14 @@ class PagerDutyActivities:
         by someone who read it before us (another handover sharing it). Reassigned again from
         what it is now, twice at most; what still fails is returned."""
         still: dict[str, str] = {}
-        for _ in range(2):
+        for rounds in range(3):
             wanted = {i for i in written if i not in failed}
             again = {i["id"]: i for i in self._open_incidents(batch.outgoing_id) if i["id"] in wanted}
             if not again:
                 return still
+            if rounds == 2:  # written over each time: say so rather than go on
+                detail = "assigned back to the outgoing admin by another write each time it was reassigned"
+                return {**still, **dict.fromkeys(again, detail)}
             activity.logger.info("%d incidents were written over after their reassignment", len(again))
             for incident_id, incident in again.items():
                 change = {
@@ -596,7 +606,7 @@ class PagerDutyActivities:
 
     def _note(
         self, item: IncidentNote, batch: IncidentHandoverBatch, incident: dict | None, unsure: bool
-    ) -> tuple[ItemResult, bool]:
+    ) -> tuple[ItemResult, bool] | tuple[ItemResult, bool, list[str]]:
         """The incident's status note, posted once; whether it still needs reassigning; and to
         whom (incoming in outgoing's place, co-assignees kept). `incident` is what the listing
         said (not in it, it is read). One that is no longer the outgoing admin's (taken by
@@ -751,7 +761,9 @@ class PagerDutyActivities:
                 batch.incident_ids,
                 key=lambda incident_id: incident_id,
                 work=lambda incident_id: _entry(
-                    *self._acknowledgement(incident_id, batch.incoming_id, current.get(incident_id))
+                    *self._acknowledgement(
+                        incident_id, batch.incoming_id, current.get(incident_id), batch.outgoing_id
+                    )
                 ),
                 at_once=self._settings.api_concurrency,
             )
@@ -762,7 +774,10 @@ class PagerDutyActivities:
                 batch.from_email,
                 checkpoint,
                 still_needed=lambda: self._still_to_acknowledge(to_acknowledge, batch.incoming_id),
-                applied=lambda incident: incident.get("status") in ("acknowledged", "resolved"),
+                applied=lambda incident: (
+                    incident.get("status") == "resolved"
+                    or not _needs_acknowledging(incident, batch.incoming_id)
+                ),
             )
         results = {i: ItemResult.model_validate(checkpoint[i][0]) for i in batch.incident_ids}
         for incident_id, error in failed.items():
@@ -785,7 +800,7 @@ class PagerDutyActivities:
         )
 
     def _acknowledgement(
-        self, incident_id: str, incoming_id: str, incident: dict | None
+        self, incident_id: str, incoming_id: str, incident: dict | None, outgoing_id: str = ""
     ) -> tuple[ItemResult, bool]:
         """The incident's outcome, and whether PagerDuty still needs incoming's acknowledgement.
         `incident` is what the listing of incoming's open incidents said; not in it, it is read."""
@@ -797,6 +812,14 @@ class PagerDutyActivities:
         result = ItemResult(item_id=incident_id, outcome=Outcome.HANDED_OVER)
         if incident["status"] == "resolved":
             result.detail = "resolved before the acknowledgement reached PagerDuty"
+        elif incoming_id not in _assignees(incident):
+            # Not incoming's any more: acknowledging it as incoming would silence its assignee.
+            if outgoing_id and outgoing_id in _assignees(incident):
+                result.detail = "back with the outgoing admin before the acknowledgement"
+                return result, False  # (the re-scan before the summary hands it over again)
+            names = ", ".join(_names(incident, _assignees(incident))) or "nobody"
+            detail = f"reassigned to {names} by someone else before the acknowledgement; left alone"
+            return ItemResult(item_id=incident_id, outcome=Outcome.SKIPPED, detail=detail), False
         return result, _needs_acknowledging(incident, incoming_id)
 
     # --- emergency: context for incoming ------------------------------------------------------

@@ -171,8 +171,8 @@ class PlatformActivities:
 
     @activity.defn
     def list_pinned_tickets(self, assignee: str) -> PinnedTickets:
-        """The tracker view `assignee=<outgoing> AND pinned=true`, and the admin's open sessions."""
-        """The listing is checked, not trusted: a ticket that is not the admin's pinned one to hand
+        """The tracker view `assignee=<outgoing> AND pinned=true`, and the admin's open sessions.
+        The listing is checked, not trusted: a ticket that is not the admin's pinned one to hand
         over comes back left alone, with the reason; only the admin's own open sessions count."""
         try:
             tickets = [

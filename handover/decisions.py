@@ -171,7 +171,9 @@ def reminder_key(wait: PendingInput) -> str:
     return f"{wait.kind.value}:{wait.item_id or '-'}"
 
 
-def due_reminders(progress: HandoverProgress, now: datetime) -> tuple[list[PendingInput], list[PendingInput]]:
+def due_reminders(
+    progress: HandoverProgress, now: datetime, ahead: timedelta | None = None
+) -> tuple[list[PendingInput], list[PendingInput]]:
     """(to remind in the thread, to escalate to the channel) at `now`.
 
     A pending input is reminded once `remind_after` it became pending, escalated once
@@ -181,7 +183,7 @@ def due_reminders(progress: HandoverProgress, now: datetime) -> tuple[list[Pendi
     policy = progress.request.reminders
     remind: list[PendingInput] = []
     escalate: list[PendingInput] = []
-    now = now + look_ahead(policy)
+    now = now + (look_ahead(policy) if ahead is None else ahead)
     for wait in pending_inputs(progress):
         mark = progress.reminders.get(reminder_key(wait), ReminderMark())
         if mark.escalations >= policy.max_escalations:

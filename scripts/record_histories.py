@@ -57,6 +57,7 @@ from handover.models import (  # noqa: E402
     MitigatedInput,
     PagerDutyEvent,
     Phase,
+    ReminderPolicy,
     RolloutAnnotationInput,
     RolloutOwnershipInput,
     SlackReactionEvent,
@@ -69,6 +70,7 @@ from sandbox.testing import SandboxHandle, running_sandbox  # noqa: E402
 from tests.humans import (  # noqa: E402
     INCOMING,
     OUTGOING,
+    assign_in_pagerduty,
     inventory,
     play_incoming,
     play_outgoing,
@@ -91,6 +93,8 @@ QUIET = Runtime(
 
 Recording = Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle]]
 RECORDINGS: dict[str, Recording] = {}
+SANDBOX: list[SandboxHandle] = []
+"""The sandbox of the recording in progress, for one that changes PagerDuty while it runs."""
 
 
 def recording(name: str) -> Callable[[Recording], Recording]:
@@ -128,6 +132,29 @@ async def planned(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle:
     await wait_for(client, handle.id, lambda p: p.incidents[0].acknowledged is not None)
     await play_outgoing(client, handle.id, skip={first})
     await play_incoming(client, handle.id)
+    return await finished(handle, Phase.COMPLETED)
+
+
+@recording("planned-late-incidents")
+async def planned_late_incidents(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle:
+    """Reminders a minute apart; once every incident is reassigned, one is put back on Alice and
+    another assigned to her: the re-scan reassigns the first again (and re-acknowledges it),
+    announces the second in the thread and hands it over once its status comes."""
+    client, sandbox = env.client, SANDBOX[0]
+    policy = ReminderPolicy(
+        remind_after=timedelta(minutes=1),
+        escalate_after=timedelta(minutes=3),
+        repeat_every=timedelta(minutes=5),
+    )
+    handle = await service.start(client, task_queue, request(reminders=policy))
+    await play_outgoing(client, handle.id)
+    await wait_for(client, handle.id, lambda p: all(i.reassigned is not None for i in p.incidents))
+    assign_in_pagerduty(sandbox, "Q2API5X", "PALICEM")
+    assign_in_pagerduty(sandbox, "Q6KAFKA", "PALICEM")
+    incoming = asyncio.create_task(play_incoming(client, handle.id))
+    await wait_for(client, handle.id, lambda p: any(i.rescanned for i in p.incidents))
+    await service.send(client, handle.id, InputKind.STATUS, status_for("Q6KAFKA"))
+    await incoming
     return await finished(handle, Phase.COMPLETED)
 
 
@@ -334,6 +361,7 @@ async def record(
     name: str, path: Path, sandbox: SandboxHandle, settings: Settings, executor: ThreadPoolExecutor
 ) -> int:
     sandbox.reset(DEMO_SCENARIO)
+    SANDBOX[:] = [sandbox]
     # A server of its own per recording: its clock starts at the real now, as the sandbox's scenario.
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),

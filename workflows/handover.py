@@ -130,6 +130,9 @@ WAITING_ON_PATCH = "waiting-on"
 RESCAN_PATCH = "rescan-found-at"
 """`workflow.patched` id: an incident the re-scan finds is owed from when it was found, and told in
 the thread; handovers started before replay without."""
+LOOK_AHEAD_PATCH = "reminder-look-ahead"
+"""`workflow.patched` id: reminders look ahead a quarter of the shortest interval at most (was a
+minute, which chased every input at once with `--remind-after 1m`)."""
 RENEW_BEFORE = timedelta(minutes=15)
 """The override is extended this long (or a quarter of the overlap) before it would run out while
 the handover goes on."""
@@ -457,6 +460,7 @@ class HandoverWorkflow:
         work = IncidentAckBatch(
             from_email=self._incoming.email,
             incoming_id=self._incoming.pagerduty_id,
+            outgoing_id=self._outgoing.pagerduty_id,
             incident_ids=[item.incident.id for item in batch],
         )
         results = await self._run_batch(PagerDutyActivities.acknowledge_incidents, work, work.incident_ids)
@@ -504,21 +508,41 @@ class HandoverWorkflow:
         or another handover sharing one wrote over our reassignment): reassigned once more, from
         what they are now. Their note stands."""
         self._log(logging.INFO, "re-scan found %d handed-over incidents back with outgoing", len(items))
-        work = IncidentHandoverBatch(
-            from_email=self._acting_as,
-            outgoing_id=self._outgoing.pagerduty_id,
-            incoming_id=self._incoming.pagerduty_id,
-            items=[IncidentNote(incident_id=i.incident.id, note="", note_id=i.note_id) for i in items],
-        )
-        results = await self._run_batch(
-            PagerDutyActivities.hand_over_incidents, work, [i.incident.id for i in items]
-        )
-        for item, result in zip(items, results, strict=True):
-            if result.outcome is Outcome.HANDED_OVER:
-                item.kept = result.kept
-                item.detail = "assigned back to the outgoing admin after its handover; reassigned again"
-            else:
-                self._finish(item, result)
+        for start in range(0, len(items), BATCH_SIZE):
+            batch = items[start : start + BATCH_SIZE]
+            work = IncidentHandoverBatch(
+                from_email=self._acting_as,
+                outgoing_id=self._outgoing.pagerduty_id,
+                incoming_id=self._incoming.pagerduty_id,
+                items=[IncidentNote(incident_id=i.incident.id, note="", note_id=i.note_id) for i in batch],
+            )
+            ids = [i.incident.id for i in batch]
+            results = await self._run_batch(PagerDutyActivities.hand_over_incidents, work, ids)
+            again = []
+            for item, result in zip(batch, results, strict=True):
+                if result.outcome is Outcome.HANDED_OVER:
+                    item.kept = result.kept
+                    item.detail = "assigned back to the outgoing admin after its handover; reassigned again"
+                    again.append(item)
+                elif result.outcome is Outcome.FAILED:
+                    self._finish(item, result)
+                else:  # resolved or moved on meanwhile: it was handed over all the same
+                    item.detail = result.detail
+            # A reassignment un-acknowledges it in PagerDuty: incoming's acknowledgement, again.
+            acknowledged = [i for i in again if i.acknowledged is not None]
+            if acknowledged:
+                acks = IncidentAckBatch(
+                    from_email=self._incoming.email,
+                    incoming_id=self._incoming.pagerduty_id,
+                    outgoing_id=self._outgoing.pagerduty_id,
+                    incident_ids=[i.incident.id for i in acknowledged],
+                )
+                answers = await self._run_batch(
+                    PagerDutyActivities.acknowledge_incidents, acks, acks.incident_ids
+                )
+                for item, result in zip(acknowledged, answers, strict=True):
+                    if result.outcome is Outcome.FAILED:
+                        self._finish(item, result)
 
     # --- step 3: hand over pinned support tickets --------------------------------------------
 
@@ -529,6 +553,7 @@ class HandoverWorkflow:
         for item in items:
             if (
                 link_needed
+                and item.outcome is Outcome.PENDING
                 and item.action is TicketAction.LINK_ENGINEERING_ISSUE
                 and item.engineering_issue is None
             ):
@@ -830,7 +855,9 @@ class HandoverWorkflow:
         progress = self._progress
         while not self._stop_reminders:
             now = workflow.now()
-            remind, escalate = decisions.due_reminders(progress, now)
+            # (Handovers started before the look-ahead shrank with short intervals replay with a minute.)
+            ahead = None if workflow.patched(LOOK_AHEAD_PATCH) else decisions.BATCHING
+            remind, escalate = decisions.due_reminders(progress, now, ahead)
             for escalated, waits in ((False, remind), (True, escalate)):
                 for owner in sorted({wait.owner for wait in waits}):
                     mine = [wait for wait in waits if wait.owner == owner]

@@ -325,3 +325,60 @@ def test_an_incident_pagerduty_does_not_change_is_not_reported_handed_over(setti
             assert "did not apply the change" in result.detail
         else:
             assert result.outcome is Outcome.HANDED_OVER
+
+
+# --- an acknowledgement is incoming's own, on an incident still theirs --------------------------
+
+
+def reassign(sandbox, incident_id: str, user_ids: list[str], by: str = "carol@novalien.com") -> None:
+    import httpx
+
+    token = sandbox.store.state.tokens.pagerduty_token
+    change = {
+        "type": "incident_reference",
+        "assignments": [{"assignee": {"id": u, "type": "user_reference"}} for u in user_ids],
+    }
+    with httpx.Client(verify=sandbox.ssl_context()) as client:
+        client.put(
+            f"{sandbox.pagerduty_url}/incidents/{incident_id}",
+            json={"incident": change},
+            headers={"Authorization": f"Token token={token}", "From": by},
+        ).raise_for_status()
+
+
+def acknowledge(sandbox, incident_id: str, by: str) -> None:
+    import httpx
+
+    token = sandbox.store.state.tokens.pagerduty_token
+    with httpx.Client(verify=sandbox.ssl_context()) as client:
+        client.put(
+            f"{sandbox.pagerduty_url}/incidents/{incident_id}",
+            json={"incident": {"type": "incident_reference", "status": "acknowledged"}},
+            headers={"Authorization": f"Token token={token}", "From": by},
+        ).raise_for_status()
+
+
+def test_an_acknowledgement_pagerduty_shows_as_someone_elses_is_not_taken_for_incomings(
+    settings, fresh_sandbox
+):
+    reassign(fresh_sandbox, "Q2API5X", [BOB_PD, "PCAROLN"])
+    acknowledge(fresh_sandbox, "Q2API5X", "carol@novalien.com")  # Carol's, not Bob's
+    partial = {"kind": "partial", "rate": 1, "api": "pagerduty", "method": "PUT", "path": "/incidents*"}
+    batch = IncidentAckBatch(from_email=BOB, incoming_id=BOB_PD, incident_ids=["Q2API5X"])
+    with fresh_sandbox.faults(partial):
+        [result] = ActivityEnvironment().run(PagerDutyActivities(settings).acknowledge_incidents, batch)
+    acknowledgers = [a["acknowledger"]["id"] for a in fresh_sandbox.incident("Q2API5X")["acknowledgements"]]
+    assert BOB_PD not in acknowledgers
+    assert result.outcome is Outcome.FAILED and "did not apply" in result.detail
+
+
+def test_an_incident_moved_on_before_incoming_acknowledged_is_not_acknowledged_as_theirs(
+    settings, fresh_sandbox
+):
+    reassign(fresh_sandbox, "Q2API5X", [BOB_PD], by=ALICE)
+    reassign(fresh_sandbox, "Q2API5X", ["PCAROLN"])  # Carol takes it before Bob acknowledges
+    before = len(successful(fresh_sandbox))
+    batch = IncidentAckBatch(from_email=BOB, incoming_id=BOB_PD, incident_ids=["Q2API5X"])
+    [result] = ActivityEnvironment().run(PagerDutyActivities(settings).acknowledge_incidents, batch)
+    assert result.outcome is Outcome.SKIPPED and "reassigned to Carol Nguyen" in result.detail
+    assert len(successful(fresh_sandbox)) == before, "nothing written: Carol's page is hers"

@@ -87,6 +87,9 @@ async def test_the_other_worker_finishes_the_handover_when_one_is_killed_mid_act
         [failover.survivor] = by_identity.values()
         assert stack.kill_worker(failover.killed)
         assert failover.survivor.poll() is None, "the other worker died too"
+        # A completion the killed worker sent just before it died may still be on its way to the
+        # server: let it land before counting what came after the kill.
+        await asyncio.sleep(1)
         description = await handle.describe()
         failover.history_at_kill = description.raw_description.workflow_execution_info.history_length
 
