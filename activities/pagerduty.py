@@ -156,6 +156,11 @@ def _handed_assignees(incident: dict, outgoing_id: str, incoming_id: str) -> lis
     return [incoming_id, *kept]
 
 
+def _assignments(user_ids: list[str]) -> dict:
+    """A reassignment: `assignments` replaces every assignee with these."""
+    return {"assignments": [{"assignee": {"id": user, "type": "user_reference"}} for user in user_ids]}
+
+
 def _assign_to(entry: list, incoming_id: str) -> list[str]:
     """Whom a checkpoint entry says to assign the incident to (entries of an attempt before
     co-assignees were kept name nobody: incoming alone)."""
@@ -447,18 +452,8 @@ class PagerDutyActivities:
     def _still_to_acknowledge(self, incident_ids: list[str], incoming_id: str) -> Callable[[str], bool]:
         """After an attempt that may have acknowledged unheard: which still need it, as PagerDuty
         has them now (a listing of incoming's open incidents when many, and a read of each one
-        not in it; a read each when few). Acknowledging a resolved incident would reopen it."""
-        looked: dict[str, dict] = {}
-        if len(incident_ids) > FEW:
-            looked = {i["id"]: i for i in self._open_incidents(incoming_id)}
-
-        def read(incident_id: str) -> None:
-            try:
-                looked[incident_id] = self._request("GET", f"/incidents/{incident_id}")["incident"]
-            except Refused:
-                pass  # the write will say what is wrong with it
-
-        side_by_side([i for i in incident_ids if i not in looked], read, self._settings.api_concurrency)
+        not in it; a read each when few). PagerDuty refuses to acknowledge a resolved one."""
+        looked = self._as_now(incident_ids, incoming_id)
         return lambda incident_id: (
             incident_id not in looked or _needs_acknowledging(looked[incident_id], incoming_id)
         )
@@ -518,17 +513,9 @@ class PagerDutyActivities:
                 )
                 kept = {i: _names(now[i], assign_to[i][1:]) for i in fresh}
 
-            def assignments(incident_id: str) -> dict:
-                return {
-                    "assignments": [
-                        {"assignee": {"id": user, "type": "user_reference"}}
-                        for user in assign_to[incident_id]
-                    ]
-                }
-
             failed = self._update_incidents(
                 to_reassign,
-                assignments,
+                lambda incident_id: _assignments(assign_to[incident_id]),
                 batch.from_email,
                 checkpoint,
                 still_needed=lambda: self._not_reassigned_yet(batch.outgoing_id, batch.incoming_id),
@@ -552,13 +539,14 @@ class PagerDutyActivities:
             results[incident_id] = self._not_reassigned(incident_id, error)
         return list(results.values())
 
-    def _as_now(self, incident_ids: list[str], outgoing_id: str) -> dict[str, dict]:
+    def _as_now(self, incident_ids: list[str], user_id: str) -> dict[str, dict]:
         """The incidents as PagerDuty has them now: a read each when few; else one listing of the
-        outgoing admin's open incidents and a read of each one not in it."""
+        user's open incidents and a read of each one not in it (an alert storm's thousands read
+        one by one would use up a rate limit). One PagerDuty will not let us read is left out."""
         now: dict[str, dict] = {}
         if len(incident_ids) > FEW:
             wanted = set(incident_ids)
-            now = {i["id"]: i for i in self._open_incidents(outgoing_id) if i["id"] in wanted}
+            now = {i["id"]: i for i in self._open_incidents(user_id) if i["id"] in wanted}
 
         def read(incident_id: str) -> None:
             try:
@@ -586,12 +574,7 @@ class PagerDutyActivities:
                 return {**still, **dict.fromkeys(again, detail)}
             activity.logger.info("%d incidents were written over after their reassignment", len(again))
             for incident_id, incident in again.items():
-                change = {
-                    "assignments": [
-                        {"assignee": {"id": user, "type": "user_reference"}}
-                        for user in _handed_assignees(incident, batch.outgoing_id, batch.incoming_id)
-                    ]
-                }
+                change = _assignments(_handed_assignees(incident, batch.outgoing_id, batch.incoming_id))
                 try:
                     self._request(
                         "PUT",
@@ -749,8 +732,8 @@ class PagerDutyActivities:
     def acknowledge_incidents(self, batch: IncidentAckBatch) -> list[ItemResult]:
         """Mirror incoming's explicit acknowledgement into PagerDuty (once), in bulk.
 
-        Always looks first, and in one listing: acknowledging a resolved incident would reopen
-        it, and incoming may have acknowledged some in PagerDuty already."""
+        Always looks first, and in one listing: PagerDuty refuses to acknowledge a resolved
+        incident, and incoming may have acknowledged some in PagerDuty already."""
         with Checkpoint() as checkpoint:
             # Many are looked at in one listing; a few one by one, each read checkpointed with its
             # item (under failing requests a batch's reads must not be all or nothing).

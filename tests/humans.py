@@ -124,18 +124,21 @@ async def planned_handover(client: Client, task_queue: str) -> HandoverReport:
     return await handle.result()
 
 
-def assign_in_pagerduty(sandbox, incident_id: str, user_id: str, by: str = "carol@novalien.com") -> None:
+def assign_in_pagerduty(
+    sandbox, incident_id: str, user_id: str | list[str], by: str = "carol@novalien.com"
+) -> None:
     """Someone else (Carol) assigns an incident in PagerDuty while the handover runs."""
     client = pagerduty.RestApiV2Client(
         sandbox.store.state.tokens.pagerduty_token,
         base_url=sandbox.pagerduty_url,
         verify=sandbox.ssl_context(),
     )
+    users = [user_id] if isinstance(user_id, str) else user_id
     client.rput(
         f"/incidents/{incident_id}",
         json={
             "type": "incident_reference",
-            "assignments": [{"assignee": {"id": user_id, "type": "user_reference"}}],
+            "assignments": [{"assignee": {"id": user, "type": "user_reference"}} for user in users],
         },
         headers={"From": by},
     )

@@ -32,6 +32,7 @@ from activities.platform import (
 )
 from activities.slack import SlackActivities, SummaryPost
 from handover.models import Outcome, RolloutAnnotation, TicketAction
+from tests.humans import assign_in_pagerduty
 
 ALICE, BOB = "alice@novalien.com", "bob@novalien.com"
 ALICE_PD, BOB_PD = "PALICEM", "PBOBOKA"
@@ -330,22 +331,6 @@ def test_an_incident_pagerduty_does_not_change_is_not_reported_handed_over(setti
 # --- an acknowledgement is incoming's own, on an incident still theirs --------------------------
 
 
-def reassign(sandbox, incident_id: str, user_ids: list[str], by: str = "carol@novalien.com") -> None:
-    import httpx
-
-    token = sandbox.store.state.tokens.pagerduty_token
-    change = {
-        "type": "incident_reference",
-        "assignments": [{"assignee": {"id": u, "type": "user_reference"}} for u in user_ids],
-    }
-    with httpx.Client(verify=sandbox.ssl_context()) as client:
-        client.put(
-            f"{sandbox.pagerduty_url}/incidents/{incident_id}",
-            json={"incident": change},
-            headers={"Authorization": f"Token token={token}", "From": by},
-        ).raise_for_status()
-
-
 def acknowledge(sandbox, incident_id: str, by: str) -> None:
     import httpx
 
@@ -361,7 +346,7 @@ def acknowledge(sandbox, incident_id: str, by: str) -> None:
 def test_an_acknowledgement_pagerduty_shows_as_someone_elses_is_not_taken_for_incomings(
     settings, fresh_sandbox
 ):
-    reassign(fresh_sandbox, "Q2API5X", [BOB_PD, "PCAROLN"])
+    assign_in_pagerduty(fresh_sandbox, "Q2API5X", [BOB_PD, "PCAROLN"])
     acknowledge(fresh_sandbox, "Q2API5X", "carol@novalien.com")  # Carol's, not Bob's
     partial = {"kind": "partial", "rate": 1, "api": "pagerduty", "method": "PUT", "path": "/incidents*"}
     batch = IncidentAckBatch(from_email=BOB, incoming_id=BOB_PD, incident_ids=["Q2API5X"])
@@ -375,8 +360,8 @@ def test_an_acknowledgement_pagerduty_shows_as_someone_elses_is_not_taken_for_in
 def test_an_incident_moved_on_before_incoming_acknowledged_is_not_acknowledged_as_theirs(
     settings, fresh_sandbox
 ):
-    reassign(fresh_sandbox, "Q2API5X", [BOB_PD], by=ALICE)
-    reassign(fresh_sandbox, "Q2API5X", ["PCAROLN"])  # Carol takes it before Bob acknowledges
+    assign_in_pagerduty(fresh_sandbox, "Q2API5X", BOB_PD, by=ALICE)
+    assign_in_pagerduty(fresh_sandbox, "Q2API5X", "PCAROLN")  # Carol takes it before Bob acknowledges
     before = len(successful(fresh_sandbox))
     batch = IncidentAckBatch(from_email=BOB, incoming_id=BOB_PD, incident_ids=["Q2API5X"])
     [result] = ActivityEnvironment().run(PagerDutyActivities(settings).acknowledge_incidents, batch)
