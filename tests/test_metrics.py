@@ -11,7 +11,7 @@ import httpx
 
 from handover.models import Phase
 from handover.settings import Settings
-from tests.conftest import start_time_skipping
+from tests.conftest import skipping, start_time_skipping
 from tests.humans import planned_handover
 from tests.reliability.stack import free_port
 from worker import ACTIVITY_THREADS, build_worker, metrics_runtime
@@ -44,7 +44,7 @@ async def test_the_worker_exports_sdk_and_handover_metrics(settings: Settings, f
     env = await start_time_skipping(runtime)
     try:
         task_queue = f"metrics-{uuid.uuid4()}"
-        settings = settings.model_copy(update={"task_queue": task_queue})
+        settings = skipping(settings).model_copy(update={"task_queue": task_queue})  # (see skipping)
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
             async with build_worker(env.client, settings, executor):  # as worker.py builds it
                 report = await planned_handover(env.client, task_queue)

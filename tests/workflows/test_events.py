@@ -84,8 +84,10 @@ async def test_the_acknowledge_button_acknowledges_the_summary(time_skipping, fr
     assert report.summary.acknowledged.by == INCOMING
 
 
-async def test_the_reaction_watch_sees_the_thumbs_up_when_slack_cannot_reach_us(time_skipping, fresh_sandbox):
-    env, task_queue = time_skipping
+async def test_the_reaction_watch_sees_the_thumbs_up_when_slack_cannot_reach_us(
+    time_skipping_watching, fresh_sandbox
+):
+    env, task_queue = time_skipping_watching
     handle, current = await at_the_summary(env, task_queue)
     bob = WebClient(
         token="xoxp-sandbox-bob", base_url=fresh_sandbox.slack_url, ssl=fresh_sandbox.ssl_context()

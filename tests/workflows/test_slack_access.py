@@ -88,10 +88,11 @@ def workspace(fresh_sandbox):
     ("change", "error", "sentence"), WORKSPACES, ids=[change.__name__ for change, _, _ in WORKSPACES]
 )
 async def test_step_0_refuses_what_slack_would_refuse_before_anything_is_written(
-    time_skipping, fresh_sandbox, workspace, change, error, sentence
+    time_skipping_watching, fresh_sandbox, workspace, change, error, sentence
 ):
+    """(With the reaction watch on, as in production: reactions:read is then required.)"""
     workspace(change)
-    env, task_queue = time_skipping
+    env, task_queue = time_skipping_watching
     handle = await service.start(env.client, task_queue, planned())
     with pytest.raises(WorkflowFailureError) as failure:
         await handle.result()
@@ -107,9 +108,11 @@ async def test_step_0_refuses_what_slack_would_refuse_before_anything_is_written
 @pytest.mark.parametrize(
     ("change", "error", "sentence"), WORKSPACES, ids=[change.__name__ for change, _, _ in WORKSPACES]
 )
-async def test_the_plan_refuses_the_same(time_skipping, fresh_sandbox, workspace, change, error, sentence):
+async def test_the_plan_refuses_the_same(
+    time_skipping_watching, fresh_sandbox, workspace, change, error, sentence
+):
     workspace(change)
-    env, task_queue = time_skipping
+    env, task_queue = time_skipping_watching
     with pytest.raises(error) as refused:
         await service.plan(env.client, task_queue, planned())
     assert sentence in refused.value.message

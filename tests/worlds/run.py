@@ -29,7 +29,7 @@ from handover.models import (
 )
 from handover.settings import Settings
 from sandbox.testing import SandboxHandle
-from tests.conftest import _worker_for, start_time_skipping
+from tests.conftest import _worker_for, skipping, start_time_skipping
 from tests.worlds.generate import HandoverSpec, Person, World, scenario
 from tests.worlds.people import Mischief, Player, Stalled
 
@@ -121,7 +121,7 @@ async def run_world(
     mischief = Mischief(handovers=sum(not run.defects for run in runs))
     env = await start_time_skipping()
     try:
-        async with worker(env.client, settings, executor) as task_queue:
+        async with worker(env.client, skipping(settings), executor) as task_queue:
             for run in runs:
                 # Waiting for a result lets the server skip time; a plan waited for with skipping
                 # moves the server's clock ahead of the sandbox's (to the plan's timeout).
