@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 
 from endpoint import codec, console, events, handovers
 from endpoint.auth import TokenStore
+from handover.access import Access
 from handover.codec import EncryptionCodec, UndecryptablePayload
 from handover.errors import HandoverError, invalid_fields
 from handover.settings import Settings
@@ -89,6 +90,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     app.state.client = client
     app.state.tokens = tokens if tokens is not None else TokenStore.load(settings.endpoint_tokens_file)
     app.state.seen_webhooks = events.Seen()
+    app.state.access = Access(settings.observers)
     metrics = app.state.metrics = Metrics()
 
     @app.middleware("http")
@@ -149,6 +151,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     keyring = settings.payload_keyring()
     if keyring:
         app.state.codec = EncryptionCodec(keyring)
+        app.state.codec_decisions = codec.Decisions()
         app.include_router(codec.router)
         if settings.codec_cors_origins:
             app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)

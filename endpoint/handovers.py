@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from endpoint.auth import Caller, admin, caller, service
 from handover import service as handovers
+from handover.access import Access
 from handover.errors import AlreadyDone, AlreadyRunning, HandoverError, NotReady, NoWorker, UnknownHandover
 from handover.models import (
     AllItemsInput,
@@ -134,6 +135,21 @@ def _client(request: Request):
     return request.app.state.client
 
 
+def _access(request: Request) -> Access:
+    return request.app.state.access
+
+
+async def _readable(request: Request, item: dict, who: Caller) -> bool:
+    return await _access(request).may_read_run(_client(request), item["id"], item["run_id"], who.actor)
+
+
+async def _check_readable(request: Request, handover_id: str, actor: str) -> str:
+    """The handover's workflow id, if `actor` may read it; else 404, as for an unknown id."""
+    workflow_id = handovers.handover_id(handover_id)
+    await _access(request).check_readable(_client(request), workflow_id, actor)
+    return workflow_id
+
+
 @router.get(
     "/me",
     response_model=Me,
@@ -141,9 +157,16 @@ def _client(request: Request):
     summary="Who the token is, their running handovers and those that have ended",
 )
 async def me(request: Request, who: Caller = Depends(caller)) -> Me:
-    involving = who.name if who.kind == "admin" else None
+    """An admin's handovers are those they hand over or take; an observer's, every one; a
+    service's, those it requested."""
+    access = _access(request)
+    observer = access.is_observer(who.actor)
+    involving = who.name if who.kind == "admin" and not observer else None
     running = await handovers.running(_client(request), involving=involving)
     ended = await handovers.ended(_client(request), involving=involving)
+    if who.kind == "service" and not observer:
+        running = [item for item in running if await _readable(request, item, who)]
+        ended = [item for item in ended if await _readable(request, item, who)]
 
     def listed(item: dict) -> MyHandover:
         role = (
@@ -233,7 +256,8 @@ async def start(
 async def progress(
     request: Request, handover_id: HandoverId, who: Caller = Depends(caller)
 ) -> HandoverProgress:
-    workflow_id = handovers.handover_id(handover_id)
+    """To the handover's people and the deployment's observers; 404 to anyone else."""
+    workflow_id = await _check_readable(request, handover_id, who.actor)
     try:
         return await handovers.progress(_client(request), workflow_id)
     except (UnknownHandover, NoWorker):
@@ -249,7 +273,8 @@ async def progress(
     summary="The report, once the handover has ended",
 )
 async def report(request: Request, handover_id: HandoverId, who: Caller = Depends(caller)) -> HandoverReport:
-    workflow_id = handovers.handover_id(handover_id)
+    """To the handover's people and the deployment's observers; 404 to anyone else."""
+    workflow_id = await _check_readable(request, handover_id, who.actor)
     try:
         return await handovers.report(_client(request), workflow_id, wait=False)
     except (UnknownHandover, NoWorker, NotReady):
@@ -259,10 +284,12 @@ async def report(request: Request, handover_id: HandoverId, who: Caller = Depend
 
 
 async def _relay(request: Request, handover_id: str, kind: InputKind, given: HumanInput) -> Any:
+    """Someone who may not read the handover is told it does not exist, as for its reads."""
     settings = request.app.state.settings
+    workflow_id = await _check_readable(request, handover_id, given.actor)
     accepted = await handovers.send(
         _client(request),
-        handovers.handover_id(handover_id),
+        workflow_id,
         kind,
         given,
         answer_within=timedelta(seconds=settings.endpoint_answer_within_seconds),

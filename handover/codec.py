@@ -6,6 +6,13 @@ and stored as `encoding: binary/encrypted` with the id of the key in `encryption
 of temporalio/samples-python's encryption sample. The first key encrypts; every key decrypts, so a
 new key can be put first while histories written under the old one are still read.
 
+Each payload is also bound to its handover: the SDK tells the codec which workflow a payload is
+for (its serialization context), and the workflow id goes in the payload's `handover-id` metadata
+and into the cipher as associated data, so it cannot be moved to another handover without the
+decryption failing. The codec endpoint decrypts a payload only for a caller who may read that
+handover (endpoint/codec.py). Payloads written before the binding (or without a workflow, e.g. by
+`/codec/encode`) have no `handover-id`: only the deployment's observers may read those.
+
 Search attributes and workflow ids are not payloads the codec sees: Temporal indexes them, so they
 stay plain (the admins' emails among them).
 """
@@ -21,10 +28,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticPayloadConverter
-from temporalio.converter import CompositePayloadConverter, EncodingPayloadConverter, PayloadCodec
+from temporalio.converter import (
+    ActivitySerializationContext,
+    CompositePayloadConverter,
+    EncodingPayloadConverter,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
+)
 
 ENCRYPTED = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+BOUND_TO = "handover-id"
+"""Metadata: the workflow id of the handover a payload belongs to (plain, and authenticated)."""
 NONCE_BYTES = 12
 
 
@@ -32,12 +49,32 @@ class UndecryptablePayload(ValueError):
     """An encrypted payload this process cannot read. The message names the key id, never a key."""
 
 
-class EncryptionCodec(PayloadCodec):
-    def __init__(self, keyring: dict[str, bytes]) -> None:
+def bound_to(payload: Payload) -> str | None:
+    """The handover an encrypted payload is bound to; None if it is not (or not encrypted)."""
+    value = payload.metadata.get(BOUND_TO)
+    return value.decode(errors="replace") if value else None
+
+
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
+    def __init__(self, keyring: dict[str, bytes], workflow_id: str | None = None) -> None:
         if not keyring:
             raise ValueError("EncryptionCodec needs at least one key")
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.items()}
         self.encrypting_key_id = next(iter(keyring))
+        self.workflow_id = workflow_id
+        """The handover whose payloads this copy encrypts (from the SDK's context), if known."""
+
+    def with_context(self, context: SerializationContext) -> EncryptionCodec:
+        workflow_id = (
+            context.workflow_id
+            if isinstance(context, (WorkflowSerializationContext, ActivitySerializationContext))
+            else None
+        )
+        if workflow_id == self.workflow_id:
+            return self
+        bound = EncryptionCodec.__new__(EncryptionCodec)
+        bound.__dict__.update(self.__dict__, workflow_id=workflow_id)
+        return bound
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(payload) for payload in payloads]
@@ -48,9 +85,12 @@ class EncryptionCodec(PayloadCodec):
     def encrypt(self, payload: Payload) -> Payload:
         nonce = os.urandom(NONCE_BYTES)
         cipher = self._ciphers[self.encrypting_key_id]
+        metadata = {"encoding": ENCRYPTED, KEY_ID: self.encrypting_key_id.encode()}
+        if self.workflow_id:
+            metadata[BOUND_TO] = self.workflow_id.encode()
+        associated = metadata.get(BOUND_TO)
         return Payload(
-            metadata={"encoding": ENCRYPTED, KEY_ID: self.encrypting_key_id.encode()},
-            data=nonce + cipher.encrypt(nonce, payload.SerializeToString(), None),
+            metadata=metadata, data=nonce + cipher.encrypt(nonce, payload.SerializeToString(), associated)
         )
 
     def decrypt(self, payload: Payload) -> Payload:
@@ -67,7 +107,9 @@ class EncryptionCodec(PayloadCodec):
             )
         nonce, ciphertext = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
-            return Payload.FromString(cipher.decrypt(nonce, ciphertext, None))
+            return Payload.FromString(
+                cipher.decrypt(nonce, ciphertext, payload.metadata.get(BOUND_TO) or None)
+            )
         except (InvalidTag, ValueError, DecodeError):  # ValueError: too short to hold a nonce
             raise UndecryptablePayload(
                 f"a payload encrypted with key id {key_id!r} does not decrypt: it was altered, or "

@@ -74,6 +74,14 @@ def cancel_allowed_from(request: HandoverRequest) -> tuple[str, ...]:
     return (request.outgoing, request.incoming, request.requested_by.strip().lower())
 
 
+def readers(request: HandoverRequest) -> set[str]:
+    """Who may read a handover (its progress, its report, its payloads through the codec): both
+    admins, the senior, and whoever requested it (an admin's email or `service:<name>`). The
+    deployment's observers may too (handover/access.py)."""
+    people = {request.outgoing, request.incoming, request.requested_by.strip().lower()}
+    return people | ({request.senior} if request.senior else set())
+
+
 THUMBS_UP = {"+1", "thumbsup"}
 ACKNOWLEDGE_SUMMARY_ACTION = "handover.acknowledge_summary"
 """The action id of the summary's Block Kit button; the endpoint relays presses of it."""

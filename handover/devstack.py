@@ -213,8 +213,8 @@ class Stack:
             raise StackError(f"the worker exited with code {process.returncode}; see its output above")
 
     def _ui_may_decode(self) -> dict[str, str]:
-        """The local Temporal UI's origin may call the codec endpoint, when payloads are encrypted
-        and nothing else is configured."""
+        """The local Temporal UI's origin may read the codec endpoint's answers (CORS), when payloads
+        are encrypted and nothing else is configured. It still needs the person's codec cookie."""
         if not self.settings.payload_keyring() or self.settings.codec_cors_origins:
             return {}
         return {"HANDOVER_CODEC_CORS_ORIGINS": f"http://localhost:{UI_PORT},http://127.0.0.1:{UI_PORT}"}

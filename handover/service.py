@@ -195,6 +195,7 @@ async def running(
         found.append(
             {
                 "id": execution.id,
+                "run_id": execution.run_id,
                 "phase": attributes.get(visibility.PHASE) or "",
                 "outgoing": attributes.get(visibility.OUTGOING) or "",
                 "incoming": attributes.get(visibility.INCOMING) or "",
@@ -222,6 +223,7 @@ async def ended(client: Client, involving: str | None = None, limit: int = 20) -
         completed = execution.status == Status.COMPLETED  # the phase says how: completed, cancelled, failed
         found[execution.id] = {
             "id": execution.id,
+            "run_id": execution.run_id,
             "phase": (attributes.get(visibility.PHASE) or "ended")
             if completed
             else (execution.status.name.lower() if execution.status else "ended"),

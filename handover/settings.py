@@ -70,7 +70,14 @@ class Settings(BaseSettings):
     """Encrypt payloads in Temporal (AES-256-GCM): comma-separated `key-id=base64 of 32 bytes`;
     the first encrypts, every one decrypts (rotation). Unset: payloads are plain JSON."""
     codec_cors_origins: CommaList = Field([], alias="HANDOVER_CODEC_CORS_ORIGINS")
-    """Endpoint: the Temporal UI origins allowed to call the codec endpoint from a browser."""
+    """Endpoint: the Temporal UI origins allowed to call the codec endpoint from a browser (CORS:
+    the browser still sends the person's codec cookie, see endpoint/codec.py)."""
+    codec_cookie_cross_site: bool = Field(False, alias="HANDOVER_CODEC_COOKIE_CROSS_SITE")
+    """Endpoint: the codec cookie goes with requests from another site (`SameSite=None; Secure`),
+    for a Temporal UI on another domain such as Temporal Cloud's; the endpoint must be on HTTPS."""
+    observers: CommaList = Field([], alias="HANDOVER_OBSERVERS")
+    """Endpoint: who may read every handover besides its own people, comma-separated admin emails
+    or `service:<name>` (an SRE lead, an audit pipeline). Empty: nobody."""
 
     http_timeout_seconds: float = Field(10.0, gt=0, le=60, alias="HANDOVER_HTTP_TIMEOUT")
     """Timeout of every call to PagerDuty, Slack and the platform API (then Temporal retries)."""
@@ -108,12 +115,18 @@ class Settings(BaseSettings):
     platform_api_token: SecretStr = Field(SecretStr("sandbox-platform-token"), alias="PLATFORM_API_TOKEN")
     platform_base_url: str | None = Field(None, alias="PLATFORM_BASE_URL")
 
-    @field_validator("pagerduty_service_ids", "codec_cors_origins", mode="before")
+    @field_validator("pagerduty_service_ids", "codec_cors_origins", "observers", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("observers", mode="after")
+    @classmethod
+    def _actors(cls, value: list[str]) -> list[str]:
+        """As the endpoint names callers: emails in lower case, services as `service:<name>`."""
+        return [name if name.startswith("service:") else name.lower() for name in value]
 
     @model_validator(mode="after")
     def _resolve_urls(self) -> Settings:

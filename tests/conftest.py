@@ -179,8 +179,14 @@ TOKENS = {
     "bob@novalien.com": "token-bob-0123456789",
     "carol@novalien.com": "token-carol-0123456789",
     "dave@novalien.com": "token-dave-0123456789",
+    "erin@novalien.com": "token-erin-0123456789",
     "service:pipeline": "token-pipeline-0123456789",
+    "service:audit": "token-audit-0123456789",
 }
+OUTSIDER = "dave@novalien.com"
+"""A token holder in no handover."""
+OBSERVER = "erin@novalien.com"
+"""In HANDOVER_OBSERVERS: reads every handover, gives no input."""
 SLACK_SIGNING_SECRET = "slack-signing-secret-for-tests"
 PAGERDUTY_WEBHOOK_SECRETS = "pd-webhook-secret-one,pd-webhook-secret-two"
 
@@ -217,6 +223,7 @@ async def endpoint(dev_server, dev_server_env, settings) -> AsyncIterator[Endpoi
             "endpoint_answer_within_seconds": 3.0,
             "slack_signing_secret": SecretStr(SLACK_SIGNING_SECRET),
             "pagerduty_webhook_secrets": SecretStr(PAGERDUTY_WEBHOOK_SECRETS),
+            "observers": [OBSERVER],
         }
     )
     app = create_app(endpoint_settings, tokens=token_store())

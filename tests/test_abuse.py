@@ -38,13 +38,18 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from google.protobuf import json_format
 from pydantic import SecretStr
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import WorkflowSerializationContext
+from temporalio.testing import WorkflowEnvironment
 
 from endpoint.app import create_app
-from handover import service
+from handover import service, visibility
+from handover.codec import BOUND_TO, EncryptionCodec
 from handover.models import (
     CancelInput,
     EngineeringLinkInput,
@@ -57,8 +62,17 @@ from handover.models import (
     UnclearThreadInput,
     workflow_id_for,
 )
+from handover.temporal import data_converter
 from sandbox.state import DEMO_SCENARIO
-from tests.conftest import PAGERDUTY_WEBHOOK_SECRETS, SLACK_SIGNING_SECRET, TOKENS, _worker_for, token_store
+from tests.conftest import (
+    OBSERVER,
+    PAGERDUTY_WEBHOOK_SECRETS,
+    SLACK_SIGNING_SECRET,
+    TOKENS,
+    _worker_for,
+    binary,
+    token_store,
+)
 from tests.endpoint.test_api import ID, STATUS
 from tests.endpoint.test_events import pagerduty_headers, reaction, slack_headers, webhook
 from tests.humans import INCOMING, OUTGOING, inventory, wait_for
@@ -88,6 +102,12 @@ TYPED_ROLLOUT = "RO-318"  # only rows with a badly typed annotation
 UNANNOTATED_ROLLOUT = "RO-302"  # only ownership-before-annotation rows
 THREAD = "1764342000.000100"  # the `given` stage flags it
 
+KEYRING = {"abuse-matrix": hashlib.sha256(b"the abuse matrix's payload key").digest()}
+PAYLOAD_KEYS = "abuse-matrix=" + base64.b64encode(KEYRING["abuse-matrix"]).decode()
+"""The matrix runs as a deployment with payload encryption on: the codec routes are served."""
+SECRET = "the card vault's master key is in ticket SUP-7"
+FROM_THE_UI = {"Origin": "http://localhost:8233", "Content-Type": "application/json"}
+AUDIT = "service:audit"  # a service token that requested nothing
 PARAGRAPH = ["--hypothesis", "WAL fills the disk", "--last-action", "moved WAL", "--next-action", "watch it"]
 ANNOTATION = {"ramp_percent": 10, "error_rate": 1.2, "next_step": "hold at 10% until Monday"}
 STAGES = ("parked", "given", "ended")
@@ -162,6 +182,10 @@ def post(path: str, who: str | None = None, json: Any = None, **more: Any) -> Ht
     return Http(path, who, json, **more)
 
 
+def get(path: str, who: str | None = None) -> Http:
+    return Http(path, who, method="GET")
+
+
 def cli(*args: str) -> Cli:
     return Cli(args)
 
@@ -227,6 +251,49 @@ def no_injected_header(answer: httpx.Response) -> str | None:
     return "an X-Injected header came back" if "x-injected" in answer.headers else None
 
 
+def codec_body(*payloads: Payload) -> dict[str, Any]:
+    return {"payloads": [json_format.MessageToDict(payload) for payload in payloads]}
+
+
+def _sealed(workflow_id: str | None) -> Payload:
+    """A status paragraph encrypted with the matrix's key, bound to `workflow_id` (or to none)."""
+    codec = EncryptionCodec(KEYRING)
+    if workflow_id is not None:
+        codec = codec.with_context(WorkflowSerializationContext(namespace="default", workflow_id=workflow_id))
+    [plain] = pydantic_data_converter.payload_converter.to_payloads([{**STATUS, "hypothesis": SECRET}])
+    return codec.encrypt(plain)
+
+
+def _moved(payload: Payload, workflow_id: str) -> Payload:
+    moved = Payload()
+    moved.CopyFrom(payload)
+    moved.metadata[BOUND_TO] = workflow_id.encode()
+    return moved
+
+
+def no_plaintext(answer: httpx.Response) -> str | None:
+    return "the answer holds the plaintext" if SECRET in answer.text else None
+
+
+def no_ciphertext(answer: httpx.Response) -> str | None:
+    return (
+        "the answer holds a ciphertext"
+        if "binary/encrypted" in answer.text or "YmluYXJ5L2VuY3J5cHRlZA" in answer.text
+        else None
+    )
+
+
+def still_encrypted(answer: httpx.Response) -> str | None:
+    """The payloads come back as they were sent."""
+    if answer.status_code != 200:
+        return None
+    back = [json_format.ParseDict(payload, Payload()) for payload in answer.json()["payloads"]]
+    sent = [payload.metadata.get("encoding") for payload in back]
+    if sent != [b"binary/encrypted"] or SECRET.encode() in b"".join(p.data for p in back):
+        return f"decrypted for someone who may not read it (encodings {sent})"
+    return None
+
+
 def running_id_is_the_parked_one(answer: httpx.Response) -> str | None:
     running_id = answer.json().get("running_id")
     return None if running_id == ID else f"running_id is {running_id!r}, not {ID!r}"
@@ -289,6 +356,10 @@ BOB_TO_CAROL = {"outgoing": OUTGOING, "incoming": CAROL}
 CAROL_TO_BOB = {"outgoing": CAROL, "incoming": INCOMING}
 RAMP = ("--error-rate", "1", "--next-step", "hold at 10%")
 
+SECRET_OF_ID = _sealed(ID)
+SECRET_OF_NONE = _sealed(None)
+MOVED_TO_DAVE = _moved(SECRET_OF_ID, workflow_id_for(DAVE))
+
 # fmt: off
 CASES: list[Case] = [
     # -- malformed bodies, wrong types, huge bodies --
@@ -335,7 +406,7 @@ CASES: list[Case] = [
     Case("status from the incoming admin", post(at("incidents", OTHER_INCIDENT, "status"), INCOMING, STATUS),
          403, "status paragraphs come from the outgoing admin"),
     Case("status from an admin not in the handover", post(at("incidents", OTHER_INCIDENT, "status"), CAROL,
-         STATUS), 403, "status paragraphs come from the outgoing admin"),
+         STATUS), 404, f"no handover {ID}"),
     Case("incident ack from the outgoing admin", post(at("incidents", OTHER_INCIDENT, "ack"), OUTGOING),
          403, "the incoming admin acknowledges each reassignment"),
     Case("engineering link from the incoming admin", post(at("tickets", TICKET, "engineering-link"), INCOMING,
@@ -347,13 +418,40 @@ CASES: list[Case] = [
     Case("summary ack from the outgoing admin", post(at("summary", "ack"), OUTGOING),
          403, "the incoming admin acknowledges the summary"),
     Case("mitigated from someone not in the mid-shift handover", post(f"/handovers/{MID_ID}/mitigated", DAVE,
+         {"note": "looks fine to me"}), 404, f"no handover {MID_ID}", mid_shift=True),
+    Case("mitigated from an observer", post(f"/handovers/{MID_ID}/mitigated", OBSERVER,
          {"note": "looks fine to me"}), 403, "cannot call the outage mitigated", mid_shift=True),
     Case("mitigated on a planned handover", post(at("mitigated"), INCOMING, {"note": "failed over"}),
          403, "only a mid-shift handover"),
     Case("unclear thread from the outgoing admin", post(at("unclear-threads"), OUTGOING, ALICE_THREAD),
          403, "the incoming admin flags unclear threads"),
     Case("cancel from someone not in the handover", post(at("cancel"), DAVE, {"reason": "not my handover"}),
+         404, f"no handover {ID}"),
+    Case("cancel from an observer", post(at("cancel"), OBSERVER, {"reason": "not my handover"}),
          403, "cannot cancel this handover"),
+    # -- reading what is not yours --
+    Case("progress read by an admin not in the handover", get(BASE, DAVE), 404, f"no handover {ID}"),
+    Case("progress read by the outgoing email, by an admin not in it", get(f"/handovers/{OUTGOING}", DAVE),
+         404, f"no handover {ID}"),
+    Case("progress read by a service that did not request it", get(BASE, AUDIT), 404, f"no handover {ID}"),
+    Case("the mid-shift handover read by an admin of the other one", get(f"/handovers/{MID_ID}", OUTGOING),
+         404, f"no handover {MID_ID}", mid_shift=True),
+    # -- the codec: a token always, and only what the caller may read --
+    Case("codec decode with the Temporal UI's Origin and no token", post("/codec/decode", None,
+         codec_body(SECRET_OF_ID), headers=FROM_THE_UI), 401, "Send your token", check=no_plaintext),
+    Case("codec encode with the Temporal UI's Origin and no token", post("/codec/encode", None,
+         codec_body(SECRET_OF_ID), headers=FROM_THE_UI), 401, "Send your token", check=no_ciphertext),
+    Case("codec decode with a made-up cookie", post("/codec/decode", None, codec_body(SECRET_OF_ID),
+         headers={**FROM_THE_UI, "Cookie": "handover_codec=token-bob-0123456788"}), 401,
+         "cookie's token is not known", check=no_plaintext),
+    Case("codec decode of a handover's payload by an admin not in it", post("/codec/decode", DAVE,
+         codec_body(SECRET_OF_ID)), 200, "", check=still_encrypted),
+    Case("codec decode of a handover's payload by a service that did not request it", post("/codec/decode",
+         AUDIT, codec_body(SECRET_OF_ID)), 200, "", check=still_encrypted),
+    Case("codec decode of a payload bound to no handover, by an admin", post("/codec/decode", INCOMING,
+         codec_body(SECRET_OF_NONE)), 200, "", check=still_encrypted),
+    Case("codec decode of a payload moved to Dave's handover id", post("/codec/decode", DAVE,
+         codec_body(MOVED_TO_DAVE)), 200, "", check=still_encrypted),
     Case("an engineering link for a ticket waiting on the customer", post(at("tickets", CUSTOMER_TICKET,
          "engineering-link"), OUTGOING, {"issue": "ENG-1"}), 403, "not waiting on engineering"),
     # -- tokens --
@@ -529,6 +627,10 @@ CASES: list[Case] = [
          5, "has ended", stage="ended"),
     Case("CLI: a cancel after the end", cli("cancel", OUTGOING, "--reason", "once more", "--as", OUTGOING),
          5, "has ended", stage="ended"),
+    Case("a report read by an admin not in the handover", get(at("report"), DAVE), 404, f"no handover {ID}",
+         stage="ended"),
+    Case("a report read by a service that did not request it", get(at("report"), AUDIT), 404,
+         f"no handover {ID}", stage="ended"),
 ]
 # fmt: on
 
@@ -663,29 +765,39 @@ class World:
 
 
 @pytest.fixture(scope="module")
-async def world(sandbox, dev_server_env, settings, activity_executor) -> AsyncIterator[World]:
-    """The `endpoint` fixture's set-up, for the whole module (the parked handover outlives each row):
-    the endpoint over HTTP with the same tokens and secrets, a worker, the sandbox at the demo
-    scenario. Its teardown writes the artifact; the worker's terminates the handovers."""
-    client = dev_server_env.client
+async def world(sandbox, settings, activity_executor) -> AsyncIterator[World]:
+    """The `endpoint` fixture's set-up, for the whole module (the parked handover outlives each row),
+    as a deployment with payload encryption on: the endpoint over HTTP with the same tokens and
+    secrets, a worker, the sandbox at the demo scenario, on a dev server of the module's own (no
+    encrypted history stays where other tests read alice's handovers without the key). Its teardown
+    writes the artifact; the worker's terminates the handovers."""
+    encrypted = settings.model_copy(update={"payload_keys": SecretStr(PAYLOAD_KEYS)})
+    temporal = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        data_converter=data_converter(encrypted),
+        search_attributes=visibility.ALL,
+        dev_server_log_level="error",
+    )
+    client = temporal.client
     await asyncio.to_thread(sandbox.reset, DEMO_SCENARIO)
-    for leftover in (ID, MID_ID):
-        try:
-            await client.get_workflow_handle(leftover).terminate("the abuse matrix starts")
-        except RPCError:
-            pass
-    async for task_queue in _worker_for(client, settings, activity_executor):
-        endpoint_settings = settings.model_copy(
+    async for task_queue in _worker_for(client, encrypted, activity_executor):
+        endpoint_settings = encrypted.model_copy(
             update={
                 "temporal_address": client.service_client.config.target_host,
                 "task_queue": task_queue,
                 "endpoint_answer_within_seconds": 3.0,
                 "slack_signing_secret": SecretStr(SLACK_SIGNING_SECRET),
                 "pagerduty_webhook_secrets": SecretStr(PAGERDUTY_WEBHOOK_SECRETS),
+                "codec_cors_origins": [FROM_THE_UI["Origin"]],
+                "observers": [OBSERVER],
             }
         )
         env = {k: v for k, v in os.environ.items() if k not in ("HANDOVER_ACTOR", "HANDOVER_DEBUG")}
-        env.update(TEMPORAL_ADDRESS=client.service_client.config.target_host, HANDOVER_TASK_QUEUE=task_queue)
+        env.update(
+            TEMPORAL_ADDRESS=client.service_client.config.target_host,
+            HANDOVER_TASK_QUEUE=task_queue,
+            HANDOVER_PAYLOAD_KEYS=PAYLOAD_KEYS,
+        )
         async with serving(create_app(endpoint_settings, tokens=token_store())) as url:
             abuse = World(url=url, client=client, task_queue=task_queue, sandbox=sandbox, cli_env=env)
             try:
@@ -693,6 +805,7 @@ async def world(sandbox, dev_server_env, settings, activity_executor) -> AsyncIt
                 yield abuse
             finally:
                 abuse.write_artifact()
+    await temporal.shutdown()
     await asyncio.to_thread(sandbox.reset, DEMO_SCENARIO)  # the next module finds the demo scenario
 
 

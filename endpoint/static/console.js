@@ -216,6 +216,9 @@
     if (result.status === 200) {
       sessionStorage.setItem(TOKEN_KEY, token);
       state.me = result.data;
+      // With payload encryption on, this browser's codec cookie: the Temporal UI decodes with it
+      // (404 when encryption is off: nothing to do).
+      api("POST", "/codec/session");
       $("token").value = "";
       say(status, null, "");
       showConsole();
@@ -234,6 +237,7 @@
 
   function signOut(message) {
     state.seq += 1; // drops any answer still on its way
+    fetch("/codec/session", { method: "DELETE" }).catch(() => {});
     clearTimeout(state.pollTimer);
     clearTimeout(state.listTimer);
     sessionStorage.removeItem(TOKEN_KEY);

@@ -7,6 +7,7 @@ import asyncio
 from handover import service
 from handover.models import HandoverRequest, Phase
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
+from tests.conftest import OBSERVER, OUTSIDER
 from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, wait_for
 
 ID = "handover-alice@novalien.com"
@@ -145,6 +146,52 @@ async def test_progress_report_and_me(endpoint, fresh_sandbox):
         assert len({h["id"] for h in me["ended"]}) == len(me["ended"]), "one entry per handover id"
 
 
+async def test_a_handover_is_read_by_its_people_and_observers_and_unknown_to_anyone_else(
+    endpoint, fresh_sandbox
+):
+    """Dave holds a token but is in no handover; service:audit is not the requester; erin is an
+    observer (HANDOVER_OBSERVERS)."""
+    await start(endpoint)
+    await inventory(endpoint.client, ID)
+    unknown_id = "handover-nobody@novalien.com"
+
+    async def answers(who: str, path: str) -> tuple[int, str]:
+        async with endpoint.http(who) as http:
+            answer = await http.get(path)
+        return answer.status_code, answer.json()["detail"] if answer.status_code >= 400 else ""
+
+    for reader in (OUTGOING, INCOMING, "service:pipeline", OBSERVER):
+        assert (await answers(reader, f"/handovers/{ID}"))[0] == 200, reader
+    for outsider in (OUTSIDER, "service:audit"):
+        for path in (f"/handovers/{ID}", f"/handovers/{OUTGOING}", f"/handovers/{ID}/report"):
+            status, detail = await answers(outsider, path)
+            assert (status, detail) == (404, f"no handover {ID}"), (outsider, path)
+        unknown = await answers(outsider, f"/handovers/{unknown_id}")
+        assert unknown == (404, f"no handover {unknown_id}"), "said as for an id that does not exist"
+        async with endpoint.http(outsider) as http:
+            me = (await http.get("/me")).json()
+            assert ID not in [h["id"] for h in me["handovers"]], (
+                outsider
+            )  # (`ended`: earlier runs may be theirs)
+            status = await http.post(f"/handovers/{ID}/incidents/Q1DISK7/status", json=STATUS)
+            cancel = await http.post(f"/handovers/{ID}/cancel", json={"reason": "not mine to cancel"})
+        # Its inputs: no such handover either (a service's token is refused people's inputs first).
+        assert (status.status_code, cancel.status_code) == (403 if "service:" in outsider else 404, 404)
+    async with endpoint.http("service:pipeline") as pipeline:
+        assert ID in [h["id"] for h in (await pipeline.get("/me")).json()["handovers"]], "the requester's"
+    async with endpoint.http(OBSERVER) as erin:
+        me = (await erin.get("/me")).json()
+        assert (ID, "observer") in [(h["id"], h["role"]) for h in me["handovers"]]
+        refused = await erin.post(f"/handovers/{ID}/cancel", json={"reason": "observers only read"})
+        assert refused.status_code == 403, "an observer reads; it gives no input"
+
+    async with endpoint.http("service:pipeline") as pipeline:
+        await pipeline.post(f"/handovers/{ID}/cancel", json={"reason": "read test over"})
+        await wait_for_report(pipeline)
+    assert (await answers(OBSERVER, f"/handovers/{ID}/report"))[0] == 200
+    assert await answers(OUTSIDER, f"/handovers/{ID}/report") == (404, f"no handover {ID}")
+
+
 async def wait_for_report(http) -> dict:
     for _ in range(100):
         answer = await http.get(f"/handovers/{ID}/report")
@@ -229,8 +276,9 @@ async def test_every_input_and_its_refusals(endpoint, fresh_sandbox):
             f"{base}/unclear-threads", json={"thread_ts": "1764342000.000200", "question": "why?"}
         )
         assert not_incoming.status_code == 403
-        async with endpoint.http("dave@novalien.com") as dave:
-            assert (await dave.post(f"{base}/cancel", json={"reason": "not mine"})).status_code == 403
+        async with endpoint.http("dave@novalien.com") as dave:  # not one of its people: no such handover
+            outsider = await dave.post(f"{base}/cancel", json={"reason": "not mine"})
+            assert outsider.status_code == 404 and outsider.json()["detail"] == f"no handover {ID}"
 
         await play_outgoing(endpoint.client, ID)
         await play_incoming(endpoint.client, ID)

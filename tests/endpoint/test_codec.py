@@ -1,5 +1,7 @@
 """The codec endpoint (Temporal's remote codec protocol) on the endpoint's app, in process: it needs
-no Temporal server, only the keys."""
+no Temporal server, only the keys. The payloads here are bound to no handover, so only an observer
+may decode them; decoding a handover's own payloads, by its readers only, is in
+tests/e2e/test_encryption.py."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from endpoint.app import create_app
+from endpoint.codec import COOKIE
 from handover.codec import EncryptionCodec
 from handover.settings import Settings
-from tests.conftest import TOKENS, token_store
+from tests.conftest import OBSERVER, OUTSIDER, TOKENS, token_store
 
 UI = "http://localhost:8233"
 """The Temporal UI's origin, allowed in HANDOVER_CODEC_CORS_ORIGINS."""
@@ -29,7 +32,7 @@ STATUS = {"actor": "alice@novalien.com", "hypothesis": "pool exhausted on tenant
 
 def settings_for(tmp_path: Path, encrypted: bool = True) -> Settings:
     keys = SecretStr(f"2026-05={base64.b64encode(KEY).decode()}") if encrypted else None
-    return Settings(data_dir=tmp_path, payload_keys=keys, codec_cors_origins=[UI])
+    return Settings(data_dir=tmp_path, payload_keys=keys, codec_cors_origins=[UI], observers=[OBSERVER])
 
 
 def http_for(settings: Settings, who: str | None = None, origin: str | None = None) -> httpx.AsyncClient:
@@ -45,7 +48,8 @@ def http_for(settings: Settings, who: str | None = None, origin: str | None = No
 
 @pytest.fixture
 async def admin(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with http_for(settings_for(tmp_path), who="alice@novalien.com") as http:
+    """An observer's token: reads every handover, and payloads bound to none."""
+    async with http_for(settings_for(tmp_path), who=OBSERVER) as http:
         yield http
 
 
@@ -70,16 +74,27 @@ async def test_decode_shows_the_stored_payload(admin):
     assert payloads(answer) == [plain(), plain()], "encrypted ones decrypted, plain ones as they are"
 
 
-async def test_encode_then_decode_round_trip_with_a_service_token(tmp_path):
+async def test_encode_then_decode_round_trip(tmp_path):
     async with http_for(settings_for(tmp_path), who="service:pipeline") as http:
         encoded = await http.post("/codec/encode", json=body(plain()))
         assert encoded.status_code == 200, encoded.text
         [stored] = payloads(encoded)
         assert stored.metadata["encoding"] == b"binary/encrypted"
         assert b"db-7" not in stored.SerializeToString()
-
+        not_theirs = await http.post("/codec/decode", json=encoded.json())
+    async with http_for(settings_for(tmp_path), who=OBSERVER) as http:
         decoded = await http.post("/codec/decode", json=encoded.json())
-        assert payloads(decoded) == [plain()]
+
+    assert payloads(not_theirs) == [stored], "bound to no handover: back as it came, but to an observer"
+    assert payloads(decoded) == [plain()]
+
+
+async def test_a_payload_of_no_handover_stays_encrypted_for_an_admin(tmp_path):
+    encrypted = (await EncryptionCodec({"2026-05": KEY}).encode([plain()]))[0]
+    async with http_for(settings_for(tmp_path), who=OUTSIDER) as http:
+        answer = await http.post("/codec/decode", json=body(encrypted, plain()))
+    assert answer.status_code == 200, answer.text
+    assert payloads(answer) == [encrypted, plain()]
 
 
 async def test_an_empty_list_is_an_empty_list(admin):
@@ -87,31 +102,48 @@ async def test_an_empty_list_is_an_empty_list(admin):
     assert answer.json() == {"payloads": []}
 
 
-@pytest.mark.parametrize("origin", [None, ELSEWHERE])
-async def test_without_a_token_decoding_is_refused(tmp_path, origin):
+@pytest.mark.parametrize("origin", [None, ELSEWHERE, UI], ids=["no-origin", "elsewhere", "the-temporal-ui"])
+@pytest.mark.parametrize("route", ["/codec/decode", "/codec/encode"])
+async def test_without_a_token_the_codec_is_refused_whatever_the_origin(tmp_path, origin, route):
     encrypted = (await EncryptionCodec({"2026-05": KEY}).encode([plain()]))[0]
     async with http_for(settings_for(tmp_path), origin=origin) as http:
-        answer = await http.post("/codec/decode", json=body(encrypted))
+        answer = await http.post(route, json=body(encrypted))
         wrong_token = await http.post(
-            "/codec/decode", json=body(encrypted), headers={"Authorization": "Bearer not-a-token"}
+            route, json=body(encrypted), headers={"Authorization": "Bearer not-a-token"}
+        )
+        wrong_cookie = await http.post(
+            route, json=body(encrypted), headers={"Cookie": f"{COOKIE}=not-a-token"}
         )
     assert answer.status_code == 401
-    assert answer.json()["detail"] == "Send your token as `Authorization: Bearer <token>`."
-    assert wrong_token.status_code == 401
-    assert "access-control-allow-origin" not in answer.headers
+    assert answer.json()["detail"].startswith("Send your token as `Authorization: Bearer <token>` (the CLI")
+    assert "sign in to the handover console" in answer.json()["detail"]
+    assert wrong_token.status_code == 401 and wrong_cookie.status_code == 401
+    assert "db-7" not in answer.text + wrong_token.text + wrong_cookie.text
 
 
-async def test_the_temporal_ui_decodes_from_its_origin_without_a_token(tmp_path):
+async def test_the_temporal_ui_decodes_with_the_cookie_the_console_sets(tmp_path):
     encrypted = (await EncryptionCodec({"2026-05": KEY}).encode([plain()]))[0]
-    async with http_for(settings_for(tmp_path), origin=UI) as http:
-        preflight = await http.options(
+    async with http_for(settings_for(tmp_path), who=OBSERVER) as console:
+        opened = await console.post("/codec/session")
+    assert opened.status_code == 204, opened.text
+    cookie = opened.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Path=/codec" in cookie and "SameSite=strict" in cookie
+    assert "Max-Age=43200" in cookie
+
+    async with http_for(settings_for(tmp_path), origin=UI) as ui:  # no Authorization: the cookie only
+        ui.cookies.set(COOKIE, TOKENS[OBSERVER])
+        preflight = await ui.options(
             "/codec/decode",
             headers={
                 "Access-Control-Request-Method": "POST",
-                "Access-Control-Request-Headers": "content-type,x-namespace,authorization",
+                "Access-Control-Request-Headers": "content-type,x-namespace",
             },
         )
-        answer = await http.post("/codec/decode", json=body(encrypted))
+        answer = await ui.post("/codec/decode", json=body(encrypted))
+        as_a_form = await ui.post(
+            "/codec/decode", content=b"payloads=1", headers={"Content-Type": "text/plain"}
+        )
+        closed = await ui.delete("/codec/session")
 
     assert preflight.status_code == 200, preflight.text
     assert preflight.headers["access-control-allow-origin"] == UI
@@ -119,6 +151,22 @@ async def test_the_temporal_ui_decodes_from_its_origin_without_a_token(tmp_path)
     assert answer.status_code == 200, answer.text
     assert answer.headers["access-control-allow-origin"] == UI
     assert payloads(answer) == [plain()]
+    assert as_a_form.status_code == 415, "a cookie is spent only on JSON, which a browser preflights"
+    assert closed.status_code == 204 and 'handover_codec=""' in closed.headers["set-cookie"]
+
+
+async def test_a_cross_site_cookie_for_a_temporal_ui_elsewhere(tmp_path):
+    settings = settings_for(tmp_path).model_copy(update={"codec_cookie_cross_site": True})
+    async with http_for(settings, who=OBSERVER) as console:
+        opened = await console.post("/codec/session")
+    assert "SameSite=none" in opened.headers["set-cookie"] and "Secure" in opened.headers["set-cookie"]
+
+
+async def test_the_cookie_is_given_for_a_bearer_token_only(tmp_path):
+    async with http_for(settings_for(tmp_path)) as anonymous:
+        anonymous.cookies.set(COOKIE, TOKENS[OBSERVER])
+        answer = await anonymous.post("/codec/session")
+    assert answer.status_code == 401 and "set-cookie" not in answer.headers
 
 
 async def test_no_cors_for_other_origins_or_other_routes(tmp_path):
@@ -174,7 +222,7 @@ async def test_the_codec_routes_are_measured(admin):
 
 async def test_with_encryption_off_the_routes_say_so(tmp_path):
     async with http_for(settings_for(tmp_path, encrypted=False), who="alice@novalien.com") as http:
-        for route in ("/codec/decode", "/codec/encode"):
+        for route in ("/codec/decode", "/codec/encode", "/codec/session"):
             answer = await http.post(route, json=body(plain()))
             assert answer.status_code == 404
             assert answer.json()["detail"].startswith("Payload encryption is off here")

@@ -1,0 +1,95 @@
+"""Who may read a handover: its people (both admins, the senior, whoever requested it) and the
+deployment's observers (HANDOVER_OBSERVERS). Everyone else is told there is no such handover, as
+for an unknown id: whether Alice is handing over is not Dave's to know.
+
+Who a handover's people are is read from the request its run started with (the run's first history
+event), so no worker is needed and a handover that failed at step 0 is protected like any other. A
+run's people never change: they are kept, per run, for the life of the process.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Collection
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from handover.decisions import readers
+from handover.errors import UnknownHandover
+from handover.models import HandoverRequest
+
+RUNS_LOOKED_AT = 100
+"""The codec: the most runs of one handover id whose people it looks at (newest first)."""
+
+
+class Access:
+    """The readers of handover runs, looked up once per run."""
+
+    def __init__(self, observers: Collection[str], size: int = 10_000) -> None:
+        self.observers = frozenset(observers)
+        self._readers: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
+        self._size = size
+
+    def is_observer(self, actor: str) -> bool:
+        return actor in self.observers
+
+    async def check_readable(self, client: Client, workflow_id: str, actor: str) -> None:
+        """Raise UnknownHandover, with the words an unknown id gets, unless `actor` may read the
+        handover's latest run (the one its id names)."""
+        try:
+            run_id = (await client.get_workflow_handle(workflow_id).describe()).run_id
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise UnknownHandover(f"no handover {workflow_id}") from None
+            raise
+        if not await self.may_read_run(client, workflow_id, run_id, actor):
+            raise UnknownHandover(f"no handover {workflow_id}")
+
+    async def may_read_run(self, client: Client, workflow_id: str, run_id: str, actor: str) -> bool:
+        return self.is_observer(actor) or actor in await self._run_readers(client, workflow_id, run_id)
+
+    async def may_decode(self, client: Client, workflow_id: str | None, actor: str) -> bool:
+        """The codec: payloads bound to `workflow_id` are decrypted for a reader of any of its runs
+        (the UI shows every run under the id); payloads bound to none, for observers only."""
+        if self.is_observer(actor):
+            return True
+        if not workflow_id or not workflow_id.startswith("handover-") or '"' in workflow_id:
+            return False
+        query = f'WorkflowId = "{workflow_id}"'
+        async for execution in client.list_workflows(query, limit=RUNS_LOOKED_AT):
+            if actor in await self._run_readers(client, workflow_id, execution.run_id):
+                return True
+        return False
+
+    async def _run_readers(self, client: Client, workflow_id: str, run_id: str) -> frozenset[str]:
+        key = (workflow_id, run_id)
+        if key not in self._readers:
+            request = await started_with(client, workflow_id, run_id)
+            self._readers[key] = frozenset(readers(request)) if request is not None else frozenset()
+            if len(self._readers) > self._size:
+                self._readers.popitem(last=False)
+        return self._readers[key]
+
+
+async def started_with(client: Client, workflow_id: str, run_id: str) -> HandoverRequest | None:
+    """The request a run started with: its first event's input (None if it has none we can read)."""
+    history = await client.workflow_service.get_workflow_execution_history(
+        GetWorkflowExecutionHistoryRequest(
+            namespace=client.namespace,
+            execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+            maximum_page_size=1,
+        )
+    )
+    if not history.history.events:
+        return None
+    started = history.history.events[0].workflow_execution_started_event_attributes
+    if not started.input.payloads:
+        return None
+    try:
+        [request] = await client.data_converter.decode(started.input.payloads, [HandoverRequest])
+    except Exception:  # noqa: BLE001 — not a handover's input: nobody's to read but observers
+        return None
+    return request
