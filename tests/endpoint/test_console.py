@@ -17,7 +17,7 @@ from playwright.async_api import Locator, Page, Response, async_playwright, expe
 
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from tests.conftest import TOKENS
-from tests.humans import INCOMING, OUTGOING
+from tests.humans import INCOMING, OUTGOING, inventory
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -339,3 +339,28 @@ async def test_an_unknown_error_rate_is_shown_and_sent_as_unknown(page, endpoint
         await known.get_by_test_id("submit").click()
     assert (await sent.value).post_data_json["error_rate"] is None
     # (Whether the endpoint takes null is the model's: RolloutAnnotation.error_rate: float | None.)
+
+
+async def test_what_people_typed_is_shown_as_text_never_as_markup(page, endpoint, fresh_sandbox):
+    """A status paragraph with markup in it, as incoming sees it: the characters, no element made,
+    no script run (the console writes text, and its Content-Security-Policy forbids inline script)."""
+    markup = '<img src=x onerror="window.__pwned=1"> and <b>bold claims</b>'
+    await start(endpoint)
+    await inventory(endpoint.client, ID)
+    async with endpoint.http(OUTGOING) as alice:
+        given = await alice.post(
+            f"/handovers/{ID}/incidents/Q1DISK7/status",
+            json={
+                "hypothesis": markup,
+                "last_action": "restarted the pool",
+                "next_action": "watch p99 latency",
+            },
+        )
+    assert given.status_code == 200, given.text
+
+    await page.goto(endpoint.url)
+    await page.get_by_label("Your token").fill(TOKENS[INCOMING])
+    await page.get_by_label("Your token").press("Enter")
+    await expect(page.get_by_text(markup).first).to_be_visible(timeout=WAIT)
+    assert await page.locator("img[src='x'], b:text('bold claims')").count() == 0
+    assert await page.evaluate("window.__pwned") is None
