@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from endpoint import codec, console, events, guards, handovers
+from endpoint import codec, console, docs, events, guards, handovers
 from endpoint.auth import TokenStore
 from handover.codec import EncryptionCodec, UndecryptablePayload
 from handover.errors import HandoverError, invalid_fields
@@ -80,6 +80,8 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
             "who the token says), and relays Slack and PagerDuty events to the handover workflow."
         ),
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's /docs and /redoc load their scripts from a CDN: endpoint/docs.py instead
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.client = client
@@ -137,6 +139,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     app.include_router(handovers.router)
     app.include_router(events.router)
     app.include_router(console.router)
+    app.include_router(docs.router)
     keyring = settings.payload_keyring()
     if keyring:
         app.state.codec = EncryptionCodec(keyring)
@@ -145,6 +148,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
             app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)
     else:
         app.include_router(codec.off)
+    app.add_middleware(guards.SecurityHeaders)  # outermost: on every answer
     return app
 
 

@@ -1,5 +1,7 @@
-"""What every request passes through (endpoint/guards.py), over real HTTP on a raw socket: a body
-with no length is counted while it streams and refused at 1 MB, before it has all been sent."""
+"""What every request and answer passes through (endpoint/guards.py), over real HTTP: a body with no
+length is counted while it streams and refused at 1 MB, before it has all been sent (on a raw
+socket); every answer carries the security headers; /docs runs no third-party script, and the
+console and /docs work under the Content-Security-Policy in a real browser."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.async_api import async_playwright
 
 from endpoint.guards import TOO_LARGE
+from tests.conftest import TOKENS
 from tests.endpoint.test_api import ID
+from tests.endpoint.test_console import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 CHUNK = b"x" * 65_536
 
@@ -59,3 +64,93 @@ async def test_a_body_without_a_length_is_refused_at_1_mb_before_it_ends(endpoin
         metrics = (await http.get("/metrics")).text
     counted = f'handover_endpoint_requests_total{{method="POST",route="{route}",status="413"}} 1.0'
     assert counted in metrics, "the metrics count the refusal, under its route"
+
+
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+BOB = {"Authorization": f"Bearer {TOKENS['bob@novalien.com']}"}
+KINDS = [
+    ("the console page", "GET", "/", {}, None, 200),
+    ("a console asset", "GET", "/static/console.js", {}, None, 200),
+    ("the API docs", "GET", "/docs", {}, None, 200),
+    ("the API docs' script", "GET", "/docs/swagger-ui-bundle.js", {}, None, 200),
+    ("the OpenAPI document", "GET", "/openapi.json", {}, None, 200),
+    ("a JSON answer of the API", "GET", "/me", BOB, None, 200),
+    ("the health check", "GET", "/healthz", {}, None, 200),
+    ("no token (401)", "GET", "/me", {}, None, 401),
+    ("no such file (404)", "GET", "/static/secrets.txt", {}, None, 404),
+    ("FastAPI's own docs, turned off (404)", "GET", "/redoc", {}, None, 404),
+    (
+        "a body over 1 MB (413)",
+        "POST",
+        f"/handovers/{ID}/incidents/Q1DISK7/status",
+        BOB,
+        b"x" * 2_000_000,
+        413,
+    ),
+    ("a malformed body (422)", "POST", f"/handovers/{ID}/incidents/Q1DISK7/status", BOB, b"{", 422),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "method", "path", "headers", "body", "status"), KINDS, ids=[k[0] for k in KINDS]
+)
+async def test_every_kind_of_answer_carries_the_security_headers(
+    endpoint, kind, method, path, headers, body, status
+):
+    async with endpoint.http() as http:
+        sent = {**headers, "Content-Type": "application/json"} if body is not None else headers
+        answer = await http.request(method, path, headers=sent, content=body)
+    assert answer.status_code == status, answer.text[:300]
+    assert {name: answer.headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
+
+
+async def test_the_docs_load_nothing_from_another_origin(endpoint):
+    async with endpoint.http() as http:
+        page = (await http.get("/docs")).text
+        sources = re.findall(r"<(?:script|link)\b[^>]*?\b(?:src|href)=\"([^\"]*)\"", page)
+        assert sources, "the page loads its scripts and styles"
+        assert all(source.startswith("/") and not source.startswith("//") for source in sources), sources
+        assert "<script>" not in page and "<style" not in page and " style=" not in page, "nothing inline"
+        for source in sources:
+            assert (await http.get(source)).status_code == 200, source
+
+
+async def test_the_console_and_the_docs_work_under_the_content_security_policy(endpoint):
+    """In Chromium: the policy refuses nothing either page needs, and nothing leaves the origin."""
+    require_chromium()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = await browser.new_page()
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+        page.on("pageerror", lambda error: refused.append(str(error)))
+        elsewhere: list[str] = []
+        page.on("request", lambda r: None if r.url.startswith(endpoint.url) else elsewhere.append(r.url))
+
+        await page.goto(f"{endpoint.url}/docs")
+        operations = page.locator(".opblock")
+        await operations.first.wait_for(timeout=20_000)
+        async with endpoint.http() as http:
+            schema = (await http.get("/openapi.json")).json()
+        expected = sum(len(methods) for methods in schema["paths"].values())
+        assert await operations.count() == expected, "every operation of the API is shown"
+        await page.locator(".opblock-summary", has_text="/healthz").click()
+        await page.get_by_role("button", name="Try it out").click()
+        await page.get_by_role("button", name="Execute").click()
+        await page.locator(".live-responses-table .response-col_status", has_text="200").wait_for()
+
+        await page.goto(f"{endpoint.url}/")
+        await page.get_by_label("Your token").fill(TOKENS["bob@novalien.com"])
+        await page.get_by_label("Your token").press("Enter")
+        await page.get_by_test_id("actor").filter(has_text="bob@novalien.com").wait_for(timeout=20_000)
+        await browser.close()
+    assert refused == [], refused
+    assert elsewhere == [], elsewhere
