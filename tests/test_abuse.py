@@ -209,8 +209,9 @@ def pagerduty(
     signature: Callable[[str], Any] | None = None,
     drop_signature: bool = False,
 ) -> Callable[[], tuple[bytes, dict[str, Any]]]:
-    """`body` signed as PagerDuty signs it (with a fresh X-Webhook-Id); `send` goes instead;
-    `signature(hex)` rewrites the X-PagerDuty-Signature header."""
+    """`body` signed as PagerDuty signs it (with a fresh X-Webhook-Id, as PagerDuty sends one: the
+    endpoint ignores it, the signature does not cover it); `send` goes instead; `signature(hex)`
+    rewrites the X-PagerDuty-Signature header."""
 
     def signed() -> tuple[bytes, dict[str, Any]]:
         headers: dict[str, Any] = pagerduty_headers(body, secret, f"wh-abuse-{uuid.uuid4().hex[:12]}")

@@ -1,5 +1,6 @@
 """Slack and PagerDuty request signing, end to end: a valid event reaches the handover; a tampered
-body, a wrong secret or a stale timestamp is refused (401); a replayed event is harmless."""
+body, a wrong secret or a stale timestamp is refused (401); a replayed event is harmless, and a
+PagerDuty event is relayed once, told apart by its signed id."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import hmac
 import json
 import time
 from urllib.parse import urlencode
+
+from temporalio.api.enums.v1 import EventType
 
 from endpoint.events import pagerduty_signature_valid
 from handover import service
@@ -141,12 +144,56 @@ async def test_incoming_acknowledging_in_pagerduty_reaches_the_handover(endpoint
             "/pagerduty/webhooks", content=body, headers=pagerduty_headers(body, second, "wh-4")
         )
         assert first.status_code == 200 and "duplicate" not in first.json()
-        replay = await pagerduty.post(
-            "/pagerduty/webhooks", content=body, headers=pagerduty_headers(body, second, "wh-4")
+        replay = await pagerduty.post(  # PagerDuty's retry: the same event, a new X-Webhook-Id
+            "/pagerduty/webhooks", content=body, headers=pagerduty_headers(body, second, "wh-5")
         )
         assert replay.status_code == 200 and replay.json()["duplicate"] is True
     done = await wait_for(endpoint.client, ID, lambda p: p.incidents[0].acknowledged is not None)
     assert done.incidents[0].acknowledged.by == INCOMING and done.rejected == []
+
+
+async def relayed(endpoint) -> int:
+    """How many PagerDuty events reached the handover (its pagerduty_event signals)."""
+    signals = [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        async for event in endpoint.client.get_workflow_handle(ID).fetch_history_events()
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    return signals.count("pagerduty_event")
+
+
+async def test_pagerduty_events_are_de_duplicated_on_their_signed_id_not_on_x_webhook_id(
+    endpoint, fresh_sandbox
+):
+    await start(endpoint)
+    first, second = [item.incident.id for item in (await inventory(endpoint.client, ID)).incidents[:2]]
+    await play_outgoing(endpoint.client, ID)
+    await wait_for(endpoint.client, ID, lambda p: all(i.reassigned for i in p.incidents[:2]))
+    secret = PAGERDUTY_WEBHOOK_SECRETS.split(",")[0]
+    one, another = webhook(first, "PBOBOKA"), webhook(second, "PBOBOKA")
+    nameless = json.loads(one)
+    del nameless["event"]["id"]
+    without_id = json.dumps(nameless).encode()
+
+    async with endpoint.http() as pagerduty:
+
+        async def deliver(body: bytes, webhook_id: str) -> dict:
+            headers = pagerduty_headers(body, secret, webhook_id)
+            answer = await pagerduty.post("/pagerduty/webhooks", content=body, headers=headers)
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        assert await deliver(one, "wh-1") == {"ok": True}
+        assert await deliver(one, "wh-2") == {"ok": True, "duplicate": True}, "the same event, a new header"
+        assert await deliver(another, "wh-1") == {"ok": True}, "another event under a header seen already"
+        assert await relayed(endpoint) == 2
+        done = await wait_for(endpoint.client, ID, lambda p: all(i.acknowledged for i in p.incidents[:2]))
+        assert [i.acknowledged.by for i in done.incidents[:2]] == [INCOMING, INCOMING]
+
+        # An event without an id cannot be told from another: each delivery is relayed (harmless).
+        assert await deliver(without_id, "wh-3") == {"ok": True}
+        assert await deliver(without_id, "wh-3") == {"ok": True}
+        assert await relayed(endpoint) == 4
 
 
 def test_pagerduty_signature_matches_pagerduty_s_own_test_vector():
