@@ -347,7 +347,10 @@ def where_scenarios_live(started_with: str | Path | None) -> list[Path]:
 def scenario_file(path: str, places: list[Path]) -> Path | None:
     """The file a reset names, symlinks and `..` resolved, if it is in one of `places`; else None
     (and the file is not opened: the control routes have no auth)."""
-    resolved = Path(path).resolve()
+    try:
+        resolved = Path(path).resolve()
+    except ValueError:  # a NUL byte: no file has that name
+        return None
     return resolved if any(resolved.is_relative_to(place) for place in places) else None
 
 

@@ -270,6 +270,7 @@ def test_reset_reads_scenario_files_only_where_scenarios_live(tmp_path: Path) ->
             str(team / ".." / "outside.yaml"),
             str(team / "link.yaml"),
             str(fifo),
+            f"{SCENARIOS}/demo.yaml\x00",
         ):
             refused = control.post("/reset", json={"scenario": outside})
             assert refused.status_code == 403, (outside, refused.text)
