@@ -13,23 +13,29 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import async_playwright
 
+from endpoint.app import create_app
 from endpoint.guards import TOO_LARGE
-from tests.conftest import TOKENS
+from tests.conftest import TOKENS, token_store
 from tests.endpoint.test_api import ID
+from tests.endpoint.test_codec import settings_for
 from tests.endpoint.test_console import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.serving import serving
 
 CHUNK = b"x" * 65_536
 
 
-def post_unfinished(base_url: str, path: str, megabytes: int = 2) -> tuple[int, bytes]:
+def post_unfinished(
+    base_url: str, path: str, headers: dict[str, str] | None = None, megabytes: int = 2
+) -> tuple[int, bytes]:
     """POSTs `megabytes` of chunks (Transfer-Encoding: chunked, no Content-Length) and never the
     last, empty chunk: the body is never complete. Returns the answer's status and body, read
     then; a socket timeout (10 s) if none comes."""
     where = urlsplit(base_url)
     with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        more = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Type: application/json\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n"
+            f"{more}Transfer-Encoding: chunked\r\n\r\n"
         )
         sock.sendall(head.encode())
         for _ in range(megabytes * 1_000_000 // len(CHUNK) + 1):
@@ -64,6 +70,15 @@ async def test_a_body_without_a_length_is_refused_at_1_mb_before_it_ends(endpoin
         metrics = (await http.get("/metrics")).text
     counted = f'handover_endpoint_requests_total{{method="POST",route="{route}",status="413"}} 1.0'
     assert counted in metrics, "the metrics count the refusal, under its route"
+
+
+async def test_the_codec_s_body_is_counted_too(endpoint, tmp_path):
+    """The codec (on when payloads are encrypted) reads its body itself."""
+    app = create_app(settings_for(tmp_path), client=endpoint.client, tokens=token_store())
+    alice = {"Authorization": f"Bearer {TOKENS['alice@novalien.com']}"}
+    async with serving(app) as url:
+        status, body = await asyncio.to_thread(post_unfinished, url, "/codec/decode", alice)
+    assert (status, body.decode()) == (413, f'{{"detail":"{TOO_LARGE}"}}')
 
 
 SECURITY_HEADERS = {
