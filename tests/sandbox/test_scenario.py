@@ -16,14 +16,7 @@ import yaml
 from cryptography import x509
 from slack_sdk import WebClient
 
-from sandbox.state import (
-    DEMO_SCENARIO,
-    SCENARIOS,
-    ScenarioError,
-    load_scenario,
-    parse_scenario,
-    read_scenario_file,
-)
+from sandbox.state import DEMO_SCENARIO, ScenarioError, load_scenario, parse_scenario, read_scenario_file
 from sandbox.testing import SandboxHandle, running_sandbox
 from sandbox.tls import prepare_tls
 
@@ -270,11 +263,12 @@ def test_reset_reads_scenario_files_only_where_scenarios_live(tmp_path: Path) ->
             str(team / ".." / "outside.yaml"),
             str(team / "link.yaml"),
             str(fifo),
-            f"{SCENARIOS}/demo.yaml\x00",
+            f"{DEMO_SCENARIO}\x00",
         ):
             refused = control.post("/reset", json={"scenario": outside})
             assert refused.status_code == 403, (outside, refused.text)
-            assert f"read only from {SCENARIOS.resolve()} and {team.resolve()}" in refused.json()["error"]
+            where = f"read only from {DEMO_SCENARIO.parent.resolve()} and {team.resolve()}"
+            assert where in refused.json()["error"]
             assert "x:0:0" not in refused.text and "tokens" not in refused.text, "nothing of the file"
         assert not opened.wait(0.5), "the sandbox opened a file outside the scenarios"
         assert control.get("/state").json() == before, "unchanged"
