@@ -162,38 +162,48 @@ async def relayed(endpoint) -> int:
     return signals.count("pagerduty_event")
 
 
-async def test_pagerduty_events_are_de_duplicated_on_their_signed_id_not_on_x_webhook_id(
-    endpoint, fresh_sandbox
-):
+async def reassigned_to_incoming(endpoint) -> list[str]:
+    """A handover whose first two incidents are bob's now, ready for his acknowledgements."""
     await start(endpoint)
-    first, second = [item.incident.id for item in (await inventory(endpoint.client, ID)).incidents[:2]]
+    incidents = [item.incident.id for item in (await inventory(endpoint.client, ID)).incidents[:2]]
     await play_outgoing(endpoint.client, ID)
     await wait_for(endpoint.client, ID, lambda p: all(i.reassigned for i in p.incidents[:2]))
-    secret = PAGERDUTY_WEBHOOK_SECRETS.split(",")[0]
-    one, another = webhook(first, "PBOBOKA"), webhook(second, "PBOBOKA")
-    nameless = json.loads(one)
-    del nameless["event"]["id"]
-    without_id = json.dumps(nameless).encode()
+    return incidents
 
+
+async def deliver(endpoint, body: bytes, webhook_id: str) -> dict:
+    """A PagerDuty webhook, validly signed, under this X-Webhook-Id: its answer (200)."""
+    headers = pagerduty_headers(body, PAGERDUTY_WEBHOOK_SECRETS.split(",")[0], webhook_id)
     async with endpoint.http() as pagerduty:
+        answer = await pagerduty.post("/pagerduty/webhooks", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
-        async def deliver(body: bytes, webhook_id: str) -> dict:
-            headers = pagerduty_headers(body, secret, webhook_id)
-            answer = await pagerduty.post("/pagerduty/webhooks", content=body, headers=headers)
-            assert answer.status_code == 200, answer.text
-            return answer.json()
 
-        assert await deliver(one, "wh-1") == {"ok": True}
-        assert await deliver(one, "wh-2") == {"ok": True, "duplicate": True}, "the same event, a new header"
-        assert await deliver(another, "wh-1") == {"ok": True}, "another event under a header seen already"
-        assert await relayed(endpoint) == 2
-        done = await wait_for(endpoint.client, ID, lambda p: all(i.acknowledged for i in p.incidents[:2]))
-        assert [i.acknowledged.by for i in done.incidents[:2]] == [INCOMING, INCOMING]
+async def test_the_same_signed_event_under_a_new_x_webhook_id_is_relayed_once(endpoint, fresh_sandbox):
+    incident, _ = await reassigned_to_incoming(endpoint)
+    body = webhook(incident, "PBOBOKA")
+    assert await deliver(endpoint, body, "wh-1") == {"ok": True}
+    assert await deliver(endpoint, body, "wh-2") == {"ok": True, "duplicate": True}
+    assert await relayed(endpoint) == 1
 
-        # An event without an id cannot be told from another: each delivery is relayed (harmless).
-        assert await deliver(without_id, "wh-3") == {"ok": True}
-        assert await deliver(without_id, "wh-3") == {"ok": True}
-        assert await relayed(endpoint) == 4
+
+async def test_two_events_under_one_x_webhook_id_are_both_relayed(endpoint, fresh_sandbox):
+    first, second = await reassigned_to_incoming(endpoint)
+    assert await deliver(endpoint, webhook(first, "PBOBOKA"), "wh-1") == {"ok": True}
+    assert await deliver(endpoint, webhook(second, "PBOBOKA"), "wh-1") == {"ok": True}
+    assert await relayed(endpoint) == 2
+    done = await wait_for(endpoint.client, ID, lambda p: all(i.acknowledged for i in p.incidents[:2]))
+    assert [i.acknowledged.by for i in done.incidents[:2]] == [INCOMING, INCOMING]
+
+    # An event without an id cannot be told from another: each delivery is relayed (harmless),
+    # whatever its X-Webhook-Id.
+    nameless = json.loads(webhook(first, "PBOBOKA"))
+    del nameless["event"]["id"]
+    body = json.dumps(nameless).encode()
+    assert await deliver(endpoint, body, "wh-3") == {"ok": True}
+    assert await deliver(endpoint, body, "wh-3") == {"ok": True}
+    assert await relayed(endpoint) == 4
 
 
 def test_pagerduty_signature_matches_pagerduty_s_own_test_vector():

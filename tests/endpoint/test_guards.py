@@ -42,8 +42,11 @@ def post_unfinished(
         for _ in range(megabytes * 1_000_000 // len(CHUNK) + 1):
             sock.sendall(b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK))
         answer = b""
-        while b"\r\n\r\n" not in answer:
-            answer += sock.recv(65_536)
+        try:
+            while b"\r\n\r\n" not in answer:
+                answer += sock.recv(65_536)
+        except TimeoutError:
+            raise AssertionError(f"no answer within 10 s to an unfinished body of {megabytes} MB") from None
         head_part, _, body = answer.partition(b"\r\n\r\n")
         length = int(re.search(rb"(?im)^content-length: *(\d+)", head_part).group(1))
         while len(body) < length:
