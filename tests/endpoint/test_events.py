@@ -180,7 +180,11 @@ async def deliver(endpoint, body: bytes, webhook_id: str) -> dict:
     return answer.json()
 
 
-async def test_the_same_signed_event_under_a_new_x_webhook_id_is_relayed_once(endpoint, fresh_sandbox):
+async def test_pagerduty_events_are_de_duplicated_on_their_signed_id_not_on_x_webhook_id(
+    endpoint, fresh_sandbox
+):
+    """The same signed event under a new X-Webhook-Id (as PagerDuty retries it, or anyone replays it)
+    is relayed once."""
     incident, _ = await reassigned_to_incoming(endpoint)
     body = webhook(incident, "PBOBOKA")
     assert await deliver(endpoint, body, "wh-1") == {"ok": True}
