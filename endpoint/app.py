@@ -19,17 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from endpoint import codec, console, events, handovers
+from endpoint import codec, console, docs, events, guards, handovers
 from endpoint.auth import TokenStore
 from handover.access import Access
 from handover.codec import EncryptionCodec, UndecryptablePayload
 from handover.errors import HandoverError, invalid_fields
 from handover.settings import Settings
 from handover.temporal import connect
-
-MAX_BODY = 1_000_000
-"""Bytes of request body the endpoint reads at most (a status paragraph is 2,000 characters)."""
-
 
 FORMS = {
     "handover_id": "a handover id (handover-<outgoing email>) or the outgoing admin's email",
@@ -85,6 +81,8 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
             "who the token says), and relays Slack and PagerDuty events to the handover workflow."
         ),
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's /docs and /redoc load their scripts from a CDN: endpoint/docs.py instead
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.client = client
@@ -92,17 +90,12 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     app.state.seen_webhooks = events.Seen()
     app.state.access = Access(settings.observers)
     metrics = app.state.metrics = Metrics()
+    app.add_middleware(guards.BodyLimit)  # inside `measure`: its 413s are counted
 
     @app.middleware("http")
     async def measure(request: Request, call_next):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY:
-            response: Response = JSONResponse(
-                status_code=413, content={"detail": f"The body is larger than {MAX_BODY // 1_000_000} MB."}
-            )
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
         metrics.requests.labels(request.method, template, str(response.status_code)).inc()
@@ -148,6 +141,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     app.include_router(handovers.router)
     app.include_router(events.router)
     app.include_router(console.router)
+    app.include_router(docs.router)
     keyring = settings.payload_keyring()
     if keyring:
         app.state.codec = EncryptionCodec(keyring)
@@ -157,6 +151,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
             app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)
     else:
         app.include_router(codec.off)
+    app.add_middleware(guards.SecurityHeaders)  # outermost: on every answer
     return app
 
 

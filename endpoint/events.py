@@ -124,17 +124,17 @@ async def slack_interactivity(request: Request) -> dict:
 
 
 class Seen:
-    """Webhook ids already relayed (PagerDuty delivers at least once)."""
+    """Ids of the PagerDuty events already relayed (PagerDuty delivers at least once)."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._ids: OrderedDict[str, None] = OrderedDict()
         self._size = size
 
-    def __contains__(self, webhook_id: str) -> bool:
-        return webhook_id in self._ids
+    def __contains__(self, event_id: str) -> bool:
+        return event_id in self._ids
 
-    def add(self, webhook_id: str) -> None:
-        self._ids[webhook_id] = None
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
         if len(self._ids) > self._size:
             self._ids.popitem(last=False)
 
@@ -160,14 +160,16 @@ async def pagerduty_webhooks(request: Request) -> dict:
     body = await request.body()
     if not pagerduty_signature_valid(body, request.headers.get("x-pagerduty-signature", ""), secrets):
         raise HTTPException(401, "The PagerDuty signature is missing or wrong.")
-    webhook_id = request.headers.get("x-webhook-id", "")
-    seen: Seen = request.app.state.seen_webhooks
-    if webhook_id and webhook_id in seen:
-        return {"ok": True, "duplicate": True}
     try:
         event = _object(_object(json.loads(body), "body").get("event"), "event")
     except ValueError:
         raise HTTPException(400, 'Expected PagerDuty\'s v3 envelope: {"event": {...}}.') from None
+    # On the signed event's id, never on X-Webhook-Id: the signature does not cover that header, so a
+    # signed body would be taken again under a new one, and a real event dropped under a reused one.
+    event_id = str(event.get("id") or "")
+    seen: Seen = request.app.state.seen_webhooks
+    if event_id and event_id in seen:
+        return {"ok": True, "duplicate": True}
     data = _object(event.get("data") or {}, "event data")
     agent = _object(event.get("agent") or {}, "event agent")
     acknowledged = (
@@ -178,6 +180,6 @@ async def pagerduty_webhooks(request: Request) -> dict:
             event_type="incident.acknowledged", incident_id=str(data["id"]), agent_id=str(agent["id"])
         )
         await _relay(request, "pagerduty_event", relayed, {visibility.INCOMING_PAGERDUTY: str(agent["id"])})
-    if webhook_id:
-        seen.add(webhook_id)  # only once relayed: a delivery that failed is relayed when it comes again
+    if event_id:
+        seen.add(event_id)  # only once relayed: a delivery that failed is relayed when it comes again
     return {"ok": True}

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sandbox import pagerduty, platform, slack
 from sandbox.faults import Fault, FaultPlan, Faults
 from sandbox.limits import PAGERDUTY_PER_MINUTE, LimitPlan, Limits, Verdict, credential_of
-from sandbox.state import Scenario, ScenarioError, Store, read_scenario_file
+from sandbox.state import SCENARIOS, Scenario, ScenarioError, Store, read_scenario_file
 
 Api = Literal["pagerduty", "slack", "platform"]
 PREFIXES: dict[str, Api] = {
@@ -335,10 +335,31 @@ async def state(request: Request) -> dict[str, Any]:
     return store.state.model_dump(mode="json")
 
 
+def where_scenarios_live(started_with: str | Path | None) -> list[Path]:
+    """The directories a reset may read scenario files from: the sandbox's own, and that of the
+    file it was started with."""
+    places = [SCENARIOS.resolve()]
+    if started_with is not None:
+        places.append(Path(started_with).resolve().parent)
+    return list(dict.fromkeys(places))
+
+
+def scenario_file(path: str, places: list[Path]) -> Path | None:
+    """The file a reset names, symlinks and `..` resolved, if it is in one of `places`; else None
+    (and the file is not opened: the control routes have no auth)."""
+    try:
+        resolved = Path(path).resolve()
+    except ValueError:  # a NUL byte: no file has that name
+        return None
+    return resolved if any(resolved.is_relative_to(place) for place in places) else None
+
+
 @control.post("/reset")
 async def reset(request: Request) -> JSONResponse:
-    """Back to the loaded scenario; or, given `{"scenario": "<path>"}` or a scenario, to that one."""
+    """Back to the loaded scenario; or, given `{"scenario": "<path>"}` or a scenario, to that one.
+    A path is read only from where scenarios live (`where_scenarios_live`)."""
     store: Store = request.app.state.store
+    places: list[Path] = request.app.state.scenario_places
     raw = await request.body()
     try:
         body = json.loads(raw) if raw.strip() else None
@@ -349,7 +370,15 @@ async def reset(request: Request) -> JSONResponse:
         if body is None or body == {}:
             store.reset()
         elif isinstance(body, dict) and set(body) == {"scenario"} and isinstance(body["scenario"], str):
-            store.load(read_scenario_file(body["scenario"]), source=body["scenario"])
+            path = scenario_file(body["scenario"], places)
+            if path is None:
+                message = (
+                    f"scenario files are read only from {' and '.join(map(str, places))} (the sandbox's "
+                    "scenarios and the directory of the one it was started with): put the file there, "
+                    "or send the scenario itself as the body"
+                )
+                return JSONResponse({"error": message}, status_code=403)
+            store.load(read_scenario_file(path), source=body["scenario"])
         elif isinstance(body, dict):
             store.load(body, source="scenario in the reset request")
         else:
@@ -417,6 +446,7 @@ def create_app(scenario: str | Path | Scenario | dict[str, Any]) -> FastAPI:
         store = Store(scenario)
     app = FastAPI(title="oncall-handover sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
+    app.state.scenario_places = where_scenarios_live(scenario if isinstance(scenario, (str, Path)) else None)
     app.state.faults = Faults(store.scenario.faults)
     app.state.limits = Limits(store.scenario.limits or LimitPlan())
     app.include_router(pagerduty.router)

@@ -29,7 +29,9 @@ from pydantic import (
 from sandbox.faults import FaultPlan
 from sandbox.limits import LimitPlan
 
-DEMO_SCENARIO = Path(__file__).parent / "scenarios" / "demo.yaml"
+SCENARIOS = Path(__file__).parent / "scenarios"
+"""The sandbox's own scenario files."""
+DEMO_SCENARIO = SCENARIOS / "demo.yaml"
 
 
 def utcnow() -> datetime:

@@ -125,6 +125,8 @@ class Http:
     json: Any = None
     content: bytes | Callable[[], bytes] | None = None
     """A raw body (sent as application/json unless `headers` say otherwise); callable: made at send time."""
+    chunked: bool = False
+    """`content` goes as a stream: Transfer-Encoding: chunked, no Content-Length."""
     headers: dict[str, Any] = field(default_factory=dict)
     signed: Callable[[], tuple[bytes, dict[str, Any]]] | None = None
     """Body and headers made at send time (Slack and PagerDuty signatures carry the time)."""
@@ -231,8 +233,9 @@ def pagerduty(
     signature: Callable[[str], Any] | None = None,
     drop_signature: bool = False,
 ) -> Callable[[], tuple[bytes, dict[str, Any]]]:
-    """`body` signed as PagerDuty signs it (with a fresh X-Webhook-Id); `send` goes instead;
-    `signature(hex)` rewrites the X-PagerDuty-Signature header."""
+    """`body` signed as PagerDuty signs it (with a fresh X-Webhook-Id, as PagerDuty sends one: the
+    endpoint ignores it, the signature does not cover it); `send` goes instead; `signature(hex)`
+    rewrites the X-PagerDuty-Signature header."""
 
     def signed() -> tuple[bytes, dict[str, Any]]:
         headers: dict[str, Any] = pagerduty_headers(body, secret, f"wh-abuse-{uuid.uuid4().hex[:12]}")
@@ -311,6 +314,12 @@ def five_megabytes() -> bytes:
     return json.dumps({**STATUS, "hypothesis": "WAL " * 1_250_000}).encode()
 
 
+async def in_chunks(body: bytes, size: int = 65_536) -> AsyncIterator[bytes]:
+    """The body as a stream, which httpx sends chunked, without a Content-Length."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
 def deeply_nested() -> bytes:
     return b'{"hypothesis": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
 
@@ -383,6 +392,14 @@ CASES: list[Case] = [
          content=five_megabytes), 413, "larger than 1 MB"),
     Case("a 5 MB body with no token", post(at("incidents", INCIDENT, "status"), content=five_megabytes),
          413, "larger than 1 MB"),
+    Case("a 5 MB status paragraph, chunked (no Content-Length)", post(at("incidents", INCIDENT, "status"),
+         OUTGOING, content=five_megabytes, chunked=True), 413, "larger than 1 MB"),
+    Case("a 5 MB unsigned Slack event, chunked", post("/slack/events", content=five_megabytes, chunked=True),
+         413, "larger than 1 MB"),
+    Case("a 5 MB unsigned Slack button press, chunked", post("/slack/interactivity", content=five_megabytes,
+         chunked=True, headers=FORM), 413, "larger than 1 MB"),
+    Case("a 5 MB unsigned PagerDuty webhook, chunked", post("/pagerduty/webhooks", content=five_megabytes,
+         chunked=True), 413, "larger than 1 MB"),
     Case("an actor in the body", post(at("incidents", INCIDENT, "status"), OUTGOING,
          {**STATUS, "actor": CAROL}), 422, "actor: Extra inputs are not permitted"),
     Case("a blank status paragraph (three spaces each)", post(at("incidents", BLANK_INCIDENT, "status"),
@@ -839,7 +856,7 @@ async def _http(abuse: World, send: Http) -> Answer:
             send.path,
             headers={**headers, **send.headers},
             **(
-                {"content": content}
+                {"content": in_chunks(content) if send.chunked else content}
                 if content is not None
                 else {"json": send.json}
                 if send.json is not None

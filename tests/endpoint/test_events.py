@@ -1,5 +1,6 @@
 """Slack and PagerDuty request signing, end to end: a valid event reaches the handover; a tampered
-body, a wrong secret or a stale timestamp is refused (401); a replayed event is harmless."""
+body, a wrong secret or a stale timestamp is refused (401); a replayed event is harmless, and a
+PagerDuty event is relayed once, told apart by its signed id."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import hmac
 import json
 import time
 from urllib.parse import urlencode
+
+from temporalio.api.enums.v1 import EventType
 
 from endpoint.events import pagerduty_signature_valid
 from handover import service
@@ -141,12 +144,70 @@ async def test_incoming_acknowledging_in_pagerduty_reaches_the_handover(endpoint
             "/pagerduty/webhooks", content=body, headers=pagerduty_headers(body, second, "wh-4")
         )
         assert first.status_code == 200 and "duplicate" not in first.json()
-        replay = await pagerduty.post(
-            "/pagerduty/webhooks", content=body, headers=pagerduty_headers(body, second, "wh-4")
+        replay = await pagerduty.post(  # PagerDuty's retry: the same event, a new X-Webhook-Id
+            "/pagerduty/webhooks", content=body, headers=pagerduty_headers(body, second, "wh-5")
         )
         assert replay.status_code == 200 and replay.json()["duplicate"] is True
     done = await wait_for(endpoint.client, ID, lambda p: p.incidents[0].acknowledged is not None)
     assert done.incidents[0].acknowledged.by == INCOMING and done.rejected == []
+
+
+async def relayed(endpoint) -> int:
+    """How many PagerDuty events reached the handover (its pagerduty_event signals)."""
+    signals = [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        async for event in endpoint.client.get_workflow_handle(ID).fetch_history_events()
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    return signals.count("pagerduty_event")
+
+
+async def reassigned_to_incoming(endpoint) -> list[str]:
+    """A handover whose first two incidents are bob's now, ready for his acknowledgements."""
+    await start(endpoint)
+    incidents = [item.incident.id for item in (await inventory(endpoint.client, ID)).incidents[:2]]
+    await play_outgoing(endpoint.client, ID)
+    await wait_for(endpoint.client, ID, lambda p: all(i.reassigned for i in p.incidents[:2]))
+    return incidents
+
+
+async def deliver(endpoint, body: bytes, webhook_id: str) -> dict:
+    """A PagerDuty webhook, validly signed, under this X-Webhook-Id: its answer (200)."""
+    headers = pagerduty_headers(body, PAGERDUTY_WEBHOOK_SECRETS.split(",")[0], webhook_id)
+    async with endpoint.http() as pagerduty:
+        answer = await pagerduty.post("/pagerduty/webhooks", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def test_pagerduty_events_are_de_duplicated_on_their_signed_id_not_on_x_webhook_id(
+    endpoint, fresh_sandbox
+):
+    """The same signed event under a new X-Webhook-Id (as PagerDuty retries it, or anyone replays it)
+    is relayed once."""
+    incident, _ = await reassigned_to_incoming(endpoint)
+    body = webhook(incident, "PBOBOKA")
+    assert await deliver(endpoint, body, "wh-1") == {"ok": True}
+    assert await deliver(endpoint, body, "wh-2") == {"ok": True, "duplicate": True}
+    assert await relayed(endpoint) == 1
+
+
+async def test_two_events_under_one_x_webhook_id_are_both_relayed(endpoint, fresh_sandbox):
+    first, second = await reassigned_to_incoming(endpoint)
+    assert await deliver(endpoint, webhook(first, "PBOBOKA"), "wh-1") == {"ok": True}
+    assert await deliver(endpoint, webhook(second, "PBOBOKA"), "wh-1") == {"ok": True}
+    assert await relayed(endpoint) == 2
+    done = await wait_for(endpoint.client, ID, lambda p: all(i.acknowledged for i in p.incidents[:2]))
+    assert [i.acknowledged.by for i in done.incidents[:2]] == [INCOMING, INCOMING]
+
+    # An event without an id cannot be told from another: each delivery is relayed (harmless),
+    # whatever its X-Webhook-Id.
+    nameless = json.loads(webhook(first, "PBOBOKA"))
+    del nameless["event"]["id"]
+    body = json.dumps(nameless).encode()
+    assert await deliver(endpoint, body, "wh-3") == {"ok": True}
+    assert await deliver(endpoint, body, "wh-3") == {"ok": True}
+    assert await relayed(endpoint) == 4
 
 
 def test_pagerduty_signature_matches_pagerduty_s_own_test_vector():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from cryptography import x509
 from slack_sdk import WebClient
 
 from sandbox.state import DEMO_SCENARIO, ScenarioError, load_scenario, parse_scenario, read_scenario_file
-from sandbox.testing import SandboxHandle
+from sandbox.testing import SandboxHandle, running_sandbox
 from sandbox.tls import prepare_tls
 
 ROOT = Path(__file__).parents[2]
@@ -225,7 +227,57 @@ def test_write_log_records_writes_in_order(fresh_sandbox: SandboxHandle) -> None
     assert [w["seq"] for w in fresh_sandbox.writes("platform")] == [3, 4]
 
 
-def test_reset_restores_the_scenario_and_clears_the_log(fresh_sandbox: SandboxHandle, tmp_path: Path) -> None:
+def test_reset_reads_scenario_files_only_where_scenarios_live(tmp_path: Path) -> None:
+    """The sandbox's scenarios and the directory of the one it was started with: nothing else is
+    opened (the control routes have no auth), whatever symlinks or `..` say."""
+    team = tmp_path / "team"
+    team.mkdir()
+    demo = read_scenario_file(DEMO_SCENARIO)
+    (team / "team.yaml").write_text(yaml.safe_dump({**demo, "name": "team"}))
+    (team / "other.yaml").write_text(yaml.safe_dump({**demo, "name": "other"}))
+    (tmp_path / "outside.yaml").write_text(yaml.safe_dump({**demo, "name": "outside"}))
+    (team / "link.yaml").symlink_to(tmp_path / "outside.yaml")
+    fifo = tmp_path / "never-opened.yaml"
+    os.mkfifo(fifo)
+    opened = threading.Event()
+
+    def write_end() -> None:  # its open returns only once someone opens the read end
+        with open(fifo, "w"):
+            opened.set()
+
+    with running_sandbox(team / "team.yaml", tmp_path / "data") as sandbox, sandbox.control() as control:
+        for path, name in (
+            (team / "other.yaml", "other"),
+            (DEMO_SCENARIO, "demo"),
+            (team / "team.yaml", "team"),
+        ):
+            loaded = control.post("/reset", json={"scenario": str(path)})
+            assert loaded.status_code == 200 and loaded.json()["scenario"] == name
+
+        before = control.get("/state").json()
+        writer = threading.Thread(target=write_end, daemon=True)
+        writer.start()
+        for outside in (
+            "/etc/passwd",
+            str(tmp_path / "outside.yaml"),
+            str(team / ".." / "outside.yaml"),
+            str(team / "link.yaml"),
+            str(fifo),
+            f"{DEMO_SCENARIO}\x00",
+        ):
+            refused = control.post("/reset", json={"scenario": outside})
+            assert refused.status_code == 403, (outside, refused.text)
+            where = f"read only from {DEMO_SCENARIO.parent.resolve()} and {team.resolve()}"
+            assert where in refused.json()["error"]
+            assert "x:0:0" not in refused.text and "tokens" not in refused.text, "nothing of the file"
+        assert not opened.wait(0.5), "the sandbox opened a file outside the scenarios"
+        assert control.get("/state").json() == before, "unchanged"
+        assert control.get("/healthz").json()["scenario"] == "team"
+    os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # lets the write end go
+    writer.join(5)
+
+
+def test_reset_restores_the_scenario_and_clears_the_log(fresh_sandbox: SandboxHandle) -> None:
     platform = httpx.Client(
         base_url=fresh_sandbox.platform_url,
         verify=fresh_sandbox.ssl_context(),
@@ -246,13 +298,11 @@ def test_reset_restores_the_scenario_and_clears_the_log(fresh_sandbox: SandboxHa
     other["platform"]["impersonation_sessions"] = [
         s for s in other["platform"]["impersonation_sessions"] if s["ticket_id"] == "SUP-1042"
     ]
-    path = tmp_path / "other.yaml"
-    path.write_text(yaml.safe_dump(other))
-    fresh_sandbox.reset(path)
+    fresh_sandbox.reset(other)  # a scenario of the test's own goes inline (files: the next test)
     assert len(platform.get("/tickets").json()["tickets"]) == 1
 
     with fresh_sandbox.control() as control:
-        refused = control.post("/reset", json={"scenario": str(tmp_path / "missing.yaml")})
+        refused = control.post("/reset", json={"scenario": str(DEMO_SCENARIO.parent / "missing.yaml")})
         assert refused.status_code == 400 and "cannot read the scenario file" in refused.json()["error"]
         assert control.get("/healthz").json()["scenario"] == "other"  # unchanged
         other["pagerduty"]["incidents"][0]["service"] = "PNOSUCH"
