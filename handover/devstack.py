@@ -322,6 +322,12 @@ def banner(
         f"  Temporal        {settings.temporal_address} (namespace {settings.temporal_namespace})",
         f"  Temporal UI     http://localhost:{UI_PORT}",
     ]
+    if settings.payload_keyring():
+        lines += [
+            "                  payloads are encrypted: to read them in the UI, sign in to the console",
+            '                  in the same browser, then turn on "Include cross-origin credentials" in',
+            '                  the UI\'s codec settings (docs/threat-model.md, "The Temporal UI")',
+        ]
     if sandbox:
         lines += [
             f"  Sandbox         {settings.sandbox_url} (PagerDuty, Slack, platform API)",
@@ -335,7 +341,8 @@ def banner(
         "Next, in another terminal:",
         *try_next(settings, sandbox, people),
         "",
-        "Ctrl-C stops everything (handovers are kept in .data/ and resume on the next `make run`).",
+        f"Ctrl-C stops everything (handovers are kept in {settings.data_dir}/ and resume on the next "
+        "`make run`).",
         "",
     ]
     if tokens:
