@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.state import DEMO_SCENARIO
+from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from sandbox.testing import SandboxHandle, running_sandbox
 
 # --- sandbox (PagerDuty, Slack, platform API over HTTPS) -----------------------------------
@@ -22,6 +22,19 @@ def fresh_sandbox(sandbox: SandboxHandle) -> SandboxHandle:
     """The session sandbox back at the demo scenario, write log empty. Ask for it where a test writes."""
     sandbox.reset(DEMO_SCENARIO)
     return sandbox
+
+
+@pytest.fixture
+def workspace(fresh_sandbox: SandboxHandle):
+    """The demo with its Slack changed (`change(scenario["slack"])`); back to the demo after."""
+
+    def reset_with(change):
+        scenario = read_scenario_file(DEMO_SCENARIO)
+        change(scenario["slack"])
+        fresh_sandbox.reset(scenario)
+
+    yield reset_with
+    fresh_sandbox.reset(DEMO_SCENARIO)
 
 
 # --- settings: every client pointed at the session sandbox ---------------------------------

@@ -11,20 +11,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.slack import ReactionWatch, SlackAccess, SlackActivities, lacks_scopes, required_scopes
 from handover.errors import NotSetUp
-from sandbox.state import BOT_SCOPES, DEMO_SCENARIO, read_scenario_file
-
-
-@pytest.fixture
-def workspace(fresh_sandbox):
-    """The demo with its Slack changed (`change(scenario["slack"])`); back to the demo after."""
-
-    def reset_with(change: Callable[[dict], None]) -> None:
-        scenario = read_scenario_file(DEMO_SCENARIO)
-        change(scenario["slack"])
-        fresh_sandbox.reset(scenario)
-
-    yield reset_with
-    fresh_sandbox.reset(DEMO_SCENARIO)
+from sandbox.state import BOT_SCOPES
 
 
 def platform_ops(slack: dict) -> dict:

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowFailureError
 from handover import service
 from handover.errors import NotSetUp, UnknownAdmin
 from handover.models import HandoverProgress, HandoverRequest, Phase
-from sandbox.state import BOT_SCOPES, DEMO_SCENARIO, read_scenario_file
+from sandbox.state import BOT_SCOPES
 from tests.humans import INCOMING, OUTGOING
 
 
@@ -69,19 +69,6 @@ WORKSPACES: list[tuple[Callable[[dict], None], type, str]] = [
         "nobody): check the address, or add them to Slack",
     ),
 ]
-
-
-@pytest.fixture
-def workspace(fresh_sandbox):
-    """The demo with its Slack changed (`change(scenario["slack"])`); back to the demo after."""
-
-    def reset_with(change: Callable[[dict], None]) -> None:
-        scenario = read_scenario_file(DEMO_SCENARIO)
-        change(scenario["slack"])
-        fresh_sandbox.reset(scenario)
-
-    yield reset_with
-    fresh_sandbox.reset(DEMO_SCENARIO)
 
 
 @pytest.mark.parametrize(
