@@ -9,6 +9,7 @@ run's people never change: they are kept, per run, for the life of the process.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Collection
 
@@ -23,6 +24,9 @@ from handover.models import HandoverRequest
 
 RUNS_LOOKED_AT = 100
 """The codec: the most runs of one handover id whose people it looks at (newest first)."""
+_LISTABLE = re.compile(r"^handover-[A-Za-z0-9@._+#-]{1,254}$")
+"""A workflow id that can go into a visibility query as it is (a payload's binding is the caller's
+to write: a quote or a backslash in it must not change the query)."""
 
 
 class Access:
@@ -56,8 +60,16 @@ class Access:
         (the UI shows every run under the id); payloads bound to none, for observers only."""
         if self.is_observer(actor):
             return True
-        if not workflow_id or not workflow_id.startswith("handover-") or '"' in workflow_id:
+        if not workflow_id or not workflow_id.startswith("handover-"):
             return False
+        if not _LISTABLE.match(workflow_id):  # never into a visibility query: its latest run only
+            try:
+                run_id = (await client.get_workflow_handle(workflow_id).describe()).run_id
+            except RPCError as error:
+                if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                    return False
+                raise
+            return actor in await self._run_readers(client, workflow_id, run_id)
         query = f'WorkflowId = "{workflow_id}"'
         async for execution in client.list_workflows(query, limit=RUNS_LOOKED_AT):
             if actor in await self._run_readers(client, workflow_id, execution.run_id):

@@ -368,6 +368,8 @@ RAMP = ("--error-rate", "1", "--next-step", "hold at 10%")
 SECRET_OF_ID = _sealed(ID)
 SECRET_OF_NONE = _sealed(None)
 MOVED_TO_DAVE = _moved(SECRET_OF_ID, workflow_id_for(DAVE))
+MOVED_INTO_THE_QUERY = _moved(SECRET_OF_ID, f'{ID}" OR WorkflowType = "HandoverWorkflow')
+MOVED_TO_A_BACKSLASH = _moved(SECRET_OF_ID, "handover-dave\\")
 
 # fmt: off
 CASES: list[Case] = [
@@ -469,6 +471,10 @@ CASES: list[Case] = [
          codec_body(SECRET_OF_NONE)), 200, "", check=still_encrypted),
     Case("codec decode of a payload moved to Dave's handover id", post("/codec/decode", DAVE,
          codec_body(MOVED_TO_DAVE)), 200, "", check=still_encrypted),
+    Case("codec decode of a payload whose binding would rewrite the runs query", post("/codec/decode", DAVE,
+         codec_body(MOVED_INTO_THE_QUERY)), 200, "", check=still_encrypted),
+    Case("codec decode of a payload bound to an id ending in a backslash", post("/codec/decode", DAVE,
+         codec_body(MOVED_TO_A_BACKSLASH)), 200, "", check=still_encrypted),
     Case("an engineering link for a ticket waiting on the customer", post(at("tickets", CUSTOMER_TICKET,
          "engineering-link"), OUTGOING, {"issue": "ENG-1"}), 403, "not waiting on engineering"),
     # -- tokens --
