@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -66,6 +67,14 @@ class Metrics:
         )
 
 
+class Endpoint(FastAPI):
+    """FastAPI, with the security headers outside even Starlette's ServerErrorMiddleware (which
+    sits outside every middleware added): a 500 carries them too."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return guards.SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(settings: Settings, client: Client | None = None, tokens: TokenStore | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,7 +82,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
             app.state.client = await connect(settings)
         yield
 
-    app = FastAPI(
+    app = Endpoint(
         title="On-call handover endpoint",
         version="1.0",
         description=(
@@ -145,13 +154,12 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     keyring = settings.payload_keyring()
     if keyring:
         app.state.codec = EncryptionCodec(keyring)
-        app.state.codec_decisions = codec.Decisions()
+        app.state.codec_sessions = codec.Sessions(keyring)
         app.include_router(codec.router)
         if settings.codec_cors_origins:
             app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)
     else:
         app.include_router(codec.off)
-    app.add_middleware(guards.SecurityHeaders)  # outermost: on every answer
     return app
 
 

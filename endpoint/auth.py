@@ -41,7 +41,8 @@ class Caller:
     kind: str
     """`admin` or `service`."""
     name: str
-    """The admin's email, or the service's name."""
+    """The admin's email, or the service's name; both in lower case (as handovers record who
+    requested them)."""
 
     @property
     def actor(self) -> str:
@@ -50,7 +51,10 @@ class Caller:
 
 def _file_entries(tokens_file: Path) -> list[tuple[str, Caller]]:
     data = json.loads(tokens_file.read_text())
-    entries = [(digest, Caller("service", name)) for name, digest in (data.get("service") or {}).items()]
+    entries = [
+        (digest, Caller("service", name.strip().lower()))
+        for name, digest in (data.get("service") or {}).items()
+    ]
     for email, digests in (data.get("admins") or {}).items():
         for digest in [digests] if isinstance(digests, str) else digests:
             entries.append((digest, Caller("admin", email.lower())))
@@ -62,9 +66,7 @@ def _environment_entries() -> list[tuple[str, Caller]]:
     for variable, kind in (("HANDOVER_SERVICE_TOKENS", "service"), ("HANDOVER_ADMIN_TOKENS", "admin")):
         for pair in filter(None, (p.strip() for p in os.environ.get(variable, "").split(","))):
             name, _, digest = pair.partition("=")
-            entries.append(
-                (digest.strip(), Caller(kind, name.strip().lower() if kind == "admin" else name.strip()))
-            )
+            entries.append((digest.strip(), Caller(kind, name.strip().lower())))
     return _checked(entries)
 
 
@@ -133,6 +135,11 @@ class TokenStore:
             if hmac.compare_digest(digest, presented):
                 found = caller
         return found
+
+    def holds(self, who: Caller) -> bool:
+        """Whether `who` still has a token here (a codec cookie ends with its person's tokens)."""
+        self._reread_if_changed()
+        return any(caller == who for _, caller in self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -11,10 +11,13 @@ send the namespace in X-Namespace.
 
 Who may call: always someone with a token of ours. The CLI sends it as a bearer token. A browser
 cannot: the Temporal UI sends no header of ours, so signing in to the console also gives that
-browser a codec cookie (HttpOnly, for /codec only), and the UI sends it when its codec setting
-"Include cross-origin credentials" is on (docs/threat-model.md, "The Temporal UI"). An Origin
-header proves nothing (any client can send one): HANDOVER_CODEC_CORS_ORIGINS only lets those pages
-read the answers.
+browser a codec cookie, and the UI sends it when its codec setting "Include cross-origin
+credentials" is on (docs/threat-model.md, "The Temporal UI"). The cookie is not the token: it names
+its person and an expiry (12 hours), signed with a key derived from the payload keys, so it decodes
+and does nothing else, on every endpoint replica, and ends with its person's tokens. HttpOnly, for
+/codec only, and a session cookie (the browser forgets it when it closes). An Origin header proves
+nothing (any client can send one): HANDOVER_CODEC_CORS_ORIGINS only lets those pages read the
+answers.
 
 What a caller gets back: a payload is decrypted only if the caller may read the handover it is bound
 to (handover/codec.py binds each payload to its workflow id; handover/access.py says who may read);
@@ -23,6 +26,10 @@ any other payload comes back as it was sent, still encrypted.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
@@ -37,8 +44,43 @@ from handover.codec import ENCRYPTED, UndecryptablePayload, bound_to
 COOKIE = "handover_codec"
 COOKIE_LIFETIME = 12 * 3600
 """Seconds: a working day and then some; signing in to the console again renews it."""
-DECIDED_FOR = 60.0
-"""Seconds a caller's right to decode a handover's payloads is remembered (the UI decodes in bursts)."""
+
+
+class Sessions:
+    """Codec cookies: `<base64 of {"kind", "name", "until"}>.<HMAC-SHA256>`, under keys derived from
+    the payload keys (the first signs, every one verifies: a key rotation keeps cookies working)."""
+
+    def __init__(self, keyring: dict[str, bytes]) -> None:
+        self._keys = [
+            hmac.new(key, b"handover codec session v1", hashlib.sha256).digest() for key in keyring.values()
+        ]
+
+    def issue(self, who: Caller, now: float | None = None) -> str:
+        until = int((now if now is not None else time.time()) + COOKIE_LIFETIME)
+        claims = base64.urlsafe_b64encode(
+            json.dumps({"kind": who.kind, "name": who.name, "until": until}, separators=(",", ":")).encode()
+        )
+        return f"{claims.decode()}.{self._sign(self._keys[0], claims)}"
+
+    def holder(self, cookie: str) -> Caller | None:
+        """Who the cookie names, if it is ours, unaltered and unexpired."""
+        claims, _, signature = cookie.partition(".")
+        if not any(hmac.compare_digest(self._sign(key, claims.encode()), signature) for key in self._keys):
+            return None
+        try:
+            named = json.loads(base64.urlsafe_b64decode(claims.encode()))
+            who, until = Caller(str(named["kind"]), str(named["name"])), int(named["until"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        return who if until > time.time() else None
+
+    @staticmethod
+    def _sign(key: bytes, claims: bytes) -> str:
+        return hmac.new(key, claims, hashlib.sha256).hexdigest()
+
+
+HANDOVERS_PER_DECODE = 20
+"""The most handovers whose payloads one decode request is looked at for."""
 
 
 class CodecCors:
@@ -67,17 +109,21 @@ def codec_caller(request: Request) -> Caller:
     """Whoever the bearer token says, or the codec cookie (a browser: the Temporal UI)."""
     if "authorization" in request.headers:
         return caller(request)
-    token = request.cookies.get(COOKIE, "").strip()
-    if not token:
+    cookie = request.cookies.get(COOKIE, "").strip()
+    if not cookie:
         raise HTTPException(
             401,
             "Send your token as `Authorization: Bearer <token>` (the CLI: --codec-auth), or sign in to "
             "the handover console in this browser and turn on the Temporal UI's codec setting "
             '"Include cross-origin credentials".',
         )
-    found = request.app.state.tokens.identify(token)
-    if found is None:
-        raise HTTPException(401, "The codec cookie's token is not known here: sign in to the console again.")
+    found = request.app.state.codec_sessions.holder(cookie)
+    if found is None or not request.app.state.tokens.holds(found):
+        raise HTTPException(
+            401,
+            "The codec cookie is not valid here (expired, or its token was withdrawn): "
+            "sign in to the console again.",
+        )
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         # A browser sends JSON only after a CORS preflight: no page elsewhere can spend the cookie.
         raise HTTPException(415, "Send the payloads as application/json, as the Temporal UI does.")
@@ -115,42 +161,28 @@ def payloads_out(payloads: list[Payload]) -> dict:
     return {"payloads": [json_format.MessageToDict(payload) for payload in payloads]}
 
 
-class Decisions:
-    """Who may decode which handover's payloads, remembered for DECIDED_FOR seconds."""
-
-    def __init__(self) -> None:
-        self._decided: dict[tuple[str, str | None], tuple[bool, float]] = {}
-
-    async def may_decode(self, request: Request, who: Caller, workflow_id: str | None) -> bool:
-        key, now = (who.actor, workflow_id), time.monotonic()
-        decided = self._decided.get(key)
-        if decided is None or now - decided[1] > DECIDED_FOR:
-            if len(self._decided) > 10_000:
-                self._decided.clear()
-            allowed = await request.app.state.access.may_decode(
-                request.app.state.client, workflow_id, who.actor
-            )
-            decided = self._decided[key] = (allowed, now)
-        return decided[0]
-
-
 @router.post(
     "/decode",
     summary="Temporal remote codec: encrypted payloads to what was stored, for the handover's readers",
 )
 async def decode(request: Request, who: Caller = Depends(codec_caller)) -> dict:
     """Each encrypted payload is decrypted if the caller may read the handover it is bound to, and
-    sent back as it came otherwise (the UI then shows it encrypted)."""
-    codec, decisions = request.app.state.codec, request.app.state.codec_decisions
+    sent back as it came otherwise (the UI then shows it encrypted). The UI sends one workflow's
+    payloads at a time: past HANDOVERS_PER_DECODE handovers in one request, the rest come back as
+    they came, unlooked-at (each handover costs Temporal a look)."""
+    codec, access, client = request.app.state.codec, request.app.state.access, request.app.state.client
+    allowed: dict[str | None, bool] = {}
     decoded = []
     for payload in await payloads_in(request):
-        if payload.metadata.get("encoding") == ENCRYPTED and await decisions.may_decode(
-            request, who, bound_to(payload)
-        ):
-            try:
-                payload = codec.decrypt(payload)
-            except UndecryptablePayload as error:
-                raise HTTPException(422, f"Cannot decode: {error}.") from None
+        if payload.metadata.get("encoding") == ENCRYPTED:
+            handover = bound_to(payload)
+            if handover not in allowed and len(allowed) < HANDOVERS_PER_DECODE:
+                allowed[handover] = await access.may_decode(client, handover, who.actor)
+            if allowed.get(handover):
+                try:
+                    payload = codec.decrypt(payload)
+                except UndecryptablePayload as error:
+                    raise HTTPException(422, f"Cannot decode: {error}.") from None
         decoded.append(payload)
     return payloads_out(decoded)
 
@@ -166,14 +198,13 @@ async def encode(request: Request, who: Caller = Depends(codec_caller)) -> dict:
     "/session", status_code=204, summary="Give this browser a codec cookie (the console does it at sign-in)"
 )
 async def open_session(request: Request, response: Response, who: Caller = Depends(caller)) -> None:
-    """Takes the bearer token only. The cookie holds the token (HttpOnly, path /codec, 12 hours):
-    taking the token out of the tokens file ends it too."""
+    """Takes the bearer token only. The cookie decodes for 12 hours and does nothing else; taking the
+    person's token out of the tokens file ends it too."""
     settings = request.app.state.settings
     cross_site = settings.codec_cookie_cross_site
     response.set_cookie(
         COOKIE,
-        request.headers["authorization"].partition(" ")[2].strip(),
-        max_age=COOKIE_LIFETIME,
+        request.app.state.codec_sessions.issue(who),
         path="/codec",
         httponly=True,
         secure=cross_site or request.url.scheme == "https",

@@ -131,6 +131,10 @@ class Me(BaseModel):
     )
 
 
+ENDED_LISTED = 20
+"""`/me`: the ended handovers listed, newest first."""
+
+
 def _client(request: Request):
     return request.app.state.client
 
@@ -159,14 +163,18 @@ async def _check_readable(request: Request, handover_id: str, actor: str) -> str
 async def me(request: Request, who: Caller = Depends(caller)) -> Me:
     """An admin's handovers are those they hand over or take; an observer's, every one; a
     service's, those it requested."""
-    access = _access(request)
+    client, access = _client(request), _access(request)
     observer = access.is_observer(who.actor)
     involving = who.name if who.kind == "admin" and not observer else None
-    running = await handovers.running(_client(request), involving=involving)
-    ended = await handovers.ended(_client(request), involving=involving)
-    if who.kind == "service" and not observer:
+    filtered = who.kind == "service" and not observer  # visibility cannot say who requested one
+    running = await handovers.running(client, involving=involving)
+    ended = await handovers.ended(client, involving=involving, limit=ENDED_LISTED * (10 if filtered else 1))
+    if filtered:
         running = [item for item in running if await _readable(request, item, who)]
         ended = [item for item in ended if await _readable(request, item, who)]
+    # An ended run listed only if its id still names it: a newer run may not be theirs (a 404).
+    latest = await handovers.latest_runs(client, [item["id"] for item in ended])
+    ended = [item for item in ended if latest.get(item["id"]) == item["run_id"]][:ENDED_LISTED]
 
     def listed(item: dict) -> MyHandover:
         role = (

@@ -236,6 +236,20 @@ async def ended(client: Client, involving: str | None = None, limit: int = 20) -
     return list(found.values())[:limit]
 
 
+async def latest_runs(client: Client, workflow_ids: list[str]) -> dict[str, str]:
+    """The run id each handover id names now (its newest run), in one visibility query."""
+    ids = sorted({workflow_id for workflow_id in workflow_ids if _SAFE_VALUE.match(workflow_id)})
+    if not ids:
+        return {}
+    query = " OR ".join(f'WorkflowId = "{workflow_id}"' for workflow_id in ids)
+    newest: dict[str, Any] = {}
+    async for execution in client.list_workflows(f'WorkflowType = "{WORKFLOW}" AND ({query})'):
+        known = newest.get(execution.id)
+        if known is None or execution.start_time > known.start_time:
+            newest[execution.id] = execution
+    return {workflow_id: execution.run_id for workflow_id, execution in newest.items()}
+
+
 async def relay(client: Client, signal: str, event: Any, where: dict[SearchAttributeKey, str]) -> int:
     """An event from Slack or PagerDuty, as a signal to the running handovers it concerns (found by
     their search attributes). Signals are kept by the server: nothing is lost while no worker is

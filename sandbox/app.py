@@ -345,13 +345,14 @@ def where_scenarios_live(started_with: str | Path | None) -> list[Path]:
 
 
 def scenario_file(path: str, places: list[Path]) -> Path | None:
-    """The file a reset names, symlinks and `..` resolved, if it is in one of `places`; else None
-    (and the file is not opened: the control routes have no auth)."""
+    """The file a reset names, symlinks and `..` resolved, if it is directly in one of `places` (not
+    below: a sandbox started from the repository's root must not read `.data/`); else None (and the
+    file is not opened: the control routes have no auth)."""
     try:
         resolved = Path(path).resolve()
     except ValueError:  # a NUL byte: no file has that name
         return None
-    return resolved if any(resolved.is_relative_to(place) for place in places) else None
+    return resolved if resolved.parent in places else None
 
 
 @control.post("/reset")

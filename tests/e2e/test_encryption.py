@@ -31,9 +31,11 @@ from temporalio.testing import WorkflowEnvironment
 from endpoint.app import create_app
 from handover import service, visibility
 from handover.codec import BOUND_TO, bound_to
-from handover.models import HandoverRequest, InputKind
+from handover.models import CancelInput, HandoverRequest, InputKind
 from handover.temporal import data_converter
 from tests.conftest import OBSERVER, OUTSIDER, TOKENS, _worker_for, binary, token_store
+
+CAROL = "carol@novalien.com"
 from tests.humans import INCOMING, OUTGOING, inventory, status_for
 
 
@@ -170,5 +172,21 @@ async def test_the_codec_endpoint_decodes_a_handover_for_its_readers_only(
             assert (
                 refused.status_code == 422 and "does not decrypt: it was altered" in refused.json()["detail"]
             )
+
+            # Another run under Alice's id, started by a service that names Carol incoming: neither
+            # gains the first run's payloads, and Bob, in that run only, loses them; Alice (in every
+            # run) and the observer keep them. A new app: who may decode an id is kept 10 seconds.
+            await service.send(
+                client, handle.id, InputKind.CANCEL, CancelInput(actor=OUTGOING, reason="next run please")
+            )
+            await handle.result()
+            again = HandoverRequest(outgoing=OUTGOING, incoming=CAROL, requested_by="service:audit")
+            await service.start(client, task_queue, again)
+            app = create_app(app.state.settings, client=client, tokens=token_store())
+            for reader in (OUTGOING, OBSERVER):
+                read = b"".join(payload.data for payload in back(await decoded_by(app, reader, stored)))
+                assert paragraph.encode() in read, reader
+            for former in (INCOMING, CAROL, "service:audit", "service:pipeline"):
+                assert back(await decoded_by(app, former, stored)) == stored, f"{former}: not in every run"
     finally:
         await env.shutdown()

@@ -191,6 +191,16 @@ async def test_a_handover_is_read_by_its_people_and_observers_and_unknown_to_any
     assert (await answers(OBSERVER, f"/handovers/{ID}/report"))[0] == 200
     assert await answers(OUTSIDER, f"/handovers/{ID}/report") == (404, f"no handover {ID}")
 
+    # Alice hands over again, to Carol: her id names the new run, which is not Bob's to read, and his
+    # /me no longer lists the id (opening it would be a 404).
+    await start(endpoint, incoming="carol@novalien.com")
+    assert (await answers(INCOMING, f"/handovers/{ID}")) == (404, f"no handover {ID}")
+    async with endpoint.http(INCOMING) as bob:
+        me = (await bob.get("/me")).json()
+    assert ID not in [h["id"] for h in me["handovers"] + me["ended"]]
+    async with endpoint.http("service:pipeline") as pipeline:
+        await pipeline.post(f"/handovers/{ID}/cancel", json={"reason": "read test over"})
+
 
 async def wait_for_report(http) -> dict:
     for _ in range(100):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from endpoint.app import create_app
-from endpoint.codec import COOKIE
+from endpoint.auth import Caller, TokenStore
+from endpoint.codec import COOKIE, Sessions
 from handover.codec import EncryptionCodec
 from handover.settings import Settings
 from tests.conftest import OBSERVER, OUTSIDER, TOKENS, token_store
@@ -128,10 +130,11 @@ async def test_the_temporal_ui_decodes_with_the_cookie_the_console_sets(tmp_path
     assert opened.status_code == 204, opened.text
     cookie = opened.headers["set-cookie"]
     assert "HttpOnly" in cookie and "Path=/codec" in cookie and "SameSite=strict" in cookie
-    assert "Max-Age=43200" in cookie
+    assert "Max-Age" not in cookie and "expires" not in cookie.lower(), "gone when the browser closes"
+    assert TOKENS[OBSERVER] not in cookie, "the cookie is not the token"
 
     async with http_for(settings_for(tmp_path), origin=UI) as ui:  # no Authorization: the cookie only
-        ui.cookies.set(COOKIE, TOKENS[OBSERVER])
+        ui.cookies.set(COOKIE, opened.cookies[COOKIE])
         preflight = await ui.options(
             "/codec/decode",
             headers={
@@ -167,6 +170,46 @@ async def test_the_cookie_is_given_for_a_bearer_token_only(tmp_path):
         anonymous.cookies.set(COOKIE, TOKENS[OBSERVER])
         answer = await anonymous.post("/codec/session")
     assert answer.status_code == 401 and "set-cookie" not in answer.headers
+
+
+async def cookie_of(settings: Settings, who: str) -> str:
+    async with http_for(settings, who=who) as console:
+        return (await console.post("/codec/session")).cookies[COOKIE]
+
+
+async def test_the_cookie_decodes_as_its_person_and_does_nothing_else(tmp_path):
+    """Dave's cookie is Dave (a payload of no handover stays encrypted for him); it is no bearer
+    token; altered, expired, or once his token is withdrawn, it is refused."""
+    settings = settings_for(tmp_path)
+    encrypted = (await EncryptionCodec({"2026-05": KEY}).encode([plain()]))[0]
+    daves = await cookie_of(settings, OUTSIDER)
+    claims, _, signature = daves.partition(".")
+    as_erin = base64.urlsafe_b64encode(
+        base64.urlsafe_b64decode(claims).replace(OUTSIDER.encode(), OBSERVER.encode())
+    ).decode()
+    expired = Sessions({"2026-05": KEY}).issue(Caller("admin", OUTSIDER), now=time.time() - 13 * 3600)
+
+    async with http_for(settings, origin=UI) as ui:
+
+        async def decode_with(cookie: str) -> httpx.Response:
+            return await ui.post(
+                "/codec/decode", json=body(encrypted), headers={"Cookie": f"{COOKIE}={cookie}"}
+            )
+
+        own = await decode_with(daves)
+        altered = await decode_with(f"{as_erin}.{signature}")
+        old = await decode_with(expired)
+        as_bearer = await ui.get("/me", headers={"Authorization": f"Bearer {daves}"})
+    withdrawn = create_app(settings, client=None, tokens=TokenStore([]))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=withdrawn), base_url="http://endpoint"
+    ) as http:
+        gone = await http.post("/codec/decode", json=body(encrypted), headers={"Cookie": f"{COOKIE}={daves}"})
+
+    assert own.status_code == 200 and payloads(own) == [encrypted], "decoded as Dave: not his to read"
+    for refused in (altered, old, gone):
+        assert refused.status_code == 401 and "codec cookie is not valid here" in refused.json()["detail"]
+    assert as_bearer.status_code == 401, "the cookie is no bearer token"
 
 
 async def test_no_cors_for_other_origins_or_other_routes(tmp_path):

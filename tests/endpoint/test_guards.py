@@ -10,6 +10,7 @@ import re
 import socket
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright.async_api import async_playwright
 
@@ -173,3 +174,19 @@ async def test_the_console_and_the_docs_work_under_the_content_security_policy(e
         await browser.close()
     assert refused == [], refused
     assert elsewhere == [], elsewhere
+
+
+async def test_a_server_error_carries_the_security_headers_too(settings):
+    """Starlette answers an unhandled exception outside every middleware the app adds: the headers
+    are put on outside that too. A route that fails on purpose, added to a real app."""
+    app = create_app(settings, client=None, tokens=token_store())
+
+    @app.get("/fails-on-purpose")
+    async def fails() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://endpoint") as http:
+        answer = await http.get("/fails-on-purpose")
+    assert answer.status_code == 500 and "a bug" not in answer.text
+    assert {name: answer.headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS

@@ -13,6 +13,7 @@ import httpx
 
 from endpoint.__main__ import make_tokens
 from endpoint.app import create_app
+from endpoint.auth import Caller, TokenStore, hash_token
 from tests.humans import INCOMING, OUTGOING
 from tests.serving import serving
 
@@ -68,3 +69,16 @@ async def test_a_token_issued_or_removed_while_the_endpoint_runs_counts_at_once(
         tokens_file.write_text('{"admins": {')
         assert (await me(alice)).status_code == 200
         assert (await me(bob)).status_code == 401
+
+
+def test_a_service_is_named_in_lower_case_as_its_handovers_record_it(tmp_path: Path, monkeypatch):
+    """A handover records its requester in lower case: a service whose name has capitals in the
+    tokens file (or the environment) would otherwise not be one of its own handovers' people."""
+    tokens_file = tmp_path / "tokens.json"
+    tokens_file.write_text(
+        json.dumps({"service": {"Offboarding-Pipeline": hash_token("from-the-file-0123")}})
+    )
+    monkeypatch.setenv("HANDOVER_SERVICE_TOKENS", f"Audit={hash_token('from-the-environment-0123')}")
+    store = TokenStore.load(tokens_file)
+    assert store.identify("from-the-file-0123") == Caller("service", "offboarding-pipeline")
+    assert store.identify("from-the-environment-0123") == Caller("service", "audit")

@@ -237,6 +237,8 @@ def test_reset_reads_scenario_files_only_where_scenarios_live(tmp_path: Path) ->
     (team / "other.yaml").write_text(yaml.safe_dump({**demo, "name": "other"}))
     (tmp_path / "outside.yaml").write_text(yaml.safe_dump({**demo, "name": "outside"}))
     (team / "link.yaml").symlink_to(tmp_path / "outside.yaml")
+    (team / "below").mkdir()
+    (team / "below" / "private.yaml").write_text(yaml.safe_dump({**demo, "name": "below"}))
     fifo = tmp_path / "never-opened.yaml"
     os.mkfifo(fifo)
     opened = threading.Event()
@@ -262,6 +264,7 @@ def test_reset_reads_scenario_files_only_where_scenarios_live(tmp_path: Path) ->
             str(tmp_path / "outside.yaml"),
             str(team / ".." / "outside.yaml"),
             str(team / "link.yaml"),
+            str(team / "below" / "private.yaml"),  # the directory itself, not what is below it
             str(fifo),
             f"{DEMO_SCENARIO}\x00",
         ):
