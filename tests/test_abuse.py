@@ -48,6 +48,7 @@ from temporalio.converter import WorkflowSerializationContext
 from temporalio.testing import WorkflowEnvironment
 
 from endpoint.app import create_app
+from endpoint.guards import SECURITY_HEADERS
 from handover import service, visibility
 from handover.codec import BOUND_TO, EncryptionCodec
 from handover.models import (
@@ -149,13 +150,20 @@ class Step0:
     body: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class SandboxReset:
+    """`POST /_sandbox/reset` with `body` (the sandbox's control route: no auth, loopback only)."""
+
+    body: dict[str, Any]
+
+
 Check = Callable[[httpx.Response], str | None]
 
 
 @dataclass(frozen=True, repr=False)
 class Case:
     name: str
-    send: Http | Cli | Step0
+    send: Http | Cli | Step0 | SandboxReset
     expect: int
     """The HTTP status, or the CLI's exit code."""
     says: str
@@ -272,6 +280,10 @@ def _moved(payload: Payload, workflow_id: str) -> Payload:
     moved.CopyFrom(payload)
     moved.metadata[BOUND_TO] = workflow_id.encode()
     return moved
+
+
+def nothing_of_passwd(answer: httpx.Response) -> str | None:
+    return "the answer shows the file" if "root:" in answer.text or "x:0:0" in answer.text else None
 
 
 def no_plaintext(answer: httpx.Response) -> str | None:
@@ -455,6 +467,11 @@ CASES: list[Case] = [
     Case("progress read by a service that did not request it", get(BASE, AUDIT), 404, f"no handover {ID}"),
     Case("the mid-shift handover read by an admin of the other one", get(f"/handovers/{MID_ID}", OUTGOING),
          404, f"no handover {MID_ID}", mid_shift=True),
+    # -- the sandbox's control routes: scenario files only from where scenarios live --
+    Case("a sandbox reset to /etc/passwd", SandboxReset({"scenario": "/etc/passwd"}), 403,
+         "read only from", check=nothing_of_passwd),
+    Case("a sandbox reset through ..", SandboxReset({"scenario": f"{DEMO_SCENARIO.parent}/../../README.md"}),
+         403, "read only from"),
     # -- the codec: a token always, and only what the caller may read --
     Case("codec decode with the Temporal UI's Origin and no token", post("/codec/decode", None,
          codec_body(SECRET_OF_ID), headers=FROM_THE_UI), 401, "Send your token", check=no_plaintext),
@@ -629,6 +646,8 @@ CASES: list[Case] = [
     Case("a blank cancel reason (three spaces)", post(f"/handovers/{MID_ID}/cancel", CAROL,
          {"reason": "   "}), 422, "reason", mid_shift=True),
     # -- given twice (stage `given`: a status, ack, annotation, ownership, link and flag given once) --
+    Case("a PagerDuty event delivered again under another X-Webhook-Id", post("/pagerduty/webhooks",
+         signed=pagerduty(WEBHOOK)), 200, "duplicate", stage="given"),
     Case("the same status twice", post(at("incidents", INCIDENT, "status"), OUTGOING, STATUS),
          409, f"was given by {OUTGOING}", stage="given"),
     Case("the same ack twice", post(at("incidents", INCIDENT, "ack"), INCOMING),
@@ -751,6 +770,14 @@ class World:
         ]
         for kind, one in given:
             assert await service.send(self.client, ID, kind, one) is not None, kind
+        # Bob's acknowledgement of INCIDENT, as PagerDuty delivers it: relayed once (a later row
+        # delivers it again under another X-Webhook-Id).
+        body, headers = pagerduty(WEBHOOK)()
+        async with self.http() as sender:
+            delivered = await sender.post(
+                "/pagerduty/webhooks", content=body, headers={**headers, "Content-Type": "application/json"}
+            )
+        assert delivered.status_code == 200 and "duplicate" not in delivered.json(), delivered.text
 
     async def histories(self) -> dict[str, list[int]]:
         return {
@@ -873,6 +900,9 @@ async def _http(abuse: World, send: Http) -> Answer:
             ),
         )
     result = Answer(answer.status_code, _detail(answer), response=answer)
+    missing = [name for name, value in SECURITY_HEADERS.items() if answer.headers.get(name) != value]
+    if missing:
+        result.problems.append(f"without {', '.join(missing)}")
     if len(answer.content) > 4000:
         result.problems.append(f"the answer is {len(answer.content)} bytes: it echoes the input")
     return result
@@ -911,6 +941,15 @@ async def _step0(abuse: World, send: Step0) -> Answer:
     return result
 
 
+async def _sandbox_reset(abuse: World, send: SandboxReset) -> Answer:
+    def post() -> httpx.Response:
+        with abuse.sandbox.control() as control:
+            return control.post("/reset", json=send.body)
+
+    answer = await asyncio.to_thread(post)
+    return Answer(answer.status_code, str(answer.json().get("error", answer.text)), response=answer)
+
+
 def _event_names(events: list[int]) -> str:
     return ", ".join(EventType.Name(event).removeprefix("EVENT_TYPE_") for event in events)  # type: ignore[arg-type]
 
@@ -945,6 +984,8 @@ async def test_refused_without_a_trace(world: World, case: Case):
         answer = await _http(world, case.send)
     elif isinstance(case.send, Cli):
         answer = await _cli(world, case.send)
+    elif isinstance(case.send, SandboxReset):
+        answer = await _sandbox_reset(world, case.send)
     else:
         answer = await _step0(world, case.send)
 
