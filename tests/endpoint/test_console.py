@@ -7,17 +7,28 @@ CI (CI=true), where it fails.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from google.protobuf import json_format
 from playwright.async_api import Locator, Page, Response, async_playwright, expect
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+from temporalio.contrib.pydantic import pydantic_data_converter
 
+from endpoint.app import create_app
+from handover.codec import EncryptionCodec
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
-from tests.conftest import TOKENS
+from tests.conftest import OBSERVER, TOKENS, token_store
 from tests.humans import INCOMING, OUTGOING, inventory
+from tests.serving import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -364,3 +375,62 @@ async def test_what_people_typed_is_shown_as_text_never_as_markup(page, endpoint
     await expect(page.get_by_text(markup).first).to_be_visible(timeout=WAIT)
     assert await page.locator("img[src='x'], b:text('bold claims')").count() == 0
     assert await page.evaluate("window.__pwned") is None
+
+
+async def test_the_temporal_ui_decodes_with_the_cookie_signing_in_gave_this_browser(
+    page, dev_server_env, settings
+):
+    """`make run`'s set-up with payload encryption on, in Chromium: signing in to the console gives
+    the browser its codec cookie; a page on the Temporal UI's origin (a stand-in on another port of
+    the same host) then decodes with it when it includes credentials, and not without; signing out
+    takes it away."""
+    key = os.urandom(32)
+    [plain] = pydantic_data_converter.payload_converter.to_payloads([{"hypothesis": "the vault key leaked"}])
+    sealed = EncryptionCodec({"k": key}).encrypt(plain)
+    body = json.dumps({"payloads": [json_format.MessageToDict(sealed)]})
+    stand_in = Starlette(
+        routes=[Route("/", lambda request: HTMLResponse("<!doctype html><title>UI</title>"))]
+    )
+    async with serving(stand_in) as ui:
+        endpoint_settings = settings.model_copy(
+            update={
+                "payload_keys": SecretStr(f"k={base64.b64encode(key).decode()}"),
+                "codec_cors_origins": [ui],
+                "observers": [OBSERVER],
+            }
+        )
+        app = create_app(endpoint_settings, client=dev_server_env.client, tokens=token_store())
+        async with serving(app) as url:
+            await page.goto(url)
+            await page.get_by_label("Your token").fill(TOKENS[OBSERVER])
+            await page.get_by_label("Your token").press("Enter")
+            await expect(page.get_by_test_id("actor")).to_have_text(OBSERVER, timeout=WAIT)
+            for _ in range(50):
+                cookies = {c["name"]: c for c in await page.context.cookies()}
+                if "handover_codec" in cookies:
+                    break
+                await page.wait_for_timeout(100)
+            assert cookies["handover_codec"]["httpOnly"] and cookies["handover_codec"]["path"] == "/codec"
+
+            decode = """async ([url, body, credentials]) => {
+                const answer = await fetch(url + "/codec/decode", {method: "POST", credentials,
+                    headers: {"content-type": "application/json"}, body});
+                return [answer.status, await answer.text()];
+            }"""
+            await page.goto(ui)
+            with_cookie = await page.evaluate(decode, [url, body, "include"])
+            without = await page.evaluate(decode, [url, body, "omit"])
+            await page.goto(url)
+            await page.get_by_test_id("sign-out").click()
+            await expect(page.get_by_label("Your token")).to_be_focused()
+            for _ in range(50):
+                if "handover_codec" not in {c["name"] for c in await page.context.cookies()}:
+                    break
+                await page.wait_for_timeout(100)
+            left = {c["name"] for c in await page.context.cookies()}
+
+    assert with_cookie[0] == 200, with_cookie
+    [decoded] = json.loads(with_cookie[1])["payloads"]
+    assert b"the vault key leaked" in base64.b64decode(decoded["data"])
+    assert without[0] == 401, without
+    assert "handover_codec" not in left, "signing out takes the cookie away"
