@@ -126,7 +126,10 @@ async def test_the_other_worker_finishes_the_handover_when_one_is_killed_mid_act
             completed = event.activity_task_completed_event_attributes
             if completed.scheduled_event_id == held_scheduled:
                 held_completed = completed
-            if event.event_id > failover.history_at_kill:
+            # Scheduled after the kill: no dead worker can have taken it. (A completion's own event
+            # can come later than the kill though sent before it: the server buffers it while a
+            # workflow task runs.)
+            if completed.scheduled_event_id > failover.history_at_kill:
                 completed_after_kill.append(completed.identity)
     # The killed worker's attempt went silent, not wrong: Temporal timed out its heartbeat and ran the
     # activity once more, on the survivor.
