@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pagerduty
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
 from handover import service
@@ -110,9 +111,37 @@ async def play_incoming(
             elif wait.kind is InputKind.ROLLOUT_OWNERSHIP:
                 given = RolloutOwnershipInput(actor=incoming, rollout_id=wait.item_id)
             else:
+                await until_the_watch_is_not_just_taken(client, workflow_id)
                 given = SummaryAckInput(actor=incoming)
             await service.send(client, workflow_id, wait.kind, given)
         await asyncio.sleep(0.2)
+
+
+WATCH = "wait_for_thumbs_up"
+
+
+async def until_the_watch_is_not_just_taken(client: Client, workflow_id: str, timeout: float = 10) -> None:
+    """Before acknowledging the summary on the time-skipping server: the acknowledgement cancels the
+    summary's reaction watch, and the Java test server leaks its time-skipping lock when a workflow
+    cancels an activity a worker has just taken (temporalio/sdk-java #2391): the handover then
+    waits its two-hour overlap in real time. With the watch off (`skipping`) it fails at once when
+    taken; with it on, it heartbeats and runs for minutes. So wait until it is gone, has
+    heartbeated, or has run a second."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    running_since: float | None = None
+    while loop.time() < deadline:
+        description = await client.get_workflow_handle(workflow_id).describe()
+        watches = [a for a in description.raw_description.pending_activities if a.activity_type.name == WATCH]
+        if not watches:
+            return
+        if watches[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
+            if watches[0].HasField("last_heartbeat_time"):
+                return  # watching (it heartbeats first thing): long past "just taken"
+            running_since = running_since if running_since is not None else loop.time()
+            if loop.time() - running_since > 1:
+                return
+        await asyncio.sleep(0.05)
 
 
 async def planned_handover(client: Client, task_queue: str) -> HandoverReport:

@@ -31,6 +31,7 @@ from handover.models import (
     SummaryAckInput,
 )
 from sandbox.testing import SandboxHandle
+from tests.humans import until_the_watch_is_not_just_taken
 from tests.worlds.generate import SERVICE_EMAIL, HandoverSpec, World
 
 OBSERVED_ERROR_RATE = 0.7
@@ -132,6 +133,8 @@ class Player:
         kind, given = self.input_for(wait, current)
         if (wait.kind, wait.item_id) in self._refused:
             return  # (refused once: reported, not given again and again)
+        if kind is InputKind.SUMMARY_ACK:
+            await until_the_watch_is_not_just_taken(self.client, self.workflow_id)
         try:
             await service.send(self.client, self.workflow_id, kind, given)
         except (AlreadyDone, NotReady):
