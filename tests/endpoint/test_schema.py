@@ -31,8 +31,8 @@ from tests.conftest import OBSERVER, TOKENS
 from tests.endpoint.test_api import ID, start
 from tests.humans import inventory
 
-EXAMPLES = int(os.environ.get("SCHEMA_EXAMPLES", "12"))
-"""Per operation, token, mode and handover id (about 1,000 requests in all). Set SCHEMA_EXAMPLES
+EXAMPLES = int(os.environ.get("SCHEMA_EXAMPLES", "8"))
+"""Per operation, token, mode and handover id (about 2,000 requests in all). Set SCHEMA_EXAMPLES
 to dig deeper: the examples are then random, different every run."""
 DERANDOMIZE = "SCHEMA_EXAMPLES" not in os.environ
 LIVE = {"incident_id": "Q1DISK7", "ticket_id": "SUP-1051", "rollout_id": "RO-311"}
@@ -184,7 +184,7 @@ async def test_no_request_makes_the_endpoint_answer_5xx_or_2xx_to_a_role_that_ma
     for label, statuses in run.statuses.items():
         print(f"  {label}: {dict(sorted(statuses.items()))}")
     print("nothing to make invalid:", *run.unsatisfiable, sep="\n  ")
-    assert run.requests > 2500, run.statuses
+    assert run.requests > 1500, run.statuses
     assert not run.server_errors, "the endpoint answered 5xx:\n" + "\n".join(map(str, run.server_errors))
     assert not run.not_theirs, "2xx to a role that may not use the route:\n" + "\n".join(
         map(str, run.not_theirs)
