@@ -9,7 +9,6 @@ run's people never change: they are kept, per run, for the life of the process.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Collection
@@ -23,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from handover.decisions import readers
 from handover.errors import UnknownHandover
 from handover.models import HandoverRequest
+from handover.service import workflow_id_clause
 
 log = structlog.get_logger("handover.access")
 
@@ -32,9 +32,6 @@ id names (in every run by construction) and observers decode its payloads."""
 DECODERS_KEPT_FOR = 10.0
 """Seconds who may decode a handover id's payloads is remembered (the UI decodes in bursts; a new
 run under the id counts within seconds)."""
-_LISTABLE = re.compile(r"handover-[A-Za-z0-9@._+#-]{1,254}")
-"""A workflow id that can go into a visibility query as it is (a payload's binding is the caller's
-to write: a quote or a backslash in it must not change the query)."""
 
 
 class Access:
@@ -75,19 +72,21 @@ class Access:
         payloads only while no other run exists under the id; the console still shows him his."""
         if self.is_observer(actor):
             return True
-        if not workflow_id or not _LISTABLE.fullmatch(workflow_id):
+        if not workflow_id or not workflow_id.startswith("handover-"):
             return False  # bound to no handover, or to an id no handover of ours has
-        return actor in await self._decoders_of(client, workflow_id)
+        try:  # the binding is the caller's to write: a quote or a backslash must not change the query
+            runs_query = workflow_id_clause(workflow_id)
+        except ValueError:
+            return False
+        return actor in await self._decoders_of(client, workflow_id, runs_query)
 
-    async def _decoders_of(self, client: Client, workflow_id: str) -> frozenset[str]:
+    async def _decoders_of(self, client: Client, workflow_id: str, runs_query: str) -> frozenset[str]:
         kept = self._decoders.get(workflow_id)
         if kept is not None and time.monotonic() - kept[1] <= DECODERS_KEPT_FOR:
             return kept[0]
         runs = [
             execution.run_id
-            async for execution in client.list_workflows(
-                f'WorkflowId = "{workflow_id}"', limit=RUNS_LOOKED_AT + 1
-            )
+            async for execution in client.list_workflows(runs_query, limit=RUNS_LOOKED_AT + 1)
         ]
         if len(runs) > RUNS_LOOKED_AT:
             decoders = frozenset({workflow_id.removeprefix("handover-")})

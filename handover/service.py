@@ -138,11 +138,17 @@ EVENT_TIMEOUT = timedelta(seconds=2)
 """Slack and PagerDuty want an answer within 3 and 5 seconds: relaying gives up before."""
 
 
-def _equals(key: SearchAttributeKey, value: str) -> str:
-    """A visibility clause; values from outside (webhooks, tokens) can never change the query."""
-    if not _SAFE_VALUE.match(value):
+def _equals(key: SearchAttributeKey | str, value: str) -> str:
+    """A visibility clause; values from outside (webhooks, tokens, a payload's binding) can never
+    change the query."""
+    if not _SAFE_VALUE.fullmatch(value):
         raise ValueError(f"not a value to look up: {value!r}")
-    return f'{key.name} = "{value}"'
+    return f'{key if isinstance(key, str) else key.name} = "{value}"'
+
+
+def workflow_id_clause(workflow_id: str) -> str:
+    """`WorkflowId = "<id>"`; ValueError for an id that could change the query."""
+    return _equals("WorkflowId", workflow_id)
 
 
 def list_query(
@@ -238,10 +244,10 @@ async def ended(client: Client, involving: str | None = None, limit: int = 20) -
 
 async def latest_runs(client: Client, workflow_ids: list[str]) -> dict[str, str]:
     """The run id each handover id names now (its newest run), in one visibility query."""
-    ids = sorted({workflow_id for workflow_id in workflow_ids if _SAFE_VALUE.match(workflow_id)})
+    ids = sorted({workflow_id for workflow_id in workflow_ids if _SAFE_VALUE.fullmatch(workflow_id)})
     if not ids:
         return {}
-    query = " OR ".join(f'WorkflowId = "{workflow_id}"' for workflow_id in ids)
+    query = " OR ".join(workflow_id_clause(workflow_id) for workflow_id in ids)
     newest: dict[str, Any] = {}
     async for execution in client.list_workflows(f'WorkflowType = "{WORKFLOW}" AND ({query})'):
         known = newest.get(execution.id)
