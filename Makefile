@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(PY) -m handover.devstack
+	$(PY) -m devstack
 
 # The console's browser test drives Debian's Chromium (never a browser download).
 browser:
@@ -37,7 +37,7 @@ test: install browser
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 demo: install
-	$(PY) -m handover.demo
+	$(PY) -m devstack.demo
 
 # The service against what a team writes instead, on the same sandbox; prints one table.
 bench: install

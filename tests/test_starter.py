@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from handover import devstack, service
+from devstack import stack as devstack
+from handover import service
 from handover.models import HandoverRequest, Phase
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from tests.humans import INCOMING, OUTGOING, inventory, play_outgoing, wait_for

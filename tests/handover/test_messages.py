@@ -231,7 +231,7 @@ def test_only_an_item_longer_than_a_reply_is_cut_and_between_its_lines():
 def test_a_teams_own_scenario_gets_tokens_and_suggestions_for_its_own_admins(tmp_path):
     from pathlib import Path
 
-    from handover import devstack
+    from devstack import stack as devstack
 
     scenario = tmp_path / "team.yaml"
     scenario.write_text(

@@ -5,7 +5,7 @@ search attributes registered, UI on :8233), the sandbox (PagerDuty, Slack and th
 on https://localhost:8099, unless real APIs are configured), and the worker. Prints what to do
 next; Ctrl-C stops everything, worker first.
 
-    python -m handover.devstack [--scenario FILE] [--no-sandbox]
+    python -m devstack [--scenario FILE] [--no-sandbox]
 """
 
 from __future__ import annotations

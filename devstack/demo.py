@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from handover.devstack import ENDPOINT_PORT, ROOT, _host_port, demo_tokens, listening, sandbox_healthy
+from devstack.stack import ENDPOINT_PORT, ROOT, _host_port, demo_tokens, listening, sandbox_healthy
 from handover.settings import Settings, SettingsError
 
 OUTGOING = "alice@novalien.com"
@@ -93,7 +93,7 @@ def bring_up(settings: Settings) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"The stack is not running: starting it (output in {log}) ...", flush=True)
     stack = subprocess.Popen(
-        [sys.executable, "-m", "handover.devstack"],
+        [sys.executable, "-m", "devstack"],
         cwd=ROOT,
         stdout=open(log, "ab"),
         stderr=subprocess.STDOUT,
