@@ -31,9 +31,10 @@ from rich.markup import escape
 from rich.table import Table
 from temporalio.service import RPCError
 
-from handover import doctor, service, visibility
+from handover import doctor, inputs, service, visibility
 from handover.codec import UndecryptablePayload
 from handover.errors import HandoverError, InvalidInput, NotReady, invalid_fields
+from handover.inputs import Declared
 from handover.messages import action_of, digest_text, format_duration, outcome_of, plan_text
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
@@ -44,7 +45,6 @@ from handover.models import (
     HandoverRequest,
     IncidentAckInput,
     IncidentStatusInput,
-    InputKind,
     MitigatedInput,
     Phase,
     ReminderPolicy,
@@ -352,14 +352,14 @@ def phase(text: str) -> Phase:
     )
 
 
-def _input_command(kind: InputKind, build: Callable[[argparse.Namespace], Any]):
+def _input_command(declared: Declared[Any], build: Callable[[argparse.Namespace], Any]):
     async def command(args: argparse.Namespace, settings: Settings) -> int:
         given = build(args)
         client = await connect(settings)
         accepted = await service.send(
             client,
             service.handover_id(args.handover),
-            kind,
+            declared,
             given,
             answer_within=timedelta(seconds=settings.answer_within_seconds),
         )
@@ -480,10 +480,10 @@ def parser() -> argparse.ArgumentParser:
     report.set_defaults(run=cmd_report)
 
     def human(
-        name: str, help_text: str, kind: InputKind, build: Callable[[argparse.Namespace], Any]
+        declared: Declared[Any], help_text: str, build: Callable[[argparse.Namespace], Any]
     ) -> argparse.ArgumentParser:
         command = commands.add_parser(
-            name, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
+            declared.command, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
         )
         command.add_argument("handover", help="handover id, or the outgoing admin's email")
         command.add_argument(
@@ -492,13 +492,12 @@ def parser() -> argparse.ArgumentParser:
             default=os.environ.get("HANDOVER_ACTOR"),
             help="your email (default: $HANDOVER_ACTOR)",
         )
-        command.set_defaults(run=_input_command(kind, build))
+        command.set_defaults(run=_input_command(declared, build))
         return command
 
     note = human(
-        "submit-status",
+        inputs.STATUS,
         "outgoing: the one-paragraph status for an incident",
-        InputKind.STATUS,
         lambda a: IncidentStatusInput(
             actor=_actor(a),
             incident_id=a.incident,
@@ -513,33 +512,29 @@ def parser() -> argparse.ArgumentParser:
     note.add_argument("--next-action", required=True, help="what the next action is")
 
     ack = human(
-        "ack-incident",
+        inputs.INCIDENT_ACK,
         "incoming: acknowledge a reassigned incident",
-        InputKind.INCIDENT_ACK,
         lambda a: IncidentAckInput(actor=_actor(a), incident_id=a.incident),
     )
     ack.add_argument("incident", help="PagerDuty incident id")
 
     human(
-        "ack-all",
+        inputs.ALL_INCIDENTS_ACK,
         "incoming: acknowledge every incident ready for it at once (an alert storm)",
-        InputKind.ALL_INCIDENTS_ACK,
         lambda a: AllItemsInput(actor=_actor(a)),
     )
 
     link = human(
-        "link-issue",
+        inputs.ENGINEERING_LINK,
         "outgoing: the engineering issue for a ticket waiting on engineering",
-        InputKind.ENGINEERING_LINK,
         lambda a: EngineeringLinkInput(actor=_actor(a), ticket_id=a.ticket, issue=a.issue),
     )
     link.add_argument("ticket", help="support ticket id")
     link.add_argument("issue", help="engineering issue URL or key, e.g. ENG-1234")
 
     annotate = human(
-        "annotate",
+        inputs.ROLLOUT_ANNOTATION,
         "outgoing: annotate a rollout in flight",
-        InputKind.ROLLOUT_ANNOTATION,
         lambda a: RolloutAnnotationInput(
             actor=_actor(a),
             rollout_id=a.rollout,
@@ -560,48 +555,42 @@ def parser() -> argparse.ArgumentParser:
     annotate.add_argument("--next-step", required=True, help="the next planned ramp step")
 
     own = human(
-        "own-rollout",
+        inputs.ROLLOUT_OWNERSHIP,
         "incoming: take ownership of an annotated rollout",
-        InputKind.ROLLOUT_OWNERSHIP,
         lambda a: RolloutOwnershipInput(actor=_actor(a), rollout_id=a.rollout),
     )
     own.add_argument("rollout", help="rollout id")
 
     human(
-        "own-all",
+        inputs.ALL_ROLLOUTS_OWNERSHIP,
         "incoming: take ownership of every annotated rollout at once",
-        InputKind.ALL_ROLLOUTS_OWNERSHIP,
         lambda a: AllItemsInput(actor=_actor(a)),
     )
 
     human(
-        "ack-summary",
+        inputs.SUMMARY_ACK,
         "incoming: acknowledge the handover summary (the :+1:)",
-        InputKind.SUMMARY_ACK,
         lambda a: SummaryAckInput(actor=_actor(a)),
     )
 
     mitigated = human(
-        "mitigated",
+        inputs.MITIGATED,
         "mid-shift: the outage is mitigated; the formal handover starts",
-        InputKind.MITIGATED,
         lambda a: MitigatedInput(actor=_actor(a), note=a.note),
     )
     mitigated.add_argument("--note", help="what mitigated it (shown in the report)")
 
     flag = human(
-        "flag-thread",
+        inputs.UNCLEAR_THREAD,
         "incoming: ask the channel for a team-wide catch-up on an unclear thread",
-        InputKind.UNCLEAR_THREAD,
         lambda a: UnclearThreadInput(actor=_actor(a), thread_ts=a.thread_ts, question=a.question),
     )
     flag.add_argument("thread_ts", help="the thread's Slack timestamp, e.g. 1764342000.000100 (see `digest`)")
     flag.add_argument("--question", required=True, help="what is unclear")
 
     cancel = human(
-        "cancel",
+        inputs.CANCEL,
         "the requester or either admin: stop the handover cleanly and report what moved",
-        InputKind.CANCEL,
         lambda a: CancelInput(actor=_actor(a), reason=a.reason),
     )
     cancel.add_argument("--reason", required=True, help="why (posted in the channel and the report)")

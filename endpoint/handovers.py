@@ -16,9 +16,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from endpoint.auth import Caller, admin, caller, service
+from handover import inputs
 from handover import service as handovers
 from handover.access import Access
 from handover.errors import AlreadyDone, AlreadyRunning, HandoverError, NotReady, NoWorker, UnknownHandover
+from handover.inputs import Declared
 from handover.models import (
     AllItemsInput,
     CancelInput,
@@ -30,7 +32,6 @@ from handover.models import (
     HumanInput,
     IncidentAckInput,
     IncidentStatusInput,
-    InputKind,
     MitigatedInput,
     Paragraph,
     ReminderPolicy,
@@ -291,14 +292,14 @@ async def report(request: Request, handover_id: HandoverId, who: Caller = Depend
         raise AlreadyDone(f"handover {workflow_id} ended (failed): {error.message}") from None
 
 
-async def _relay(request: Request, handover_id: str, kind: InputKind, given: HumanInput) -> Any:
+async def _relay(request: Request, handover_id: str, declared: Declared[Any], given: HumanInput) -> Any:
     """Someone who may not read the handover is told it does not exist, as for its reads."""
     settings = request.app.state.settings
     workflow_id = await _check_readable(request, handover_id, given.actor)
     accepted = await handovers.send(
         _client(request),
         workflow_id,
-        kind,
+        declared,
         given,
         answer_within=timedelta(seconds=settings.endpoint_answer_within_seconds),
     )
@@ -316,9 +317,7 @@ async def _relay(request: Request, handover_id: str, kind: InputKind, given: Hum
 INPUT = dict(response_model=InputResult, responses={**ERRORS, 202: {"model": InputResult}})
 
 
-@router.post(
-    "/handovers/{handover_id}/incidents/{incident_id}/status", summary="Outgoing: status paragraph", **INPUT
-)
+@router.post(inputs.STATUS.path, summary="Outgoing: status paragraph", **INPUT)
 async def submit_status(
     request: Request,
     handover_id: HandoverId,
@@ -327,26 +326,26 @@ async def submit_status(
     who: Caller = Depends(admin),
 ) -> Any:
     given = IncidentStatusInput(actor=who.name, incident_id=incident_id, **body.model_dump())
-    return await _relay(request, handover_id, InputKind.STATUS, given)
+    return await _relay(request, handover_id, inputs.STATUS, given)
 
 
-@router.post("/handovers/{handover_id}/incidents/{incident_id}/ack", summary="Incoming: acknowledge", **INPUT)
+@router.post(inputs.INCIDENT_ACK.path, summary="Incoming: acknowledge", **INPUT)
 async def acknowledge_incident(
     request: Request, handover_id: HandoverId, incident_id: ItemId, who: Caller = Depends(admin)
 ) -> Any:
     given = IncidentAckInput(actor=who.name, incident_id=incident_id)
-    return await _relay(request, handover_id, InputKind.INCIDENT_ACK, given)
+    return await _relay(request, handover_id, inputs.INCIDENT_ACK, given)
 
 
 @router.post(
-    "/handovers/{handover_id}/incidents/ack-all",
+    inputs.ALL_INCIDENTS_ACK.path,
     summary="Incoming: acknowledge every incident ready for it (an alert storm, in one input)",
     **INPUT,
 )
 async def acknowledge_all_incidents(
     request: Request, handover_id: HandoverId, who: Caller = Depends(admin)
 ) -> Any:
-    return await _relay(request, handover_id, InputKind.ALL_INCIDENTS_ACK, AllItemsInput(actor=who.name))
+    return await _relay(request, handover_id, inputs.ALL_INCIDENTS_ACK, AllItemsInput(actor=who.name))
 
 
 class EngineeringLink(Body):
@@ -354,7 +353,7 @@ class EngineeringLink(Body):
 
 
 @router.post(
-    "/handovers/{handover_id}/tickets/{ticket_id}/engineering-link",
+    inputs.ENGINEERING_LINK.path,
     summary="Outgoing: engineering issue",
     **INPUT,
 )
@@ -366,12 +365,10 @@ async def link_engineering_issue(
     who: Caller = Depends(admin),
 ) -> Any:
     given = EngineeringLinkInput(actor=who.name, ticket_id=ticket_id, issue=body.issue)
-    return await _relay(request, handover_id, InputKind.ENGINEERING_LINK, given)
+    return await _relay(request, handover_id, inputs.ENGINEERING_LINK, given)
 
 
-@router.post(
-    "/handovers/{handover_id}/rollouts/{rollout_id}/annotation", summary="Outgoing: annotation", **INPUT
-)
+@router.post(inputs.ROLLOUT_ANNOTATION.path, summary="Outgoing: annotation", **INPUT)
 async def annotate_rollout(
     request: Request,
     handover_id: HandoverId,
@@ -380,43 +377,41 @@ async def annotate_rollout(
     who: Caller = Depends(admin),
 ) -> Any:
     given = RolloutAnnotationInput(actor=who.name, rollout_id=rollout_id, **body.model_dump())
-    return await _relay(request, handover_id, InputKind.ROLLOUT_ANNOTATION, given)
+    return await _relay(request, handover_id, inputs.ROLLOUT_ANNOTATION, given)
 
 
-@router.post(
-    "/handovers/{handover_id}/rollouts/{rollout_id}/ownership", summary="Incoming: ownership", **INPUT
-)
+@router.post(inputs.ROLLOUT_OWNERSHIP.path, summary="Incoming: ownership", **INPUT)
 async def take_rollout_ownership(
     request: Request, handover_id: HandoverId, rollout_id: ItemId, who: Caller = Depends(admin)
 ) -> Any:
     given = RolloutOwnershipInput(actor=who.name, rollout_id=rollout_id)
-    return await _relay(request, handover_id, InputKind.ROLLOUT_OWNERSHIP, given)
+    return await _relay(request, handover_id, inputs.ROLLOUT_OWNERSHIP, given)
 
 
 @router.post(
-    "/handovers/{handover_id}/rollouts/ownership-all",
+    inputs.ALL_ROLLOUTS_OWNERSHIP.path,
     summary="Incoming: take ownership of every annotated rollout, in one input",
     **INPUT,
 )
 async def take_all_rollouts(request: Request, handover_id: HandoverId, who: Caller = Depends(admin)) -> Any:
-    return await _relay(request, handover_id, InputKind.ALL_ROLLOUTS_OWNERSHIP, AllItemsInput(actor=who.name))
+    return await _relay(request, handover_id, inputs.ALL_ROLLOUTS_OWNERSHIP, AllItemsInput(actor=who.name))
 
 
-@router.post("/handovers/{handover_id}/summary/ack", summary="Incoming: the summary's :+1:", **INPUT)
+@router.post(inputs.SUMMARY_ACK.path, summary="Incoming: the summary's :+1:", **INPUT)
 async def acknowledge_summary(request: Request, handover_id: HandoverId, who: Caller = Depends(admin)) -> Any:
-    return await _relay(request, handover_id, InputKind.SUMMARY_ACK, SummaryAckInput(actor=who.name))
+    return await _relay(request, handover_id, inputs.SUMMARY_ACK, SummaryAckInput(actor=who.name))
 
 
 class Mitigated(Body):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/handovers/{handover_id}/mitigated", summary="Mid-shift: the outage is mitigated", **INPUT)
+@router.post(inputs.MITIGATED.path, summary="Mid-shift: the outage is mitigated", **INPUT)
 async def declare_mitigated(
     request: Request, handover_id: HandoverId, body: Mitigated | None = None, who: Caller = Depends(admin)
 ) -> Any:
     given = MitigatedInput(actor=who.name, note=body.note if body else None)
-    return await _relay(request, handover_id, InputKind.MITIGATED, given)
+    return await _relay(request, handover_id, inputs.MITIGATED, given)
 
 
 class UnclearThread(Body):
@@ -424,22 +419,20 @@ class UnclearThread(Body):
     question: Paragraph
 
 
-@router.post("/handovers/{handover_id}/unclear-threads", summary="Incoming: ask for a catch-up", **INPUT)
+@router.post(inputs.UNCLEAR_THREAD.path, summary="Incoming: ask for a catch-up", **INPUT)
 async def flag_unclear_thread(
     request: Request, handover_id: HandoverId, body: UnclearThread, who: Caller = Depends(admin)
 ) -> Any:
     given = UnclearThreadInput(actor=who.name, thread_ts=body.thread_ts, question=body.question)
-    return await _relay(request, handover_id, InputKind.UNCLEAR_THREAD, given)
+    return await _relay(request, handover_id, inputs.UNCLEAR_THREAD, given)
 
 
 class Cancel(Body):
     reason: Paragraph
 
 
-@router.post("/handovers/{handover_id}/cancel", summary="Requester or either admin: cancel", **INPUT)
+@router.post(inputs.CANCEL.path, summary="Requester or either admin: cancel", **INPUT)
 async def cancel(
     request: Request, handover_id: HandoverId, body: Cancel, who: Caller = Depends(caller)
 ) -> Any:
-    return await _relay(
-        request, handover_id, InputKind.CANCEL, CancelInput(actor=who.actor, reason=body.reason)
-    )
+    return await _relay(request, handover_id, inputs.CANCEL, CancelInput(actor=who.actor, reason=body.reason))

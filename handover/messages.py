@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from handover.decisions import ACKNOWLEDGE_SUMMARY_ACTION
 from handover.models import (
@@ -18,20 +19,20 @@ from handover.models import (
     HandoverPlan,
     HandoverProgress,
     HandoverRequest,
-    Incident,
     IncidentHandover,
     InputKind,
+    ItemHandover,
     Outcome,
     PendingInput,
-    Rollout,
     RolloutHandover,
     StatusParagraph,
-    Ticket,
     TicketAction,
     TicketHandover,
     UnclearThread,
     Variant,
 )
+
+H = TypeVar("H", bound=ItemHandover)
 
 LIST_LIMIT = 40
 """Items listed per kind in the summary's thread; the report has them all."""
@@ -101,7 +102,7 @@ def action_of(item: TicketHandover) -> str:
     return "left alone" if item.ticket.left_alone is not None else item.action.value
 
 
-def outcome_of(item: IncidentHandover | TicketHandover | RolloutHandover) -> str:
+def outcome_of(item: ItemHandover) -> str:
     """`handed_over`, or the outcome with its reason (`skipped: solved: nothing to hand over`)."""
     if item.outcome in (Outcome.PENDING, Outcome.HANDED_OVER) or not item.detail:
         return item.outcome.value
@@ -529,30 +530,19 @@ def audit_text(missing: Sequence[str], checked: int) -> str:
     return f"Audit check: platform.impersonation_ended is logged for all {_plural(checked, 'session')} ended."
 
 
-def theirs(items: Sequence[IncidentHandover | TicketHandover | RolloutHandover]) -> list:
+def theirs(items: Sequence[H]) -> list[H]:
     """The items that are the outgoing admin's to hand over (not those a listing had no business
     returning, which are left alone)."""
-    return [item for item in items if listed(item).left_alone is None]
-
-
-def listed(item: IncidentHandover | TicketHandover | RolloutHandover) -> Incident | Ticket | Rollout:
-    """What the listing returned for an item."""
-    if isinstance(item, IncidentHandover):
-        return item.incident
-    return item.ticket if isinstance(item, TicketHandover) else item.rollout
+    return [item for item in items if item.listed.left_alone is None]
 
 
 def _moved(progress: HandoverProgress) -> str:
     """`2 of 3 incidents, 5 of 5 tickets, 0 of 3 rollouts`: what was handed over."""
-    groups = (
-        ("incidents", theirs(progress.incidents)),
-        ("tickets", theirs(progress.tickets)),
-        ("rollouts", theirs(progress.rollouts)),
-    )
-    return ", ".join(
-        f"{sum(i.outcome is Outcome.HANDED_OVER for i in items)} of {len(items)} {name}"
-        for name, items in groups
-    )
+    counts = []
+    for kind, all_of_kind in progress.items():
+        items = theirs(all_of_kind)
+        counts.append(f"{sum(i.outcome is Outcome.HANDED_OVER for i in items)} of {len(items)} {kind}s")
+    return ", ".join(counts)
 
 
 def cancelled_text(progress: HandoverProgress) -> str:
@@ -689,11 +679,7 @@ def current_details(progress: HandoverProgress, waiting_on: Sequence[str]) -> st
         f"{request.outgoing} → {request.incoming}",
         f"Waiting on: {', '.join(waiting_on)}" if waiting_on else "Waiting on: nobody",
     ]
-    for noun, items in (
-        ("incident", progress.incidents),
-        ("ticket", progress.tickets),
-        ("rollout", progress.rollouts),
-    ):
+    for noun, items in progress.items():
         if items:
             outcomes = Counter(item.outcome.value for item in items)
             lines.append(

@@ -514,7 +514,21 @@ class ItemResult(Model):
     """Incidents: the co-assignees who stay assigned beside incoming (names)."""
 
 
-class IncidentHandover(Model):
+class ItemHandover(Model):
+    """What every item of a handover carries (incidents, tickets and rollouts; ITEM_KINDS): where
+    it stands, and how it ended."""
+
+    stage: str
+    outcome: Outcome = Outcome.PENDING
+    detail: str | None = None
+
+    @property
+    def listed(self) -> Incident | Ticket | Rollout:
+        """What the listing returned for the item."""
+        raise NotImplementedError
+
+
+class IncidentHandover(ItemHandover):
     incident: Incident
     stage: str = "waiting for status paragraph"
     status: StatusParagraph | None = None
@@ -528,8 +542,10 @@ class IncidentHandover(Model):
     """When the re-scan found it: its status paragraph is owed from then, not from the inventory."""
     kept: list[str] = []
     """Co-assignees who share the incident and stay assigned beside incoming (names)."""
-    outcome: Outcome = Outcome.PENDING
-    detail: str | None = None
+
+    @property
+    def listed(self) -> Incident:
+        return self.incident
 
 
 class TicketAction(StrEnum):
@@ -539,7 +555,7 @@ class TicketAction(StrEnum):
     REASSIGN = "reassign"
 
 
-class TicketHandover(Model):
+class TicketHandover(ItemHandover):
     ticket: Ticket
     action: TicketAction
     stage: str = "queued"
@@ -548,19 +564,23 @@ class TicketHandover(Model):
     engineering_issue: str | None = None
     engineering_issue_given: Done | None = None
     reassigned: Done | None = None
-    outcome: Outcome = Outcome.PENDING
-    detail: str | None = None
+
+    @property
+    def listed(self) -> Ticket:
+        return self.ticket
 
 
-class RolloutHandover(Model):
+class RolloutHandover(ItemHandover):
     rollout: Rollout
     stage: str = "waiting for annotation"
     annotation: RolloutAnnotation | None = None
     annotated: Done | None = None
     annotation_id: str | None = None
     owned: Done | None = None
-    outcome: Outcome = Outcome.PENDING
-    detail: str | None = None
+
+    @property
+    def listed(self) -> Rollout:
+        return self.rollout
 
 
 class Summary(Model):
@@ -665,6 +685,14 @@ class Phase(StrEnum):
         return self in (Phase.COMPLETED, Phase.CANCELLED, Phase.FAILED)
 
 
+ITEM_KINDS: tuple[tuple[str, str], ...] = (
+    ("incident", "incidents"),
+    ("ticket", "tickets"),
+    ("rollout", "rollouts"),
+)
+"""The kinds of item a handover moves, in the runbook's order: the kind, and its field in progress."""
+
+
 class HandoverProgress(Model):
     """Everything the workflow knows; returned by the `progress` query."""
 
@@ -714,6 +742,13 @@ class HandoverProgress(Model):
     rejected: list[RejectedInput] = []
     cancelled: Cancellation | None = None
     error: str | None = None
+
+    def items(self) -> list[tuple[str, list[ItemHandover]]]:
+        """Every item, by kind, in ITEM_KINDS' order: `[("incident", [...]), ("ticket", ...), ...]`."""
+        return [(kind, getattr(self, field)) for kind, field in ITEM_KINDS]
+
+    def all_items(self) -> list[ItemHandover]:
+        return [item for _, items in self.items() for item in items]
 
     @property
     def key(self) -> str:

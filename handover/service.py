@@ -27,7 +27,7 @@ from temporalio.common import SearchAttributeKey, WorkflowIDConflictPolicy, Work
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from handover import visibility
+from handover import inputs, visibility
 from handover.errors import (
     AlreadyDone,
     AlreadyRunning,
@@ -38,6 +38,7 @@ from handover.errors import (
     UnknownHandover,
     from_failure,
 )
+from handover.inputs import Declared
 from handover.models import (
     HandoverPlan,
     HandoverProgress,
@@ -435,15 +436,20 @@ async def _ensure_running(client: Client, handle: WorkflowHandle) -> None:
 async def send(
     client: Client,
     workflow_id: str,
-    kind: InputKind,
+    declared: Declared[Any] | InputKind,
     given: HumanInput,
     answer_within: timedelta = ANSWER_WITHIN,
 ) -> InputAccepted | None:
-    """A human input as an Update; if no worker answers in time, as its Signal twin (None)."""
+    """A declared human input (handover/inputs.py; a kind stands for its declaration) as its
+    Update; if no worker answers in time, as its Signal twin (None)."""
+    if isinstance(declared, InputKind):
+        declared = inputs.BY_KIND[declared]
+    if not isinstance(given, declared.model):
+        raise InvalidInput(f"{declared.name} takes a {declared.model.__name__}, not a {type(given).__name__}")
     handle = client.get_workflow_handle(workflow_id)
     try:
         return await handle.execute_update(
-            kind.value, given, result_type=InputAccepted, rpc_timeout=answer_within
+            declared.name, given, result_type=InputAccepted, rpc_timeout=answer_within
         )
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         pass  # no worker answered: fall through to the signal
@@ -455,5 +461,5 @@ async def send(
         if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise
     # No worker answered: the signal is stored by the server and validated when one is back.
-    await handle.signal(kind.value, given)
+    await handle.signal(declared.name, given)
     return None

@@ -78,7 +78,7 @@ from tests.endpoint.test_api import ID, STATUS
 from tests.endpoint.test_events import pagerduty_headers, reaction, slack_headers, webhook
 from tests.humans import INCOMING, OUTGOING, inventory, wait_for
 from tests.serving import serving
-from workflows.handover import GATHER_ACKNOWLEDGEMENTS
+from workflows.incidents import GATHER_ACKNOWLEDGEMENTS
 
 STARTER = str(Path(__file__).resolve().parent.parent / "starter.py")
 ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "abuse-matrix.json"

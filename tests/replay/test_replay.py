@@ -34,7 +34,7 @@ from sandbox.state import DEMO_SCENARIO, read_scenario_file
 # both sides see one `handover.models`.
 with workflow.unsafe.imports_passed_through():
     from handover.models import HandoverReport, HandoverRequest
-    from workflows import lookups
+    from workflows import lookups, reminders
     from workflows.handover import HandoverWorkflow
     from workflows.plan import PlanWorkflow
 
@@ -85,15 +85,13 @@ async def test_history_replays_on_the_current_workflow_code(path: Path):
 
 
 @workflow.defn(name="HandoverWorkflow")
-class HandoverWithoutAnnouncement(HandoverWorkflow):
-    """The workflow as someone might change it: the announcement dropped, with no patch."""
+class HandoverWithAPause(HandoverWorkflow):
+    """The workflow as someone might change it: a durable timer before step 0, with no patch."""
 
     @workflow.run
     async def run(self, request: HandoverRequest) -> HandoverReport:
+        await workflow.sleep(1)
         return await super().run(request)
-
-    async def announce(self) -> None:
-        return None
 
 
 @workflow.defn(name="HandoverWorkflow")
@@ -102,11 +100,8 @@ class HandoverWithAnExtraLookup(HandoverWorkflow):
 
     @workflow.run
     async def run(self, request: HandoverRequest) -> HandoverReport:
-        return await super().run(request)
-
-    async def validate(self) -> None:
         await lookups.service_identity()
-        await super().validate()
+        return await super().run(request)
 
 
 @workflow.defn(name="HandoverWorkflow")
@@ -123,7 +118,7 @@ async def test_an_unchanged_copy_replays():
     await replayer(HandoverAsIs, PlanWorkflow).replay_workflow(load(PLANNED))
 
 
-@pytest.mark.parametrize("changed", [HandoverWithoutAnnouncement, HandoverWithAnExtraLookup])
+@pytest.mark.parametrize("changed", [HandoverWithAPause, HandoverWithAnExtraLookup])
 async def test_an_unpatched_change_fails_the_replay_with_a_non_determinism_error(changed: type):
     history = load(PLANNED)
     with pytest.raises(workflow.NondeterminismError, match="Nondeterminism error"):
@@ -142,7 +137,7 @@ class HandoverWaitingOnUnpatched(HandoverWorkflow):
 
     @workflow.run
     async def run(self, request: HandoverRequest) -> HandoverReport:
-        self._publishing = asyncio.create_task(self.keep_waiting_on_current())
+        self._publishing = asyncio.create_task(reminders.keep_waiting_on_current(self._handover))
         return await super().run(request)
 
 

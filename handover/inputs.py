@@ -1,0 +1,474 @@
+"""Every human input of a handover, declared once: its kind, its payload model, who gives it, its
+check and its apply, and where people give it (the endpoint's route, the CLI's subcommand).
+
+The workflow's Update, its validator and its Signal twin are made from each declaration
+(`workflows/inputs.py`); the endpoint, the CLI and the console send through it, and
+`tests/handover/test_inputs.py` fails when any of them lacks one.
+
+The checks and applies are plain functions of what the handover knows (and the workflow's
+`now`): no I/O and no clock. A check raises the error the person reads (and changes nothing); an
+apply checks again, records the input and says what happens next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from handover import decisions
+from handover.errors import AlreadyDone, NotAllowed, NotReady, UnknownItem
+from handover.models import (
+    Admin,
+    AllItemsInput,
+    CancelInput,
+    Cancellation,
+    Done,
+    EngineeringLinkInput,
+    HandoverProgress,
+    IncidentAckInput,
+    IncidentHandover,
+    IncidentStatusInput,
+    InputAccepted,
+    InputKind,
+    MitigatedInput,
+    Model,
+    Outcome,
+    Phase,
+    RolloutAnnotation,
+    RolloutAnnotationInput,
+    RolloutHandover,
+    RolloutOwnershipInput,
+    StatusParagraph,
+    Summary,
+    SummaryAckInput,
+    TicketAction,
+    TicketHandover,
+    UnclearThread,
+    UnclearThreadInput,
+    Variant,
+)
+
+M = TypeVar("M", bound=Model)
+T = TypeVar("T")
+
+
+class Giver(StrEnum):
+    """Who may give an input (the check enforces it; the endpoint and the console show it)."""
+
+    OUTGOING = "the outgoing admin"
+    INCOMING = "the incoming admin"
+    EITHER_ADMIN = "the senior admin or either admin"
+    REQUESTER_OR_EITHER = "the requester or either admin"
+
+
+@dataclass(frozen=True)
+class Declared(Generic[M]):
+    """One human input. `route` is below `/handovers/{handover_id}/` (POST); `item` names the
+    payload's field that says which item it is about (and the route's `{item}`)."""
+
+    kind: InputKind
+    model: type[M]
+    given_by: Giver
+    check: Callable[[HandoverProgress, M], Any]
+    apply: Callable[..., InputAccepted]
+    route: str
+    command: str
+    item: str | None = None
+    in_console: bool = True
+    """The console offers a form (or a button) for it."""
+
+    @property
+    def name(self) -> str:
+        """The Update's and the Signal's name."""
+        return self.kind.value
+
+    @property
+    def path(self) -> str:
+        """The endpoint's route, e.g. `/handovers/{handover_id}/incidents/{incident_id}/status`."""
+        return "/handovers/{handover_id}/" + self.route.replace("{item}", f"{{{self.item}}}")
+
+    def item_of(self, given: M) -> str | None:
+        return getattr(given, self.item) if self.item else None
+
+
+# --- shared checks -------------------------------------------------------------------------------
+
+
+def check_open(progress: HandoverProgress) -> None:
+    if progress.phase.ended or progress.cancelled is not None:
+        state = "cancelled" if progress.cancelled is not None else progress.phase.value
+        raise AlreadyDone(f"handover {progress.handover_id} has ended ({state}); it takes no more input")
+
+
+def check_actor(progress: HandoverProgress, actor: str, expected: Admin | None, rule: str) -> None:
+    check_open(progress)
+    if expected is None:
+        raise NotReady("the handover is still validating both admins; try again in a few seconds")
+    if actor != expected.email:
+        raise NotAllowed(f"{actor} cannot give this input: {rule} ({expected.email})")
+
+
+def find(
+    progress: HandoverProgress, items: Sequence[T], item_id: str, noun: str, key: Callable[[T], str]
+) -> T:
+    for item in items:
+        if key(item) == item_id:
+            return item
+    raise UnknownItem(f"{noun} {item_id} is not part of handover {progress.handover_id}")
+
+
+def check_pending(outcome: Outcome, noun: str, item_id: str) -> None:
+    if outcome is not Outcome.PENDING:
+        raise AlreadyDone(f"{noun} {item_id} is finished already ({outcome.value})")
+
+
+# --- step 2: incidents ---------------------------------------------------------------------------
+
+
+def check_status(progress: HandoverProgress, given: IncidentStatusInput) -> IncidentHandover:
+    check_actor(progress, given.actor, progress.outgoing, "status paragraphs come from the outgoing admin")
+    if not decisions.outgoing_can_answer(progress.request):
+        raise NotAllowed("an emergency handover takes no status paragraphs; the context digest stands in")
+    item = find(progress, progress.incidents, given.incident_id, "incident", lambda i: i.incident.id)
+    if item.status_given is not None:
+        raise AlreadyDone(
+            f"the status for incident {given.incident_id} was given by {item.status_given.by} "
+            f"at {item.status_given.at:%H:%M UTC}"
+        )
+    check_pending(item.outcome, "incident", given.incident_id)
+    return item
+
+
+def apply_status(progress: HandoverProgress, given: IncidentStatusInput, now: datetime) -> InputAccepted:
+    item = check_status(progress, given)
+    item.status = StatusParagraph(
+        hypothesis=given.hypothesis, last_action=given.last_action, next_action=given.next_action
+    )
+    item.status_given = Done(by=given.actor, at=now)
+    item.stage = "status received"
+    return InputAccepted(
+        kind=InputKind.STATUS,
+        item_id=given.incident_id,
+        message="status paragraph received; the note is posted and the incident reassigned",
+    )
+
+
+def check_incident_ack(progress: HandoverProgress, given: IncidentAckInput) -> IncidentHandover:
+    check_actor(progress, given.actor, progress.incoming, "the incoming admin acknowledges each reassignment")
+    item = find(progress, progress.incidents, given.incident_id, "incident", lambda i: i.incident.id)
+    if item.acknowledged is not None:
+        raise AlreadyDone(f"incident {given.incident_id} was acknowledged by {item.acknowledged.by} already")
+    check_pending(item.outcome, "incident", given.incident_id)
+    if item.status_given is None and decisions.outgoing_can_answer(progress.request):
+        raise NotReady(
+            f"incident {given.incident_id} has no status paragraph yet; "
+            "acknowledge it once the outgoing admin has written one"
+        )
+    return item
+
+
+def apply_incident_ack(progress: HandoverProgress, given: IncidentAckInput, now: datetime) -> InputAccepted:
+    item = check_incident_ack(progress, given)
+    item.acknowledged = Done(by=given.actor, at=now)
+    if item.reassigned is not None:
+        item.stage = "acknowledging"
+    return InputAccepted(
+        kind=InputKind.INCIDENT_ACK, item_id=given.incident_id, message="acknowledged; PagerDuty is updated"
+    )
+
+
+def check_all_incidents_ack(progress: HandoverProgress, given: AllItemsInput) -> list[IncidentHandover]:
+    """An alert storm's thousands of incidents in one input (one history event, not thousands)."""
+    check_actor(progress, given.actor, progress.incoming, "the incoming admin acknowledges each reassignment")
+    if progress.inventory_at is None:
+        raise NotReady("the incidents are not listed yet; try again in a few seconds")
+    open_items = [i for i in progress.incidents if i.outcome is Outcome.PENDING and i.acknowledged is None]
+    if not open_items:
+        raise AlreadyDone("every incident of this handover is acknowledged or finished already")
+    no_status_needed = not decisions.outgoing_can_answer(progress.request)
+    ready = [i for i in open_items if i.status_given is not None or no_status_needed]
+    if not ready:
+        raise NotReady(
+            f"none of the {len(open_items)} incidents has a status paragraph yet; "
+            "acknowledge them once the outgoing admin has written them"
+        )
+    return ready
+
+
+def apply_all_incidents_ack(progress: HandoverProgress, given: AllItemsInput, now: datetime) -> InputAccepted:
+    ready = check_all_incidents_ack(progress, given)
+    for item in ready:
+        item.acknowledged = Done(by=given.actor, at=now, via="acknowledge all")
+        if item.reassigned is not None:
+            item.stage = "acknowledging"
+    waiting = sum(i.outcome is Outcome.PENDING and i.acknowledged is None for i in progress.incidents)
+    return InputAccepted(
+        kind=InputKind.ALL_INCIDENTS_ACK,
+        item_id=None,
+        message=f"{len(ready)} incidents acknowledged; PagerDuty is updated"
+        + (f" ({waiting} still wait for their status paragraph)" if waiting else ""),
+    )
+
+
+# --- step 3: tickets -----------------------------------------------------------------------------
+
+
+def check_engineering_link(progress: HandoverProgress, given: EngineeringLinkInput) -> TicketHandover:
+    check_actor(progress, given.actor, progress.outgoing, "the outgoing admin supplies engineering issues")
+    item = find(progress, progress.tickets, given.ticket_id, "ticket", lambda t: t.ticket.id)
+    if item.action is not TicketAction.LINK_ENGINEERING_ISSUE:
+        raise NotAllowed(
+            f"ticket {given.ticket_id} is not waiting on engineering; it needs no engineering issue"
+        )
+    if item.engineering_issue is not None:
+        raise AlreadyDone(f"ticket {given.ticket_id} is linked to {item.engineering_issue} already")
+    check_pending(item.outcome, "ticket", given.ticket_id)
+    return item
+
+
+def apply_engineering_link(
+    progress: HandoverProgress, given: EngineeringLinkInput, now: datetime
+) -> InputAccepted:
+    item = check_engineering_link(progress, given)
+    item.engineering_issue = given.issue
+    item.engineering_issue_given = Done(by=given.actor, at=now)
+    item.stage = "engineering issue received"
+    return InputAccepted(
+        kind=InputKind.ENGINEERING_LINK,
+        item_id=given.ticket_id,
+        message="engineering issue received; the ticket is linked and reassigned",
+    )
+
+
+# --- step 4: rollouts ----------------------------------------------------------------------------
+
+
+def check_annotation(progress: HandoverProgress, given: RolloutAnnotationInput) -> RolloutHandover:
+    check_actor(progress, given.actor, progress.outgoing, "the outgoing admin annotates rollouts")
+    item = find(progress, progress.rollouts, given.rollout_id, "rollout", lambda r: r.rollout.id)
+    if item.annotated is not None:
+        raise AlreadyDone(f"rollout {given.rollout_id} was annotated by {item.annotated.by} already")
+    check_pending(item.outcome, "rollout", given.rollout_id)
+    return item
+
+
+def apply_annotation(
+    progress: HandoverProgress, given: RolloutAnnotationInput, now: datetime
+) -> InputAccepted:
+    item = check_annotation(progress, given)
+    item.annotation = RolloutAnnotation(
+        ramp_percent=given.ramp_percent, error_rate=given.error_rate, next_step=given.next_step
+    )
+    item.annotated = Done(by=given.actor, at=now)
+    item.stage = "annotation received"
+    return InputAccepted(
+        kind=InputKind.ROLLOUT_ANNOTATION,
+        item_id=given.rollout_id,
+        message="annotation received; it is posted on the rollout",
+    )
+
+
+def check_ownership(progress: HandoverProgress, given: RolloutOwnershipInput) -> RolloutHandover:
+    check_actor(progress, given.actor, progress.incoming, "the incoming admin takes ownership of rollouts")
+    item = find(progress, progress.rollouts, given.rollout_id, "rollout", lambda r: r.rollout.id)
+    if item.owned is not None:
+        raise AlreadyDone(f"{item.owned.by} took ownership of rollout {given.rollout_id} already")
+    check_pending(item.outcome, "rollout", given.rollout_id)
+    if item.annotated is None:
+        raise NotReady(
+            f"rollout {given.rollout_id} has no annotation yet; "
+            "take ownership once the outgoing admin has annotated it"
+        )
+    return item
+
+
+def apply_ownership(progress: HandoverProgress, given: RolloutOwnershipInput, now: datetime) -> InputAccepted:
+    item = check_ownership(progress, given)
+    item.owned = Done(by=given.actor, at=now)
+    return InputAccepted(
+        kind=InputKind.ROLLOUT_OWNERSHIP,
+        item_id=given.rollout_id,
+        message="ownership taken; the rollout is transferred",
+    )
+
+
+def check_all_ownership(progress: HandoverProgress, given: AllItemsInput) -> list[RolloutHandover]:
+    check_actor(progress, given.actor, progress.incoming, "the incoming admin takes ownership of rollouts")
+    if progress.inventory_at is None:
+        raise NotReady("the rollouts are not listed yet; try again in a few seconds")
+    open_items = [r for r in progress.rollouts if r.outcome is Outcome.PENDING and r.owned is None]
+    if not open_items:
+        raise AlreadyDone("every rollout of this handover is owned or finished already")
+    ready = [r for r in open_items if r.annotated is not None]
+    if not ready:
+        raise NotReady(
+            f"none of the {len(open_items)} rollouts is annotated yet; "
+            "take ownership once the outgoing admin has annotated them"
+        )
+    return ready
+
+
+def apply_all_ownership(progress: HandoverProgress, given: AllItemsInput, now: datetime) -> InputAccepted:
+    ready = check_all_ownership(progress, given)
+    for item in ready:
+        item.owned = Done(by=given.actor, at=now, via="take all")
+    waiting = sum(r.outcome is Outcome.PENDING and r.owned is None for r in progress.rollouts)
+    return InputAccepted(
+        kind=InputKind.ALL_ROLLOUTS_OWNERSHIP,
+        item_id=None,
+        message=f"ownership of {len(ready)} rollouts taken; they are transferred"
+        + (f" ({waiting} still wait for their annotation)" if waiting else ""),
+    )
+
+
+# --- step 5: the summary -------------------------------------------------------------------------
+
+
+def check_summary_ack(progress: HandoverProgress, given: SummaryAckInput) -> Summary:
+    check_actor(progress, given.actor, progress.incoming, "the incoming admin acknowledges the summary")
+    summary = progress.summary
+    if summary is None:
+        raise NotReady(
+            "the summary is not posted yet; "
+            "it is posted once every incident, ticket and rollout is handed over"
+        )
+    if summary.acknowledged is not None:
+        raise AlreadyDone(f"the summary was acknowledged by {summary.acknowledged.by} already")
+    return summary
+
+
+def apply_summary_ack(progress: HandoverProgress, given: SummaryAckInput, now: datetime) -> InputAccepted:
+    summary = check_summary_ack(progress, given)
+    summary.acknowledged = Done(by=given.actor, at=now)
+    return InputAccepted(kind=InputKind.SUMMARY_ACK, item_id=None, message="summary acknowledged")
+
+
+# --- mid-shift outage, emergency, cancel ---------------------------------------------------------
+
+
+def check_mitigated(progress: HandoverProgress, given: MitigatedInput) -> None:
+    if progress.request.variant is not Variant.MID_SHIFT:
+        raise NotAllowed("only a mid-shift handover waits for an outage to be mitigated")
+    check_open(progress)
+    if given.actor not in decisions.mitigation_allowed_from(progress.request):
+        raise NotAllowed(
+            f"{given.actor} cannot call the outage mitigated: the senior admin or either admin can"
+        )
+    if progress.mitigated is not None:
+        raise AlreadyDone(f"the outage was called mitigated by {progress.mitigated.by} already")
+    if progress.phase is not Phase.OUTAGE:
+        raise NotReady("the handover is still validating both admins; try again in a few seconds")
+
+
+def apply_mitigated(progress: HandoverProgress, given: MitigatedInput, now: datetime) -> InputAccepted:
+    check_mitigated(progress, given)
+    progress.mitigated = Done(by=given.actor, at=now)
+    progress.mitigation_note = given.note
+    return InputAccepted(
+        kind=InputKind.MITIGATED, item_id=None, message="outage mitigated; the formal handover starts"
+    )
+
+
+def check_unclear_thread(progress: HandoverProgress, given: UnclearThreadInput) -> None:
+    check_actor(progress, given.actor, progress.incoming, "the incoming admin flags unclear threads")
+    for flag in progress.unclear_threads:
+        if flag.thread_ts == given.thread_ts:
+            raise AlreadyDone(f"thread {given.thread_ts} was flagged by {flag.flagged.by} already")
+
+
+def record_unclear_thread(progress: HandoverProgress, flag: UnclearThread) -> InputAccepted:
+    """Once the catch-up is posted (the workflow posts it first: a failed post leaves nothing
+    behind to block a retry)."""
+    if not any(known.thread_ts == flag.thread_ts for known in progress.unclear_threads):
+        progress.unclear_threads.append(flag)  # (a twin of this input may have won the race)
+    return InputAccepted(
+        kind=InputKind.UNCLEAR_THREAD, item_id=flag.thread_ts, message="posted to the channel for a catch-up"
+    )
+
+
+def check_cancel(progress: HandoverProgress, given: CancelInput) -> None:
+    check_open(progress)
+    if given.actor.strip().lower() not in decisions.cancel_allowed_from(progress.request):
+        raise NotAllowed(f"{given.actor} cannot cancel this handover: the requester or either admin can")
+    if progress.cancelled is not None:
+        raise AlreadyDone(f"the handover was cancelled by {progress.cancelled.by} already")
+
+
+def apply_cancel(progress: HandoverProgress, given: CancelInput, now: datetime) -> InputAccepted:
+    check_cancel(progress, given)
+    progress.cancelled = Cancellation(by=given.actor, at=now, reason=given.reason)
+    return InputAccepted(
+        kind=InputKind.CANCEL,
+        item_id=None,
+        message="cancelling: work in flight finishes, nothing else is touched; the report follows",
+    )
+
+
+# --- the declarations ----------------------------------------------------------------------------
+
+# fmt: off
+STATUS = Declared(
+    InputKind.STATUS, IncidentStatusInput, Giver.OUTGOING, check_status, apply_status,
+    route="incidents/{item}/status", command="submit-status", item="incident_id",
+)
+INCIDENT_ACK = Declared(
+    InputKind.INCIDENT_ACK, IncidentAckInput, Giver.INCOMING, check_incident_ack, apply_incident_ack,
+    route="incidents/{item}/ack", command="ack-incident", item="incident_id",
+)
+ALL_INCIDENTS_ACK = Declared(
+    InputKind.ALL_INCIDENTS_ACK, AllItemsInput, Giver.INCOMING,
+    check_all_incidents_ack, apply_all_incidents_ack, route="incidents/ack-all", command="ack-all",
+)
+ENGINEERING_LINK = Declared(
+    InputKind.ENGINEERING_LINK, EngineeringLinkInput, Giver.OUTGOING,
+    check_engineering_link, apply_engineering_link,
+    route="tickets/{item}/engineering-link", command="link-issue", item="ticket_id",
+)
+ROLLOUT_ANNOTATION = Declared(
+    InputKind.ROLLOUT_ANNOTATION, RolloutAnnotationInput, Giver.OUTGOING, check_annotation, apply_annotation,
+    route="rollouts/{item}/annotation", command="annotate", item="rollout_id",
+)
+ROLLOUT_OWNERSHIP = Declared(
+    InputKind.ROLLOUT_OWNERSHIP, RolloutOwnershipInput, Giver.INCOMING, check_ownership, apply_ownership,
+    route="rollouts/{item}/ownership", command="own-rollout", item="rollout_id",
+)
+ALL_ROLLOUTS_OWNERSHIP = Declared(
+    InputKind.ALL_ROLLOUTS_OWNERSHIP, AllItemsInput, Giver.INCOMING, check_all_ownership, apply_all_ownership,
+    route="rollouts/ownership-all", command="own-all",
+)
+SUMMARY_ACK = Declared(
+    InputKind.SUMMARY_ACK, SummaryAckInput, Giver.INCOMING, check_summary_ack, apply_summary_ack,
+    route="summary/ack", command="ack-summary",
+)
+MITIGATED = Declared(
+    InputKind.MITIGATED, MitigatedInput, Giver.EITHER_ADMIN, check_mitigated, apply_mitigated,
+    route="mitigated", command="mitigated",
+)
+UNCLEAR_THREAD = Declared(
+    InputKind.UNCLEAR_THREAD, UnclearThreadInput, Giver.INCOMING, check_unclear_thread, record_unclear_thread,
+    route="unclear-threads", command="flag-thread", item="thread_ts",
+    in_console=False,  # the digest's threads are in Slack: flagged from the CLI or the API
+)
+CANCEL = Declared(
+    InputKind.CANCEL, CancelInput, Giver.REQUESTER_OR_EITHER, check_cancel, apply_cancel,
+    route="cancel", command="cancel",
+)
+# fmt: on
+
+INPUTS: tuple[Declared[Any], ...] = (
+    STATUS,
+    INCIDENT_ACK,
+    ALL_INCIDENTS_ACK,
+    ENGINEERING_LINK,
+    ROLLOUT_ANNOTATION,
+    ROLLOUT_OWNERSHIP,
+    ALL_ROLLOUTS_OWNERSHIP,
+    SUMMARY_ACK,
+    MITIGATED,
+    UNCLEAR_THREAD,
+    CANCEL,
+)
+BY_KIND: dict[InputKind, Declared[Any]] = {declared.kind: declared for declared in INPUTS}

@@ -1,0 +1,132 @@
+"""Every human input is declared once (handover/inputs.py), and everything people give it through
+is made from that declaration or checked against it here: the workflow's Update (with its
+validator) and Signal twin, the endpoint's route, the CLI's subcommand, the console's form."""
+
+import inspect
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from temporalio.workflow import _Definition
+
+import starter
+from endpoint.handovers import router
+from handover import inputs
+from handover.errors import AlreadyDone, NotAllowed, NotReady, UnknownItem
+from handover.inputs import INPUTS, Declared
+from handover.models import (
+    Admin,
+    HandoverProgress,
+    HandoverRequest,
+    Incident,
+    IncidentAckInput,
+    IncidentHandover,
+    IncidentStatusInput,
+    InputKind,
+)
+from workflows.handover import HandoverWorkflow
+
+CONSOLE = Path(__file__).resolve().parents[2] / "endpoint" / "static" / "console.js"
+NAMES = {declared: name for name, declared in vars(inputs).items() if isinstance(declared, Declared)}
+ids = [declared.name for declared in INPUTS]
+
+
+def test_every_kind_is_declared_once():
+    assert sorted(d.kind for d in INPUTS) == sorted(InputKind)
+    assert len({d.command for d in INPUTS}) == len({d.path for d in INPUTS}) == len(INPUTS)
+
+
+@pytest.mark.parametrize("declared", INPUTS, ids=ids)
+def test_the_workflow_takes_it_as_an_update_with_a_validator_and_as_a_signal(declared: Declared):
+    definition = _Definition.from_class(HandoverWorkflow)
+    assert definition is not None
+    update, signal = definition.updates.get(declared.name), definition.signals.get(declared.name)
+    assert update is not None and signal is not None, f"HandoverWorkflow lacks {declared.name}"
+    assert update.validator is not None
+    assert update.arg_types == signal.arg_types == [declared.model]
+
+
+@pytest.mark.parametrize("declared", INPUTS, ids=ids)
+def test_the_endpoint_has_its_route_and_sends_it(declared: Declared):
+    posts = {route.path: route for route in router.routes if "POST" in getattr(route, "methods", ())}
+    assert declared.path in posts, f"no POST {declared.path}"
+    assert f"inputs.{NAMES[declared]}," in inspect.getsource(posts[declared.path].endpoint)
+    if declared.item and "{item}" in declared.route:
+        assert "{" + declared.item + "}" in declared.path
+
+
+@pytest.mark.parametrize("declared", INPUTS, ids=ids)
+def test_the_cli_has_its_subcommand_and_sends_it(declared: Declared):
+    commands = next(a for a in starter.parser()._actions if a.dest == "command").choices
+    assert declared.command in commands, f"no `starter.py {declared.command}`"
+    run = commands[declared.command].get_default("run")
+    cells = dict(zip(run.__code__.co_freevars, [c.cell_contents for c in run.__closure__], strict=True))
+    assert cells["declared"] is declared
+
+
+@pytest.mark.parametrize("declared", INPUTS, ids=ids)
+def test_the_console_offers_it_where_declared(declared: Declared):
+    tail = re.escape("/" + declared.route).replace(re.escape("{item}"), r"\$\{encodeURIComponent\(id\)\}")
+    offered = re.search(tail + "`", CONSOLE.read_text()) is not None
+    assert offered is declared.in_console, f"console.js: {declared.route} offered={offered}"
+
+
+# --- the checks and applies are plain functions --------------------------------------------------
+
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+OUT, IN = "alice@example.com", "bob@example.com"
+
+
+def progress() -> HandoverProgress:
+    incident = Incident(
+        id="P1",
+        number=1,
+        title="disk",
+        status="triggered",
+        urgency="high",
+        service_id="PS",
+        service_name="compute",
+        html_url="https://example.pagerduty.com/incidents/P1",
+        created_at=NOW,
+    )
+    return HandoverProgress(
+        handover_id="h",
+        request=HandoverRequest(outgoing=OUT, incoming=IN, requested_by=OUT),
+        started_at=NOW,
+        outgoing=Admin(email=OUT, name="Alice", pagerduty_id="PA"),
+        incoming=Admin(email=IN, name="Bob", pagerduty_id="PB"),
+        inventory_at=NOW,
+        incidents=[IncidentHandover(incident=incident)],
+    )
+
+
+def status(actor: str = OUT, incident: str = "P1") -> IncidentStatusInput:
+    return IncidentStatusInput(
+        actor=actor,
+        incident_id=incident,
+        hypothesis="the disk filled up with logs",
+        last_action="rotated the logs by hand",
+        next_action="cap the log volume",
+    )
+
+
+def test_a_status_is_recorded_once_and_only_from_the_outgoing_admin():
+    known = progress()
+    with pytest.raises(NotAllowed, match="status paragraphs come from the outgoing admin"):
+        inputs.check_status(known, status(actor=IN))
+    with pytest.raises(UnknownItem, match="incident P9 is not part of handover h"):
+        inputs.check_status(known, status(incident="P9"))
+    accepted = inputs.apply_status(known, status(), NOW)
+    assert accepted.item_id == "P1" and known.incidents[0].status_given.at == NOW
+    with pytest.raises(AlreadyDone, match="was given by alice@example.com at 09:00 UTC"):
+        inputs.check_status(known, status())
+
+
+def test_an_acknowledgement_waits_for_the_status_paragraph():
+    known = progress()
+    ack = IncidentAckInput(actor=IN, incident_id="P1")
+    with pytest.raises(NotReady, match="has no status paragraph yet"):
+        inputs.check_incident_ack(known, ack)
+    inputs.apply_status(known, status(), NOW)
+    assert inputs.apply_incident_ack(known, ack, NOW).message == "acknowledged; PagerDuty is updated"
