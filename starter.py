@@ -388,7 +388,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="starter.py",
         description="Start, follow and finish on-call handovers.",
-        epilog="Configuration comes from the environment (TEMPORAL_ADDRESS, ...): see README.md.",
+        epilog="Configuration comes from the environment (TEMPORAL_ADDRESS, ...): see docs/configuration.md.",
     )
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

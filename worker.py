@@ -2,7 +2,7 @@
 
     python worker.py            (make run starts it for you)
 
-Configuration comes from the environment; see the README's configuration table.
+Configuration comes from the environment; see docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ async def _search_attributes_ready(client) -> bool:
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:
-    """The Temporal SDK's Prometheus exporter on HANDOVER_METRICS_ADDRESS (README, "Metrics"):
+    """The Temporal SDK's Prometheus exporter on HANDOVER_METRICS_ADDRESS (docs/operations.md, "Metrics"):
     the SDK's worker, workflow and activity metrics and the handovers' own counters."""
     if not settings.metrics_address:
         return None

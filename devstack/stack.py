@@ -32,8 +32,8 @@ DEFAULT_SCENARIO = ROOT / "sandbox" / "scenarios" / "demo.yaml"
 UI_PORT = 8233
 ENDPOINT_PORT = 8080
 CODEC_URL = f"http://localhost:{ENDPOINT_PORT}/codec"
-"""With HANDOVER_PAYLOAD_KEYS, the dev server's UI decodes payloads here (README, "Encrypting
-payloads"); the endpoint lets the UI's origin call it."""
+"""With HANDOVER_PAYLOAD_KEYS, the dev server's UI decodes payloads here (docs/encryption.md, "The
+codec endpoint"); the endpoint lets the UI's origin call it."""
 METRICS_ADDRESS = "127.0.0.1:9464"
 """The worker's Prometheus exporter, unless HANDOVER_METRICS_ADDRESS says otherwise."""
 DEMO_ADMINS = ["alice@novalien.com", "bob@novalien.com", "carol@novalien.com", "dave@novalien.com"]

@@ -18,7 +18,7 @@ next to the old ones. The old histories are what handovers started before the ch
 they stay as they are and must keep replaying, so an existing file is never replaced unless you
 pass --overwrite (only for a history of your own change, not yet merged). Never run it to make a
 failing replay test pass: a non-determinism failure means handovers already running would be stuck
-on the new code; patch the change instead (README, "Changing the workflow while handovers wait").
+on the new code; patch the change instead (docs/patching.md).
 """
 
 from __future__ import annotations

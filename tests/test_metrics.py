@@ -1,5 +1,5 @@
 """Metrics: the worker's Prometheus exporter (Temporal SDK metrics and the handovers' own
-counters) and the endpoint's request metrics, under the names the README documents."""
+counters) and the endpoint's request metrics, under the names docs/operations.md documents."""
 
 from __future__ import annotations
 

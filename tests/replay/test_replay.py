@@ -5,8 +5,8 @@ that started on the old code. Temporal replays each one's history on the new cod
 asks for different commands (activities, timers, their order) the handover is stuck with a
 non-determinism error. These tests replay real runs of every variant (tests/replay/histories/,
 made by scripts/record_histories.py) and fail the same way. A failure here means: put the change
-behind `workflow.patched(...)` — never re-record to make it pass (README, "Changing the workflow
-while handovers wait").
+behind `workflow.patched(...)` — never re-record to make it pass (docs/patching.md, "Changing
+the workflow while handovers wait").
 """
 
 from __future__ import annotations
