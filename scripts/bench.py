@@ -16,6 +16,10 @@ incident post the note, reassign, acknowledge; for each ticket, each rollout, on
   generator: latency counts from when each request was due, not when it went out).
 - P4 the worker's resident memory with 100 handovers waiting on people.
 
+P3 and P4 each come with Temporal's own floor, on the same dev server and measured the same way
+(`scripts/floor.py`): the same load on a bare workflow's no-op update, sent straight to Temporal;
+a bare worker's memory holding as many bare workflows waiting. The table gives both as multiples.
+
 Every API answers with `--latency-ms` of added latency (sandbox/limits.py): a real API is a network
 away, and an in-machine sandbox answering in 3 ms flatters a script that makes one call after
 another. Ratios are the headline (medians of `--runs`); the machine is noisy. The table goes to
@@ -32,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import pagerduty  # noqa: E402
 from slack_sdk import WebClient  # noqa: E402
-from temporalio.client import WorkflowHandle  # noqa: E402
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError  # noqa: E402
+from temporalio.service import RPCError  # noqa: E402
 
 from handover import service, visibility  # noqa: E402
 from handover.models import (  # noqa: E402
@@ -62,6 +67,7 @@ from handover.models import (  # noqa: E402
 )
 from sandbox.storm import crowd, storm  # noqa: E402
 from sandbox.testing import SandboxHandle  # noqa: E402
+from scripts.floor import BareAck, BareWorkflow  # noqa: E402
 from tests.reliability.stack import Stack, _stop, _wait, free_port, listening  # noqa: E402
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -73,6 +79,8 @@ TOKENS = {
 }
 SCHEDULE, SERVICES, CHANNEL = "PPRIMARY", ["PPLATOPS", "PPLATAPI"], "C0PLATOPS"
 TARGETS = {"P1": 1.2, "P2": 0.2, "P3": 250.0, "P4": 200.0}
+FLOOR_QUEUE = "bench-floor"
+"""The bare workflows' task queue (scripts/floor.py): Temporal's own floor under P3 and P4."""
 
 
 # --- the naive baseline: what a team writes instead of the service ---------------------------
@@ -360,35 +368,73 @@ async def ack_latency(stack: Stack, sandbox: SandboxHandle, rate: float, count: 
     async with stack.http(IN) as http:
         for handover_id, incident_id in warm_up:
             (await http.post(f"/handovers/{handover_id}/incidents/{incident_id}/ack")).raise_for_status()
+    async with stack.http(IN) as http:
+
+        async def ack(handover_id: str, incident_id: str) -> int:
+            return (await http.post(f"/handovers/{handover_id}/incidents/{incident_id}/ack")).status_code
+
+        result = await open_loop(ack, acks, rate)
+    for handle in handles:
+        await handle.terminate("bench: measured")
+    return {**result, "handovers": handovers}
+
+
+async def bare_update_latency(stack: Stack, rate: float, count: int, workflows: int) -> dict:
+    """Temporal's floor under P3: `workflows` bare workflows on their own worker, a no-op update
+    each in place of an acknowledgement, the same warm-up, rate, count and round robin."""
+    each = count // workflows
+    worker = start_floor_worker(stack)
+    try:
+        handles = await start_bare_workflows(stack, "bench-floor-p3", workflows)
+        acks = [BareAck(actor=IN, incident_id=f"QC{n:04d}") for n in range(each * workflows)]
+        updates = [(handles[n % workflows], ack) for n, ack in enumerate(acks)]
+        warm_up, updates = updates[:workflows], updates[workflows:]
+        for handle, given in warm_up:
+            await handle.execute_update(BareWorkflow.ack, given)
+
+        async def update(handle: WorkflowHandle, given: BareAck) -> str:
+            try:
+                await handle.execute_update(BareWorkflow.ack, given)
+            except (WorkflowUpdateFailedError, RPCError) as error:
+                return type(error).__name__
+            return "ok"
+
+        result = await open_loop(update, updates, rate)
+        for handle in handles:
+            await handle.terminate("bench: measured")
+    finally:
+        _stop(worker)
+    return {**result, "workflows": workflows}
+
+
+async def open_loop(send: Callable[..., Awaitable[int | str]], calls: list[tuple], rate: float) -> dict:
+    """`send(*call)` for every call, one due every 1/rate seconds (open loop, at most 200 in flight),
+    each answer's status counted; latency counts from when each call was due, not when it went out."""
     latencies: list[float] = []
     timeline: list[tuple[int, float]] = []
     sent: list[float] = []
-    statuses: dict[int, int] = {}
+    statuses: dict[int | str, int] = {}
     gate = asyncio.Semaphore(200)
-    async with stack.http(IN) as http:
-        begin = time.perf_counter()
+    begin = time.perf_counter()
 
-        async def one(number: int, handover_id: str, incident_id: str) -> None:
-            due = begin + number / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            async with gate:
-                sent.append(time.perf_counter())
-                answer = await http.post(f"/handovers/{handover_id}/incidents/{incident_id}/ack")
-            latencies.append((time.perf_counter() - due) * 1000)
-            timeline.append((number, latencies[-1]))
-            statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+    async def one(number: int, call: tuple) -> None:
+        due = begin + number / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        async with gate:
+            sent.append(time.perf_counter())
+            status = await send(*call)
+        latencies.append((time.perf_counter() - due) * 1000)
+        timeline.append((number, latencies[-1]))
+        statuses[status] = statuses.get(status, 0) + 1
 
-        await asyncio.gather(*(one(n, *ack) for n, ack in enumerate(acks)))
-        offered = (len(sent) - 1) / max(max(sent) - min(sent), 1e-9)
-    for handle in handles:
-        await handle.terminate("bench: measured")
+    await asyncio.gather(*(one(n, call) for n, call in enumerate(calls)))
+    offered = (len(sent) - 1) / max(max(sent) - min(sent), 1e-9)
     latencies.sort()
     return {
         "p50": statistics.median(latencies),
         "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)],
         "requests": len(latencies),
         "rate": offered,
-        "handovers": handovers,
         "statuses": statuses,
         "p90": latencies[int(len(latencies) * 0.9) - 1],
         "max": latencies[-1],
@@ -416,6 +462,59 @@ async def waiting_memory(stack: Stack, sandbox: SandboxHandle, handovers: int) -
     for handle in handles:
         await handle.terminate("bench: measured")
     return {"rss_mb": during, "rss_before_mb": before, "handovers": handovers, "events": largest}
+
+
+async def bare_waiting_memory(stack: Stack, workflows: int) -> dict:
+    """Temporal's floor under P4: a bare worker's resident memory, read as P4 reads the service
+    worker's, holding `workflows` bare workflows waiting."""
+    worker = start_floor_worker(stack)
+    try:
+        before = rss_mb(worker.pid)
+        handles = await start_bare_workflows(stack, "bench-floor-p4", workflows)
+        for handle in handles:  # each has run its first workflow task: it is in the worker's cache
+            await until_running(handle, 300)
+        await asyncio.sleep(3)
+        during = rss_mb(worker.pid)
+        for handle in handles:
+            await handle.terminate("bench: measured")
+    finally:
+        _stop(worker)
+    return {"rss_mb": during, "rss_before_mb": before, "workflows": workflows}
+
+
+def start_floor_worker(stack: Stack) -> subprocess.Popen:
+    """`scripts/floor.py`'s bare worker, its own process on its own task queue; back once it polls."""
+    ready = stack.root / f"floor-{time.monotonic_ns()}.ready"
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "floor.py"),
+        "--address",
+        f"127.0.0.1:{stack.temporal_port}",
+        "--task-queue",
+        FLOOR_QUEUE,
+        "--ready",
+        str(ready),
+    ]
+    worker = stack._spawn("floor-worker", command)
+    _wait(ready.exists, worker, "the bare worker", 60)
+    return worker
+
+
+async def start_bare_workflows(stack: Stack, prefix: str, count: int) -> list[WorkflowHandle]:
+    client = await stack.client()
+    return [
+        await client.start_workflow(BareWorkflow.run, id=f"{prefix}-{n:03d}", task_queue=FLOOR_QUEUE)
+        for n in range(count)
+    ]
+
+
+async def until_running(handle: WorkflowHandle, timeout: float) -> None:
+    """Until the workflow's first task is done (history: started, task scheduled, started, completed)."""
+    deadline = time.perf_counter() + timeout
+    while (await handle.describe()).raw_description.workflow_execution_info.history_length < 4:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{handle.id} has not run its first workflow task after {timeout:.0f}s")
+        await asyncio.sleep(0.02)
 
 
 def rss_mb(pid: int) -> float:
@@ -540,6 +639,7 @@ def table(args: argparse.Namespace, results: dict) -> tuple[str, bool]:
         f"{'':4} {'measure':58} {'value':>16} {'target':>10} {'':4}",
     ]
     passed = True
+    floors: list[str] = []  # P3 and P4 against Temporal's own floor, in a sentence each
 
     def row(key: str, what: str, value: str, target: str, ok: bool | None) -> None:
         nonlocal passed
@@ -593,11 +693,25 @@ def table(args: argparse.Namespace, results: dict) -> tuple[str, bool]:
         )
         row(
             "",
-            f"  p99   (answers: {', '.join(f'{k}: {v}' for k, v in sorted(p3['statuses'].items()))})",
+            f"  p99   (answers: {answers(p3['statuses'])})",
             f"{p3['p99']:.0f} ms",
             "<= 250 ms",
             p3["p99"] <= TARGETS["P3"],
         )
+        if "floor" in p3:
+            floor = p3["floor"]
+            row(
+                "",
+                f"  Temporal's floor, a bare update: p50 / p99 (answers: {answers(floor['statuses'])})",
+                f"{floor['p50']:.0f} / {floor['p99']:.0f} ms",
+                "",
+                None,
+            )
+            floors += [
+                f"  P3 ack p50 {p3['p50']:.0f} ms = {p3['p50_x_floor']:.1f}x a bare update's "
+                f"{floor['p50']:.0f} ms; p99 {p3['p99']:.0f} ms = {p3['p99_x_floor']:.1f}x its "
+                f"{floor['p99']:.0f} ms"
+            ]
     if p4:
         row(
             "P4",
@@ -606,8 +720,30 @@ def table(args: argparse.Namespace, results: dict) -> tuple[str, bool]:
             "<= 200 MB",
             p4["rss_mb"] <= TARGETS["P4"],
         )
+        if "floor" in p4:
+            floor = p4["floor"]
+            row(
+                "",
+                f"  Temporal's floor, a bare worker, {floor['workflows']} waiting (idle: "
+                f"{floor['rss_before_mb']:.0f} MB)",
+                f"{floor['rss_mb']:.0f} MB",
+                "",
+                None,
+            )
+            floors += [
+                f"  P4 worker RSS {p4['rss_mb']:.0f} MB = {p4['rss_x_floor']:.1f}x a bare worker's "
+                f"{floor['rss_mb']:.0f} MB with {floor['workflows']} waiting"
+            ]
+    if floors:
+        rows += ["", "Against Temporal's own floor (bare workflows, same dev server, measured the same way):"]
+        rows += floors
     rows += ["", f"RESULT: {'PASS' if passed else 'MISS'}"]
     return "\n".join(rows), passed
+
+
+def answers(statuses: dict) -> str:
+    """`200: 489, 503: 1`: how many answers of each status."""
+    return ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items()))
 
 
 async def main() -> int:
@@ -659,9 +795,19 @@ async def main() -> int:
                 results["P3"] = await ack_latency(
                     stack, sandbox, args.rate, int(args.rate * 10), args.ack_handovers
                 )
+                print(f"  Temporal's floor: bare updates at {args.rate:g}/s", flush=True)
+                floor = await bare_update_latency(stack, args.rate, int(args.rate * 10), args.ack_handovers)
+                results["P3"].update(
+                    floor=floor,
+                    p50_x_floor=results["P3"]["p50"] / floor["p50"],
+                    p99_x_floor=results["P3"]["p99"] / floor["p99"],
+                )
             if "P4" in args.only:
                 print(f"P4 {args.waiting} handovers waiting", flush=True)
                 results["P4"] = await waiting_memory(stack, sandbox, args.waiting)
+                print(f"  Temporal's floor: a bare worker, {args.waiting} waiting", flush=True)
+                floor = await bare_waiting_memory(stack, args.waiting)
+                results["P4"].update(floor=floor, rss_x_floor=results["P4"]["rss_mb"] / floor["rss_mb"])
         finally:
             stack.stop()
             _stop(sandbox_process)
