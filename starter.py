@@ -38,23 +38,12 @@ from handover.inputs import Declared
 from handover.messages import action_of, digest_text, format_duration, outcome_of, plan_text
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
-    AllItemsInput,
-    CancelInput,
-    EngineeringLinkInput,
     HandoverProgress,
     HandoverRequest,
-    IncidentAckInput,
-    IncidentStatusInput,
-    MitigatedInput,
+    InputKind,
     Phase,
     ReminderPolicy,
-    RolloutAnnotationInput,
-    RolloutOwnershipInput,
-    SummaryAckInput,
-    UnclearThreadInput,
     Variant,
-    WrittenAnnotation,
-    WrittenStatus,
     _email,
 )
 from handover.report import to_markdown
@@ -381,6 +370,121 @@ def _actor(args: argparse.Namespace) -> str:
     return args.actor
 
 
+Arg = tuple[str, str, str, dict[str, Any]]
+"""A subcommand's argument: as typed (`incident`, `--hypothesis`), the payload's field it fills,
+its help, and argparse's extras."""
+
+INPUT_COMMANDS: dict[InputKind, tuple[str, list[Arg]]] = {
+    InputKind.STATUS: (
+        "outgoing: the one-paragraph status for an incident",
+        [
+            ("incident", "incident_id", "PagerDuty incident id", {}),
+            ("--hypothesis", "hypothesis", "current hypothesis", {}),
+            ("--last-action", "last_action", "last action taken", {}),
+            ("--next-action", "next_action", "what the next action is", {}),
+        ],
+    ),
+    InputKind.INCIDENT_ACK: (
+        "incoming: acknowledge a reassigned incident",
+        [("incident", "incident_id", "PagerDuty incident id", {})],
+    ),
+    InputKind.ALL_INCIDENTS_ACK: (
+        "incoming: acknowledge every incident ready for it at once (an alert storm)",
+        [],
+    ),
+    InputKind.ENGINEERING_LINK: (
+        "outgoing: the engineering issue for a ticket waiting on engineering",
+        [
+            ("ticket", "ticket_id", "support ticket id", {}),
+            ("issue", "issue", "engineering issue URL or key, e.g. ENG-1234", {}),
+        ],
+    ),
+    InputKind.ROLLOUT_ANNOTATION: (
+        "outgoing: annotate a rollout in flight",
+        [
+            ("rollout", "rollout_id", "rollout id", {}),
+            ("--ramp", "ramp_percent", "current ramp percentage", {"type": float}),
+            (
+                "--error-rate",
+                "error_rate",
+                "last observed error rate, in percent, or `unknown` if nobody has a figure yet",
+                {"type": error_rate, "metavar": "PERCENT|unknown"},
+            ),
+            ("--next-step", "next_step", "the next planned ramp step", {}),
+        ],
+    ),
+    InputKind.ROLLOUT_OWNERSHIP: (
+        "incoming: take ownership of an annotated rollout",
+        [("rollout", "rollout_id", "rollout id", {})],
+    ),
+    InputKind.ALL_ROLLOUTS_OWNERSHIP: ("incoming: take ownership of every annotated rollout at once", []),
+    InputKind.SUMMARY_ACK: ("incoming: acknowledge the handover summary (the :+1:)", []),
+    InputKind.MITIGATED: (
+        "mid-shift: the outage is mitigated; the formal handover starts",
+        [("--note", "note", "what mitigated it (shown in the report)", {})],
+    ),
+    InputKind.UNCLEAR_THREAD: (
+        "incoming: ask the channel for a team-wide catch-up on an unclear thread",
+        [
+            (
+                "thread_ts",
+                "thread_ts",
+                "the thread's Slack timestamp, e.g. 1764342000.000100 (see `digest`)",
+                {},
+            ),
+            ("--question", "question", "what is unclear", {}),
+        ],
+    ),
+    InputKind.CANCEL: (
+        "the requester or either admin: stop the handover cleanly and report what moved",
+        [("--reason", "reason", "why (posted in the channel and the report)", {})],
+    ),
+}
+"""What each input's subcommand says and asks for. An input not listed gets its declaration's
+item as the first argument and an option for each field of its body."""
+
+
+def _arguments_of(declared: Declared[Any]) -> tuple[str, list[Arg]]:
+    if declared.kind in INPUT_COMMANDS:
+        return INPUT_COMMANDS[declared.kind]
+    fields = (
+        [(declared.item_in_path, declared.item_in_path, "the item's id", {})] if declared.item_in_path else []
+    )
+    for name, field in (declared.body.model_fields if declared.body else {}).items():
+        fields.append((f"--{name.replace('_', '-')}", name, field.description or name.replace("_", " "), {}))
+    return declared.summary[0].lower() + declared.summary[1:], fields
+
+
+def _input_subcommand(commands: Any, declared: Declared[Any]) -> None:
+    """`starter.py <declared.command> HANDOVER ...`: the input as its declaration says."""
+    help_text, arguments = _arguments_of(declared)
+    command = commands.add_parser(
+        declared.command, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
+    )
+    command.add_argument("handover", help="handover id, or the outgoing admin's email")
+    command.add_argument(
+        "--as",
+        dest="actor",
+        default=os.environ.get("HANDOVER_ACTOR"),
+        help="your email (default: $HANDOVER_ACTOR)",
+    )
+    body = declared.body.model_fields if declared.body else {}
+    for typed, field, help_text, extras in arguments:
+        if typed.startswith("--"):
+            required = field in body and body[field].is_required()
+            extras = {"metavar": typed[2:].upper().replace("-", "_"), **extras}
+            command.add_argument(typed, dest=field, required=required, help=help_text, **extras)
+        else:
+            command.add_argument(field, metavar=typed, help=help_text, **extras)
+
+    def build(args: argparse.Namespace) -> Any:
+        item = {declared.item_in_path: getattr(args, declared.item_in_path)} if declared.item_in_path else {}
+        written = declared.body(**{f: getattr(args, f) for f in body}).model_dump() if declared.body else {}
+        return declared.model(actor=_actor(args), **item, **written)
+
+    command.set_defaults(run=_input_command(declared, build))
+
+
 # --- argument parsing --------------------------------------------------------------------------
 
 
@@ -392,25 +496,27 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    start = commands.add_parser(
-        "start",
-        help="start a handover",
-        description="Start a handover from OUTGOING to INCOMING.",
-        epilog=VARIANTS_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _request_arguments(start)
+    def request_command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        """A subcommand that takes a handover request (OUTGOING INCOMING and the variant's options)."""
+        command = commands.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            epilog=VARIANTS_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _request_arguments(command)
+        return command
+
+    start = request_command("start", "start a handover", "Start a handover from OUTGOING to INCOMING.")
     start.add_argument("--no-wait", action="store_true", help="do not wait for both admins to be validated")
     start.set_defaults(run=cmd_start)
 
-    plan = commands.add_parser(
+    plan = request_command(
         "plan",
-        help="show what a handover would move, changing nothing",
-        description="Show what a handover from OUTGOING to INCOMING would move and wait for. Read-only.",
-        epilog=VARIANTS_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "show what a handover would move, changing nothing",
+        "Show what a handover from OUTGOING to INCOMING would move and wait for. Read-only.",
     )
-    _request_arguments(plan)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(run=cmd_plan)
 
@@ -479,121 +585,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--wait", action="store_true", help="wait for the handover to complete")
     report.set_defaults(run=cmd_report)
 
-    def human(
-        declared: Declared[Any], help_text: str, build: Callable[[argparse.Namespace], Any]
-    ) -> argparse.ArgumentParser:
-        command = commands.add_parser(
-            declared.command, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
-        )
-        command.add_argument("handover", help="handover id, or the outgoing admin's email")
-        command.add_argument(
-            "--as",
-            dest="actor",
-            default=os.environ.get("HANDOVER_ACTOR"),
-            help="your email (default: $HANDOVER_ACTOR)",
-        )
-        command.set_defaults(run=_input_command(declared, build))
-        return command
-
-    note = human(
-        inputs.STATUS,
-        "outgoing: the one-paragraph status for an incident",
-        lambda a: IncidentStatusInput(
-            actor=_actor(a),
-            incident_id=a.incident,
-            **WrittenStatus(
-                hypothesis=a.hypothesis, last_action=a.last_action, next_action=a.next_action
-            ).model_dump(),
-        ),
-    )
-    note.add_argument("incident", help="PagerDuty incident id")
-    note.add_argument("--hypothesis", required=True, help="current hypothesis")
-    note.add_argument("--last-action", required=True, help="last action taken")
-    note.add_argument("--next-action", required=True, help="what the next action is")
-
-    ack = human(
-        inputs.INCIDENT_ACK,
-        "incoming: acknowledge a reassigned incident",
-        lambda a: IncidentAckInput(actor=_actor(a), incident_id=a.incident),
-    )
-    ack.add_argument("incident", help="PagerDuty incident id")
-
-    human(
-        inputs.ALL_INCIDENTS_ACK,
-        "incoming: acknowledge every incident ready for it at once (an alert storm)",
-        lambda a: AllItemsInput(actor=_actor(a)),
-    )
-
-    link = human(
-        inputs.ENGINEERING_LINK,
-        "outgoing: the engineering issue for a ticket waiting on engineering",
-        lambda a: EngineeringLinkInput(actor=_actor(a), ticket_id=a.ticket, issue=a.issue),
-    )
-    link.add_argument("ticket", help="support ticket id")
-    link.add_argument("issue", help="engineering issue URL or key, e.g. ENG-1234")
-
-    annotate = human(
-        inputs.ROLLOUT_ANNOTATION,
-        "outgoing: annotate a rollout in flight",
-        lambda a: RolloutAnnotationInput(
-            actor=_actor(a),
-            rollout_id=a.rollout,
-            **WrittenAnnotation(
-                ramp_percent=a.ramp, error_rate=a.error_rate, next_step=a.next_step
-            ).model_dump(),
-        ),
-    )
-    annotate.add_argument("rollout", help="rollout id")
-    annotate.add_argument("--ramp", type=float, required=True, help="current ramp percentage")
-    annotate.add_argument(
-        "--error-rate",
-        type=error_rate,
-        required=True,
-        metavar="PERCENT|unknown",
-        help="last observed error rate, in percent, or `unknown` if nobody has a figure yet",
-    )
-    annotate.add_argument("--next-step", required=True, help="the next planned ramp step")
-
-    own = human(
-        inputs.ROLLOUT_OWNERSHIP,
-        "incoming: take ownership of an annotated rollout",
-        lambda a: RolloutOwnershipInput(actor=_actor(a), rollout_id=a.rollout),
-    )
-    own.add_argument("rollout", help="rollout id")
-
-    human(
-        inputs.ALL_ROLLOUTS_OWNERSHIP,
-        "incoming: take ownership of every annotated rollout at once",
-        lambda a: AllItemsInput(actor=_actor(a)),
-    )
-
-    human(
-        inputs.SUMMARY_ACK,
-        "incoming: acknowledge the handover summary (the :+1:)",
-        lambda a: SummaryAckInput(actor=_actor(a)),
-    )
-
-    mitigated = human(
-        inputs.MITIGATED,
-        "mid-shift: the outage is mitigated; the formal handover starts",
-        lambda a: MitigatedInput(actor=_actor(a), note=a.note),
-    )
-    mitigated.add_argument("--note", help="what mitigated it (shown in the report)")
-
-    flag = human(
-        inputs.UNCLEAR_THREAD,
-        "incoming: ask the channel for a team-wide catch-up on an unclear thread",
-        lambda a: UnclearThreadInput(actor=_actor(a), thread_ts=a.thread_ts, question=a.question),
-    )
-    flag.add_argument("thread_ts", help="the thread's Slack timestamp, e.g. 1764342000.000100 (see `digest`)")
-    flag.add_argument("--question", required=True, help="what is unclear")
-
-    cancel = human(
-        inputs.CANCEL,
-        "the requester or either admin: stop the handover cleanly and report what moved",
-        lambda a: CancelInput(actor=_actor(a), reason=a.reason),
-    )
-    cancel.add_argument("--reason", required=True, help="why (posted in the channel and the report)")
+    for declared in inputs.INPUTS:
+        _input_subcommand(commands, declared)
     return top
 
 

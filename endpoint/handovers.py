@@ -8,6 +8,7 @@ HANDOVER_ENDPOINT_ANSWER_WITHIN seconds, the input is relayed as its Signal twin
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -20,29 +21,14 @@ from handover import inputs
 from handover import service as handovers
 from handover.access import Access
 from handover.errors import AlreadyDone, AlreadyRunning, HandoverError, NotReady, NoWorker, UnknownHandover
-from handover.inputs import Declared
+from handover.inputs import Declared, Giver
 from handover.models import (
-    AllItemsInput,
-    CancelInput,
-    EngineeringIssue,
-    EngineeringLinkInput,
     HandoverProgress,
     HandoverReport,
     HandoverRequest,
     HumanInput,
-    IncidentAckInput,
-    IncidentStatusInput,
-    MitigatedInput,
-    Paragraph,
     ReminderPolicy,
-    RolloutAnnotationInput,
-    RolloutOwnershipInput,
-    SlackTs,
-    SummaryAckInput,
-    UnclearThreadInput,
     Variant,
-    WrittenAnnotation,
-    WrittenStatus,
 )
 
 router = APIRouter(tags=["handovers"])
@@ -317,122 +303,41 @@ async def _relay(request: Request, handover_id: str, declared: Declared[Any], gi
 INPUT = dict(response_model=InputResult, responses={**ERRORS, 202: {"model": InputResult}})
 
 
-@router.post(inputs.STATUS.path, summary="Outgoing: status paragraph", **INPUT)
-async def submit_status(
-    request: Request,
-    handover_id: HandoverId,
-    incident_id: ItemId,
-    body: WrittenStatus,
-    who: Caller = Depends(admin),
-) -> Any:
-    given = IncidentStatusInput(actor=who.name, incident_id=incident_id, **body.model_dump())
-    return await _relay(request, handover_id, inputs.STATUS, given)
+def _input_route(declared: Declared[Any]) -> None:
+    """POST `declared.path`: a person's input, made from its declaration (handover/inputs.py): the
+    body is what they write, the actor is who their token says (never a body field), the item is
+    the route's. Who may give it is the workflow's check; the route only refuses service tokens
+    where a person's own is needed."""
+    who_may = caller if declared.given_by is Giver.REQUESTER_OR_EITHER else admin
+
+    async def give(request: Request, handover_id: str, who: Caller, **written: Any) -> Any:
+        body = written.pop("body", None)
+        fields = {**written, **(body.model_dump() if body is not None else {})}
+        return await _relay(request, handover_id, declared, declared.model(actor=who.actor, **fields))
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter("request", keyword, annotation=Request),
+        inspect.Parameter("handover_id", keyword, annotation=HandoverId),
+    ]
+    if declared.item_in_path:
+        parameters.append(inspect.Parameter(declared.item_in_path, keyword, annotation=ItemId))
+    if declared.body is not None:
+        optional = all(not field.is_required() for field in declared.body.model_fields.values())
+        parameters.append(
+            inspect.Parameter(
+                "body",
+                keyword,
+                annotation=declared.body | None if optional else declared.body,
+                default=None if optional else inspect.Parameter.empty,
+            )
+        )
+    parameters.append(inspect.Parameter("who", keyword, annotation=Caller, default=Depends(who_may)))
+    give.__signature__ = inspect.Signature(parameters, return_annotation=Any)  # type: ignore[attr-defined]
+    give.__name__ = give.__qualname__ = declared.name  # (the OpenAPI operation's id)
+    give.declared = declared  # type: ignore[attr-defined]
+    router.post(declared.path, summary=declared.summary, **INPUT)(give)
 
 
-@router.post(inputs.INCIDENT_ACK.path, summary="Incoming: acknowledge", **INPUT)
-async def acknowledge_incident(
-    request: Request, handover_id: HandoverId, incident_id: ItemId, who: Caller = Depends(admin)
-) -> Any:
-    given = IncidentAckInput(actor=who.name, incident_id=incident_id)
-    return await _relay(request, handover_id, inputs.INCIDENT_ACK, given)
-
-
-@router.post(
-    inputs.ALL_INCIDENTS_ACK.path,
-    summary="Incoming: acknowledge every incident ready for it (an alert storm, in one input)",
-    **INPUT,
-)
-async def acknowledge_all_incidents(
-    request: Request, handover_id: HandoverId, who: Caller = Depends(admin)
-) -> Any:
-    return await _relay(request, handover_id, inputs.ALL_INCIDENTS_ACK, AllItemsInput(actor=who.name))
-
-
-class EngineeringLink(Body):
-    issue: EngineeringIssue = Field(description="URL or key, e.g. ENG-1234")
-
-
-@router.post(
-    inputs.ENGINEERING_LINK.path,
-    summary="Outgoing: engineering issue",
-    **INPUT,
-)
-async def link_engineering_issue(
-    request: Request,
-    handover_id: HandoverId,
-    ticket_id: ItemId,
-    body: EngineeringLink,
-    who: Caller = Depends(admin),
-) -> Any:
-    given = EngineeringLinkInput(actor=who.name, ticket_id=ticket_id, issue=body.issue)
-    return await _relay(request, handover_id, inputs.ENGINEERING_LINK, given)
-
-
-@router.post(inputs.ROLLOUT_ANNOTATION.path, summary="Outgoing: annotation", **INPUT)
-async def annotate_rollout(
-    request: Request,
-    handover_id: HandoverId,
-    rollout_id: ItemId,
-    body: WrittenAnnotation,
-    who: Caller = Depends(admin),
-) -> Any:
-    given = RolloutAnnotationInput(actor=who.name, rollout_id=rollout_id, **body.model_dump())
-    return await _relay(request, handover_id, inputs.ROLLOUT_ANNOTATION, given)
-
-
-@router.post(inputs.ROLLOUT_OWNERSHIP.path, summary="Incoming: ownership", **INPUT)
-async def take_rollout_ownership(
-    request: Request, handover_id: HandoverId, rollout_id: ItemId, who: Caller = Depends(admin)
-) -> Any:
-    given = RolloutOwnershipInput(actor=who.name, rollout_id=rollout_id)
-    return await _relay(request, handover_id, inputs.ROLLOUT_OWNERSHIP, given)
-
-
-@router.post(
-    inputs.ALL_ROLLOUTS_OWNERSHIP.path,
-    summary="Incoming: take ownership of every annotated rollout, in one input",
-    **INPUT,
-)
-async def take_all_rollouts(request: Request, handover_id: HandoverId, who: Caller = Depends(admin)) -> Any:
-    return await _relay(request, handover_id, inputs.ALL_ROLLOUTS_OWNERSHIP, AllItemsInput(actor=who.name))
-
-
-@router.post(inputs.SUMMARY_ACK.path, summary="Incoming: the summary's :+1:", **INPUT)
-async def acknowledge_summary(request: Request, handover_id: HandoverId, who: Caller = Depends(admin)) -> Any:
-    return await _relay(request, handover_id, inputs.SUMMARY_ACK, SummaryAckInput(actor=who.name))
-
-
-class Mitigated(Body):
-    note: str | None = Field(default=None, max_length=2000)
-
-
-@router.post(inputs.MITIGATED.path, summary="Mid-shift: the outage is mitigated", **INPUT)
-async def declare_mitigated(
-    request: Request, handover_id: HandoverId, body: Mitigated | None = None, who: Caller = Depends(admin)
-) -> Any:
-    given = MitigatedInput(actor=who.name, note=body.note if body else None)
-    return await _relay(request, handover_id, inputs.MITIGATED, given)
-
-
-class UnclearThread(Body):
-    thread_ts: SlackTs = Field(description="The Slack thread's timestamp")
-    question: Paragraph
-
-
-@router.post(inputs.UNCLEAR_THREAD.path, summary="Incoming: ask for a catch-up", **INPUT)
-async def flag_unclear_thread(
-    request: Request, handover_id: HandoverId, body: UnclearThread, who: Caller = Depends(admin)
-) -> Any:
-    given = UnclearThreadInput(actor=who.name, thread_ts=body.thread_ts, question=body.question)
-    return await _relay(request, handover_id, inputs.UNCLEAR_THREAD, given)
-
-
-class Cancel(Body):
-    reason: Paragraph
-
-
-@router.post(inputs.CANCEL.path, summary="Requester or either admin: cancel", **INPUT)
-async def cancel(
-    request: Request, handover_id: HandoverId, body: Cancel, who: Caller = Depends(caller)
-) -> Any:
-    return await _relay(request, handover_id, inputs.CANCEL, CancelInput(actor=who.actor, reason=body.reason))
+for _declared in inputs.INPUTS:
+    _input_route(_declared)

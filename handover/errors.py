@@ -11,80 +11,58 @@ from temporalio.exceptions import ApplicationError
 
 
 class HandoverError(ApplicationError):
+    """What every named error is: its HTTP status and CLI exit code, given where it is declared."""
+
     http_status = 400
     exit_code = 1
+
+    def __init_subclass__(cls, http_status: int = 400, exit_code: int = 1, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.http_status, cls.exit_code = http_status, exit_code
 
     def __init__(self, message: str) -> None:
         super().__init__(message, type=type(self).__name__, non_retryable=True)
 
 
-class InvalidInput(HandoverError):
+class InvalidInput(HandoverError, http_status=422, exit_code=2):
     """Malformed or impossible input."""
 
-    http_status = 422
-    exit_code = 2
 
-
-class UnknownAdmin(HandoverError):
+class UnknownAdmin(HandoverError, http_status=422, exit_code=3):
     """No such person in PagerDuty, Slack or the platform."""
 
-    http_status = 422
-    exit_code = 3
+
+class UnknownHandover(HandoverError, http_status=404, exit_code=3):
+    """No handover by that id (or none the caller may read)."""
 
 
-class UnknownHandover(HandoverError):
-    http_status = 404
-    exit_code = 3
-
-
-class UnknownItem(HandoverError):
+class UnknownItem(HandoverError, http_status=404, exit_code=3):
     """The incident, ticket or rollout is not part of this handover."""
 
-    http_status = 404
-    exit_code = 3
 
-
-class NotAllowed(HandoverError):
+class NotAllowed(HandoverError, http_status=403, exit_code=4):
     """The wrong person for this input, or someone who is not a platform admin."""
 
-    http_status = 403
-    exit_code = 4
 
-
-class AlreadyRunning(HandoverError):
+class AlreadyRunning(HandoverError, http_status=409, exit_code=5):
     """A live handover for this outgoing admin exists already."""
 
-    http_status = 409
-    exit_code = 5
 
-
-class AlreadyDone(HandoverError):
+class AlreadyDone(HandoverError, http_status=409, exit_code=5):
     """The input was given before (a duplicate), or the handover has ended."""
 
-    http_status = 409
-    exit_code = 5
 
-
-class NotReady(HandoverError):
+class NotReady(HandoverError, http_status=409, exit_code=5):
     """The input comes too early, e.g. ownership of a rollout before its annotation."""
 
-    http_status = 409
-    exit_code = 5
 
-
-class NotSetUp(HandoverError):
+class NotSetUp(HandoverError, http_status=424, exit_code=6):
     """The service's own access is not what a handover needs, e.g. the Slack bot is not in the
     channel or its token lacks a scope: an operator fixes the set-up, then starts again."""
 
-    http_status = 424
-    exit_code = 6
 
-
-class NoWorker(HandoverError):
+class NoWorker(HandoverError, http_status=503, exit_code=1):
     """Temporal is up, but no worker answers for the handover (inputs are still kept, as signals)."""
-
-    http_status = 503
-    exit_code = 1
 
 
 KNOWN: dict[str, type[HandoverError]] = {

@@ -49,6 +49,12 @@ from handover.models import (
     UnclearThread,
     UnclearThreadInput,
     Variant,
+    WrittenAnnotation,
+    WrittenLink,
+    WrittenMitigation,
+    WrittenQuestion,
+    WrittenReason,
+    WrittenStatus,
 )
 
 M = TypeVar("M", bound=Model)
@@ -77,6 +83,11 @@ class Declared(Generic[M]):
     route: str
     command: str
     item: str | None = None
+    body: type[Model] | None = None
+    """What a person writes (the endpoint's request body, the CLI's options); the rest of the
+    payload is who they are (their token) and the item (the route)."""
+    summary: str = ""
+    """The endpoint's one-line description of the route."""
     in_console: bool = True
     """The console offers a form (or a button) for it."""
 
@@ -84,6 +95,11 @@ class Declared(Generic[M]):
     def name(self) -> str:
         """The Update's and the Signal's name."""
         return self.kind.value
+
+    @property
+    def item_in_path(self) -> str | None:
+        """The payload's field the route's `{item}` fills (for an unclear thread, it is written)."""
+        return self.item if "{item}" in self.route else None
 
     @property
     def path(self) -> str:
@@ -413,48 +429,59 @@ def apply_cancel(progress: HandoverProgress, given: CancelInput, now: datetime) 
 STATUS = Declared(
     InputKind.STATUS, IncidentStatusInput, Giver.OUTGOING, check_status, apply_status,
     route="incidents/{item}/status", command="submit-status", item="incident_id",
+    body=WrittenStatus, summary="Outgoing: status paragraph",
 )
 INCIDENT_ACK = Declared(
     InputKind.INCIDENT_ACK, IncidentAckInput, Giver.INCOMING, check_incident_ack, apply_incident_ack,
     route="incidents/{item}/ack", command="ack-incident", item="incident_id",
+    summary="Incoming: acknowledge",
 )
 ALL_INCIDENTS_ACK = Declared(
     InputKind.ALL_INCIDENTS_ACK, AllItemsInput, Giver.INCOMING,
     check_all_incidents_ack, apply_all_incidents_ack, route="incidents/ack-all", command="ack-all",
+    summary="Incoming: acknowledge every incident ready for it (an alert storm, in one input)",
 )
 ENGINEERING_LINK = Declared(
     InputKind.ENGINEERING_LINK, EngineeringLinkInput, Giver.OUTGOING,
     check_engineering_link, apply_engineering_link,
     route="tickets/{item}/engineering-link", command="link-issue", item="ticket_id",
+    body=WrittenLink, summary="Outgoing: engineering issue",
 )
 ROLLOUT_ANNOTATION = Declared(
     InputKind.ROLLOUT_ANNOTATION, RolloutAnnotationInput, Giver.OUTGOING, check_annotation, apply_annotation,
     route="rollouts/{item}/annotation", command="annotate", item="rollout_id",
+    body=WrittenAnnotation, summary="Outgoing: annotation",
 )
 ROLLOUT_OWNERSHIP = Declared(
     InputKind.ROLLOUT_OWNERSHIP, RolloutOwnershipInput, Giver.INCOMING, check_ownership, apply_ownership,
     route="rollouts/{item}/ownership", command="own-rollout", item="rollout_id",
+    summary="Incoming: ownership",
 )
 ALL_ROLLOUTS_OWNERSHIP = Declared(
     InputKind.ALL_ROLLOUTS_OWNERSHIP, AllItemsInput, Giver.INCOMING, check_all_ownership, apply_all_ownership,
     route="rollouts/ownership-all", command="own-all",
+    summary="Incoming: take ownership of every annotated rollout, in one input",
 )
 SUMMARY_ACK = Declared(
     InputKind.SUMMARY_ACK, SummaryAckInput, Giver.INCOMING, check_summary_ack, apply_summary_ack,
     route="summary/ack", command="ack-summary",
+    summary="Incoming: the summary's :+1:",
 )
 MITIGATED = Declared(
     InputKind.MITIGATED, MitigatedInput, Giver.EITHER_ADMIN, check_mitigated, apply_mitigated,
     route="mitigated", command="mitigated",
+    body=WrittenMitigation, summary="Mid-shift: the outage is mitigated",
 )
 UNCLEAR_THREAD = Declared(
     InputKind.UNCLEAR_THREAD, UnclearThreadInput, Giver.INCOMING, check_unclear_thread, record_unclear_thread,
     route="unclear-threads", command="flag-thread", item="thread_ts",
     in_console=False,  # the digest's threads are in Slack: flagged from the CLI or the API
+    body=WrittenQuestion, summary="Incoming: ask for a catch-up",
 )
 CANCEL = Declared(
     InputKind.CANCEL, CancelInput, Giver.REQUESTER_OR_EITHER, check_cancel, apply_cancel,
     route="cancel", command="cancel",
+    body=WrittenReason, summary="Requester or either admin: cancel",
 )
 # fmt: on
 

@@ -7,7 +7,7 @@ Pure functions of what the workflow knows; unit-tested in tests/handover/test_me
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -360,9 +360,14 @@ def _outcome_suffix(outcome: Outcome, detail: str | None) -> str:
     return f" — *{outcome.value.replace('_', ' ')}*: {detail or 'no reason given'}"
 
 
+def _detail(title: str, items: Sequence[H], line_of: Callable[[H], str], none: str) -> str:
+    """A summary's thread reply for one kind: a line an item (with its outcome), or `none`."""
+    lines = [line_of(item) + _outcome_suffix(item.outcome, item.detail) for item in items] or [none]
+    return "\n".join([f"{title} ({len(items)})", *_bounded(lines, len(items))])
+
+
 def incidents_detail(items: Sequence[IncidentHandover]) -> str:
-    lines = []
-    for item in items:
+    def line_of(item: IncidentHandover) -> str:
         incident = item.incident
         line = f"• <{incident.html_url}|#{incident.number} {incident.title}>"
         if item.rescanned:
@@ -377,30 +382,26 @@ def incidents_detail(items: Sequence[IncidentHandover]) -> str:
             )
         if item.acknowledged is not None:
             line += f"\n   acknowledged by {item.acknowledged.by} at {format_time(item.acknowledged.at)}"
-        lines.append(line + _outcome_suffix(item.outcome, item.detail))
-    if not items:
-        lines.append("No open incidents on the platform-ops services.")
-    return "\n".join([f"*Incidents* ({len(items)})", *_bounded(lines, len(items))])
+        return line
+
+    return _detail("*Incidents*", items, line_of, "No open incidents on the platform-ops services.")
 
 
 def tickets_detail(items: Sequence[TicketHandover]) -> str:
-    lines = []
-    for item in items:
+    def line_of(item: TicketHandover) -> str:
         ticket = item.ticket
         line = f"• {ticket.id} {ticket.subject} ({ticket.customer}) — {action_of(item)}"
         if item.engineering_issue:
             line += f", engineering issue {item.engineering_issue}"
         if item.sessions_ended:
             line += f", impersonation ended: {', '.join(item.sessions_ended)}"
-        lines.append(line + _outcome_suffix(item.outcome, item.detail))
-    if not items:
-        lines.append("No pinned tickets.")
-    return "\n".join([f"*Pinned tickets* ({len(items)})", *_bounded(lines, len(items))])
+        return line
+
+    return _detail("*Pinned tickets*", items, line_of, "No pinned tickets.")
 
 
 def rollouts_detail(items: Sequence[RolloutHandover]) -> str:
-    lines = []
-    for item in items:
+    def line_of(item: RolloutHandover) -> str:
         rollout = item.rollout
         line = f"• {rollout.flag} ({rollout.state.value})"
         if item.annotation is not None:
@@ -410,10 +411,9 @@ def rollouts_detail(items: Sequence[RolloutHandover]) -> str:
             )
         if item.owned is not None:
             line += f"; owned by {item.owned.by}"
-        lines.append(line + _outcome_suffix(item.outcome, item.detail))
-    if not items:
-        lines.append("No rollouts ramping or paused.")
-    return "\n".join([f"*Rollouts in flight* ({len(items)})", *_bounded(lines, len(items))])
+        return line
+
+    return _detail("*Rollouts in flight*", items, line_of, "No rollouts ramping or paused.")
 
 
 def in_replies(detail: str, limit: int = REPLY_CHARACTERS) -> list[str]:

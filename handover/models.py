@@ -414,6 +414,25 @@ class WrittenAnnotation(RolloutAnnotation):
     next_step: _in_words("write the next planned ramp step, e.g. '25% on Tuesday if errors stay under 0.5%'")
 
 
+class WrittenLink(Model):
+    """The engineering issue for a ticket, as a person gives it."""
+
+    issue: EngineeringIssue = Field(description="URL or key, e.g. ENG-1234")
+
+
+class WrittenMitigation(Model):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class WrittenQuestion(Model):
+    thread_ts: SlackTs = Field(description="The Slack thread's timestamp")
+    question: Paragraph
+
+
+class WrittenReason(Model):
+    reason: Paragraph
+
+
 class SlackReactionEvent(Model):
     """A reaction someone added in Slack (Events API `reaction_added`), relayed by the endpoint."""
 
