@@ -33,6 +33,7 @@ from sandbox.state import (
     PdUser,
     Store,
     iso,
+    new_log_entry,
     parse_time,
     utcnow,
 )
@@ -829,9 +830,7 @@ def apply_change(store: Store, incident: Incident, change: IncidentChange, actor
     before = incident.status
 
     def log(kind: str, summary: str, **extra: Any) -> None:
-        incident.log_entries.append(
-            LogEntry(id=store.ids.new("R", 26), type=kind, at=now, summary=summary, agent=actor.id, **extra)
-        )
+        incident.log_entries.append(new_log_entry(store.ids, kind, now, summary, actor.id, **extra))
 
     if change.assignments is not None:
         assignees = list(dict.fromkeys(a.assignee.id for a in change.assignments))
@@ -945,13 +944,8 @@ async def create_note(request: Request, incident_id: str) -> dict[str, Any]:
     note = PdNote(id=store.ids.new("P", 7), user=actor.id, content=create.note.content, at=now)
     incident.notes.append(note)
     incident.log_entries.append(
-        LogEntry(
-            id=store.ids.new("R", 26),
-            type="annotate_log_entry",
-            at=now,
-            summary=f"Note added by {actor.name}.",
-            agent=actor.id,
-            note=note.content,
+        new_log_entry(
+            store.ids, "annotate_log_entry", now, f"Note added by {actor.name}.", actor.id, note=note.content
         )
     )
     incident.updated_at = now
