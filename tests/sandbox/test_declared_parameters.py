@@ -235,11 +235,6 @@ filters(
 )
 
 
-@case("pagerduty", "GET /users", "include[]")
-def _users_include(pd: httpx.Client, _: httpx.Client) -> None:
-    refused(pd.get("/users", params={"include[]": "contact_methods"}), "include[]")
-
-
 def _classic_pages(pd: httpx.Client, path: str, key: str, params: dict) -> None:
     everything = pd_list(pd, path, key, **params)
     assert len(everything) >= 3, "the world needs three items to page through"
@@ -251,9 +246,21 @@ def _classic_pages(pd: httpx.Client, path: str, key: str, params: dict) -> None:
     assert rest["total"] == len(everything) and rest["more"] is False
 
 
-@case("pagerduty", "GET /users", "limit", "offset", "total")
-def _users_pages(pd: httpx.Client, _: httpx.Client) -> None:
-    _classic_pages(pd, "/users", "users", {})
+def classic_listing(route: str, path: str, key: str, params: dict, include: str) -> None:
+    """The cases of what every PagerDuty listing takes: `include[]` (here `include[]=<include>`),
+    refused, and classic pagination (`limit`, `offset`, `total`) over the listing with `params`."""
+
+    def refuses_include(pd: httpx.Client, _: httpx.Client) -> None:
+        refused(pd.get(path, params={"include[]": include}), "include[]")
+
+    def pages_classically(pd: httpx.Client, _: httpx.Client) -> None:
+        _classic_pages(pd, path, key, params)
+
+    case("pagerduty", route, "include[]")(refuses_include)
+    case("pagerduty", route, "limit", "offset", "total")(pages_classically)
+
+
+classic_listing("GET /users", "/users", "users", {}, include="contact_methods")
 
 
 # --- PagerDuty: incidents -----------------------------------------------------------------------
@@ -322,14 +329,7 @@ def _incidents_zone(pd: httpx.Client, _: httpx.Client) -> None:
     assert pd.get("/incidents", params={"time_zone": "Mars/Olympus"}).status_code == 400
 
 
-@case("pagerduty", "GET /incidents", "include[]")
-def _incidents_include(pd: httpx.Client, _: httpx.Client) -> None:
-    refused(pd.get("/incidents", params={"include[]": "users"}), "include[]")
-
-
-@case("pagerduty", "GET /incidents", "limit", "offset", "total")
-def _incidents_pages(pd: httpx.Client, _: httpx.Client) -> None:
-    _classic_pages(pd, "/incidents", "incidents", ALL)
+classic_listing("GET /incidents", "/incidents", "incidents", ALL, include="users")
 
 
 @case("pagerduty", "GET /incidents/{id}", "include[]")
@@ -367,14 +367,13 @@ def _log_zone(pd: httpx.Client, _: httpx.Client) -> None:
     assert log(pd, time_zone="America/New_York")[0]["created_at"][-6:] in ("-05:00", "-04:00")
 
 
-@case("pagerduty", "GET /incidents/{id}/log_entries", "include[]")
-def _log_include(pd: httpx.Client, _: httpx.Client) -> None:
-    refused(pd.get("/incidents/Q1DISK7/log_entries", params={"include[]": "incidents"}), "include[]")
-
-
-@case("pagerduty", "GET /incidents/{id}/log_entries", "limit", "offset", "total")
-def _log_pages(pd: httpx.Client, _: httpx.Client) -> None:
-    _classic_pages(pd, "/incidents/Q1DISK7/log_entries", "log_entries", {})
+classic_listing(
+    "GET /incidents/{id}/log_entries",
+    "/incidents/Q1DISK7/log_entries",
+    "log_entries",
+    {},
+    include="incidents",
+)
 
 
 # --- PagerDuty: on-calls and overrides ----------------------------------------------------------
@@ -433,14 +432,7 @@ def _oncalls_zone(pd: httpx.Client, _: httpx.Client) -> None:
     assert oncalls(pd, time_zone="Asia/Kolkata")[0]["start"].endswith("+05:30")
 
 
-@case("pagerduty", "GET /oncalls", "include[]")
-def _oncalls_include(pd: httpx.Client, _: httpx.Client) -> None:
-    refused(pd.get("/oncalls", params={"include[]": "users"}), "include[]")
-
-
-@case("pagerduty", "GET /oncalls", "limit", "offset", "total")
-def _oncalls_pages(pd: httpx.Client, _: httpx.Client) -> None:
-    _classic_pages(pd, "/oncalls", "oncalls", WEEK)
+classic_listing("GET /oncalls", "/oncalls", "oncalls", WEEK, include="users")
 
 
 OVERRIDES = "/schedules/PPRIMARY/overrides"
