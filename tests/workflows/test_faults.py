@@ -10,9 +10,10 @@ from temporalio.worker import Worker
 
 from activities import all_activities
 from handover import service
-from handover.models import HandoverRequest, Outcome, Variant
+from handover.models import Outcome, Variant
 from tests.conftest import skipping
-from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing
+from tests.handovers import alice_to_bob
+from tests.humans import inventory, play_incoming, play_outgoing
 from tests.writes import duplicates
 from workflows.handover import HandoverWorkflow
 
@@ -29,16 +30,8 @@ FAULTS = {
 
 
 REQUESTS = {
-    "planned-offboarding": HandoverRequest(
-        outgoing=OUTGOING, incoming=INCOMING, requested_by="t", offboarding=True
-    ),
-    "emergency-compromised": HandoverRequest(
-        outgoing=OUTGOING,
-        incoming=INCOMING,
-        requested_by="t",
-        variant=Variant.EMERGENCY,
-        reason="compromised",
-    ),
+    "planned-offboarding": alice_to_bob("t", offboarding=True),
+    "emergency-compromised": alice_to_bob("t", variant=Variant.EMERGENCY, reason="compromised"),
 }
 
 
