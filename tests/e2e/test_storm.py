@@ -28,7 +28,7 @@ async def test_storm_handover_respects_the_rate_limit_and_stays_small(dev_server
     with fresh_sandbox.control() as control:
         control.put("/limits", json={"rate_limits": [RATE]}).raise_for_status()
     try:
-        request = emergency("incapacitated", timedelta(seconds=2), requested_by="e2e")
+        request = emergency("incapacitated", "e2e", overlap=timedelta(seconds=2))
         handle = await service.start(client, task_queue, request)
         # Every input up front, as signals: held until the handover can take them. Incoming
         # acknowledges all incidents and takes all rollouts in one input each.

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.reliability
 
 
 def compromised() -> HandoverRequest:
-    return emergency("compromised: laptop stolen", timedelta(seconds=3), requested_by="reliability")
+    return emergency("compromised: laptop stolen", "reliability", overlap=timedelta(seconds=3))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ async def test_a_300_incident_storm_s_summary_replies_are_each_readable(time_ski
     fresh_sandbox.reset(storm(300, 0, 0))
     try:
         env, task_queue = time_skipping
-        request = emergency("incapacitated", timedelta(hours=1))
+        request = emergency("incapacitated", overlap=timedelta(hours=1))
         handle = await service.start(env.client, task_queue, request)
         await handle.signal(InputKind.ALL_INCIDENTS_ACK.value, AllItemsInput(actor=INCOMING))
         await handle.signal(InputKind.SUMMARY_ACK.value, SummaryAckInput(actor=INCOMING))
