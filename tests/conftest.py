@@ -89,16 +89,21 @@ def activity_executor() -> Iterator[ThreadPoolExecutor]:
         yield executor
 
 
-async def _worker_for(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> AsyncIterator[str]:
-    """A worker on a task queue of its own, for one test; the test's handover is ended after it."""
-    task_queue = f"test-{uuid.uuid4()}"
-    async with Worker(
+def worker(client: Client, task_queue: str, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    """A worker of the handover's workflows and all its activities (with `settings`) on `task_queue`."""
+    return Worker(
         client,
         task_queue=task_queue,
         workflows=[HandoverWorkflow, PlanWorkflow],
         activities=all_activities(settings),
         activity_executor=executor,
-    ):
+    )
+
+
+async def _worker_for(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> AsyncIterator[str]:
+    """A worker on a task queue of its own, for one test; the test's handover is ended after it."""
+    task_queue = f"test-{uuid.uuid4()}"
+    async with worker(client, task_queue, settings, executor):
         yield task_queue
         for outgoing in ("alice@novalien.com", "carol@novalien.com", "bob@novalien.com"):
             try:
