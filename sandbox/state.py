@@ -881,13 +881,7 @@ def _build_incident(item: PdIncident, ids: IdMaker) -> Incident:
     entries.sort(key=lambda e: e.at)
     last_change = max(e.at for e in entries)
     return Incident(
-        id=item.id,
-        number=item.number,
-        title=item.title,
-        service=item.service,
-        status=item.status,
-        urgency=item.urgency,
-        created_at=item.created_at,
+        **item.model_dump(include={"id", "number", "title", "service", "status", "urgency", "created_at"}),
         updated_at=last_change,
         last_status_change_at=last_change,
         last_status_change_by=None,
