@@ -423,10 +423,7 @@ async def annotate_rollout(request: Request, rollout_id: str) -> JSONResponse:
         rollout_id=rollout.id,
         author=actor.email,
         owner=actor.email,
-        ramp_percent=new.ramp_percent,
-        error_rate=new.error_rate,
-        next_step=new.next_step,
-        handover_id=new.handover_id,
+        **new.model_dump(),  # ramp_percent, error_rate, next_step, handover_id
         created_at=utcnow(),
     )
     platform.annotations[annotation.id] = annotation
