@@ -15,7 +15,10 @@ API that is down, not for one that is dropping some requests. Temporal still doe
         return [ItemResult.model_validate(checkpoint[item.id]) for item in batch.items]
 
 `each` works through the items not done yet, several side by side (an alert storm has thousands;
-one at a time is what makes a naive script slow), and records each as it finishes.
+one at a time is what makes a naive script slow), and records each as it finishes. `checkpointed`
+is that whole block for a batch whose every item gives one model:
+
+    return checkpointed(batch.items, key=lambda item: item.id, work=hand_over, result=ItemResult, at_once=8)
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import structlog
+from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -52,6 +56,7 @@ LOOKED = timedelta(seconds=5)
 """The retry delay after an attempt that wrote nothing but had reads answered (`read_answered`)."""
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 _current: ContextVar[Checkpoint | None] = ContextVar("checkpoint", default=None)
 
@@ -187,6 +192,16 @@ class Checkpoint:
             raise ApplicationError(
                 error.message, *error.details, type=error.type, next_retry_delay=delay
             ) from error
+
+
+def checkpointed(
+    items: list[T], key: Callable[[T], str], work: Callable[[T], BaseModel], result: type[M], at_once: int
+) -> list[M]:
+    """`work(item)` once for every item across the activity's attempts (`Checkpoint.each`, the
+    results kept as JSON), then the results as `result`, in the items' order."""
+    with Checkpoint() as checkpoint:
+        checkpoint.each(items, key=key, work=lambda item: work(item).model_dump(mode="json"), at_once=at_once)
+    return [result.model_validate(checkpoint[key(item)]) for item in items]
 
 
 def side_by_side(

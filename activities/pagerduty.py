@@ -17,7 +17,7 @@ import pagerduty
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
-from activities.checkpoint import Checkpoint, side_by_side
+from activities.checkpoint import Checkpoint, checkpointed, side_by_side
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
 from handover.models import (
     Assignee,
@@ -810,14 +810,13 @@ class PagerDutyActivities:
     @activity.defn
     def incident_history(self, incident_ids: list[str]) -> list[IncidentContext]:
         """Each incident's notes and newest log entries: what incoming reads instead of a status."""
-        with Checkpoint() as checkpoint:
-            checkpoint.each(
-                incident_ids,
-                key=lambda incident_id: incident_id,
-                work=lambda incident_id: self._history(incident_id).model_dump(mode="json"),
-                at_once=self._settings.api_concurrency,
-            )
-        return [IncidentContext.model_validate(checkpoint[incident_id]) for incident_id in incident_ids]
+        return checkpointed(
+            incident_ids,
+            key=lambda incident_id: incident_id,
+            work=self._history,
+            result=IncidentContext,
+            at_once=self._settings.api_concurrency,
+        )
 
     def _history(self, incident_id: str) -> IncidentContext:
         try:

@@ -18,7 +18,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.checkpoint import Checkpoint
+from activities.checkpoint import Checkpoint, checkpointed
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
 from handover.decisions import WAITING_ON_CUSTOMER_LABEL
 from handover.models import (
@@ -192,14 +192,13 @@ class PlatformActivities:
 
     @activity.defn
     def hand_over_tickets(self, batch: TicketBatch) -> list[ItemResult]:
-        with Checkpoint() as checkpoint:
-            checkpoint.each(
-                batch.items,
-                key=lambda work: work.ticket_id,
-                work=lambda work: self._hand_over_ticket(batch, work).model_dump(mode="json"),
-                at_once=self._settings.api_concurrency,
-            )
-        return [ItemResult.model_validate(checkpoint[work.ticket_id]) for work in batch.items]
+        return checkpointed(
+            batch.items,
+            key=lambda work: work.ticket_id,
+            work=lambda work: self._hand_over_ticket(batch, work),
+            result=ItemResult,
+            at_once=self._settings.api_concurrency,
+        )
 
     def _hand_over_ticket(self, batch: TicketBatch, work: TicketWork) -> ItemResult:
         ended: list[str] = []
@@ -282,14 +281,13 @@ class PlatformActivities:
     @activity.defn
     def ticket_comments(self, ticket_ids: list[str]) -> list[TicketContext]:
         """Emergency digest: each ticket's comments, newest last."""
-        with Checkpoint() as checkpoint:
-            checkpoint.each(
-                ticket_ids,
-                key=lambda ticket_id: ticket_id,
-                work=lambda ticket_id: self._comments(ticket_id).model_dump(mode="json"),
-                at_once=self._settings.api_concurrency,
-            )
-        return [TicketContext.model_validate(checkpoint[ticket_id]) for ticket_id in ticket_ids]
+        return checkpointed(
+            ticket_ids,
+            key=lambda ticket_id: ticket_id,
+            work=self._comments,
+            result=TicketContext,
+            at_once=self._settings.api_concurrency,
+        )
 
     def _comments(self, ticket_id: str) -> TicketContext:
         try:
@@ -321,14 +319,13 @@ class PlatformActivities:
     @activity.defn
     def annotate_rollouts(self, batch: AnnotationBatch) -> list[ItemResult]:
         """Post outgoing's annotation on each rollout; the Idempotency-Key makes a repeat a no-op."""
-        with Checkpoint() as checkpoint:
-            checkpoint.each(
-                batch.items,
-                key=lambda work: work.rollout_id,
-                work=lambda work: self._annotate(batch, work).model_dump(mode="json"),
-                at_once=self._settings.api_concurrency,
-            )
-        return [ItemResult.model_validate(checkpoint[work.rollout_id]) for work in batch.items]
+        return checkpointed(
+            batch.items,
+            key=lambda work: work.rollout_id,
+            work=lambda work: self._annotate(batch, work),
+            result=ItemResult,
+            at_once=self._settings.api_concurrency,
+        )
 
     def _annotate(self, batch: AnnotationBatch, work: AnnotationWork) -> ItemResult:
         try:
@@ -359,14 +356,13 @@ class PlatformActivities:
 
     @activity.defn
     def transfer_rollout_ownership(self, batch: OwnershipBatch) -> list[ItemResult]:
-        with Checkpoint() as checkpoint:
-            checkpoint.each(
-                batch.items,
-                key=lambda work: work.rollout_id,
-                work=lambda work: self._own(batch, work).model_dump(mode="json"),
-                at_once=self._settings.api_concurrency,
-            )
-        return [ItemResult.model_validate(checkpoint[work.rollout_id]) for work in batch.items]
+        return checkpointed(
+            batch.items,
+            key=lambda work: work.rollout_id,
+            work=lambda work: self._own(batch, work),
+            result=ItemResult,
+            at_once=self._settings.api_concurrency,
+        )
 
     def _own(self, batch: OwnershipBatch, work: OwnershipWork) -> ItemResult:
         try:

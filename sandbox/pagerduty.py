@@ -25,6 +25,7 @@ from sandbox.state import (
     Incident,
     LogEntry,
     PagerDutyState,
+    PdEscalationPolicy,
     PdNote,
     PdOverride,
     PdSchedule,
@@ -32,6 +33,7 @@ from sandbox.state import (
     PdUser,
     Store,
     iso,
+    new_log_entry,
     parse_time,
     utcnow,
 )
@@ -136,16 +138,23 @@ class View:
             return iso(moment)
         return moment.astimezone(self.zone).replace(microsecond=0).isoformat()
 
+    def ref(
+        self, kind: str, item_id: str, summary: str, path: str, web_path: str | None = None
+    ) -> dict[str, Any]:
+        """A reference as PagerDuty writes one: `{"id", "type": "<kind>_reference", "summary", "self",
+        "html_url"}`, `self` at `<api>/<path>/<id>` and `html_url` on the website (`web_path`, or the
+        same path)."""
+        return {
+            "id": item_id,
+            "type": f"{kind}_reference",
+            "summary": summary,
+            "self": f"{self.api}/{path}/{item_id}",
+            "html_url": f"{self.web}/{web_path or path}/{item_id}",
+        }
+
     def team_refs(self, team_ids: list[str]) -> list[dict[str, Any]]:
         return [
-            {
-                "id": team_id,
-                "type": "team_reference",
-                "summary": self.pd.teams.get(team_id, team_id),
-                "self": f"{self.api}/teams/{team_id}",
-                "html_url": f"{self.web}/teams/{team_id}",
-            }
-            for team_id in team_ids
+            self.ref("team", team_id, self.pd.teams.get(team_id, team_id), "teams") for team_id in team_ids
         ]
 
     def incident_teams(self, incident: Incident) -> list[str]:
@@ -154,21 +163,12 @@ class View:
 
     def user_ref(self, user_id: str) -> dict[str, Any]:
         user = self.pd.users[user_id]
-        return {
-            "id": user.id,
-            "type": "user_reference",
-            "summary": user.name,
-            "self": f"{self.api}/users/{user.id}",
-            "html_url": f"{self.web}/users/{user.id}",
-        }
+        return self.ref("user", user.id, user.name, "users")
 
     def user(self, user: PdUser) -> dict[str, Any]:
         return {
-            "id": user.id,
+            **self.ref("user", user.id, user.name, "users"),
             "type": "user",
-            "summary": user.name,
-            "self": f"{self.api}/users/{user.id}",
-            "html_url": f"{self.web}/users/{user.id}",
             "name": user.name,
             "email": user.email,
             "time_zone": user.time_zone,
@@ -186,25 +186,11 @@ class View:
 
     def service_ref(self, service_id: str) -> dict[str, Any]:
         service = self.pd.services[service_id]
-        return {
-            "id": service.id,
-            "type": "service_reference",
-            "summary": service.name,
-            "self": f"{self.api}/services/{service.id}",
-            "html_url": f"{self.web}/service-directory/{service.id}",
-        }
+        return self.ref("service", service.id, service.name, "services", "service-directory")
 
     def service(self, service: PdService, include: list[str]) -> dict[str, Any]:
         # `include[]` expands references into objects; the scenario models no escalation rules,
         # teams or integrations to expand them with, so the policy stays a reference.
-        policy = service.escalation_policy
-        policy_ref = {
-            "id": policy.id,
-            "type": "escalation_policy_reference",
-            "summary": policy.name,
-            "self": f"{self.api}/escalation_policies/{policy.id}",
-            "html_url": f"{self.web}/escalation_policies/{policy.id}",
-        }
         body: dict[str, Any] = {
             **self.service_ref(service.id),
             "type": "service",
@@ -213,7 +199,7 @@ class View:
             "auto_resolve_timeout": 14400,
             "acknowledgement_timeout": 1800,
             "status": self._service_status(service.id),
-            "escalation_policy": policy_ref,
+            "escalation_policy": self.policy_ref(service.escalation_policy),
             "teams": [],
             "integrations": [],
             "incident_urgency_rule": {"type": "constant", "urgency": "high"},
@@ -234,22 +220,13 @@ class View:
         return self.user_ref(user_id) if user_id else self.service_ref(service_id)
 
     def incident_ref(self, incident: Incident) -> dict[str, Any]:
-        return {
-            "id": incident.id,
-            "type": "incident_reference",
-            "summary": f"[#{incident.number}] {incident.title}",
-            "self": f"{self.api}/incidents/{incident.id}",
-            "html_url": f"{self.web}/incidents/{incident.id}",
-        }
+        return self.ref("incident", incident.id, f"[#{incident.number}] {incident.title}", "incidents")
 
     def incident(self, incident: Incident) -> dict[str, Any]:
         resolved = incident.status == "resolved"
         body: dict[str, Any] = {
-            "id": incident.id,
+            **self.incident_ref(incident),
             "type": "incident",
-            "summary": f"[#{incident.number}] {incident.title}",
-            "self": f"{self.api}/incidents/{incident.id}",
-            "html_url": f"{self.web}/incidents/{incident.id}",
             "incident_number": incident.number,
             "title": incident.title,
             "created_at": self.at(incident.created_at),
@@ -326,25 +303,13 @@ class View:
         }
 
     def schedule_ref(self, schedule: PdSchedule) -> dict[str, Any]:
-        return {
-            "id": schedule.id,
-            "type": "schedule_reference",
-            "summary": schedule.name,
-            "self": f"{self.api}/schedules/{schedule.id}",
-            "html_url": f"{self.web}/schedules/{schedule.id}",
-        }
+        return self.ref("schedule", schedule.id, schedule.name, "schedules")
+
+    def policy_ref(self, policy: PdEscalationPolicy) -> dict[str, Any]:
+        return self.ref("escalation_policy", policy.id, policy.name, "escalation_policies")
 
     def escalation_policy_ref(self, schedule: PdSchedule) -> dict[str, Any] | None:
-        policy = schedule.escalation_policy
-        if policy is None:
-            return None
-        return {
-            "id": policy.id,
-            "type": "escalation_policy_reference",
-            "summary": policy.name,
-            "self": f"{self.api}/escalation_policies/{policy.id}",
-            "html_url": f"{self.web}/escalation_policies/{policy.id}",
-        }
+        return None if schedule.escalation_policy is None else self.policy_ref(schedule.escalation_policy)
 
     def entries(self, spans: list[Span]) -> list[dict[str, Any]]:
         return [
@@ -358,11 +323,8 @@ class View:
         covered = sum((s.end - s.start).total_seconds() for s in overrides)
         policy = self.escalation_policy_ref(schedule)
         return {
-            "id": schedule.id,
+            **self.schedule_ref(schedule),
             "type": "schedule",
-            "summary": schedule.name,
-            "self": f"{self.api}/schedules/{schedule.id}",
-            "html_url": f"{self.web}/schedules/{schedule.id}",
             "name": schedule.name,
             "time_zone": schedule.time_zone,
             "description": schedule.description,
@@ -868,9 +830,7 @@ def apply_change(store: Store, incident: Incident, change: IncidentChange, actor
     before = incident.status
 
     def log(kind: str, summary: str, **extra: Any) -> None:
-        incident.log_entries.append(
-            LogEntry(id=store.ids.new("R", 26), type=kind, at=now, summary=summary, agent=actor.id, **extra)
-        )
+        incident.log_entries.append(new_log_entry(store.ids, kind, now, summary, actor.id, **extra))
 
     if change.assignments is not None:
         assignees = list(dict.fromkeys(a.assignee.id for a in change.assignments))
@@ -984,13 +944,8 @@ async def create_note(request: Request, incident_id: str) -> dict[str, Any]:
     note = PdNote(id=store.ids.new("P", 7), user=actor.id, content=create.note.content, at=now)
     incident.notes.append(note)
     incident.log_entries.append(
-        LogEntry(
-            id=store.ids.new("R", 26),
-            type="annotate_log_entry",
-            at=now,
-            summary=f"Note added by {actor.name}.",
-            agent=actor.id,
-            note=note.content,
+        new_log_entry(
+            store.ids, "annotate_log_entry", now, f"Note added by {actor.name}.", actor.id, note=note.content
         )
     )
     incident.updated_at = now

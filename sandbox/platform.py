@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,7 +24,6 @@ from sandbox.state import (
     PlatformAnnotation,
     PlatformAuditEvent,
     PlatformRollout,
-    PlatformSession,
     PlatformState,
     PlatformTicket,
     RolloutStateName,
@@ -40,6 +39,7 @@ MAX_LIMIT = 100
 LABEL = re.compile(r"^[a-z0-9_:-]{1,64}$")
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 class PlatformError(Exception):
@@ -98,83 +98,38 @@ router = APIRouter(prefix=PREFIX, dependencies=[Depends(require_token)])
 # --- rendering -----------------------------------------------------------------------------
 
 
-def render_admin(admin: PlatformAdmin) -> dict[str, Any]:
-    return {
-        "email": admin.email,
-        "name": admin.name,
-        "platform_admin": admin.platform_admin,
-        "active": admin.active,
-    }
+ADMIN = "email name platform_admin active"
+TICKET = "id subject customer state assignee pinned labels engineering_issue updated_at"
+SESSION = "id admin ticket_id state started_at ended_at ended_by"
+"""Impersonation tokens are per human and never leave the platform: there is no field for one."""
+ROLLOUT = "id flag state ramp_percent error_rate owner updated_at"
+ANNOTATION = "id rollout_id author owner ramp_percent error_rate next_step handover_id created_at"
+EVENT = "id event_type actor at target"
+"""The fields each kind of record shows, in the contract's order."""
 
 
-def render_ticket(ticket: PlatformTicket) -> dict[str, Any]:
-    return {
-        "id": ticket.id,
-        "subject": ticket.subject,
-        "customer": ticket.customer,
-        "state": ticket.state,
-        "assignee": ticket.assignee,
-        "pinned": ticket.pinned,
-        "labels": list(ticket.labels),
-        "engineering_issue": ticket.engineering_issue,
-        "updated_at": iso(ticket.updated_at),
-    }
+def render(record: BaseModel, fields: str) -> dict[str, Any]:
+    """The record's `fields` (names, space-separated) as the contract writes them: times in ISO 8601,
+    nested records as objects."""
+    return {name: _json(getattr(record, name)) for name in fields.split()}
 
 
-def render_session(session: PlatformSession) -> dict[str, Any]:
-    # Impersonation tokens are per human and never leave the platform: there is no field for one.
-    return {
-        "id": session.id,
-        "admin": session.admin,
-        "ticket_id": session.ticket_id,
-        "state": session.state,
-        "started_at": iso(session.started_at),
-        "ended_at": iso(session.ended_at) if session.ended_at else None,
-        "ended_by": session.ended_by,
-    }
-
-
-def render_rollout(rollout: PlatformRollout) -> dict[str, Any]:
-    return {
-        "id": rollout.id,
-        "flag": rollout.flag,
-        "state": rollout.state,
-        "ramp_percent": rollout.ramp_percent,
-        "error_rate": rollout.error_rate,
-        "owner": rollout.owner,
-        "updated_at": iso(rollout.updated_at),
-    }
-
-
-def render_annotation(annotation: PlatformAnnotation) -> dict[str, Any]:
-    return {
-        "id": annotation.id,
-        "rollout_id": annotation.rollout_id,
-        "author": annotation.author,
-        "owner": annotation.owner,
-        "ramp_percent": annotation.ramp_percent,
-        "error_rate": annotation.error_rate,
-        "next_step": annotation.next_step,
-        "handover_id": annotation.handover_id,
-        "created_at": iso(annotation.created_at),
-    }
-
-
-def render_event(event: PlatformAuditEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "event_type": event.event_type,
-        "actor": event.actor,
-        "at": iso(event.at),
-        "target": {"type": event.target.type, "id": event.target.id},
-    }
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    return list(value) if isinstance(value, list) else value
 
 
 # --- pagination and bodies -----------------------------------------------------------------
 
 
-def cursor_page(items: list[Any], limit: int | None, cursor: str | None) -> tuple[list[Any], str | None]:
-    """One page and the opaque cursor of the next (None on the last page)."""
+def cursor_page(
+    name: str, items: list[Any], fields: str, limit: int | None, cursor: str | None
+) -> dict[str, Any]:
+    """One page of the records, rendered, under `name`, and the opaque cursor of the next (None on
+    the last page)."""
     limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
         raise PlatformError(400, "invalid_limit", f"limit must be between 1 and {MAX_LIMIT}.")
@@ -190,7 +145,14 @@ def cursor_page(items: list[Any], limit: int | None, cursor: str | None) -> tupl
     page = items[offset : offset + limit]
     more = offset + limit < len(items)
     next_cursor = base64.urlsafe_b64encode(f"offset:{offset + limit}".encode()).decode() if more else None
-    return page, next_cursor
+    return {name: [render(item, fields) for item in page], "next_cursor": next_cursor}
+
+
+def found(record: R | None, message: str) -> R:
+    """The record, or the contract's 404 with `message` when there is none."""
+    if record is None:
+        raise PlatformError(404, "not_found", message)
+    return record
 
 
 async def json_body(request: Request) -> Any:
@@ -242,19 +204,14 @@ class OwnerChange(Strict):
 @router.get("/admins/{email}")
 async def get_admin(request: Request, email: str) -> dict[str, Any]:
     admin = store_of(request).state.platform.admins.get(email.strip().lower())
-    if admin is None:
-        raise PlatformError(404, "not_found", f"No admin with email {email!r}.")
-    return render_admin(admin)
+    return render(found(admin, f"No admin with email {email!r}."), ADMIN)
 
 
 # --- tickets -------------------------------------------------------------------------------
 
 
 def ticket_or_404(platform: PlatformState, ticket_id: str) -> PlatformTicket:
-    ticket = platform.tickets.get(ticket_id)
-    if ticket is None:
-        raise PlatformError(404, "not_found", f"No ticket {ticket_id!r}.")
-    return ticket
+    return found(platform.tickets.get(ticket_id), f"No ticket {ticket_id!r}.")
 
 
 @router.get("/tickets")
@@ -270,13 +227,12 @@ async def list_tickets(
         tickets = [t for t in tickets if t.assignee.lower() == assignee.strip().lower()]
     if pinned is not None:
         tickets = [t for t in tickets if t.pinned == pinned]
-    page, next_cursor = cursor_page(tickets, limit, cursor)
-    return {"tickets": [render_ticket(t) for t in page], "next_cursor": next_cursor}
+    return cursor_page("tickets", tickets, TICKET, limit, cursor)
 
 
 @router.get("/tickets/{ticket_id}")
 async def get_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
-    return render_ticket(ticket_or_404(store_of(request).state.platform, ticket_id))
+    return render(ticket_or_404(store_of(request).state.platform, ticket_id), TICKET)
 
 
 @router.get("/tickets/{ticket_id}/comments")
@@ -319,7 +275,7 @@ async def reassign_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
         "changed": previous != ticket.assignee,
         "by": actor.email,
     }
-    return render_ticket(ticket)
+    return render(ticket, TICKET)
 
 
 @router.put("/tickets/{ticket_id}/labels/{label}")
@@ -334,7 +290,7 @@ async def add_ticket_label(request: Request, ticket_id: str, label: str) -> dict
         ticket.labels.append(label)
         ticket.updated_at = utcnow()
     request.state.write_result = {"ticket_id": ticket.id, "label": label, "changed": changed}
-    return render_ticket(ticket)
+    return render(ticket, TICKET)
 
 
 @router.put("/tickets/{ticket_id}/engineering-issue")
@@ -348,7 +304,7 @@ async def link_engineering_issue(request: Request, ticket_id: str) -> dict[str, 
         ticket.engineering_issue = link.issue
         ticket.updated_at = utcnow()
     request.state.write_result = {"ticket_id": ticket.id, "engineering_issue": link.issue, "changed": changed}
-    return render_ticket(ticket)
+    return render(ticket, TICKET)
 
 
 # --- impersonation sessions ----------------------------------------------------------------
@@ -370,8 +326,7 @@ async def list_sessions(
         sessions = [s for s in sessions if s.state == state]
     if ticket_id is not None:
         sessions = [s for s in sessions if s.ticket_id == ticket_id]
-    page, next_cursor = cursor_page(sessions, limit, cursor)
-    return {"sessions": [render_session(s) for s in page], "next_cursor": next_cursor}
+    return cursor_page("sessions", sessions, SESSION, limit, cursor)
 
 
 @router.post("/impersonation-sessions/{session_id}/end")
@@ -379,13 +334,11 @@ async def end_session(request: Request, session_id: str) -> dict[str, Any]:
     store = store_of(request)
     platform = store.state.platform
     actor = on_behalf_of(request, platform)
-    session = platform.sessions.get(session_id)
-    if session is None:
-        raise PlatformError(404, "not_found", f"No impersonation session {session_id!r}.")
+    session = found(platform.sessions.get(session_id), f"No impersonation session {session_id!r}.")
     validated(EndSession, await json_body(request))
     if session.state == "ended":
         request.state.write_result = {"session_id": session.id, "ended": False, "already_ended": True}
-        return render_session(session)
+        return render(session, SESSION)
     now = utcnow()
     session.state = "ended"
     session.ended_at = now
@@ -400,17 +353,14 @@ async def end_session(request: Request, session_id: str) -> dict[str, Any]:
     )
     platform.audit_events.append(event)
     request.state.write_result = {"session_id": session.id, "ended": True, "audit_event_id": event.id}
-    return render_session(session)
+    return render(session, SESSION)
 
 
 # --- rollouts ------------------------------------------------------------------------------
 
 
 def rollout_or_404(platform: PlatformState, rollout_id: str) -> PlatformRollout:
-    rollout = platform.rollouts.get(rollout_id)
-    if rollout is None:
-        raise PlatformError(404, "not_found", f"No rollout {rollout_id!r}.")
-    return rollout
+    return found(platform.rollouts.get(rollout_id), f"No rollout {rollout_id!r}.")
 
 
 @router.get("/rollouts")
@@ -426,13 +376,12 @@ async def list_rollouts(
         rollouts = [r for r in rollouts if r.owner.lower() == owner.strip().lower()]
     if state:
         rollouts = [r for r in rollouts if r.state in state]
-    page, next_cursor = cursor_page(rollouts, limit, cursor)
-    return {"rollouts": [render_rollout(r) for r in page], "next_cursor": next_cursor}
+    return cursor_page("rollouts", rollouts, ROLLOUT, limit, cursor)
 
 
 @router.get("/rollouts/{rollout_id}")
 async def get_rollout(request: Request, rollout_id: str) -> dict[str, Any]:
-    return render_rollout(rollout_or_404(store_of(request).state.platform, rollout_id))
+    return render(rollout_or_404(store_of(request).state.platform, rollout_id), ROLLOUT)
 
 
 @router.get("/rollouts/{rollout_id}/annotations")
@@ -441,7 +390,7 @@ async def list_annotations(request: Request, rollout_id: str) -> dict[str, Any]:
     rollout = rollout_or_404(platform, rollout_id)
     annotations = [a for a in platform.annotations.values() if a.rollout_id == rollout.id]
     annotations.sort(key=lambda a: a.created_at)
-    return {"annotations": [render_annotation(a) for a in annotations]}
+    return {"annotations": [render(a, ANNOTATION) for a in annotations]}
 
 
 @router.post("/rollouts/{rollout_id}/annotations")
@@ -467,23 +416,20 @@ async def annotate_rollout(request: Request, rollout_id: str) -> JSONResponse:
                 f"Idempotency-Key was already used for rollout {first.rollout_id}.",
             )
         request.state.write_result = {"rollout_id": rollout.id, "annotation_id": first.id, "replayed": True}
-        return JSONResponse(render_annotation(first), status_code=200)
+        return JSONResponse(render(first, ANNOTATION), status_code=200)
     new = validated(NewAnnotation, await json_body(request))
     annotation = PlatformAnnotation(
         id=store.ids.new("ANN", 12),
         rollout_id=rollout.id,
         author=actor.email,
         owner=actor.email,
-        ramp_percent=new.ramp_percent,
-        error_rate=new.error_rate,
-        next_step=new.next_step,
-        handover_id=new.handover_id,
+        **new.model_dump(),  # ramp_percent, error_rate, next_step, handover_id
         created_at=utcnow(),
     )
     platform.annotations[annotation.id] = annotation
     platform.idempotency_keys[key] = annotation.id
     request.state.write_result = {"rollout_id": rollout.id, "annotation_id": annotation.id, "replayed": False}
-    return JSONResponse(render_annotation(annotation), status_code=201)
+    return JSONResponse(render(annotation, ANNOTATION), status_code=201)
 
 
 @router.put("/rollouts/{rollout_id}/owner")
@@ -512,7 +458,7 @@ async def transfer_rollout_ownership(request: Request, rollout_id: str) -> dict[
         "previous_owner": previous,
         "annotation_id": change.annotation_id,
     }
-    return render_rollout(rollout)
+    return render(rollout, ROLLOUT)
 
 
 # --- audit log -----------------------------------------------------------------------------
@@ -539,5 +485,4 @@ async def list_audit_events(
             raise PlatformError(400, "invalid_request", f"since is not a date-time: {since!r}") from None
         events = [e for e in events if e.at >= start]
     events.sort(key=lambda e: e.at)
-    page, next_cursor = cursor_page(events, limit, cursor)
-    return {"events": [render_event(e) for e in page], "next_cursor": next_cursor}
+    return cursor_page("events", events, EVENT, limit, cursor)

@@ -423,6 +423,11 @@ class Scenario(ScenarioModel):
                     problems.append(f"{where}: duplicate id {item!r}")
                 seen.add(item)
 
+        def known(where: str, value: str | None, ids: set[str], what: str) -> None:
+            """A reference names something the scenario has (None names nothing: nothing to check)."""
+            if value is not None and value not in ids:
+                problems.append(f"{where}: unknown {what} {value!r}")
+
         pd = self.pagerduty
         user_ids = {u.id for u in pd.users}
         service_ids = {s.id for s in pd.services}
@@ -435,14 +440,12 @@ class Scenario(ScenarioModel):
         for where, items in (("users", pd.users), ("services", pd.services)):
             for n, item in enumerate(items):
                 for team in item.teams:
-                    if team not in team_ids:
-                        problems.append(f"pagerduty.{where}[{n}].teams: unknown team {team!r}")
+                    known(f"pagerduty.{where}[{n}].teams", team, team_ids, "team")
         unique("pagerduty.incidents", [i.id for i in pd.incidents])
         unique("pagerduty.incidents (number)", [str(i.number) for i in pd.incidents])
 
         def user(where: str, user_id: str | None) -> None:
-            if user_id is not None and user_id not in user_ids:
-                problems.append(f"{where}: unknown PagerDuty user {user_id!r}")
+            known(where, user_id, user_ids, "PagerDuty user")
 
         for token, user_id in self.tokens.pagerduty_user_tokens.items():
             user("tokens.pagerduty_user_tokens", user_id)
@@ -458,8 +461,7 @@ class Scenario(ScenarioModel):
                     problems.append(f"pagerduty.schedules[{s}].overrides[{o}]: end is not after start")
         for i, incident in enumerate(pd.incidents):
             where = f"pagerduty.incidents[{i}]"
-            if incident.service not in service_ids:
-                problems.append(f"{where}.service: unknown service {incident.service!r}")
+            known(f"{where}.service", incident.service, service_ids, "service")
             for a, user_id in enumerate(incident.assignees):
                 user(f"{where}.assignees[{a}]", user_id)
             for a, user_id in enumerate(incident.acknowledged_by or []):
@@ -479,21 +481,21 @@ class Scenario(ScenarioModel):
         unique("slack.channels (name)", [c.name for c in sl.channels])
         tokens = [u.user_token for u in sl.users if u.user_token]
         unique("slack.users (user_token)", tokens)
+
+        def slack_user(where: str, user_id: str) -> None:
+            known(where, user_id, slack_users, "Slack user")
+
         for c, channel in enumerate(sl.channels):
             for member in channel.members or []:
-                if member not in slack_users:
-                    problems.append(f"slack.channels[{c}].members: unknown Slack user {member!r}")
+                slack_user(f"slack.channels[{c}].members", member)
             for m, message in enumerate(channel.messages):
                 where = f"slack.channels[{c}].messages[{m}]"
-                if message.user not in slack_users:
-                    problems.append(f"{where}.user: unknown Slack user {message.user!r}")
+                slack_user(f"{where}.user", message.user)
                 for r, reply in enumerate(message.replies):
-                    if reply.user not in slack_users:
-                        problems.append(f"{where}.replies[{r}].user: unknown Slack user {reply.user!r}")
+                    slack_user(f"{where}.replies[{r}].user", reply.user)
                 for r, reaction in enumerate(message.reactions):
                     for who in reaction.users:
-                        if who not in slack_users:
-                            problems.append(f"{where}.reactions[{r}]: unknown Slack user {who!r}")
+                        slack_user(f"{where}.reactions[{r}]", who)
 
         pl = self.platform
         unique("platform.admins", [a.email.lower() for a in pl.admins])
@@ -504,17 +506,11 @@ class Scenario(ScenarioModel):
         ticket_ids = {t.id for t in pl.tickets}
         rollout_ids = {r.id for r in pl.rollouts}
         for s, session in enumerate(pl.impersonation_sessions):
-            if session.ticket_id is not None and session.ticket_id not in ticket_ids:
-                problems.append(
-                    f"platform.impersonation_sessions[{s}].ticket_id: unknown ticket {session.ticket_id!r}"
-                )
+            known(f"platform.impersonation_sessions[{s}].ticket_id", session.ticket_id, ticket_ids, "ticket")
             if session.state == "ended" and session.ended_at is None:
                 problems.append(f"platform.impersonation_sessions[{s}]: an ended session needs ended_at")
         for a, annotation in enumerate(pl.annotations):
-            if annotation.rollout_id not in rollout_ids:
-                problems.append(
-                    f"platform.annotations[{a}].rollout_id: unknown rollout {annotation.rollout_id!r}"
-                )
+            known(f"platform.annotations[{a}].rollout_id", annotation.rollout_id, rollout_ids, "rollout")
 
         if problems:
             raise ValueError("; ".join(problems))
@@ -721,6 +717,13 @@ class IdMaker:
                 return made
 
 
+def new_log_entry(
+    ids: IdMaker, kind: str, at: datetime, summary: str, agent: str | None, **extra: Any
+) -> LogEntry:
+    """A log entry PagerDuty writes now, with a fresh id of PagerDuty's 26 characters."""
+    return LogEntry(id=ids.new("R", 26), type=kind, at=at, summary=summary, agent=agent, **extra)
+
+
 def ts_key(ts: str) -> tuple[int, int]:
     """Slack timestamps compare as (seconds, microseconds), never as floats."""
     seconds, _, micros = ts.partition(".")
@@ -833,24 +836,18 @@ def build_state(scenario: Scenario, ids: IdMaker, clock: SlackClock, now: dateti
 
 def _build_incident(item: PdIncident, ids: IdMaker) -> Incident:
     """An incident with the history PagerDuty would have recorded for the scenario's facts."""
-    trigger = LogEntry(
-        id=ids.new("R", 26),
-        type="trigger_log_entry",
-        at=item.created_at,
-        summary="Triggered through the API",
-        agent=None,
-    )
+    trigger = new_log_entry(ids, "trigger_log_entry", item.created_at, "Triggered through the API", None)
     entries = [trigger]
     assignments = []
     if item.assignees:
         assignments = [Assignment(user=u, at=item.created_at) for u in item.assignees]
         entries.append(
-            LogEntry(
-                id=ids.new("R", 26),
-                type="assign_log_entry",
-                at=item.created_at,
-                summary="Assigned via the escalation policy",
-                agent=None,
+            new_log_entry(
+                ids,
+                "assign_log_entry",
+                item.created_at,
+                "Assigned via the escalation policy",
+                None,
                 assignees=list(item.assignees),
             )
         )
@@ -859,29 +856,14 @@ def _build_incident(item: PdIncident, ids: IdMaker) -> Incident:
     if item.status == "acknowledged":
         for user in item.acknowledged_by or []:
             acknowledgements.append(Acknowledgement(user=user, at=acknowledged_at))
-            entries.append(
-                LogEntry(
-                    id=ids.new("R", 26),
-                    type="acknowledge_log_entry",
-                    at=acknowledged_at,
-                    summary="Acknowledged",
-                    agent=user,
-                )
-            )
+            entries.append(new_log_entry(ids, "acknowledge_log_entry", acknowledged_at, "Acknowledged", user))
     notes = []
     for note in item.notes:
         note = note.model_copy()
         note.id = note.id or ids.new("P", 7)
         notes.append(note)
         entries.append(
-            LogEntry(
-                id=ids.new("R", 26),
-                type="annotate_log_entry",
-                at=note.at,
-                summary="Note added",
-                agent=note.user,
-                note=note.content,
-            )
+            new_log_entry(ids, "annotate_log_entry", note.at, "Note added", note.user, note=note.content)
         )
     for extra in item.log_entries:
         entries.append(
@@ -895,25 +877,11 @@ def _build_incident(item: PdIncident, ids: IdMaker) -> Incident:
             )
         )
     if item.status == "resolved":
-        entries.append(
-            LogEntry(
-                id=ids.new("R", 26),
-                type="resolve_log_entry",
-                at=item.resolved_at,
-                summary="Resolved",
-                agent=None,
-            )
-        )
+        entries.append(new_log_entry(ids, "resolve_log_entry", item.resolved_at, "Resolved", None))
     entries.sort(key=lambda e: e.at)
     last_change = max(e.at for e in entries)
     return Incident(
-        id=item.id,
-        number=item.number,
-        title=item.title,
-        service=item.service,
-        status=item.status,
-        urgency=item.urgency,
-        created_at=item.created_at,
+        **item.model_dump(include={"id", "number", "title", "service", "status", "urgency", "created_at"}),
         updated_at=last_change,
         last_status_change_at=last_change,
         last_status_change_by=None,
@@ -960,29 +928,10 @@ class Store:
         self.writes = []
         self.state = build_state(scenario, self.ids, self.clock, now)
 
-    def record_write(
-        self,
-        *,
-        api: Literal["pagerduty", "slack", "platform"],
-        method: str,
-        path: str,
-        status: int,
-        actor: str | None,
-        body: Any,
-        result: dict[str, Any],
-        fault: str | None = None,
-    ) -> WriteEntry:
+    def record_write(self, **request: Any) -> WriteEntry:
+        """Logs a write request: `request` is a `WriteEntry`'s fields but its number and time."""
         entry = WriteEntry(
-            seq=len(self.writes) + 1,
-            at=utcnow().isoformat().replace("+00:00", "Z"),
-            api=api,
-            method=method,
-            path=path,
-            status=status,
-            actor=actor,
-            body=body,
-            result=result,
-            fault=fault,
+            seq=len(self.writes) + 1, at=utcnow().isoformat().replace("+00:00", "Z"), **request
         )
         self.writes.append(entry)
         return entry

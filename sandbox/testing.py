@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
@@ -42,6 +42,19 @@ class SandboxHandle:
     def control(self) -> httpx.Client:
         return httpx.Client(base_url=f"{self.base_url}/_sandbox", verify=self.ssl_context(), timeout=10)
 
+    def pagerduty_client(self, **options: Any) -> httpx.Client:
+        """PagerDuty's REST API with the account-level key (`options`: httpx.Client's, headers too)."""
+        token = self.store.state.tokens.pagerduty_token
+        return self._client(self.pagerduty_url, f"Token token={token}", options)
+
+    def platform_client(self, **options: Any) -> httpx.Client:
+        """The platform API with its token (`options`: httpx.Client's, headers too)."""
+        return self._client(self.platform_url, f"Bearer {self.store.state.tokens.platform_token}", options)
+
+    def _client(self, base_url: str, authorization: str, options: dict[str, Any]) -> httpx.Client:
+        headers = {"Authorization": authorization, **options.pop("headers", {})}
+        return httpx.Client(base_url=base_url, verify=self.ssl_context(), headers=headers, **options)
+
     def reset(self, scenario: str | Path | dict[str, Any] | None = None) -> None:
         """Back to the loaded scenario (or to another one), with the write log cleared."""
         if scenario is None:
@@ -53,16 +66,26 @@ class SandboxHandle:
         with self.control() as client:
             client.post("/reset", json=body).raise_for_status()
 
+    def put_plan(self, kind: Literal["faults", "limits"], plan: dict[str, Any]) -> dict[str, Any]:
+        """A fault plan (sandbox/faults.py) or a limit plan (sandbox/limits.py) in force, until
+        `clear`; answers the plan as the sandbox took it."""
+        with self.control() as client:
+            answer = client.put(f"/{kind}", json=plan)
+            answer.raise_for_status()
+            return answer.json()
+
+    def clear(self, kind: Literal["faults", "limits"]) -> None:
+        with self.control() as client:
+            client.delete(f"/{kind}").raise_for_status()
+
     @contextmanager
     def faults(self, *rules: dict[str, Any], seed: int = 1) -> Iterator[None]:
         """Faults injected for the length of the block (sandbox/faults.py), cleared after it."""
-        with self.control() as client:
-            client.put("/faults", json={"seed": seed, "faults": list(rules)}).raise_for_status()
+        self.put_plan("faults", {"seed": seed, "faults": list(rules)})
         try:
             yield
         finally:
-            with self.control() as client:
-                client.delete("/faults").raise_for_status()
+            self.clear("faults")
 
     def writes(self, api: str | None = None) -> list[dict[str, Any]]:
         """The write log (`GET /_sandbox/writes`), oldest first; `api` keeps one API's writes."""
@@ -80,12 +103,8 @@ class SandboxHandle:
 
     def incident(self, incident_id: str) -> dict[str, Any]:
         """An incident as PagerDuty's `GET /incidents/{id}` shows it now."""
-        token = self.store.state.tokens.pagerduty_token
-        with httpx.Client(verify=self.ssl_context(), timeout=10) as client:
-            response = client.get(
-                f"{self.pagerduty_url}/incidents/{incident_id}",
-                headers={"Authorization": f"Token token={token}"},
-            )
+        with self.pagerduty_client(timeout=10) as client:
+            response = client.get(f"/incidents/{incident_id}")
             response.raise_for_status()
             return response.json()["incident"]
 

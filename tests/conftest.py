@@ -44,6 +44,7 @@ import uuid  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 from temporalio.client import Client  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
@@ -88,16 +89,21 @@ def activity_executor() -> Iterator[ThreadPoolExecutor]:
         yield executor
 
 
-async def _worker_for(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> AsyncIterator[str]:
-    """A worker on a task queue of its own, for one test; the test's handover is ended after it."""
-    task_queue = f"test-{uuid.uuid4()}"
-    async with Worker(
+def worker(client: Client, task_queue: str, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    """A worker of the handover's workflows and all its activities (with `settings`) on `task_queue`."""
+    return Worker(
         client,
         task_queue=task_queue,
         workflows=[HandoverWorkflow, PlanWorkflow],
         activities=all_activities(settings),
         activity_executor=executor,
-    ):
+    )
+
+
+async def _worker_for(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> AsyncIterator[str]:
+    """A worker on a task queue of its own, for one test; the test's handover is ended after it."""
+    task_queue = f"test-{uuid.uuid4()}"
+    async with worker(client, task_queue, settings, executor):
         yield task_queue
         for outgoing in ("alice@novalien.com", "carol@novalien.com", "bob@novalien.com"):
             try:
@@ -223,13 +229,12 @@ def token_store() -> TokenStore:
     return TokenStore(entries)
 
 
-@pytest.fixture
-async def endpoint(dev_server, dev_server_env, settings) -> AsyncIterator[EndpointHandle]:
-    """The endpoint on a free port, over HTTP, talking to the dev server; a worker runs."""
-    client, task_queue = dev_server
+def endpoint_settings(settings: Settings, client: Client, task_queue: str, **more: Any) -> Settings:
+    """The endpoint's settings for tests: on this Temporal client's server and task queue, with the
+    tests' signing secrets and observer, and `more`."""
     from pydantic import SecretStr
 
-    endpoint_settings = settings.model_copy(
+    return settings.model_copy(
         update={
             "temporal_address": client.service_client.config.target_host,
             "task_queue": task_queue,
@@ -237,8 +242,15 @@ async def endpoint(dev_server, dev_server_env, settings) -> AsyncIterator[Endpoi
             "slack_signing_secret": SecretStr(SLACK_SIGNING_SECRET),
             "pagerduty_webhook_secrets": SecretStr(PAGERDUTY_WEBHOOK_SECRETS),
             "observers": [OBSERVER],
+            **more,
         }
     )
-    app = create_app(endpoint_settings, tokens=token_store())
+
+
+@pytest.fixture
+async def endpoint(dev_server, dev_server_env, settings) -> AsyncIterator[EndpointHandle]:
+    """The endpoint on a free port, over HTTP, talking to the dev server; a worker runs."""
+    client, task_queue = dev_server
+    app = create_app(endpoint_settings(settings, client, task_queue), tokens=token_store())
     async with serving(app) as url:
         yield EndpointHandle(url=url, client=client, task_queue=task_queue)

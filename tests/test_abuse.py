@@ -72,6 +72,7 @@ from tests.conftest import (
     TOKENS,
     _worker_for,
     binary,
+    endpoint_settings,
     token_store,
 )
 from tests.endpoint.test_api import ID, STATUS
@@ -834,24 +835,14 @@ async def world(sandbox, settings, activity_executor) -> AsyncIterator[World]:
     client = temporal.client
     await asyncio.to_thread(sandbox.reset, DEMO_SCENARIO)
     async for task_queue in _worker_for(client, encrypted, activity_executor):
-        endpoint_settings = encrypted.model_copy(
-            update={
-                "temporal_address": client.service_client.config.target_host,
-                "task_queue": task_queue,
-                "endpoint_answer_within_seconds": 3.0,
-                "slack_signing_secret": SecretStr(SLACK_SIGNING_SECRET),
-                "pagerduty_webhook_secrets": SecretStr(PAGERDUTY_WEBHOOK_SECRETS),
-                "codec_cors_origins": [FROM_THE_UI["Origin"]],
-                "observers": [OBSERVER],
-            }
-        )
+        served = endpoint_settings(encrypted, client, task_queue, codec_cors_origins=[FROM_THE_UI["Origin"]])
         env = {k: v for k, v in os.environ.items() if k not in ("HANDOVER_ACTOR", "HANDOVER_DEBUG")}
         env.update(
             TEMPORAL_ADDRESS=client.service_client.config.target_host,
             HANDOVER_TASK_QUEUE=task_queue,
             HANDOVER_PAYLOAD_KEYS=PAYLOAD_KEYS,
         )
-        async with serving(create_app(endpoint_settings, tokens=token_store())) as url:
+        async with serving(create_app(served, tokens=token_store())) as url:
             abuse = World(url=url, client=client, task_queue=task_queue, sandbox=sandbox, cli_env=env)
             try:
                 await abuse.park()

@@ -51,6 +51,16 @@ def successful(sandbox, api: str | None = None) -> list[dict]:
     return [w for w in sandbox.writes(api) if w["status"] < 300]
 
 
+def reassigning(incidents: list[str], note: str | None = None) -> IncidentHandoverBatch:
+    """Alice's `incidents` for Bob, each with `note` (by default, one that names the incident)."""
+    return IncidentHandoverBatch(
+        from_email=ALICE,
+        outgoing_id=ALICE_PD,
+        incoming_id=BOB_PD,
+        items=[IncidentNote(incident_id=i, note=note or f"status of {i} [handover-test]") for i in incidents],
+    )
+
+
 def test_freeze_assignments_creates_one_override(settings, fresh_sandbox):
     start = datetime.now(UTC).replace(microsecond=0)
     window = FreezeRequest(user_id=BOB_PD, start=start, end=start + timedelta(hours=2))
@@ -60,12 +70,7 @@ def test_freeze_assignments_creates_one_override(settings, fresh_sandbox):
 
 
 def test_hand_over_incidents_notes_and_reassigns_once(settings, fresh_sandbox):
-    batch = IncidentHandoverBatch(
-        from_email=ALICE,
-        outgoing_id=ALICE_PD,
-        incoming_id=BOB_PD,
-        items=[IncidentNote(incident_id="Q1DISK7", note="status paragraph [handover-test]")],
-    )
+    batch = reassigning(["Q1DISK7"], "status paragraph [handover-test]")
     first, second = twice(PagerDutyActivities(settings).hand_over_incidents, batch)
     assert first[0].outcome is second[0].outcome is Outcome.HANDED_OVER
     assert first[0].ref == second[0].ref
@@ -92,12 +97,7 @@ def test_acknowledge_incidents_acknowledges_once(settings, fresh_sandbox):
 
 
 def test_a_resolved_incident_is_skipped_not_reassigned(settings, fresh_sandbox):
-    batch = IncidentHandoverBatch(
-        from_email=ALICE,
-        outgoing_id=ALICE_PD,
-        incoming_id=BOB_PD,
-        items=[IncidentNote(incident_id="Q4OLDRS", note="n")],
-    )
+    batch = reassigning(["Q4OLDRS"], "n")
     result = ActivityEnvironment().run(PagerDutyActivities(settings).hand_over_incidents, batch)
     assert result[0].outcome is Outcome.SKIPPED
     assert "resolved" in result[0].detail
@@ -284,15 +284,6 @@ def test_a_retry_after_a_lost_answer_takes_its_own_override_not_another_handover
 # --- PagerDuty's bulk answer is read ----------------------------------------------------------
 
 THREE = ["Q1DISK7", "Q2API5X", "Q3CERT9"]
-
-
-def reassigning(incidents: list[str]) -> IncidentHandoverBatch:
-    return IncidentHandoverBatch(
-        from_email=ALICE,
-        outgoing_id=ALICE_PD,
-        incoming_id=BOB_PD,
-        items=[IncidentNote(incident_id=i, note=f"status of {i} [handover-test]") for i in incidents],
-    )
 
 
 def test_an_incident_the_bulk_answer_leaves_out_is_written_on_its_own(settings, fresh_sandbox):

@@ -10,9 +10,10 @@ from collections import Counter
 from datetime import timedelta
 
 from handover import service
-from handover.models import AllItemsInput, HandoverRequest, InputKind, Outcome, SummaryAckInput, Variant
+from handover.models import AllItemsInput, InputKind, Outcome, SummaryAckInput
 from sandbox.storm import storm
-from tests.humans import INCOMING, OUTGOING
+from tests.handovers import emergency
+from tests.humans import INCOMING
 from tests.writes import duplicates, successful
 
 INCIDENTS, TICKETS, ROLLOUTS = 600, 60, 30
@@ -27,14 +28,7 @@ async def test_storm_handover_respects_the_rate_limit_and_stays_small(dev_server
     with fresh_sandbox.control() as control:
         control.put("/limits", json={"rate_limits": [RATE]}).raise_for_status()
     try:
-        request = HandoverRequest(
-            outgoing=OUTGOING,
-            incoming=INCOMING,
-            requested_by="e2e",
-            variant=Variant.EMERGENCY,
-            reason="incapacitated",
-            overlap=timedelta(seconds=2),
-        )
+        request = emergency("incapacitated", "e2e", overlap=timedelta(seconds=2))
         handle = await service.start(client, task_queue, request)
         # Every input up front, as signals: held until the handover can take them. Incoming
         # acknowledges all incidents and takes all rollouts in one input each.

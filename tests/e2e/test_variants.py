@@ -8,15 +8,12 @@ from datetime import timedelta
 import pagerduty
 
 from handover import service
-from handover.models import HandoverRequest, Outcome, Phase, Variant
+from handover.models import HandoverReport, Outcome, Phase, Variant
+from tests.handovers import alice_to_bob, emergency, mid_shift
 from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, wait_for
 from tests.writes import message_part, reassignments, slack_parts, successful
 
 SERVICE = "oncall-handover@novalien.com"
-
-
-def request(**changes) -> HandoverRequest:
-    return HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="e2e", **changes)
 
 
 def all_handed_over(progress) -> bool:
@@ -27,7 +24,7 @@ def all_handed_over(progress) -> bool:
 
 async def test_routine_rotation(dev_server, fresh_sandbox):
     client, task_queue = dev_server
-    handle = await service.start(client, task_queue, request(variant=Variant.ROUTINE))
+    handle = await service.start(client, task_queue, alice_to_bob("e2e", variant=Variant.ROUTINE))
     await play_outgoing(client, handle.id)
     await play_incoming(client, handle.id)
     report = await handle.result()  # no overlap timer: PagerDuty's rotation owns the overlap
@@ -41,14 +38,18 @@ async def test_routine_rotation(dev_server, fresh_sandbox):
     assert slack_parts(writes).count("summary") == 1
 
 
-async def test_emergency_incapacitated(dev_server, fresh_sandbox):
+async def emergency_handover(dev_server, fresh_sandbox, reason: str) -> tuple[HandoverReport, list[dict]]:
+    """An emergency handover for `reason`, played to its end: its report and the write log."""
     client, task_queue = dev_server
-    emergency = request(variant=Variant.EMERGENCY, reason="incapacitated", overlap=timedelta(seconds=3))
-    handle = await service.start(client, task_queue, emergency)
+    request = emergency(reason, "e2e", overlap=timedelta(seconds=3))
+    handle = await service.start(client, task_queue, request)
     await inventory(client, handle.id)
     await play_incoming(client, handle.id)
-    report = await handle.result()
-    writes = fresh_sandbox.writes()
+    return await handle.result(), fresh_sandbox.writes()
+
+
+async def test_emergency_incapacitated(dev_server, fresh_sandbox):
+    report, writes = await emergency_handover(dev_server, fresh_sandbox, "incapacitated")
     assert len(successful(writes, "pagerduty", "POST", "/overrides")) == 1
     assert all_handed_over(report) and all(i.status is None for i in report.incidents)
     for item in report.incidents:
@@ -60,13 +61,7 @@ async def test_emergency_incapacitated(dev_server, fresh_sandbox):
 
 
 async def test_emergency_compromised(dev_server, fresh_sandbox):
-    client, task_queue = dev_server
-    compromised = request(variant=Variant.EMERGENCY, reason="compromised", overlap=timedelta(seconds=3))
-    handle = await service.start(client, task_queue, compromised)
-    await inventory(client, handle.id)
-    await play_incoming(client, handle.id)
-    report = await handle.result()
-    writes = fresh_sandbox.writes()
+    report, writes = await emergency_handover(dev_server, fresh_sandbox, "compromised")
     ended = successful(writes, "platform", "POST", "/impersonation-sessions/")
     assert sorted(w["path"] for w in ended) == [
         "/impersonation-sessions/IMP-4471/end",
@@ -87,13 +82,8 @@ async def test_emergency_compromised(dev_server, fresh_sandbox):
 
 async def test_mid_shift_starts_the_handover_when_the_major_incident_resolves(dev_server, fresh_sandbox):
     client, task_queue = dev_server
-    mid_shift = request(
-        variant=Variant.MID_SHIFT,
-        senior=OUTGOING,
-        major_incident="Q6KAFKA",
-        mitigation_poll=timedelta(seconds=1),
-    )
-    handle = await service.start(client, task_queue, mid_shift)
+    request = mid_shift(OUTGOING, "Q6KAFKA", timedelta(seconds=1), requested_by="e2e")
+    handle = await service.start(client, task_queue, request)
     await wait_for(client, handle.id, lambda p: p.phase is Phase.OUTAGE)
     assert successful(fresh_sandbox.writes(), "pagerduty") == []
     carol = pagerduty.RestApiV2Client(
@@ -123,7 +113,7 @@ async def test_mid_shift_starts_the_handover_when_the_major_incident_resolves(de
 
 async def test_offboarding_audit(dev_server, fresh_sandbox):
     client, task_queue = dev_server
-    handle = await service.start(client, task_queue, request(offboarding=True))
+    handle = await service.start(client, task_queue, alice_to_bob("e2e", offboarding=True))
     await play_outgoing(client, handle.id)
     await play_incoming(client, handle.id)
     done = await wait_for(client, handle.id, lambda p: p.phase is Phase.OVERLAP, timeout=60)

@@ -90,20 +90,24 @@ async def test_a_start_refused_at_step_0_is_answered_with_the_refusal(endpoint, 
         assert not_admin.status_code == 403, not_admin.text
         assert "dave@novalien.com is not an active platform admin" in not_admin.json()["detail"]
         try:
-            fresh_sandbox.reset(demo_with_slack(bob_not_in_slack))
-            answer = await pipeline.post("/handovers", json=body)
-            assert answer.status_code == 422, answer.text
-            assert answer.json()["detail"] == (
-                "bob@novalien.com has no Slack account in this workspace (Slack's users.lookupByEmail "
-                "found nobody): check the address, or add them to Slack"
-            )
-            fresh_sandbox.reset(demo_with_slack(bot_not_invited))
-            answer = await pipeline.post("/handovers", json=body)
-            assert answer.status_code == 424, answer.text
-            assert answer.json()["detail"] == (
-                "the Slack bot is not a member of #novavms-platform-ops (C0PLATOPS): "
-                "invite it with /invite @oncall-handover"
-            )
+            for change, status, detail in (
+                (
+                    bob_not_in_slack,
+                    422,
+                    "bob@novalien.com has no Slack account in this workspace (Slack's users.lookupByEmail "
+                    "found nobody): check the address, or add them to Slack",
+                ),
+                (
+                    bot_not_invited,
+                    424,
+                    "the Slack bot is not a member of #novavms-platform-ops (C0PLATOPS): "
+                    "invite it with /invite @oncall-handover",
+                ),
+            ):
+                fresh_sandbox.reset(demo_with_slack(change))
+                answer = await pipeline.post("/handovers", json=body)
+                assert answer.status_code == status, answer.text
+                assert answer.json()["detail"] == detail
             assert fresh_sandbox.writes() == []
         finally:
             fresh_sandbox.reset(DEMO_SCENARIO)
@@ -298,12 +302,14 @@ async def test_every_input_and_its_refusals(endpoint, fresh_sandbox):
         assert finished.status_code == 409 and "already" in finished.json()["detail"]
 
 
+async def start_unworked(endpoint):
+    """A handover on a task queue that no worker polls."""
+    request = HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="t")
+    return await service.start(endpoint.client, "no-worker-here", request)
+
+
 async def test_an_input_with_no_worker_up_is_queued_as_a_signal(endpoint, fresh_sandbox):
-    handle = await service.start(
-        endpoint.client,
-        "no-worker-here",
-        HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="t"),
-    )
+    handle = await start_unworked(endpoint)
     async with endpoint.http(INCOMING) as bob:
         answer = await bob.post(f"/handovers/{ID}/summary/ack")
     assert answer.status_code == 202 and answer.json()["status"] == "queued"
@@ -341,11 +347,7 @@ async def test_inputs_are_in_the_history_as_the_token_s_person(endpoint, fresh_s
 
 
 async def test_a_terminated_or_unworked_handover_says_what_is_wrong(endpoint, fresh_sandbox):
-    handle = await service.start(
-        endpoint.client,
-        "no-worker-here",
-        HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="t"),
-    )
+    handle = await start_unworked(endpoint)
     async with endpoint.http(OUTGOING) as alice:
         waiting = await alice.get(f"/handovers/{ID}")
         assert waiting.status_code == 503 and "is the worker running?" in waiting.json()["detail"]

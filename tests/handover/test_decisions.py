@@ -1,18 +1,16 @@
 """The runbook's pure decisions: ticket actions, the note and the summary sentence."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from handover import decisions, messages
 from handover.models import (
-    Admin,
     Done,
     HandoverProgress,
     HandoverRequest,
     ImpersonationSession,
-    Incident,
     IncidentHandover,
     InputKind,
     Override,
@@ -22,10 +20,7 @@ from handover.models import (
     TicketAction,
     TicketState,
 )
-
-NOW = datetime(2026, 11, 28, 15, 4, tzinfo=UTC)
-ALICE = Admin(email="alice@novalien.com", name="Alice Moreau", pagerduty_id="PALICE", slack_id="UALICE")
-BOB = Admin(email="bob@novalien.com", name="Bob Okafor", pagerduty_id="PBOB", slack_id="UBOB")
+from tests.handover.examples import ALICE, BOB, INCIDENT, NOW, request
 
 
 def ticket(state: TicketState, ticket_id: str = "T-1") -> Ticket:
@@ -75,18 +70,14 @@ def test_status_note_is_one_paragraph_with_the_three_parts():
 def test_summary_is_the_runbook_sentence():
     text = messages.summary_text(ALICE, BOB, NOW, incidents=3, tickets=5, rollouts=1)
     assert text == (
-        "On-call: <@UALICE> → <@UBOB> as of 2026-11-28 15:04 UTC. 3 incidents reassigned, "
+        "On-call: <@UA> → <@UB> as of 2026-11-28 15:04 UTC. 3 incidents reassigned, "
         "5 tickets reassigned, 1 rollout in flight. Details in the thread."
     )
 
 
 def test_summary_mentions_by_name_without_a_slack_account():
     text = messages.summary_text(ALICE.model_copy(update={"slack_id": None}), BOB, NOW, 0, 0, 0)
-    assert text.startswith("On-call: @Alice Moreau → <@UBOB>")
-
-
-def request(**changes) -> HandoverRequest:
-    return HandoverRequest(outgoing=ALICE.email, incoming=BOB.email, requested_by="test", **changes)
+    assert text.startswith("On-call: @Alice Moreau → <@UB>")
 
 
 def test_request_refuses_handing_over_to_oneself():
@@ -108,17 +99,7 @@ def test_emails_are_checked_and_normalised():
 
 
 def test_pending_inputs_name_who_owes_what():
-    incident = Incident(
-        id="Q1",
-        number=1,
-        title="t",
-        status="triggered",
-        urgency="high",
-        service_id="P",
-        service_name="s",
-        html_url="u",
-        created_at=NOW,
-    )
+    incident = INCIDENT
     progress = HandoverProgress(
         handover_id="h",
         request=request(),
@@ -126,7 +107,7 @@ def test_pending_inputs_name_who_owes_what():
         phase=Phase.HANDING_OVER,
         outgoing=ALICE,
         incoming=BOB,
-        override=Override(id="O", user_id="PBOB", start=NOW, end=NOW + timedelta(hours=2)),
+        override=Override(id="O", user_id="PB", start=NOW, end=NOW + timedelta(hours=2)),
         incidents=[
             IncidentHandover(incident=incident),
             IncidentHandover(

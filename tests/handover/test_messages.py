@@ -1,19 +1,17 @@
 """What the handover says, per variant."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from handover import messages
 from handover.models import (
-    Admin,
     Cancellation,
     Done,
     EmergencyReason,
     HandoverProgress,
     HandoverRequest,
-    Incident,
     IncidentHandover,
     Outcome,
     Override,
@@ -24,14 +22,7 @@ from handover.models import (
     Variant,
 )
 from handover.settings import Settings
-
-NOW = datetime(2026, 11, 28, 15, 4, tzinfo=UTC)
-ALICE = Admin(email="alice@novalien.com", name="Alice Moreau", pagerduty_id="PA", slack_id="UA")
-BOB = Admin(email="bob@novalien.com", name="Bob Okafor", pagerduty_id="PB", slack_id="UB")
-INCIDENT = Incident(
-    id="Q1", number=4211, title="Disk pressure", status="triggered", urgency="high",
-    service_id="P", service_name="s", html_url="https://pd/Q1", created_at=NOW,
-)  # fmt: skip
+from tests.handover.examples import ALICE, BOB, INCIDENT, NOW
 
 
 def progress(**request) -> HandoverProgress:

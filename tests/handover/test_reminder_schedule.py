@@ -4,34 +4,27 @@ from datetime import UTC, datetime, timedelta
 
 from handover import decisions
 from handover.models import (
-    Admin,
     Done,
     HandoverProgress,
-    HandoverRequest,
-    Incident,
     IncidentHandover,
     InputKind,
     Phase,
     ReminderMark,
     ReminderPolicy,
 )
+from tests.handover.examples import ALICE, BOB, INCIDENT, request
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-ALICE = Admin(email="alice@novalien.com", name="Alice", pagerduty_id="PA", slack_id="UA")
-BOB = Admin(email="bob@novalien.com", name="Bob", pagerduty_id="PB", slack_id="UB")
 POLICY = ReminderPolicy(
     remind_after=timedelta(minutes=30), escalate_after=timedelta(hours=2), repeat_every=timedelta(hours=4)
 )
 
 
 def progress_waiting_for_one_status() -> HandoverProgress:
-    incident = Incident(
-        id="Q1", number=1, title="t", status="triggered", urgency="high",
-        service_id="P", service_name="s", html_url="u", created_at=T0,
-    )  # fmt: skip
+    incident = INCIDENT.model_copy(update={"created_at": T0})
     return HandoverProgress(
         handover_id="h",
-        request=HandoverRequest(outgoing=ALICE.email, incoming=BOB.email, requested_by="t", reminders=POLICY),
+        request=request(reminders=POLICY),
         started_at=T0,
         phase=Phase.HANDING_OVER,
         outgoing=ALICE,

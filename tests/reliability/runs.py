@@ -22,6 +22,7 @@ from temporalio.client import WorkflowHandle
 
 from handover import service
 from handover.models import HandoverReport, HandoverRequest, Outcome, Phase
+from tests.handovers import alice_to_bob
 from tests.reliability.people import Given, play
 from tests.reliability.stack import Stack, record, running_stack, scenario_with
 from tests.writes import duplicates
@@ -42,14 +43,7 @@ OUTGOING, INCOMING = "alice@novalien.com", "bob@novalien.com"
 
 def planned() -> HandoverRequest:
     """A planned handover with offboarding on the demo scenario; the overlap is cut to 3 s."""
-    return HandoverRequest(
-        outgoing=OUTGOING,
-        incoming=INCOMING,
-        requested_by="reliability",
-        offboarding=True,
-        demo=True,
-        overlap=timedelta(seconds=3),
-    )
+    return alice_to_bob("reliability", offboarding=True, demo=True, overlap=timedelta(seconds=3))
 
 
 @pytest.fixture(scope="session")

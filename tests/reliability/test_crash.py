@@ -19,10 +19,10 @@ from temporalio.client import WorkflowHandle
 
 from handover import service
 from handover.errors import NoWorker
-from handover.models import HandoverRequest, InputKind, Variant
+from handover.models import HandoverRequest, InputKind
+from tests.handovers import emergency
 from tests.reliability.runs import (
     INCOMING,
-    OUTGOING,
     Run,
     in_flight,
     planned,
@@ -37,14 +37,7 @@ pytestmark = pytest.mark.reliability
 
 
 def compromised() -> HandoverRequest:
-    return HandoverRequest(
-        outgoing=OUTGOING,
-        incoming=INCOMING,
-        requested_by="reliability",
-        variant=Variant.EMERGENCY,
-        reason="compromised: laptop stolen",
-        overlap=timedelta(seconds=3),
-    )
+    return emergency("compromised: laptop stolen", "reliability", overlap=timedelta(seconds=3))
 
 
 @dataclass(frozen=True)
@@ -55,24 +48,33 @@ class Step:
     """The step's first request to an API (for the kill in the middle of it)."""
 
 
+VALIDATE = Step("0 validate", "get_platform_admin", slow_once("platform", "GET", "/admins/*"))
+FREEZE = Step("1 freeze", "freeze_assignments", slow_once("pagerduty", "POST", "/schedules/*/overrides"))
+INCIDENTS = Step("2 incidents", "hand_over_incidents", slow_once("pagerduty", "POST", "/incidents/*/notes"))
+TICKETS = Step("3 tickets", "hand_over_tickets", slow_once("platform", "PUT", "/tickets/*/assignee"))
+SUMMARY = Step(
+    "5 summary", "post_summary", slow_once("slack", "POST", "/chat.postMessage", '"part": "summary"')
+)
+"""The steps both variants take."""
+
 PLANNED_STEPS = [
-    Step("0 validate", "get_platform_admin", slow_once("platform", "GET", "/admins/*")),
-    Step("1 freeze", "freeze_assignments", slow_once("pagerduty", "POST", "/schedules/*/overrides")),
-    Step("2 incidents", "hand_over_incidents", slow_once("pagerduty", "POST", "/incidents/*/notes")),
-    Step("3 tickets", "hand_over_tickets", slow_once("platform", "PUT", "/tickets/*/assignee")),
+    VALIDATE,
+    FREEZE,
+    INCIDENTS,
+    TICKETS,
     Step("4 rollouts", "annotate_rollouts", slow_once("platform", "POST", "/rollouts/*/annotations")),
-    Step("5 summary", "post_summary", slow_once("slack", "POST", "/chat.postMessage", '"part": "summary"')),
+    SUMMARY,
     Step("6 audit", "audit_impersonation", slow_once("platform", "GET", "/audit-log")),
 ]
 EMERGENCY_STEPS = [
-    Step("0 validate", "get_platform_admin", slow_once("platform", "GET", "/admins/*")),
-    Step("1 freeze", "freeze_assignments", slow_once("pagerduty", "POST", "/schedules/*/overrides")),
+    VALIDATE,
+    FREEZE,
     Step("3 end sessions", "end_sessions", slow_once("platform", "POST", "/impersonation-sessions/*/end")),
     Step("digest", "incident_history", slow_once("pagerduty", "GET", "/incidents/*/log_entries")),
-    Step("2 incidents", "hand_over_incidents", slow_once("pagerduty", "POST", "/incidents/*/notes")),
-    Step("3 tickets", "hand_over_tickets", slow_once("platform", "PUT", "/tickets/*/assignee")),
+    INCIDENTS,
+    TICKETS,
     Step("4 rollouts", "transfer_rollout_ownership", slow_once("platform", "PUT", "/rollouts/*/owner")),
-    Step("5 summary", "post_summary", slow_once("slack", "POST", "/chat.postMessage", '"part": "summary"')),
+    SUMMARY,
 ]
 VARIANTS = {
     "planned+offboarding": (planned, PLANNED_STEPS),

@@ -13,7 +13,8 @@ from temporalio.client import WorkflowHandle
 
 from handover import service
 from handover.errors import HandoverError, NoWorker
-from handover.models import HandoverRequest, InputKind, MitigatedInput, Phase, Variant
+from handover.models import InputKind, MitigatedInput, Phase, Variant
+from tests.handovers import alice_to_bob
 from tests.reliability.runs import FAULTS_25, Run, run_handover
 from tests.reliability.stack import Stack
 
@@ -53,9 +54,7 @@ async def declare_mitigated(stack: Stack, handle: WorkflowHandle, run: Run) -> N
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 async def test_every_variant_completes_under_a_quarter_of_requests_failing(stack: Stack, variant: str):
-    request = HandoverRequest(
-        outgoing=OUTGOING, incoming=INCOMING, requested_by="reliability", **VARIANTS[variant]
-    )
+    request = alice_to_bob("reliability", **VARIANTS[variant])
     run = await run_handover(
         stack,
         "every variant under ~25% injected API failures",

@@ -147,23 +147,13 @@ def loaded(sandbox: SandboxHandle) -> Iterator[SandboxHandle]:
 
 @pytest.fixture(scope="module")
 def pagerduty(loaded: SandboxHandle) -> Iterator[httpx.Client]:
-    token = loaded.store.state.tokens.pagerduty_token
-    with httpx.Client(
-        base_url=loaded.pagerduty_url,
-        verify=loaded.ssl_context(),
-        headers={"Authorization": f"Token token={token}"},
-    ) as client:
+    with loaded.pagerduty_client() as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def platform(loaded: SandboxHandle) -> Iterator[httpx.Client]:
-    token = loaded.store.state.tokens.platform_token
-    with httpx.Client(
-        base_url=loaded.platform_url,
-        verify=loaded.ssl_context(),
-        headers={"Authorization": f"Bearer {token}"},
-    ) as client:
+    with loaded.platform_client() as client:
         yield client
 
 
@@ -205,6 +195,26 @@ def case(api: str, route: str, *parameters: str) -> Callable[[Case], Case]:
     return register
 
 
+Listing = Callable[..., list[dict]]
+"""`listing(client, **params)`: every item the route lists with those parameters."""
+
+
+def filters(
+    api: str, route: str, listing: Listing, table: dict[str, tuple[str, Callable[[dict], bool]]]
+) -> None:
+    """A case for each filter of `table` (parameter: its value, and which items it keeps): the
+    route's listing with the filter `narrows` its listing without."""
+    for parameter, (value, holds) in table.items():
+
+        def narrowing(
+            pd: httpx.Client, platform: httpx.Client, parameter=parameter, value=value, holds=holds
+        ):
+            client = pd if api == "pagerduty" else platform
+            narrows(listing(client), listing(client, **{parameter: value}), holds)
+
+        CASES[(api, route, parameter)] = narrowing
+
+
 # --- PagerDuty: users ---------------------------------------------------------------------------
 
 
@@ -214,27 +224,15 @@ def pd_list(client: httpx.Client, path: str, key: str, **params: Any) -> list[di
     return response.json()[key]
 
 
-@case("pagerduty", "GET /users", "query")
-def _users_query(pd: httpx.Client, _: httpx.Client) -> None:
-    narrows(
-        pd_list(pd, "/users", "users"),
-        pd_list(pd, "/users", "users", query="okafor"),
-        lambda u: "okafor" in u["name"].lower() or "okafor" in u["email"].lower(),
-    )
-
-
-@case("pagerduty", "GET /users", "team_ids[]")
-def _users_team(pd: httpx.Client, _: httpx.Client) -> None:
-    narrows(
-        pd_list(pd, "/users", "users"),
-        pd_list(pd, "/users", "users", **{"team_ids[]": "PTBILL"}),
-        lambda u: "PTBILL" in [t["id"] for t in u["teams"]],
-    )
-
-
-@case("pagerduty", "GET /users", "include[]")
-def _users_include(pd: httpx.Client, _: httpx.Client) -> None:
-    refused(pd.get("/users", params={"include[]": "contact_methods"}), "include[]")
+filters(
+    "pagerduty",
+    "GET /users",
+    lambda pd, **params: pd_list(pd, "/users", "users", **params),
+    {
+        "query": ("okafor", lambda u: "okafor" in u["name"].lower() or "okafor" in u["email"].lower()),
+        "team_ids[]": ("PTBILL", lambda u: "PTBILL" in [t["id"] for t in u["teams"]]),
+    },
+)
 
 
 def _classic_pages(pd: httpx.Client, path: str, key: str, params: dict) -> None:
@@ -248,9 +246,21 @@ def _classic_pages(pd: httpx.Client, path: str, key: str, params: dict) -> None:
     assert rest["total"] == len(everything) and rest["more"] is False
 
 
-@case("pagerduty", "GET /users", "limit", "offset", "total")
-def _users_pages(pd: httpx.Client, _: httpx.Client) -> None:
-    _classic_pages(pd, "/users", "users", {})
+def classic_listing(route: str, path: str, key: str, params: dict, include: str) -> None:
+    """The cases of what every PagerDuty listing takes: `include[]` (here `include[]=<include>`),
+    refused, and classic pagination (`limit`, `offset`, `total`) over the listing with `params`."""
+
+    def refuses_include(pd: httpx.Client, _: httpx.Client) -> None:
+        refused(pd.get(path, params={"include[]": include}), "include[]")
+
+    def pages_classically(pd: httpx.Client, _: httpx.Client) -> None:
+        _classic_pages(pd, path, key, params)
+
+    case("pagerduty", route, "include[]")(refuses_include)
+    case("pagerduty", route, "limit", "offset", "total")(pages_classically)
+
+
+classic_listing("GET /users", "/users", "users", {}, include="contact_methods")
 
 
 # --- PagerDuty: incidents -----------------------------------------------------------------------
@@ -266,46 +276,22 @@ def assigned(incident: dict) -> list[str]:
     return [a["assignee"]["id"] for a in incident["assignments"]]
 
 
-@case("pagerduty", "GET /incidents", "statuses[]")
-def _incidents_statuses(pd: httpx.Client, _: httpx.Client) -> None:
-    narrows(
-        incidents(pd),
-        incidents(pd, **{"statuses[]": "acknowledged"}),
-        lambda i: i["status"] == "acknowledged",
-    )
-
-
-@case("pagerduty", "GET /incidents", "service_ids[]")
-def _incidents_services(pd: httpx.Client, _: httpx.Client) -> None:
-    narrows(
-        incidents(pd),
-        incidents(pd, **{"service_ids[]": "PPLATAPI"}),
-        lambda i: i["service"]["id"] == "PPLATAPI",
-    )
-
-
-@case("pagerduty", "GET /incidents", "user_ids[]")
-def _incidents_users(pd: httpx.Client, _: httpx.Client) -> None:
-    # As PagerDuty: filtering by assignee returns only open incidents.
-    narrows(
-        incidents(pd),
-        incidents(pd, **{"user_ids[]": "PALICEM"}),
-        lambda i: "PALICEM" in assigned(i) and i["status"] in ("triggered", "acknowledged"),
-    )
-
-
-@case("pagerduty", "GET /incidents", "team_ids[]")
-def _incidents_teams(pd: httpx.Client, _: httpx.Client) -> None:
-    narrows(
-        incidents(pd),
-        incidents(pd, **{"team_ids[]": "PTBILL"}),
-        lambda i: "PTBILL" in [t["id"] for t in i["teams"]],
-    )
-
-
-@case("pagerduty", "GET /incidents", "urgencies[]")
-def _incidents_urgencies(pd: httpx.Client, _: httpx.Client) -> None:
-    narrows(incidents(pd), incidents(pd, **{"urgencies[]": "low"}), lambda i: i["urgency"] == "low")
+filters(
+    "pagerduty",
+    "GET /incidents",
+    incidents,
+    {
+        "statuses[]": ("acknowledged", lambda i: i["status"] == "acknowledged"),
+        "service_ids[]": ("PPLATAPI", lambda i: i["service"]["id"] == "PPLATAPI"),
+        # As PagerDuty: filtering by assignee returns only open incidents.
+        "user_ids[]": (
+            "PALICEM",
+            lambda i: "PALICEM" in assigned(i) and i["status"] in ("triggered", "acknowledged"),
+        ),
+        "team_ids[]": ("PTBILL", lambda i: "PTBILL" in [t["id"] for t in i["teams"]]),
+        "urgencies[]": ("low", lambda i: i["urgency"] == "low"),
+    },
+)
 
 
 @case("pagerduty", "GET /incidents", "incident_key")
@@ -343,14 +329,7 @@ def _incidents_zone(pd: httpx.Client, _: httpx.Client) -> None:
     assert pd.get("/incidents", params={"time_zone": "Mars/Olympus"}).status_code == 400
 
 
-@case("pagerduty", "GET /incidents", "include[]")
-def _incidents_include(pd: httpx.Client, _: httpx.Client) -> None:
-    refused(pd.get("/incidents", params={"include[]": "users"}), "include[]")
-
-
-@case("pagerduty", "GET /incidents", "limit", "offset", "total")
-def _incidents_pages(pd: httpx.Client, _: httpx.Client) -> None:
-    _classic_pages(pd, "/incidents", "incidents", ALL)
+classic_listing("GET /incidents", "/incidents", "incidents", ALL, include="users")
 
 
 @case("pagerduty", "GET /incidents/{id}", "include[]")
@@ -388,14 +367,13 @@ def _log_zone(pd: httpx.Client, _: httpx.Client) -> None:
     assert log(pd, time_zone="America/New_York")[0]["created_at"][-6:] in ("-05:00", "-04:00")
 
 
-@case("pagerduty", "GET /incidents/{id}/log_entries", "include[]")
-def _log_include(pd: httpx.Client, _: httpx.Client) -> None:
-    refused(pd.get("/incidents/Q1DISK7/log_entries", params={"include[]": "incidents"}), "include[]")
-
-
-@case("pagerduty", "GET /incidents/{id}/log_entries", "limit", "offset", "total")
-def _log_pages(pd: httpx.Client, _: httpx.Client) -> None:
-    _classic_pages(pd, "/incidents/Q1DISK7/log_entries", "log_entries", {})
+classic_listing(
+    "GET /incidents/{id}/log_entries",
+    "/incidents/Q1DISK7/log_entries",
+    "log_entries",
+    {},
+    include="incidents",
+)
 
 
 # --- PagerDuty: on-calls and overrides ----------------------------------------------------------
@@ -412,31 +390,16 @@ WEEK = {
 }
 
 
-@case("pagerduty", "GET /oncalls", "schedule_ids[]")
-def _oncalls_schedules(pd: httpx.Client, _: httpx.Client) -> None:
-    narrows(
-        oncalls(pd, **WEEK),
-        oncalls(pd, **WEEK, **{"schedule_ids[]": "PBILLSC"}),
-        lambda o: o["schedule"]["id"] == "PBILLSC",
-    )
-
-
-@case("pagerduty", "GET /oncalls", "user_ids[]")
-def _oncalls_users(pd: httpx.Client, _: httpx.Client) -> None:
-    narrows(
-        oncalls(pd, **WEEK),
-        oncalls(pd, **WEEK, **{"user_ids[]": "PBOBOKA"}),
-        lambda o: o["user"]["id"] == "PBOBOKA",
-    )
-
-
-@case("pagerduty", "GET /oncalls", "escalation_policy_ids[]")
-def _oncalls_policies(pd: httpx.Client, _: httpx.Client) -> None:
-    narrows(
-        oncalls(pd, **WEEK),
-        oncalls(pd, **WEEK, **{"escalation_policy_ids[]": "PPLATEP"}),
-        lambda o: o["escalation_policy"]["id"] == "PPLATEP",
-    )
+filters(
+    "pagerduty",
+    "GET /oncalls",
+    lambda pd, **params: oncalls(pd, **WEEK, **params),
+    {
+        "schedule_ids[]": ("PBILLSC", lambda o: o["schedule"]["id"] == "PBILLSC"),
+        "user_ids[]": ("PBOBOKA", lambda o: o["user"]["id"] == "PBOBOKA"),
+        "escalation_policy_ids[]": ("PPLATEP", lambda o: o["escalation_policy"]["id"] == "PPLATEP"),
+    },
+)
 
 
 @case("pagerduty", "GET /oncalls", "since", "until")
@@ -469,14 +432,7 @@ def _oncalls_zone(pd: httpx.Client, _: httpx.Client) -> None:
     assert oncalls(pd, time_zone="Asia/Kolkata")[0]["start"].endswith("+05:30")
 
 
-@case("pagerduty", "GET /oncalls", "include[]")
-def _oncalls_include(pd: httpx.Client, _: httpx.Client) -> None:
-    refused(pd.get("/oncalls", params={"include[]": "users"}), "include[]")
-
-
-@case("pagerduty", "GET /oncalls", "limit", "offset", "total")
-def _oncalls_pages(pd: httpx.Client, _: httpx.Client) -> None:
-    _classic_pages(pd, "/oncalls", "oncalls", WEEK)
+classic_listing("GET /oncalls", "/oncalls", "oncalls", WEEK, include="users")
 
 
 OVERRIDES = "/schedules/PPRIMARY/overrides"
@@ -541,22 +497,15 @@ def _cursor_pages(client: httpx.Client, path: str, key: str) -> None:
     assert client.get(path, params={"cursor": "not-ours"}).status_code == 400
 
 
-@case("platform", "GET /tickets", "assignee")
-def _tickets_assignee(_: httpx.Client, api: httpx.Client) -> None:
-    narrows(
-        pages(api, "/tickets", "tickets"),
-        pages(api, "/tickets", "tickets", assignee="alice@novalien.com"),
-        lambda t: t["assignee"] == "alice@novalien.com",
-    )
-
-
-@case("platform", "GET /tickets", "pinned")
-def _tickets_pinned(_: httpx.Client, api: httpx.Client) -> None:
-    narrows(
-        pages(api, "/tickets", "tickets"),
-        pages(api, "/tickets", "tickets", pinned="false"),
-        lambda t: not t["pinned"],
-    )
+filters(
+    "platform",
+    "GET /tickets",
+    lambda api, **params: pages(api, "/tickets", "tickets", **params),
+    {
+        "assignee": ("alice@novalien.com", lambda t: t["assignee"] == "alice@novalien.com"),
+        "pinned": ("false", lambda t: not t["pinned"]),
+    },
+)
 
 
 @case("platform", "GET /tickets", "limit", "cursor")
@@ -575,22 +524,15 @@ def _sessions_admin(_: httpx.Client, api: httpx.Client) -> None:
     assert ids(pages(api, SESSIONS, "sessions", admin="ALICE@novalien.com")) == ids(everything)
 
 
-@case("platform", "GET /impersonation-sessions", "state")
-def _sessions_state(_: httpx.Client, api: httpx.Client) -> None:
-    narrows(
-        pages(api, SESSIONS, "sessions"),
-        pages(api, SESSIONS, "sessions", state="ended"),
-        lambda s: s["state"] == "ended",
-    )
-
-
-@case("platform", "GET /impersonation-sessions", "ticket_id")
-def _sessions_ticket(_: httpx.Client, api: httpx.Client) -> None:
-    narrows(
-        pages(api, SESSIONS, "sessions"),
-        pages(api, SESSIONS, "sessions", ticket_id="SUP-1055"),
-        lambda s: s["ticket_id"] == "SUP-1055",
-    )
+filters(
+    "platform",
+    "GET /impersonation-sessions",
+    lambda api, **params: pages(api, SESSIONS, "sessions", **params),
+    {
+        "state": ("ended", lambda s: s["state"] == "ended"),
+        "ticket_id": ("SUP-1055", lambda s: s["ticket_id"] == "SUP-1055"),
+    },
+)
 
 
 @case("platform", "GET /impersonation-sessions", "limit", "cursor")
@@ -598,13 +540,12 @@ def _sessions_pages(_: httpx.Client, api: httpx.Client) -> None:
     _cursor_pages(api, SESSIONS, "sessions")
 
 
-@case("platform", "GET /rollouts", "owner")
-def _rollouts_owner(_: httpx.Client, api: httpx.Client) -> None:
-    narrows(
-        pages(api, "/rollouts", "rollouts"),
-        pages(api, "/rollouts", "rollouts", owner="carol@novalien.com"),
-        lambda r: r["owner"] == "carol@novalien.com",
-    )
+filters(
+    "platform",
+    "GET /rollouts",
+    lambda api, **params: pages(api, "/rollouts", "rollouts", **params),
+    {"owner": ("carol@novalien.com", lambda r: r["owner"] == "carol@novalien.com")},
+)
 
 
 @case("platform", "GET /rollouts", "state")
@@ -620,13 +561,17 @@ def _rollouts_pages(_: httpx.Client, api: httpx.Client) -> None:
     _cursor_pages(api, "/rollouts", "rollouts")
 
 
-@case("platform", "GET /audit-log", "event_type")
-def _audit_type(_: httpx.Client, api: httpx.Client) -> None:
-    narrows(
-        pages(api, "/audit-log", "events"),
-        pages(api, "/audit-log", "events", event_type="platform.impersonation_started"),
-        lambda e: e["event_type"] == "platform.impersonation_started",
-    )
+filters(
+    "platform",
+    "GET /audit-log",
+    lambda api, **params: pages(api, "/audit-log", "events", **params),
+    {
+        "event_type": (
+            "platform.impersonation_started",
+            lambda e: e["event_type"] == "platform.impersonation_started",
+        )
+    },
+)
 
 
 @case("platform", "GET /audit-log", "since")

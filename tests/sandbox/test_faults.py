@@ -15,17 +15,13 @@ NOTE = {"note": {"content": "status paragraph"}}
 
 
 def plan(sandbox: SandboxHandle, *faults: dict, seed: int = 1) -> dict:
-    with sandbox.control() as control:
-        answer = control.put("/faults", json={"seed": seed, "faults": list(faults)})
-        answer.raise_for_status()
-        return answer.json()
+    return sandbox.put_plan("faults", {"seed": seed, "faults": list(faults)})
 
 
 @pytest.fixture
 def faulty(fresh_sandbox: SandboxHandle):
     yield fresh_sandbox
-    with fresh_sandbox.control() as control:
-        control.delete("/faults").raise_for_status()
+    fresh_sandbox.clear("faults")
 
 
 def api(sandbox: SandboxHandle, timeout: float = 5) -> httpx.Client:

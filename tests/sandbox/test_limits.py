@@ -14,17 +14,13 @@ PD = {
 
 
 def limit(sandbox: SandboxHandle, **plan) -> dict:
-    with sandbox.control() as control:
-        answer = control.put("/limits", json=plan)
-        answer.raise_for_status()
-        return answer.json()
+    return sandbox.put_plan("limits", plan)
 
 
 @pytest.fixture
 def limited(fresh_sandbox: SandboxHandle):
     yield fresh_sandbox
-    with fresh_sandbox.control() as control:
-        control.delete("/limits").raise_for_status()
+    fresh_sandbox.clear("limits")
 
 
 def test_pagerduty_limit_is_per_token_with_its_headers(limited):

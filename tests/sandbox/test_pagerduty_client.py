@@ -31,6 +31,22 @@ def at(hours: float) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def override(user_id: str, start: str, end: str) -> dict[str, Any]:
+    """An override as the API takes one (`POST /schedules/{id}/overrides`)."""
+    return {"start": start, "end": end, "user": {"id": user_id, "type": "user_reference"}, "time_zone": "UTC"}
+
+
+def assert_reference(found: dict[str, Any], kind: str, item_id: str, summary: str) -> None:
+    """`found` is a PagerDuty reference, and only that: id, type, summary, self and html_url."""
+    assert found == {
+        "id": item_id,
+        "type": kind,
+        "summary": summary,
+        "self": found["self"],
+        "html_url": found["html_url"],
+    }
+
+
 @pytest.fixture
 def alice(fresh_sandbox: SandboxHandle) -> pagerduty.RestApiV2Client:
     """Acts `From: alice@novalien.com`, the outgoing admin of the demo."""
@@ -114,13 +130,7 @@ def test_incident_json_is_shaped_like_pagerduty(alice: pagerduty.RestApiV2Client
     assert incident["type"] == "incident"
     assert incident["summary"] == f"[#{incident['incident_number']}] {incident['title']}"
     assert incident["html_url"] == "https://novalien.pagerduty.com/incidents/Q1DISK7"
-    assert incident["service"] == {
-        "id": "PPLATOPS",
-        "type": "service_reference",
-        "summary": "NovaVMS Platform Ops",
-        "self": incident["service"]["self"],
-        "html_url": incident["service"]["html_url"],
-    }
+    assert_reference(incident["service"], "service_reference", "PPLATOPS", "NovaVMS Platform Ops")
     assert incident["status"] == "acknowledged"
     assert incident["acknowledgements"][0]["acknowledger"]["id"] == "PALICEM"
     assert incident["assignments"][0]["assignee"]["type"] == "user_reference"
@@ -165,14 +175,7 @@ def test_services_and_schedules_are_found_by_id_or_404(alice: pagerduty.RestApiV
 def test_get_schedule_renders_the_rotation_and_overrides(alice: pagerduty.RestApiV2Client) -> None:
     alice.rpost(
         "/schedules/PPRIMARY/overrides",
-        json=[
-            {
-                "start": at(1),
-                "end": at(3),
-                "user": {"id": "PBOBOKA", "type": "user_reference"},
-                "time_zone": "UTC",
-            }
-        ],
+        json=[override("PBOBOKA", at(1), at(3))],
     )
     schedule = alice.rget("/schedules/PPRIMARY", params={"since": at(0), "until": at(6)})
     assert schedule["name"] == "Platform primary"
@@ -197,18 +200,8 @@ def test_override_array_post_answers_a_bare_array_with_per_item_status(
     alice: pagerduty.RestApiV2Client, fresh_sandbox: SandboxHandle
 ) -> None:
     wanted = [
-        {
-            "start": at(1),
-            "end": at(3),
-            "user": {"id": "PBOBOKA", "type": "user_reference"},
-            "time_zone": "UTC",
-        },
-        {
-            "start": at(1),
-            "end": at(3),
-            "user": {"id": "PNOBODY", "type": "user_reference"},
-            "time_zone": "UTC",
-        },
+        override("PBOBOKA", at(1), at(3)),
+        override("PNOBODY", at(1), at(3)),
     ]
     raw = alice.post("/schedules/PPRIMARY/overrides", json={"overrides": wanted})
     assert raw.status_code == 201
@@ -237,12 +230,7 @@ def test_override_array_post_answers_a_bare_array_with_per_item_status(
 
 
 def test_override_forms_the_api_accepts_and_refuses(alice: pagerduty.RestApiV2Client) -> None:
-    one = {
-        "start": at(1),
-        "end": at(2),
-        "user": {"id": "PBOBOKA", "type": "user_reference"},
-        "time_zone": "UTC",
-    }
+    one = override("PBOBOKA", at(1), at(2))
     single = alice.post("/schedules/PPRIMARY/overrides", json={"override": one})
     assert single.status_code == 201 and single.json()["override"]["user"]["id"] == "PBOBOKA"
     naive = {**one, "start": "2030-01-01T10:00:00", "end": "2030-01-01T12:00:00"}  # read as UTC
@@ -263,25 +251,11 @@ def test_override_forms_the_api_accepts_and_refuses(alice: pagerduty.RestApiV2Cl
 def test_delete_override(alice: pagerduty.RestApiV2Client) -> None:
     future = alice.rpost(
         "/schedules/PPRIMARY/overrides",
-        json=[
-            {
-                "start": at(5),
-                "end": at(7),
-                "user": {"id": "PBOBOKA", "type": "user_reference"},
-                "time_zone": "UTC",
-            }
-        ],
+        json=[override("PBOBOKA", at(5), at(7))],
     )[0]["override"]
     running = alice.rpost(
         "/schedules/PPRIMARY/overrides",
-        json=[
-            {
-                "start": at(-1),
-                "end": at(1),
-                "user": {"id": "PCAROLN", "type": "user_reference"},
-                "time_zone": "UTC",
-            }
-        ],
+        json=[override("PCAROLN", at(-1), at(1))],
     )[0]["override"]
     assert alice.delete(f"/schedules/PPRIMARY/overrides/{future['id']}").status_code == 204
     # An override in progress is cut short at now (200), as PagerDuty documents.
@@ -299,14 +273,7 @@ def test_oncalls_follow_the_schedule_and_its_overrides(alice: pagerduty.RestApiV
     assert now == ["PALICEM"]
     alice.rpost(
         "/schedules/PPRIMARY/overrides",
-        json=[
-            {
-                "start": at(-0.5),
-                "end": at(2),
-                "user": {"id": "PBOBOKA", "type": "user_reference"},
-                "time_zone": "UTC",
-            }
-        ],
+        json=[override("PBOBOKA", at(-0.5), at(2))],
     )
     oncalls = list(alice.iter_all("oncalls", params={"schedule_ids[]": ["PPRIMARY"]}))
     assert [o["user"]["id"] for o in oncalls] == ["PBOBOKA"]
@@ -411,13 +378,7 @@ def test_notes_post_answers_200_and_lists_in_order(alice: pagerduty.RestApiV2Cli
     )
     assert response.status_code == 200
     note = response.json()["note"]
-    assert note["user"] == {
-        "id": "PALICEM",
-        "type": "user_reference",
-        "summary": "Alice Moreau",
-        "self": note["user"]["self"],
-        "html_url": note["user"]["html_url"],
-    }
+    assert_reference(note["user"], "user_reference", "PALICEM", "Alice Moreau")
     assert note["channel"] == {"summary": "The PagerDuty website or APIs"}
     alice.rpost("/incidents/Q2API5X/notes", json={"content": "Next: revert the config."})
     contents = [n["content"] for n in alice.rget("/incidents/Q2API5X/notes")]

@@ -6,15 +6,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from temporalio.worker import Worker
 
-from activities import all_activities
 from handover import service
-from handover.models import HandoverRequest, Outcome, Variant
-from tests.conftest import skipping
-from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing
+from handover.models import Outcome, Variant
+from tests.conftest import skipping, worker
+from tests.handovers import alice_to_bob
+from tests.humans import inventory, play_incoming, play_outgoing
 from tests.writes import duplicates
-from workflows.handover import HandoverWorkflow
 
 FAULTS = {
     "seed": 2026,
@@ -29,16 +27,8 @@ FAULTS = {
 
 
 REQUESTS = {
-    "planned-offboarding": HandoverRequest(
-        outgoing=OUTGOING, incoming=INCOMING, requested_by="t", offboarding=True
-    ),
-    "emergency-compromised": HandoverRequest(
-        outgoing=OUTGOING,
-        incoming=INCOMING,
-        requested_by="t",
-        variant=Variant.EMERGENCY,
-        reason="compromised",
-    ),
+    "planned-offboarding": alice_to_bob("t", offboarding=True),
+    "emergency-compromised": alice_to_bob("t", variant=Variant.EMERGENCY, reason="compromised"),
 }
 
 
@@ -51,13 +41,7 @@ async def test_a_handover_under_a_quarter_of_requests_failing_completes_without_
     with fresh_sandbox.control() as control:
         control.put("/faults", json=FAULTS).raise_for_status()
     try:
-        async with Worker(
-            env.client,
-            task_queue="faulty",
-            workflows=[HandoverWorkflow],
-            activities=all_activities(skipping(impatient)),  # (the watch off: see skipping)
-            activity_executor=activity_executor,
-        ):
+        async with worker(env.client, "faulty", skipping(impatient), activity_executor):  # (watch off)
             handle = await service.start(env.client, "faulty", REQUESTS[name])
             await inventory(env.client, handle.id)
             await play_outgoing(env.client, handle.id)

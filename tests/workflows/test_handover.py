@@ -154,24 +154,15 @@ async def test_signals_sent_while_no_worker_was_up_are_applied_once_one_is(
 ):
     """The signal twin exists for the no-worker case: inputs queued before the handover could take
     them (admins not validated, incidents not listed yet) are held and applied, not rejected."""
-    from temporalio.worker import Worker
-
-    from activities import all_activities
     from handover.models import IncidentAckInput
-    from workflows.handover import HandoverWorkflow
+    from tests.conftest import worker
 
     env, _ = time_skipping
     handle = await service.start(env.client, "no-worker-yet", planned())
     await handle.signal(InputKind.STATUS.value, status_for("Q1DISK7"))
     await handle.signal(InputKind.INCIDENT_ACK.value, IncidentAckInput(actor=INCOMING, incident_id="Q1DISK7"))
     await handle.signal(InputKind.STATUS.value, status_for("QNOSUCH"))
-    async with Worker(
-        env.client,
-        task_queue="no-worker-yet",
-        workflows=[HandoverWorkflow],
-        activities=all_activities(settings),
-        activity_executor=activity_executor,
-    ):
+    async with worker(env.client, "no-worker-yet", settings, activity_executor):
         current = await wait_for(
             env.client,
             handle.id,
@@ -190,20 +181,11 @@ async def test_a_refusal_after_step_0_still_returns_a_report_with_every_outcome(
     time_skipping, fresh_sandbox, settings, activity_executor
 ):
     """PagerDuty refuses the override (no such schedule): nothing moves, the report says why."""
-    from temporalio.worker import Worker
-
-    from activities import all_activities
-    from workflows.handover import HandoverWorkflow
+    from tests.conftest import worker
 
     env, _ = time_skipping
     wrong = settings.model_copy(update={"pagerduty_schedule_id": "PNOSUCH"})
-    async with Worker(
-        env.client,
-        task_queue="misconfigured",
-        workflows=[HandoverWorkflow],
-        activities=all_activities(wrong),
-        activity_executor=activity_executor,
-    ):
+    async with worker(env.client, "misconfigured", wrong, activity_executor):
         handle = await service.start(env.client, "misconfigured", planned())
         report = await handle.result()
     assert report.phase is Phase.FAILED

@@ -69,11 +69,14 @@ WORKSPACES: list[tuple[Callable[[dict], None], type, str]] = [
         "nobody): check the address, or add them to Slack",
     ),
 ]
+"""The workspaces Slack refuses, the refusal and the sentence it says, for every test of a refusal."""
 
-
-@pytest.mark.parametrize(
+every_workspace = pytest.mark.parametrize(
     ("change", "error", "sentence"), WORKSPACES, ids=[change.__name__ for change, _, _ in WORKSPACES]
 )
+
+
+@every_workspace
 async def test_step_0_refuses_what_slack_would_refuse_before_anything_is_written(
     time_skipping_watching, fresh_sandbox, workspace, change, error, sentence
 ):
@@ -92,9 +95,7 @@ async def test_step_0_refuses_what_slack_would_refuse_before_anything_is_written
         await service.progress(env.client, handle.id)  # what the CLI and the endpoint show
 
 
-@pytest.mark.parametrize(
-    ("change", "error", "sentence"), WORKSPACES, ids=[change.__name__ for change, _, _ in WORKSPACES]
-)
+@every_workspace
 async def test_the_plan_refuses_the_same(
     time_skipping_watching, fresh_sandbox, workspace, change, error, sentence
 ):

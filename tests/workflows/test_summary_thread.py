@@ -8,10 +8,11 @@ from collections import Counter
 from datetime import timedelta
 
 from handover import messages, service
-from handover.models import AllItemsInput, HandoverRequest, InputKind, SummaryAckInput, Variant
+from handover.models import AllItemsInput, InputKind, SummaryAckInput
 from sandbox.state import DEMO_SCENARIO
 from sandbox.storm import storm
-from tests.humans import INCOMING, OUTGOING
+from tests.handovers import emergency
+from tests.humans import INCOMING
 from tests.writes import message_part, successful
 
 
@@ -19,14 +20,7 @@ async def test_a_300_incident_storm_s_summary_replies_are_each_readable(time_ski
     fresh_sandbox.reset(storm(300, 0, 0))
     try:
         env, task_queue = time_skipping
-        request = HandoverRequest(
-            outgoing=OUTGOING,
-            incoming=INCOMING,
-            requested_by="tests",
-            variant=Variant.EMERGENCY,
-            reason="incapacitated",
-            overlap=timedelta(hours=1),
-        )
+        request = emergency("incapacitated", overlap=timedelta(hours=1))
         handle = await service.start(env.client, task_queue, request)
         await handle.signal(InputKind.ALL_INCIDENTS_ACK.value, AllItemsInput(actor=INCOMING))
         await handle.signal(InputKind.SUMMARY_ACK.value, SummaryAckInput(actor=INCOMING))

@@ -15,7 +15,6 @@ import pytest
 
 from handover import service
 from handover.models import (
-    HandoverRequest,
     InputKind,
     MitigatedInput,
     Outcome,
@@ -24,6 +23,7 @@ from handover.models import (
     Variant,
 )
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
+from tests.handovers import alice_to_bob, emergency, mid_shift
 from tests.humans import (
     INCOMING,
     OUTGOING,
@@ -39,10 +39,6 @@ from tests.writes import message_part, reassignments, slack_parts, successful
 SERVICE = "oncall-handover@novalien.com"
 
 
-def request(**changes) -> HandoverRequest:
-    return HandoverRequest(outgoing=OUTGOING, incoming=INCOMING, requested_by="tests", **changes)
-
-
 def demo_with(change) -> dict:
     scenario = read_scenario_file(DEMO_SCENARIO)
     change(scenario)
@@ -55,7 +51,7 @@ async def test_routine_makes_no_override_and_checks_incoming_is_on_call(time_ski
 
     fresh_sandbox.reset(demo_with(bob_takes_over_within_the_hour))
     env, task_queue = time_skipping
-    handle = await service.start(env.client, task_queue, request(variant=Variant.ROUTINE))
+    handle = await service.start(env.client, task_queue, alice_to_bob(variant=Variant.ROUTINE))
     await play_outgoing(env.client, handle.id)
     await play_incoming(env.client, handle.id)
     report = await handle.result()
@@ -70,7 +66,7 @@ async def test_routine_makes_no_override_and_checks_incoming_is_on_call(time_ski
 
 async def test_routine_reports_an_incoming_admin_who_is_not_on_call(time_skipping, fresh_sandbox):
     env, task_queue = time_skipping
-    handle = await service.start(env.client, task_queue, request(variant=Variant.ROUTINE))
+    handle = await service.start(env.client, task_queue, alice_to_bob(variant=Variant.ROUTINE))
     await play_outgoing(env.client, handle.id)
     await play_incoming(env.client, handle.id)
     report = await handle.result()
@@ -86,10 +82,8 @@ async def test_emergency_overrides_at_once_waits_for_no_status_and_posts_one_dig
     time_skipping, fresh_sandbox
 ):
     env, task_queue = time_skipping
-    emergency = request(
-        variant=Variant.EMERGENCY, reason="incapacitated: hospital", overlap=timedelta(hours=1)
-    )
-    handle = await service.start(env.client, task_queue, emergency)
+    request = emergency("incapacitated: hospital", overlap=timedelta(hours=1))
+    handle = await service.start(env.client, task_queue, request)
     # Nobody has said anything: the incidents are reassigned all the same.
     current = await wait_for(
         env.client, handle.id, lambda p: p.incidents and all(i.reassigned for i in p.incidents) and p.digest
@@ -120,9 +114,7 @@ async def test_emergency_overrides_at_once_waits_for_no_status_and_posts_one_dig
 
 async def test_compromised_ends_every_session_first_and_writes_as_the_service(time_skipping, fresh_sandbox):
     env, task_queue = time_skipping
-    handle = await service.start(
-        env.client, task_queue, request(variant=Variant.EMERGENCY, reason="compromised")
-    )
+    handle = await service.start(env.client, task_queue, emergency("compromised"))
     await inventory(env.client, handle.id)
     await play_incoming(env.client, handle.id)
     report = await handle.result()
@@ -145,13 +137,8 @@ async def test_compromised_ends_every_session_first_and_writes_as_the_service(ti
 
 async def test_mid_shift_waits_a_skipped_week_then_hands_over_after_mitigation(time_skipping, fresh_sandbox):
     env, task_queue = time_skipping
-    mid_shift = request(
-        variant=Variant.MID_SHIFT,
-        senior=INCOMING,
-        major_incident="Q2API5X",
-        mitigation_poll=timedelta(hours=6),
-    )
-    handle = await service.start(env.client, task_queue, mid_shift)
+    request = mid_shift(INCOMING, "Q2API5X", timedelta(hours=6))
+    handle = await service.start(env.client, task_queue, request)
     outage = await wait_for(env.client, handle.id, lambda p: p.phase is Phase.OUTAGE)
     assert (outage.lead, outage.shadow) == (INCOMING, OUTGOING)
     announcement = fresh_sandbox.writes("slack")[0]["body"]["text"]
@@ -188,7 +175,7 @@ async def test_offboarding_reports_a_missing_audit_event_as_a_gap(time_skipping,
 
     fresh_sandbox.reset(demo_with(audit_log_lags_a_day))
     env, task_queue = time_skipping
-    handle = await service.start(env.client, task_queue, request(offboarding=True))
+    handle = await service.start(env.client, task_queue, alice_to_bob(offboarding=True))
     await play_outgoing(env.client, handle.id)
     await play_incoming(env.client, handle.id)
     report = await handle.result()
@@ -203,7 +190,7 @@ async def test_offboarding_reports_a_missing_audit_event_as_a_gap(time_skipping,
 
 async def test_offboarding_with_a_prompt_audit_log_reports_no_gap(time_skipping, fresh_sandbox):
     env, task_queue = time_skipping
-    handle = await service.start(env.client, task_queue, request(offboarding=True))
+    handle = await service.start(env.client, task_queue, alice_to_bob(offboarding=True))
     await play_outgoing(env.client, handle.id)
     await play_incoming(env.client, handle.id)
     report = await handle.result()
@@ -214,7 +201,7 @@ async def test_rescan_picks_up_an_incident_assigned_to_outgoing_during_the_windo
     time_skipping, fresh_sandbox, settings
 ):
     env, task_queue = time_skipping
-    handle = await service.start(env.client, task_queue, request())
+    handle = await service.start(env.client, task_queue, alice_to_bob())
     listed = await inventory(env.client, handle.id)
     assert "Q6KAFKA" not in {i.incident.id for i in listed.incidents}
     assign_in_pagerduty(fresh_sandbox, "Q6KAFKA", "PALICEM")
@@ -233,9 +220,7 @@ async def test_rescan_picks_up_an_incident_assigned_to_outgoing_during_the_windo
 
 async def test_an_unclear_thread_is_posted_for_a_catch_up_exactly_once(time_skipping, fresh_sandbox):
     env, task_queue = time_skipping
-    handle = await service.start(
-        env.client, task_queue, request(variant=Variant.EMERGENCY, reason="incapacitated")
-    )
+    handle = await service.start(env.client, task_queue, emergency("incapacitated"))
     current = await wait_for(env.client, handle.id, lambda p: p.digest is not None)
     thread = next(t for t in current.digest.channel if t.replies)
     flag = UnclearThreadInput(
@@ -256,9 +241,7 @@ async def test_a_catch_up_slack_refuses_can_be_flagged_again_and_never_fails_the
     time_skipping, fresh_sandbox
 ):
     env, task_queue = time_skipping
-    handle = await service.start(
-        env.client, task_queue, request(variant=Variant.EMERGENCY, reason="incapacitated")
-    )
+    handle = await service.start(env.client, task_queue, emergency("incapacitated"))
     current = await wait_for(env.client, handle.id, lambda p: p.digest is not None)
     flag = UnclearThreadInput(
         actor=INCOMING, thread_ts=current.digest.channel[0].ts, question="What was decided?"
