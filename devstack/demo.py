@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from devstack.stack import ENDPOINT_PORT, ROOT, _host_port, demo_tokens, listening, sandbox_healthy
-from handover.settings import Settings, SettingsError
+from handover.settings import Settings
 
 OUTGOING = "alice@novalien.com"
 INCOMING = "bob@novalien.com"
@@ -186,11 +186,7 @@ def play(handover: str, alice: Person, bob: Person) -> None:
 
 
 def main() -> int:
-    try:
-        settings = Settings.load()
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    settings = Settings.load_or_exit()
     if not settings.uses_sandbox:
         print("error: `make demo` runs on the sandbox only; unset the real API tokens first", file=sys.stderr)
         return 2

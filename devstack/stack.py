@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from handover import visibility
-from handover.settings import TEAM_IDS, Settings, SettingsError
+from handover.settings import TEAM_IDS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "sandbox" / "scenarios" / "demo.yaml"
@@ -362,11 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments.add_argument("--no-sandbox", action="store_true", help="do not start the sandbox")
     args = arguments.parse_args(argv)
 
-    try:
-        settings = Settings.load()
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    settings = Settings.load_or_exit()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True)

@@ -13,7 +13,7 @@ import uvicorn
 
 from endpoint.auth import hash_token, new_token
 from handover import logs
-from handover.settings import Settings, SettingsError
+from handover.settings import Settings
 
 
 def make_tokens(admins: list[str], services: list[str], tokens_file: Path) -> dict[str, str]:
@@ -46,11 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     tokens.add_argument("--admin", action="append", default=[], help="an admin's email (repeatable)")
     tokens.add_argument("--service", action="append", default=[], help="a service's name (repeatable)")
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.load()
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    settings = Settings.load_or_exit()
     if args.command == "tokens":
         if not args.admin and not args.service:
             parser.error("tokens: name at least one --admin or --service")

@@ -12,7 +12,7 @@ apply checks again, records the input and says what happens next.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -33,6 +33,7 @@ from handover.models import (
     IncidentStatusInput,
     InputAccepted,
     InputKind,
+    ItemHandover,
     MitigatedInput,
     Model,
     Outcome,
@@ -79,7 +80,8 @@ class Declared(Generic[M]):
     model: type[M]
     given_by: Giver
     check: Callable[[HandoverProgress, M], Any]
-    apply: Callable[..., InputAccepted]
+    apply: Callable[..., str]
+    """Records the input (checking it again) and says what happens next."""
     route: str
     command: str
     item: str | None = None
@@ -109,6 +111,9 @@ class Declared(Generic[M]):
     def item_of(self, given: M) -> str | None:
         return getattr(given, self.item) if self.item else None
 
+    def accepted(self, given: M, message: str) -> InputAccepted:
+        return InputAccepted(kind=self.kind, item_id=self.item_of(given), message=message)
+
 
 # --- shared checks -------------------------------------------------------------------------------
 
@@ -127,18 +132,32 @@ def check_actor(progress: HandoverProgress, actor: str, expected: Admin | None, 
         raise NotAllowed(f"{actor} cannot give this input: {rule} ({expected.email})")
 
 
-def find(
-    progress: HandoverProgress, items: Sequence[T], item_id: str, noun: str, key: Callable[[T], str]
-) -> T:
-    for item in items:
-        if key(item) == item_id:
+def find(progress: HandoverProgress, kind: str, item_id: str) -> Any:
+    """The handover's item of this kind (ITEM_KINDS: `incident`, `ticket`, `rollout`) by its id."""
+    for item in dict(progress.items())[kind]:
+        if item.listed.id == item_id:
             return item
-    raise UnknownItem(f"{noun} {item_id} is not part of handover {progress.handover_id}")
+    raise UnknownItem(f"{kind} {item_id} is not part of handover {progress.handover_id}")
 
 
-def check_pending(outcome: Outcome, noun: str, item_id: str) -> None:
-    if outcome is not Outcome.PENDING:
-        raise AlreadyDone(f"{noun} {item_id} is finished already ({outcome.value})")
+def once(item: ItemHandover, done: Done | str | None, already: Callable[[], str]) -> None:
+    """An input given twice is refused with who gave it first (`already()`); so is one for an item
+    that has its outcome."""
+    if done is not None:
+        raise AlreadyDone(already())
+    if item.outcome is not Outcome.PENDING:
+        raise AlreadyDone(f"{item.kind} {item.listed.id} is finished already ({item.outcome.value})")
+
+
+def ready_for_all(
+    progress: HandoverProgress, kind: str, waiting: list[T], ready: list[T], why: str
+) -> list[T]:
+    """An input for every item at once: those ready for it, or why none is."""
+    if progress.inventory_at is None:
+        raise NotReady(f"the {kind}s are not listed yet; try again in a few seconds")
+    if not waiting:
+        raise AlreadyDone(f"every {kind} of this handover is {why}")
+    return ready
 
 
 # --- step 2: incidents ---------------------------------------------------------------------------
@@ -148,36 +167,30 @@ def check_status(progress: HandoverProgress, given: IncidentStatusInput) -> Inci
     check_actor(progress, given.actor, progress.outgoing, "status paragraphs come from the outgoing admin")
     if not decisions.outgoing_can_answer(progress.request):
         raise NotAllowed("an emergency handover takes no status paragraphs; the context digest stands in")
-    item = find(progress, progress.incidents, given.incident_id, "incident", lambda i: i.incident.id)
-    if item.status_given is not None:
-        raise AlreadyDone(
-            f"the status for incident {given.incident_id} was given by {item.status_given.by} "
-            f"at {item.status_given.at:%H:%M UTC}"
-        )
-    check_pending(item.outcome, "incident", given.incident_id)
+    item = find(progress, "incident", given.incident_id)
+    by = item.status_given
+    once(
+        item,
+        by,
+        lambda: f"the status for incident {given.incident_id} was given by {by.by} at {by.at:%H:%M UTC}",
+    )
     return item
 
 
-def apply_status(progress: HandoverProgress, given: IncidentStatusInput, now: datetime) -> InputAccepted:
+def apply_status(progress: HandoverProgress, given: IncidentStatusInput, now: datetime) -> str:
     item = check_status(progress, given)
     item.status = StatusParagraph(
         hypothesis=given.hypothesis, last_action=given.last_action, next_action=given.next_action
     )
-    item.status_given = Done(by=given.actor, at=now)
-    item.stage = "status received"
-    return InputAccepted(
-        kind=InputKind.STATUS,
-        item_id=given.incident_id,
-        message="status paragraph received; the note is posted and the incident reassigned",
-    )
+    item.status_given, item.stage = Done(by=given.actor, at=now), "status received"
+    return "status paragraph received; the note is posted and the incident reassigned"
 
 
 def check_incident_ack(progress: HandoverProgress, given: IncidentAckInput) -> IncidentHandover:
     check_actor(progress, given.actor, progress.incoming, "the incoming admin acknowledges each reassignment")
-    item = find(progress, progress.incidents, given.incident_id, "incident", lambda i: i.incident.id)
-    if item.acknowledged is not None:
-        raise AlreadyDone(f"incident {given.incident_id} was acknowledged by {item.acknowledged.by} already")
-    check_pending(item.outcome, "incident", given.incident_id)
+    item = find(progress, "incident", given.incident_id)
+    by = item.acknowledged
+    once(item, by, lambda: f"incident {given.incident_id} was acknowledged by {by.by} already")
     if item.status_given is None and decisions.outgoing_can_answer(progress.request):
         raise NotReady(
             f"incident {given.incident_id} has no status paragraph yet; "
@@ -186,46 +199,37 @@ def check_incident_ack(progress: HandoverProgress, given: IncidentAckInput) -> I
     return item
 
 
-def apply_incident_ack(progress: HandoverProgress, given: IncidentAckInput, now: datetime) -> InputAccepted:
+def apply_incident_ack(progress: HandoverProgress, given: IncidentAckInput, now: datetime) -> str:
     item = check_incident_ack(progress, given)
     item.acknowledged = Done(by=given.actor, at=now)
     if item.reassigned is not None:
         item.stage = "acknowledging"
-    return InputAccepted(
-        kind=InputKind.INCIDENT_ACK, item_id=given.incident_id, message="acknowledged; PagerDuty is updated"
-    )
+    return "acknowledged; PagerDuty is updated"
 
 
 def check_all_incidents_ack(progress: HandoverProgress, given: AllItemsInput) -> list[IncidentHandover]:
     """An alert storm's thousands of incidents in one input (one history event, not thousands)."""
     check_actor(progress, given.actor, progress.incoming, "the incoming admin acknowledges each reassignment")
-    if progress.inventory_at is None:
-        raise NotReady("the incidents are not listed yet; try again in a few seconds")
-    open_items = [i for i in progress.incidents if i.outcome is Outcome.PENDING and i.acknowledged is None]
-    if not open_items:
-        raise AlreadyDone("every incident of this handover is acknowledged or finished already")
+    waiting = [i for i in progress.incidents if i.outcome is Outcome.PENDING and i.acknowledged is None]
     no_status_needed = not decisions.outgoing_can_answer(progress.request)
-    ready = [i for i in open_items if i.status_given is not None or no_status_needed]
-    if not ready:
-        raise NotReady(
-            f"none of the {len(open_items)} incidents has a status paragraph yet; "
-            "acknowledge them once the outgoing admin has written them"
-        )
-    return ready
+    ready = [i for i in waiting if i.status_given is not None or no_status_needed]
+    if ready_for_all(progress, "incident", waiting, ready, "acknowledged or finished already"):
+        return ready
+    raise NotReady(
+        f"none of the {len(waiting)} incidents has a status paragraph yet; "
+        "acknowledge them once the outgoing admin has written them"
+    )
 
 
-def apply_all_incidents_ack(progress: HandoverProgress, given: AllItemsInput, now: datetime) -> InputAccepted:
+def apply_all_incidents_ack(progress: HandoverProgress, given: AllItemsInput, now: datetime) -> str:
     ready = check_all_incidents_ack(progress, given)
     for item in ready:
         item.acknowledged = Done(by=given.actor, at=now, via="acknowledge all")
         if item.reassigned is not None:
             item.stage = "acknowledging"
     waiting = sum(i.outcome is Outcome.PENDING and i.acknowledged is None for i in progress.incidents)
-    return InputAccepted(
-        kind=InputKind.ALL_INCIDENTS_ACK,
-        item_id=None,
-        message=f"{len(ready)} incidents acknowledged; PagerDuty is updated"
-        + (f" ({waiting} still wait for their status paragraph)" if waiting else ""),
+    return f"{len(ready)} incidents acknowledged; PagerDuty is updated" + (
+        f" ({waiting} still wait for their status paragraph)" if waiting else ""
     )
 
 
@@ -234,29 +238,21 @@ def apply_all_incidents_ack(progress: HandoverProgress, given: AllItemsInput, no
 
 def check_engineering_link(progress: HandoverProgress, given: EngineeringLinkInput) -> TicketHandover:
     check_actor(progress, given.actor, progress.outgoing, "the outgoing admin supplies engineering issues")
-    item = find(progress, progress.tickets, given.ticket_id, "ticket", lambda t: t.ticket.id)
+    item = find(progress, "ticket", given.ticket_id)
     if item.action is not TicketAction.LINK_ENGINEERING_ISSUE:
         raise NotAllowed(
             f"ticket {given.ticket_id} is not waiting on engineering; it needs no engineering issue"
         )
-    if item.engineering_issue is not None:
-        raise AlreadyDone(f"ticket {given.ticket_id} is linked to {item.engineering_issue} already")
-    check_pending(item.outcome, "ticket", given.ticket_id)
+    linked = item.engineering_issue
+    once(item, linked, lambda: f"ticket {given.ticket_id} is linked to {linked} already")
     return item
 
 
-def apply_engineering_link(
-    progress: HandoverProgress, given: EngineeringLinkInput, now: datetime
-) -> InputAccepted:
+def apply_engineering_link(progress: HandoverProgress, given: EngineeringLinkInput, now: datetime) -> str:
     item = check_engineering_link(progress, given)
     item.engineering_issue = given.issue
-    item.engineering_issue_given = Done(by=given.actor, at=now)
-    item.stage = "engineering issue received"
-    return InputAccepted(
-        kind=InputKind.ENGINEERING_LINK,
-        item_id=given.ticket_id,
-        message="engineering issue received; the ticket is linked and reassigned",
-    )
+    item.engineering_issue_given, item.stage = Done(by=given.actor, at=now), "engineering issue received"
+    return "engineering issue received; the ticket is linked and reassigned"
 
 
 # --- step 4: rollouts ----------------------------------------------------------------------------
@@ -264,35 +260,26 @@ def apply_engineering_link(
 
 def check_annotation(progress: HandoverProgress, given: RolloutAnnotationInput) -> RolloutHandover:
     check_actor(progress, given.actor, progress.outgoing, "the outgoing admin annotates rollouts")
-    item = find(progress, progress.rollouts, given.rollout_id, "rollout", lambda r: r.rollout.id)
-    if item.annotated is not None:
-        raise AlreadyDone(f"rollout {given.rollout_id} was annotated by {item.annotated.by} already")
-    check_pending(item.outcome, "rollout", given.rollout_id)
+    item = find(progress, "rollout", given.rollout_id)
+    by = item.annotated
+    once(item, by, lambda: f"rollout {given.rollout_id} was annotated by {by.by} already")
     return item
 
 
-def apply_annotation(
-    progress: HandoverProgress, given: RolloutAnnotationInput, now: datetime
-) -> InputAccepted:
+def apply_annotation(progress: HandoverProgress, given: RolloutAnnotationInput, now: datetime) -> str:
     item = check_annotation(progress, given)
     item.annotation = RolloutAnnotation(
         ramp_percent=given.ramp_percent, error_rate=given.error_rate, next_step=given.next_step
     )
-    item.annotated = Done(by=given.actor, at=now)
-    item.stage = "annotation received"
-    return InputAccepted(
-        kind=InputKind.ROLLOUT_ANNOTATION,
-        item_id=given.rollout_id,
-        message="annotation received; it is posted on the rollout",
-    )
+    item.annotated, item.stage = Done(by=given.actor, at=now), "annotation received"
+    return "annotation received; it is posted on the rollout"
 
 
 def check_ownership(progress: HandoverProgress, given: RolloutOwnershipInput) -> RolloutHandover:
     check_actor(progress, given.actor, progress.incoming, "the incoming admin takes ownership of rollouts")
-    item = find(progress, progress.rollouts, given.rollout_id, "rollout", lambda r: r.rollout.id)
-    if item.owned is not None:
-        raise AlreadyDone(f"{item.owned.by} took ownership of rollout {given.rollout_id} already")
-    check_pending(item.outcome, "rollout", given.rollout_id)
+    item = find(progress, "rollout", given.rollout_id)
+    by = item.owned
+    once(item, by, lambda: f"{by.by} took ownership of rollout {given.rollout_id} already")
     if item.annotated is None:
         raise NotReady(
             f"rollout {given.rollout_id} has no annotation yet; "
@@ -301,42 +288,30 @@ def check_ownership(progress: HandoverProgress, given: RolloutOwnershipInput) ->
     return item
 
 
-def apply_ownership(progress: HandoverProgress, given: RolloutOwnershipInput, now: datetime) -> InputAccepted:
-    item = check_ownership(progress, given)
-    item.owned = Done(by=given.actor, at=now)
-    return InputAccepted(
-        kind=InputKind.ROLLOUT_OWNERSHIP,
-        item_id=given.rollout_id,
-        message="ownership taken; the rollout is transferred",
-    )
+def apply_ownership(progress: HandoverProgress, given: RolloutOwnershipInput, now: datetime) -> str:
+    check_ownership(progress, given).owned = Done(by=given.actor, at=now)
+    return "ownership taken; the rollout is transferred"
 
 
 def check_all_ownership(progress: HandoverProgress, given: AllItemsInput) -> list[RolloutHandover]:
     check_actor(progress, given.actor, progress.incoming, "the incoming admin takes ownership of rollouts")
-    if progress.inventory_at is None:
-        raise NotReady("the rollouts are not listed yet; try again in a few seconds")
-    open_items = [r for r in progress.rollouts if r.outcome is Outcome.PENDING and r.owned is None]
-    if not open_items:
-        raise AlreadyDone("every rollout of this handover is owned or finished already")
-    ready = [r for r in open_items if r.annotated is not None]
-    if not ready:
-        raise NotReady(
-            f"none of the {len(open_items)} rollouts is annotated yet; "
-            "take ownership once the outgoing admin has annotated them"
-        )
-    return ready
+    waiting = [r for r in progress.rollouts if r.outcome is Outcome.PENDING and r.owned is None]
+    ready = [r for r in waiting if r.annotated is not None]
+    if ready_for_all(progress, "rollout", waiting, ready, "owned or finished already"):
+        return ready
+    raise NotReady(
+        f"none of the {len(waiting)} rollouts is annotated yet; "
+        "take ownership once the outgoing admin has annotated them"
+    )
 
 
-def apply_all_ownership(progress: HandoverProgress, given: AllItemsInput, now: datetime) -> InputAccepted:
+def apply_all_ownership(progress: HandoverProgress, given: AllItemsInput, now: datetime) -> str:
     ready = check_all_ownership(progress, given)
     for item in ready:
         item.owned = Done(by=given.actor, at=now, via="take all")
     waiting = sum(r.outcome is Outcome.PENDING and r.owned is None for r in progress.rollouts)
-    return InputAccepted(
-        kind=InputKind.ALL_ROLLOUTS_OWNERSHIP,
-        item_id=None,
-        message=f"ownership of {len(ready)} rollouts taken; they are transferred"
-        + (f" ({waiting} still wait for their annotation)" if waiting else ""),
+    return f"ownership of {len(ready)} rollouts taken; they are transferred" + (
+        f" ({waiting} still wait for their annotation)" if waiting else ""
     )
 
 
@@ -356,10 +331,9 @@ def check_summary_ack(progress: HandoverProgress, given: SummaryAckInput) -> Sum
     return summary
 
 
-def apply_summary_ack(progress: HandoverProgress, given: SummaryAckInput, now: datetime) -> InputAccepted:
-    summary = check_summary_ack(progress, given)
-    summary.acknowledged = Done(by=given.actor, at=now)
-    return InputAccepted(kind=InputKind.SUMMARY_ACK, item_id=None, message="summary acknowledged")
+def apply_summary_ack(progress: HandoverProgress, given: SummaryAckInput, now: datetime) -> str:
+    check_summary_ack(progress, given).acknowledged = Done(by=given.actor, at=now)
+    return "summary acknowledged"
 
 
 # --- mid-shift outage, emergency, cancel ---------------------------------------------------------
@@ -379,13 +353,10 @@ def check_mitigated(progress: HandoverProgress, given: MitigatedInput) -> None:
         raise NotReady("the handover is still validating both admins; try again in a few seconds")
 
 
-def apply_mitigated(progress: HandoverProgress, given: MitigatedInput, now: datetime) -> InputAccepted:
+def apply_mitigated(progress: HandoverProgress, given: MitigatedInput, now: datetime) -> str:
     check_mitigated(progress, given)
-    progress.mitigated = Done(by=given.actor, at=now)
-    progress.mitigation_note = given.note
-    return InputAccepted(
-        kind=InputKind.MITIGATED, item_id=None, message="outage mitigated; the formal handover starts"
-    )
+    progress.mitigated, progress.mitigation_note = Done(by=given.actor, at=now), given.note
+    return "outage mitigated; the formal handover starts"
 
 
 def check_unclear_thread(progress: HandoverProgress, given: UnclearThreadInput) -> None:
@@ -395,14 +366,12 @@ def check_unclear_thread(progress: HandoverProgress, given: UnclearThreadInput) 
             raise AlreadyDone(f"thread {given.thread_ts} was flagged by {flag.flagged.by} already")
 
 
-def record_unclear_thread(progress: HandoverProgress, flag: UnclearThread) -> InputAccepted:
+def record_unclear_thread(progress: HandoverProgress, flag: UnclearThread) -> str:
     """Once the catch-up is posted (the workflow posts it first: a failed post leaves nothing
     behind to block a retry)."""
     if not any(known.thread_ts == flag.thread_ts for known in progress.unclear_threads):
         progress.unclear_threads.append(flag)  # (a twin of this input may have won the race)
-    return InputAccepted(
-        kind=InputKind.UNCLEAR_THREAD, item_id=flag.thread_ts, message="posted to the channel for a catch-up"
-    )
+    return "posted to the channel for a catch-up"
 
 
 def check_cancel(progress: HandoverProgress, given: CancelInput) -> None:
@@ -413,14 +382,10 @@ def check_cancel(progress: HandoverProgress, given: CancelInput) -> None:
         raise AlreadyDone(f"the handover was cancelled by {progress.cancelled.by} already")
 
 
-def apply_cancel(progress: HandoverProgress, given: CancelInput, now: datetime) -> InputAccepted:
+def apply_cancel(progress: HandoverProgress, given: CancelInput, now: datetime) -> str:
     check_cancel(progress, given)
     progress.cancelled = Cancellation(by=given.actor, at=now, reason=given.reason)
-    return InputAccepted(
-        kind=InputKind.CANCEL,
-        item_id=None,
-        message="cancelling: work in flight finishes, nothing else is touched; the report follows",
-    )
+    return "cancelling: work in flight finishes, nothing else is touched; the report follows"
 
 
 # --- the declarations ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -537,6 +537,8 @@ class ItemHandover(Model):
     """What every item of a handover carries (incidents, tickets and rollouts; ITEM_KINDS): where
     it stands, and how it ended."""
 
+    kind: ClassVar[str]
+    """Its row in ITEM_KINDS: `incident`, `ticket`, `rollout`."""
     stage: str
     outcome: Outcome = Outcome.PENDING
     detail: str | None = None
@@ -548,6 +550,7 @@ class ItemHandover(Model):
 
 
 class IncidentHandover(ItemHandover):
+    kind = "incident"
     incident: Incident
     stage: str = "waiting for status paragraph"
     status: StatusParagraph | None = None
@@ -575,6 +578,7 @@ class TicketAction(StrEnum):
 
 
 class TicketHandover(ItemHandover):
+    kind = "ticket"
     ticket: Ticket
     action: TicketAction
     stage: str = "queued"
@@ -590,6 +594,7 @@ class TicketHandover(ItemHandover):
 
 
 class RolloutHandover(ItemHandover):
+    kind = "rollout"
     rollout: Rollout
     stage: str = "waiting for annotation"
     annotation: RolloutAnnotation | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ssl
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -247,6 +248,15 @@ class Settings(BaseSettings):
             for url in (self.pagerduty_base_url, self.slack_base_url, self.platform_base_url)
             if url
         )
+
+    @classmethod
+    def load_or_exit(cls) -> Settings:
+        """The settings, for a command's start: a bad setting is one line on stderr and exit 2."""
+        try:
+            return cls.load()
+        except SettingsError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     @classmethod
     def load(cls) -> Settings:

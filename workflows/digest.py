@@ -64,7 +64,7 @@ async def flag_unclear_thread(handover: HandoverState, given: UnclearThreadInput
     flag.posted_ts = await handover.post(
         f"catch-up:{given.thread_ts}", messages.catch_up(handover.progress, flag)
     )
-    return inputs.record_unclear_thread(handover.progress, flag)
+    return inputs.UNCLEAR_THREAD.accepted(given, inputs.record_unclear_thread(handover.progress, flag))
 
 
 async def flag_unclear_thread_update(handover: HandoverState, given: UnclearThreadInput) -> InputAccepted:

@@ -180,7 +180,7 @@ class HandoverState:
 
     def accept(self, declared: Declared[Any], given: Any) -> Any:
         """An Update's input (its validator checked it): applied, and held inputs looked at again."""
-        accepted = declared.apply(self.progress, given, workflow.now())
+        accepted = declared.accepted(given, declared.apply(self.progress, given, workflow.now()))
         self.log(logging.INFO, "accepted %s", accepted.kind.value, item=accepted.item_id)
         self.retry_held()  # an input may make a held one valid (an acknowledgement after its status)
         return accepted

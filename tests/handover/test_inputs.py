@@ -3,7 +3,6 @@ is made from that declaration or checked against it here: the workflow's Update 
 validator) and Signal twin, the endpoint's route, the CLI's subcommand, the console's form."""
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,13 @@ from handover import inputs
 from handover.errors import AlreadyDone, NotAllowed, NotReady, UnknownItem
 from handover.inputs import INPUTS, Declared
 from handover.models import (
-    Admin,
     HandoverProgress,
-    HandoverRequest,
-    Incident,
     IncidentAckInput,
     IncidentHandover,
     IncidentStatusInput,
     InputKind,
 )
+from tests.handover.examples import ALICE, BOB, INCIDENT, NOW, request
 from workflows.handover import HandoverWorkflow
 
 CONSOLE = Path(__file__).resolve().parents[2] / "endpoint" / "static" / "console.js"
@@ -72,30 +69,18 @@ def test_the_console_offers_it_where_declared(declared: Declared):
 
 # --- the checks and applies are plain functions --------------------------------------------------
 
-NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-OUT, IN = "alice@example.com", "bob@example.com"
+OUT, IN = ALICE.email, BOB.email
 
 
 def progress() -> HandoverProgress:
-    incident = Incident(
-        id="P1",
-        number=1,
-        title="disk",
-        status="triggered",
-        urgency="high",
-        service_id="PS",
-        service_name="compute",
-        html_url="https://example.pagerduty.com/incidents/P1",
-        created_at=NOW,
-    )
     return HandoverProgress(
         handover_id="h",
-        request=HandoverRequest(outgoing=OUT, incoming=IN, requested_by=OUT),
+        request=request(),
         started_at=NOW,
-        outgoing=Admin(email=OUT, name="Alice", pagerduty_id="PA"),
-        incoming=Admin(email=IN, name="Bob", pagerduty_id="PB"),
+        outgoing=ALICE,
+        incoming=BOB,
         inventory_at=NOW,
-        incidents=[IncidentHandover(incident=incident)],
+        incidents=[IncidentHandover(incident=INCIDENT.model_copy(update={"id": "P1"}))],
     )
 
 
@@ -115,9 +100,10 @@ def test_a_status_is_recorded_once_and_only_from_the_outgoing_admin():
         inputs.check_status(known, status(actor=IN))
     with pytest.raises(UnknownItem, match="incident P9 is not part of handover h"):
         inputs.check_status(known, status(incident="P9"))
-    accepted = inputs.apply_status(known, status(), NOW)
+    accepted = inputs.STATUS.accepted(status(), inputs.apply_status(known, status(), NOW))
     assert accepted.item_id == "P1" and known.incidents[0].status_given.at == NOW
-    with pytest.raises(AlreadyDone, match="was given by alice@example.com at 09:00 UTC"):
+    assert accepted.message == "status paragraph received; the note is posted and the incident reassigned"
+    with pytest.raises(AlreadyDone, match="was given by alice@novalien.com at 15:04 UTC"):
         inputs.check_status(known, status())
 
 
@@ -127,4 +113,4 @@ def test_an_acknowledgement_waits_for_the_status_paragraph():
     with pytest.raises(NotReady, match="has no status paragraph yet"):
         inputs.check_incident_ack(known, ack)
     inputs.apply_status(known, status(), NOW)
-    assert inputs.apply_incident_ack(known, ack, NOW).message == "acknowledged; PagerDuty is updated"
+    assert inputs.apply_incident_ack(known, ack, NOW) == "acknowledged; PagerDuty is updated"
