@@ -67,7 +67,8 @@ class Words(Enum):
     """What the outgoing admin writes."""
 
     NAMED = "named"
-    """Every text names its item: easy to find again in a summary, a note or a log (the tests)."""
+    """Every text names its item: easy to find again in a summary, a note or a log (the tests and
+    the recordings)."""
     DEMO = "demo"
     """What Alice would write about the demo scenario's incidents (`make demo`)."""
 
@@ -100,6 +101,7 @@ ENGINEERING_ISSUE = "ENG-4242"
 
 
 def status_for(incident_id: str, actor: str = OUTGOING, words: Words = Words.NAMED) -> IncidentStatusInput:
+    """The outgoing admin's status paragraph of one incident."""
     if words is Words.DEMO:
         hypothesis, last_action, next_action = DEMO_PARAGRAPHS.get(incident_id, DEMO_PARAGRAPH)
     else:
