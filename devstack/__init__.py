@@ -1,3 +1,4 @@
-"""Local tooling, apart from the service: `make run` (stack.py) and `make demo` (demo.py).
+"""Local tooling, apart from the service: `make run` (stack.py), `make demo` (demo.py), and the
+two admins of a handover played (people.py: the demo's, the tests', the recordings').
 
 The service's packages (handover, workflows, activities, endpoint) never import this one."""

@@ -9,6 +9,7 @@ the planned minimum of 2 hours.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import signal
@@ -19,38 +20,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-import httpx
-
+from devstack import people
+from devstack.people import INCOMING, OUTGOING
 from devstack.stack import ENDPOINT_PORT, ROOT, _host_port, demo_tokens, listening, sandbox_healthy
+from handover.models import Phase
 from handover.settings import Settings
 
-OUTGOING = "alice@novalien.com"
-INCOMING = "bob@novalien.com"
 OVERLAP = "45s"
 STARTER = [sys.executable, str(ROOT / "starter.py")]
-
-STATUS_PARAGRAPHS = {
-    "Q1DISK7": (
-        "WAL archiving stalled after the key rotation: archive_command gets 403 from the backup bucket.",
-        "Moved 40 GB of old WAL to /mnt/scratch; disk is back to 81%.",
-        "Get the new bucket key into the archive_command secret, then confirm WAL drains.",
-    ),
-    "Q2API5X": (
-        "Session cache misses after the 14:00 deploy push p99 on /v1/sessions past 2 s.",
-        "Paused the platform-api.session-cache rollout at 10% and scaled the API pool to 12.",
-        "Watch p99 for 30 minutes; if it stays above 1 s, roll the cache flag back to 0%.",
-    ),
-    "Q3CERT9": (
-        "cert-manager cannot renew vms-edge.novalien.com: the DNS-01 solver lost its API token.",
-        "Re-issued the solver token and triggered a renewal; the order is pending.",
-        "Confirm the new certificate is served by all five edge proxies before Friday.",
-    ),
-}
-GENERIC_PARAGRAPH = (
-    "Cause not confirmed yet; see the incident timeline.",
-    "Collected logs and paged the owning team.",
-    "Follow up with the owning team at the next check-in.",
-)
 
 
 class DemoError(Exception):
@@ -119,70 +96,24 @@ def reset_sandbox(settings: Settings) -> None:
         pass
 
 
-class Person:
-    """One of the demo's admins at the endpoint, with their own token: what the console does."""
-
-    def __init__(self, email: str, token: str) -> None:
-        self.email = email
-        self.http = httpx.Client(
-            base_url=f"http://localhost:{ENDPOINT_PORT}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
+async def play(handover: str, tokens: dict[str, str]) -> None:
+    """Both people's parts, through the endpoint (as the console sends them), until the overlap."""
+    desk = people.EndpointDesk(f"http://localhost:{ENDPOINT_PORT}", handover, tokens)
+    try:
+        await people.play(
+            desk,
+            until=lambda current: current.phase in (Phase.OVERLAP, Phase.COMPLETED),
+            words=people.Words.DEMO,
+            pause=1,
         )
-
-    def post(self, path: str, body: dict | None = None) -> None:
-        answer = self.http.post(path, json=body)
-        said = answer.json().get("message") or answer.json()
-        print(f"\n{self.email}: POST {path}\n  -> {answer.status_code} {said}")
-        if answer.status_code >= 300 and answer.status_code != 202:
-            raise DemoError(f"the endpoint refused {path}: {answer.json().get('detail')}")
-
-    def progress(self, handover: str) -> dict:
-        return self.http.get(f"/handovers/{handover}").raise_for_status().json()
-
-
-def play(handover: str, alice: Person, bob: Person) -> None:
-    """Both people's parts, through the endpoint (as the console sends them)."""
-    base = f"/handovers/{handover}"
-    current = alice.progress(handover)
-    rollouts = {r["rollout"]["id"]: r["rollout"] for r in current["rollouts"]}
-    # The outgoing admin writes what only they know.
-    for wait in current["pending"]:
-        if wait["owner"] != OUTGOING:
-            continue
-        item = wait["item_id"]
-        if wait["kind"] == "submit_status":
-            hypothesis, last_action, next_action = STATUS_PARAGRAPHS.get(item, GENERIC_PARAGRAPH)
-            body = {"hypothesis": hypothesis, "last_action": last_action, "next_action": next_action}
-            alice.post(f"{base}/incidents/{item}/status", body)
-        elif wait["kind"] == "link_engineering_issue":
-            alice.post(f"{base}/tickets/{item}/engineering-link", {"issue": "ENG-4242"})
-        elif wait["kind"] == "annotate_rollout":
-            rollout = rollouts[item]
-            next_step = "Hold at this step for 24h; ramp +15% if the error rate stays under 0.5%."
-            body = {
-                "ramp_percent": rollout["ramp_percent"],
-                "error_rate": rollout["error_rate"],  # None: not known yet, and said so
-                "next_step": next_step,
-            }
-            alice.post(f"{base}/rollouts/{item}/annotation", body)
-    # The incoming admin acknowledges, takes ownership, and thumbs-up the summary.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        current = bob.progress(handover)
-        if current["phase"] in ("waiting for overlap to end", "completed"):
-            return
-        mine = [w for w in current["pending"] if w["owner"] == INCOMING]
-        for wait in mine:
-            if wait["kind"] == "acknowledge_incident":
-                bob.post(f"{base}/incidents/{wait['item_id']}/ack")
-            elif wait["kind"] == "take_rollout_ownership":
-                bob.post(f"{base}/rollouts/{wait['item_id']}/ownership")
-            elif wait["kind"] == "acknowledge_summary":
-                bob.post(f"{base}/summary/ack")
-        if not mine:
-            time.sleep(1)
-    raise DemoError("the handover did not reach the overlap phase within 2 minutes; see `starter.py status`")
+    except people.Refused as refusal:
+        raise DemoError(str(refusal)) from None
+    except people.Stalled:
+        raise DemoError(
+            "the handover did not reach the overlap phase within 2 minutes; see `starter.py status`"
+        ) from None
+    finally:
+        await desk.aclose()
 
 
 def main() -> int:
@@ -231,7 +162,7 @@ def main() -> int:
         print(
             "\nThe two people now answer through the endpoint (as the console does), each with their token."
         )
-        play(handover, Person(OUTGOING, tokens[OUTGOING]), Person(INCOMING, tokens[INCOMING]))
+        asyncio.run(play(handover, {person: tokens[person] for person in (OUTGOING, INCOMING)}))
         starter("status", handover)
         print(f"\nWaiting for the {OVERLAP} overlap to run out ...", flush=True)
         starter("report", handover, "--wait")

@@ -46,20 +46,22 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Replayer, Worker  # noqa: E402
 
 from activities import all_activities  # noqa: E402
+from devstack.people import Role, TemporalDesk, play  # noqa: E402
 from handover import service, visibility  # noqa: E402
 from handover.models import (  # noqa: E402
     CancelInput,
     HandoverPlan,
     HandoverProgress,
     HandoverRequest,
+    HumanInput,
     IncidentAckInput,
     InputKind,
     MitigatedInput,
     PagerDutyEvent,
+    PendingInput,
     Phase,
     ReminderPolicy,
     RolloutAnnotationInput,
-    RolloutOwnershipInput,
     SlackReactionEvent,
     UnclearThreadInput,
     Variant,
@@ -251,6 +253,31 @@ async def cancelled(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle
     return await finished(handle, Phase.CANCELLED)
 
 
+class AcknowledgesFirstInPagerDuty(TemporalDesk):
+    """Bob acknowledges the first incident in PagerDuty once it is his (its webhook's event, as the
+    endpoint relays it); everything else through the service."""
+
+    async def progress(self) -> HandoverProgress | None:
+        self.current = await super().progress()
+        return self.current
+
+    async def give(self, wait: PendingInput, given: HumanInput) -> bool:
+        first = self.current.incidents[0]
+        if wait.kind is not InputKind.INCIDENT_ACK or wait.item_id != first.incident.id:
+            return await super().give(wait, given)
+        if first.reassigned is None:
+            return False  # not his yet: the next round
+        event = PagerDutyEvent(
+            event_type="incident.acknowledged", incident_id=first.incident.id, agent_id="PBOBOKA"
+        )
+        await self.client.get_workflow_handle(self.workflow_id).signal("pagerduty_event", event)
+        return True
+
+
+def posted(current: HandoverProgress) -> bool:
+    return current.summary is not None
+
+
 @recording("planned-slack-reaction")
 async def planned_slack_reaction(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle:
     """The events as the endpoint relays them: incoming acknowledges the first incident in
@@ -259,31 +286,7 @@ async def planned_slack_reaction(env: WorkflowEnvironment, task_queue: str) -> W
     client = env.client
     handle = await service.start(client, task_queue, request())
     await play_outgoing(client, handle.id)
-    first, signalled = None, False
-    while True:
-        current = await service.progress(client, handle.id)
-        if current.summary is not None:
-            break
-        first = first or current.incidents[0].incident.id
-        for wait in current.pending:
-            if wait.owner != INCOMING:
-                continue
-            if wait.kind is InputKind.INCIDENT_ACK and wait.item_id == first:
-                if current.incidents[0].reassigned is not None and not signalled:
-                    event = PagerDutyEvent(
-                        event_type="incident.acknowledged", incident_id=first, agent_id="PBOBOKA"
-                    )
-                    await handle.signal("pagerduty_event", event)
-                    signalled = True
-                continue
-            if wait.kind is InputKind.INCIDENT_ACK:
-                await service.send(
-                    client, handle.id, wait.kind, IncidentAckInput(actor=INCOMING, incident_id=wait.item_id)
-                )
-            elif wait.kind is InputKind.ROLLOUT_OWNERSHIP:
-                ownership = RolloutOwnershipInput(actor=INCOMING, rollout_id=wait.item_id)
-                await service.send(client, handle.id, wait.kind, ownership)
-        await asyncio.sleep(0.2)
+    current = await play(AcknowledgesFirstInPagerDuty(client, handle.id), {Role.INCOMING}, until=posted)
     ts = current.summary.ts
     carol = SlackReactionEvent(user_id="U0CAROL", channel=current.summary.channel, ts=ts, reaction="+1")
     await handle.signal("slack_reaction", carol)

@@ -20,10 +20,10 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
+from devstack.people import Given, RestartingDesk, play
 from handover import service
-from handover.models import HandoverReport, HandoverRequest, Outcome, Phase
+from handover.models import HandoverProgress, HandoverReport, HandoverRequest, InputKind, Outcome, Phase
 from tests.handovers import alice_to_bob
-from tests.reliability.people import Given, play
 from tests.reliability.stack import Stack, record, running_stack, scenario_with
 from tests.writes import duplicates
 
@@ -110,10 +110,14 @@ class Run:
         if left:
             self.problems.append(f"{len(left)} items not handed over")
         self.duplicates = duplicates(writes)
-        self.lost = self.given.lost(report)
+        self.lost = lost(self.given, report)
 
     duplicates: dict = field(default_factory=dict)
     lost: list[str] = field(default_factory=list)
+
+    @property
+    def acknowledgements(self) -> int:
+        return sum(kind in ACKNOWLEDGEMENTS for kind, _ in self.given.inputs)
 
     def save(self) -> None:
         record(
@@ -126,7 +130,7 @@ class Run:
                 "problems": self.problems,
                 "duplicates": sum(count - 1 for count in self.duplicates.values()),
                 "duplicated": [str(key) for key in self.duplicates],
-                "acknowledgements": self.given.acknowledgements,
+                "acknowledgements": self.acknowledgements,
                 "inputs": len(self.given.inputs),
                 "lost": self.lost,
                 "faults": self.faults,
@@ -137,6 +141,39 @@ class Run:
         assert not self.problems, self.problems
         assert self.duplicates == {}, self.duplicates
         assert self.lost == [], self.lost
+
+
+ACKNOWLEDGEMENTS = {InputKind.INCIDENT_ACK, InputKind.ROLLOUT_OWNERSHIP, InputKind.SUMMARY_ACK}
+
+
+def lost(given: Given, report: HandoverReport) -> list[str]:
+    """Inputs the people gave (and the service took) whose effect is not in the report."""
+    lost = []
+    incidents = {i.incident.id: i for i in report.incidents}
+    rollouts = {r.rollout.id: r for r in report.rollouts}
+    tickets = {t.ticket.id: t for t in report.tickets}
+    for kind, item in sorted(given.inputs):
+        if kind is InputKind.INCIDENT_ACK:
+            ok = incidents[item].acknowledged is not None
+        elif kind is InputKind.STATUS:
+            ok = incidents[item].status_given is not None
+        elif kind is InputKind.ROLLOUT_OWNERSHIP:
+            ok = rollouts[item].owned is not None
+        elif kind is InputKind.ROLLOUT_ANNOTATION:
+            ok = rollouts[item].annotated is not None
+        elif kind is InputKind.ENGINEERING_LINK:
+            ok = tickets[item].engineering_issue_given is not None
+        elif kind is InputKind.SUMMARY_ACK:
+            ok = report.summary is not None and report.summary.acknowledged is not None
+        else:
+            ok = True
+        if not ok:
+            lost.append(f"{kind.value} {item}")
+    return lost
+
+
+def ended(current: HandoverProgress) -> bool:
+    return isinstance(current, HandoverReport)
 
 
 Hurt = Callable[[Stack, WorkflowHandle, "Run"], Awaitable[None]]
@@ -163,7 +200,10 @@ async def run_handover(
     client = await stack.client()
     handle = await service.start(client, stack.task_queue, request)
     stack.started.append((handle.id, handle.first_execution_run_id or handle.result_run_id or ""))
-    people = asyncio.create_task(play(stack.client, handle.id, run.given, timeout=timeout))
+    # The people give whatever is pending, whoever owes it, until the handover ends; Temporal and
+    # the worker may be restarted meanwhile (`hurt`).
+    desk = RestartingDesk(stack.client, handle.id)
+    people = asyncio.create_task(play(desk, until=ended, given=run.given, timeout=timeout, pause=0.3))
     try:
         if hurt is not None:
             await hurt(stack, handle, run)

@@ -181,4 +181,4 @@ async def test_acknowledgements_through_the_endpoint_while_no_worker_runs(stack:
         hurt,
     )
     run.assert_clean()
-    assert run.given.acknowledgements >= 5
+    assert run.acknowledgements >= 5

@@ -68,7 +68,7 @@ def request(outgoing: str = OUTGOING, **changes: Any) -> HandoverRequest:
 
 async def hand_over(client: Client, task_queue: str, outgoing: str = OUTGOING, **changes: Any):
     handle = await service.start(client, task_queue, request(outgoing, **changes))
-    await play_outgoing(client, handle.id, outgoing=outgoing)
+    await play_outgoing(client, handle.id)  # (whoever the handover's outgoing admin is)
     await play_incoming(client, handle.id)
     return await handle.result()
 
@@ -101,12 +101,7 @@ async def test_two_handovers_at_once_each_move_only_their_own(time_skipping, fre
     handles = [
         await service.start(env.client, task_queue, request(outgoing)) for outgoing in (OUTGOING, CAROL)
     ]
-    await asyncio.gather(
-        *(
-            play_outgoing(env.client, h.id, outgoing=o)
-            for h, o in zip(handles, (OUTGOING, CAROL), strict=True)
-        )
-    )
+    await asyncio.gather(*(play_outgoing(env.client, h.id) for h in handles))
     await asyncio.gather(*(play_incoming(env.client, h.id) for h in handles))
     # One result at a time: the time-skipping server refuses two waits that skip time at once.
     alices, carols = [await handle.result() for handle in handles]

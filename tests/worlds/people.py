@@ -1,6 +1,6 @@
 """The people of any world: whoever a handover waits on answers, as `progress.pending` says.
 
-The same service calls the CLI makes (tests/humans.py plays the demo's two admins; this plays
+The same service calls the CLI makes (devstack/people.py plays the demo's two admins; this plays
 anyone): the outgoing admin writes status paragraphs, names engineering issues and annotates
 rollouts; the incoming admin acknowledges each reassignment (or all at once), takes ownership
 and thumbs up the summary. Someone else resolves the world's `resolved_mid_handover` incidents
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 from temporalio.client import Client
 
+from devstack.people import until_the_watch_is_not_just_taken
 from handover import service
 from handover.errors import AlreadyDone, HandoverError, NotReady, NoWorker
 from handover.models import (
@@ -31,7 +32,6 @@ from handover.models import (
     SummaryAckInput,
 )
 from sandbox.testing import SandboxHandle
-from tests.humans import until_the_watch_is_not_just_taken
 from tests.worlds.generate import SERVICE_EMAIL, HandoverSpec, World
 
 OBSERVED_ERROR_RATE = 0.7
