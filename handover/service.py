@@ -302,17 +302,24 @@ async def crossed(client: Client, request: HandoverRequest) -> str | None:
     return None
 
 
+async def start_plan(
+    client: Client, task_queue: str, request: HandoverRequest, plan_id: str | None = None
+) -> WorkflowHandle[Any, HandoverPlan]:
+    """A plan's workflow, started (each plan has an id of its own: plans never clash)."""
+    return await client.start_workflow(
+        "PlanWorkflow",
+        request,
+        id=plan_id or f"plan-{request.outgoing}-{uuid.uuid4().hex[:8]}",
+        task_queue=task_queue,
+        result_type=HandoverPlan,
+        execution_timeout=timedelta(minutes=2),
+    )
+
+
 async def plan(client: Client, task_queue: str, request: HandoverRequest) -> HandoverPlan:
     """What a handover would move, read by a worker (where the API tokens are); changes nothing."""
     try:
-        return await client.execute_workflow(
-            "PlanWorkflow",
-            request,
-            id=f"plan-{request.outgoing}-{uuid.uuid4().hex[:8]}",
-            task_queue=task_queue,
-            result_type=HandoverPlan,
-            execution_timeout=timedelta(minutes=2),
-        )
+        return await (await start_plan(client, task_queue, request)).result()
     except WorkflowFailureError as error:
         raise (from_failure(error) or HandoverError(f"the plan failed: {_cause(error)}")) from None
 

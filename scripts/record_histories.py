@@ -50,7 +50,6 @@ from devstack.people import Role, TemporalDesk, play  # noqa: E402
 from handover import service, visibility  # noqa: E402
 from handover.models import (  # noqa: E402
     CancelInput,
-    HandoverPlan,
     HandoverProgress,
     HandoverRequest,
     HumanInput,
@@ -302,13 +301,8 @@ async def planned_slack_reaction(env: WorkflowEnvironment, task_queue: str) -> W
 
 
 async def _plan(env: WorkflowEnvironment, task_queue: str, plan_request: HandoverRequest) -> WorkflowHandle:
-    handle = await env.client.start_workflow(
-        "PlanWorkflow",
-        plan_request,
-        id=f"plan-{plan_request.outgoing}-recorded",
-        task_queue=task_queue,
-        result_type=HandoverPlan,
-        execution_timeout=timedelta(minutes=2),
+    handle = await service.start_plan(
+        env.client, task_queue, plan_request, f"plan-{plan_request.outgoing}-recorded"
     )
     await handle.result()
     return handle

@@ -19,23 +19,28 @@
     not_handed_over: "not handed over",
   };
 
-  const state = {
+  // What a signed-in session knows; signing out forgets it.
+  const signedIn = () => ({
     token: null,
     me: null,
     selected: null,
     progress: null,
     runId: null,
     reportKey: null,
+    listSignature: "",
+    itemsSignature: "",
+    notesSignature: "",
+    digestSignature: "",
+  });
+
+  const state = {
+    ...signedIn(),
     reportLoading: false,
     cards: new Map(),
     answers: 0,
     pollTimer: null,
     listTimer: null,
     seq: 0,
-    listSignature: "",
-    itemsSignature: "",
-    notesSignature: "",
-    digestSignature: "",
     reportUrl: null,
   };
 
@@ -242,18 +247,7 @@
     clearTimeout(state.listTimer);
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(SELECTED_KEY);
-    Object.assign(state, {
-      token: null,
-      me: null,
-      selected: null,
-      progress: null,
-      runId: null,
-      reportKey: null,
-      listSignature: "",
-      itemsSignature: "",
-      notesSignature: "",
-      digestSignature: "",
-    });
+    Object.assign(state, signedIn());
     resetHandoverView();
     $("handover-list").replaceChildren();
     $("answers").replaceChildren();
