@@ -13,38 +13,15 @@ from handover.settings import Settings
 
 
 def all_activities(settings: Settings) -> list[Callable[..., Any]]:
-    """Every activity the worker registers, bound to clients built from `settings`."""
+    """Every activity the worker registers (each `@activity.defn` method of the three classes),
+    bound to clients built from `settings`."""
     from activities.pagerduty import PagerDutyActivities
     from activities.platform import PlatformActivities
     from activities.slack import SlackActivities
 
-    pagerduty = PagerDutyActivities(settings)
-    slack = SlackActivities(settings)
-    platform = PlatformActivities(settings)
-    return [
-        pagerduty.find_pagerduty_user,
-        pagerduty.find_service_identity,
-        pagerduty.get_incident,
-        pagerduty.wait_until_resolved,
-        pagerduty.check_on_call,
-        pagerduty.freeze_assignments,
-        pagerduty.list_open_incidents,
-        pagerduty.hand_over_incidents,
-        pagerduty.acknowledge_incidents,
-        pagerduty.incident_history,
-        slack.check_slack_access,
-        slack.find_slack_user,
-        slack.post_summary,
-        slack.post_message,
-        slack.wait_for_thumbs_up,
-        slack.recent_channel,
-        platform.get_platform_admin,
-        platform.list_pinned_tickets,
-        platform.end_sessions,
-        platform.hand_over_tickets,
-        platform.ticket_comments,
-        platform.list_rollouts_in_flight,
-        platform.annotate_rollouts,
-        platform.transfer_rollout_ownership,
-        platform.audit_impersonation,
-    ]
+    activities = []
+    for system in (PagerDutyActivities(settings), SlackActivities(settings), PlatformActivities(settings)):
+        for name, method in vars(type(system)).items():
+            if hasattr(method, "__temporal_activity_definition"):
+                activities.append(getattr(system, name))
+    return activities
