@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 from activities import all_activities
 from handover import logs, visibility
 from handover.settings import Settings, SettingsError
-from handover.temporal import connect
+from handover.temporal import connect_or_exit
 from workflows.handover import HandoverWorkflow
 from workflows.plan import PlanWorkflow
 
@@ -85,7 +85,7 @@ async def main() -> None:
         log.error("cannot start", reason=str(error))
         raise SystemExit(2) from None
     logs.hide(settings)
-    client = await connect(settings, runtime=metrics_runtime(settings))
+    client = await connect_or_exit(settings, runtime=metrics_runtime(settings))
     if not await _search_attributes_ready(client):
         raise SystemExit(2)
     stop = asyncio.Event()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ import uvicorn
 from endpoint.auth import hash_token, new_token
 from handover import logs
 from handover.settings import Settings
+from handover.temporal import connect_or_exit
 
 
 def make_tokens(admins: list[str], services: list[str], tokens_file: Path) -> dict[str, str]:
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.hide(settings)
     from endpoint.app import create_app
 
+    asyncio.run(connect_or_exit(settings))  # before serving: out of reach is one line, not a trace
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 

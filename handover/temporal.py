@@ -4,7 +4,9 @@ key, the pydantic data converter, and the payload codec when payloads are encryp
 from __future__ import annotations
 
 import dataclasses
+import re
 
+import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
@@ -13,6 +15,8 @@ from temporalio.service import TLSConfig
 
 from handover.codec import EncryptionCodec, PayloadConverter
 from handover.settings import Settings
+
+log = structlog.get_logger("temporal")
 
 
 def data_converter(settings: Settings) -> DataConverter:
@@ -46,3 +50,19 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         data_converter=data_converter(settings),
         runtime=runtime,
     )
+
+
+async def connect_or_exit(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """`connect`, for a process's start (the worker, the endpoint): Temporal out of reach is one
+    log line that says where it looked, and exit 1 (a supervisor starts it again), not a trace."""
+    try:
+        return await connect(settings, runtime)
+    except (ConnectionError, RuntimeError) as error:
+        said = re.search(r'message: "([^"]+)"', str(error))  # the OS's words, e.g. Connection refused
+        reason = said.group(1) if said else str(error).split("Server connection error:")[-1].strip()
+        log.error(
+            "cannot start",
+            reason=f"cannot reach Temporal at {settings.temporal_address} ({reason}); start it (make run), "
+            "or set TEMPORAL_ADDRESS",
+        )
+        raise SystemExit(1) from None

@@ -68,16 +68,8 @@ from handover.models import (  # noqa: E402
 from handover.settings import Settings  # noqa: E402
 from sandbox.state import DEMO_SCENARIO  # noqa: E402
 from sandbox.testing import SandboxHandle, running_sandbox  # noqa: E402
-from tests.humans import (  # noqa: E402
-    INCOMING,
-    OUTGOING,
-    assign_in_pagerduty,
-    inventory,
-    play_incoming,
-    play_outgoing,
-    status_for,
-    wait_for,
-)
+from tests import humans  # noqa: E402
+from tests.humans import INCOMING, OUTGOING  # noqa: E402
 from workflows.handover import HandoverWorkflow  # noqa: E402
 from workflows.plan import PlanWorkflow  # noqa: E402
 
@@ -127,12 +119,12 @@ async def planned(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle:
     Signal before its status (held, too early), then the status as a Signal (both applied)."""
     client = env.client
     handle = await service.start(client, task_queue, request())
-    first = (await inventory(client, handle.id)).incidents[0].incident.id
+    first = (await humans.inventory(client, handle.id)).incidents[0].incident.id
     await handle.signal(InputKind.INCIDENT_ACK.value, IncidentAckInput(actor=INCOMING, incident_id=first))
-    await handle.signal(InputKind.STATUS.value, status_for(first))
-    await wait_for(client, handle.id, lambda p: p.incidents[0].acknowledged is not None)
-    await play_outgoing(client, handle.id, skip={first})
-    await play_incoming(client, handle.id)
+    await handle.signal(InputKind.STATUS.value, humans.status_for(first))
+    await humans.wait_for(client, handle.id, lambda p: p.incidents[0].acknowledged is not None)
+    await humans.play_outgoing(client, handle.id, skip={first})
+    await humans.play_incoming(client, handle.id)
     return await finished(handle, Phase.COMPLETED)
 
 
@@ -148,13 +140,13 @@ async def planned_late_incidents(env: WorkflowEnvironment, task_queue: str) -> W
         repeat_every=timedelta(minutes=5),
     )
     handle = await service.start(client, task_queue, request(reminders=policy))
-    await play_outgoing(client, handle.id)
-    await wait_for(client, handle.id, lambda p: all(i.reassigned is not None for i in p.incidents))
-    assign_in_pagerduty(sandbox, "Q2API5X", "PALICEM")
-    assign_in_pagerduty(sandbox, "Q6KAFKA", "PALICEM")
-    incoming = asyncio.create_task(play_incoming(client, handle.id))
-    await wait_for(client, handle.id, lambda p: any(i.rescanned for i in p.incidents))
-    await service.send(client, handle.id, InputKind.STATUS, status_for("Q6KAFKA"))
+    await humans.play_outgoing(client, handle.id)
+    await humans.wait_for(client, handle.id, lambda p: all(i.reassigned is not None for i in p.incidents))
+    humans.assign_in_pagerduty(sandbox, "Q2API5X", "PALICEM")
+    humans.assign_in_pagerduty(sandbox, "Q6KAFKA", "PALICEM")
+    incoming = asyncio.create_task(humans.play_incoming(client, handle.id))
+    await humans.wait_for(client, handle.id, lambda p: any(i.rescanned for i in p.incidents))
+    await service.send(client, handle.id, InputKind.STATUS, humans.status_for("Q6KAFKA"))
     await incoming
     return await finished(handle, Phase.COMPLETED)
 
@@ -163,8 +155,8 @@ async def planned_late_incidents(env: WorkflowEnvironment, task_queue: str) -> W
 async def planned_offboarding(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle:
     """The audit check (step 6) after the summary; the audit log is prompt: no gap."""
     handle = await service.start(env.client, task_queue, request(offboarding=True))
-    await play_outgoing(env.client, handle.id)
-    await play_incoming(env.client, handle.id)
+    await humans.play_outgoing(env.client, handle.id)
+    await humans.play_incoming(env.client, handle.id)
     return await finished(handle, Phase.COMPLETED)
 
 
@@ -172,8 +164,8 @@ async def planned_offboarding(env: WorkflowEnvironment, task_queue: str) -> Work
 async def routine(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle:
     """No override: the on-call check instead (Bob is not on call in the demo: the warning)."""
     handle = await service.start(env.client, task_queue, request(variant=Variant.ROUTINE))
-    await play_outgoing(env.client, handle.id)
-    await play_incoming(env.client, handle.id)
+    await humans.play_outgoing(env.client, handle.id)
+    await humans.play_incoming(env.client, handle.id)
     return await finished(handle, Phase.COMPLETED)
 
 
@@ -185,11 +177,11 @@ async def emergency_incapacitated(env: WorkflowEnvironment, task_queue: str) -> 
         variant=Variant.EMERGENCY, reason="incapacitated: hospital", overlap=timedelta(hours=1)
     )
     handle = await service.start(client, task_queue, emergency)
-    current = await wait_for(client, handle.id, lambda p: p.digest is not None)
+    current = await humans.wait_for(client, handle.id, lambda p: p.digest is not None)
     thread = next(t for t in current.digest.channel if t.replies)
     flag = UnclearThreadInput(actor=INCOMING, thread_ts=thread.ts, question="Who restarted the edge proxies?")
     await service.send(client, handle.id, InputKind.UNCLEAR_THREAD, flag)
-    await play_incoming(client, handle.id)
+    await humans.play_incoming(client, handle.id)
     return await finished(handle, Phase.COMPLETED)
 
 
@@ -199,8 +191,8 @@ async def emergency_compromised(env: WorkflowEnvironment, task_queue: str) -> Wo
     handle = await service.start(
         env.client, task_queue, request(variant=Variant.EMERGENCY, reason="compromised")
     )
-    await inventory(env.client, handle.id)
-    await play_incoming(env.client, handle.id)
+    await humans.inventory(env.client, handle.id)
+    await humans.play_incoming(env.client, handle.id)
     return await finished(handle, Phase.COMPLETED)
 
 
@@ -216,12 +208,12 @@ async def mid_shift(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle
         mitigation_poll=timedelta(hours=6),
     )
     handle = await service.start(client, task_queue, outage)
-    await wait_for(client, handle.id, lambda p: p.phase is Phase.OUTAGE)
+    await humans.wait_for(client, handle.id, lambda p: p.phase is Phase.OUTAGE)
     await env.sleep(timedelta(days=1))
     mitigated = MitigatedInput(actor=OUTGOING, note="failed over to the replica")
     await service.send(client, handle.id, InputKind.MITIGATED, mitigated)
-    await play_outgoing(client, handle.id)
-    await play_incoming(client, handle.id)
+    await humans.play_outgoing(client, handle.id)
+    await humans.play_incoming(client, handle.id)
     return await finished(handle, Phase.COMPLETED)
 
 
@@ -230,9 +222,9 @@ async def cancelled(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle
     """Cancelled mid-incidents: one incident, four tickets moved; one rollout annotated only."""
     client = env.client
     handle = await service.start(client, task_queue, request())
-    listed = await inventory(client, handle.id)
+    listed = await humans.inventory(client, handle.id)
     first = listed.incidents[0].incident.id
-    await service.send(client, handle.id, InputKind.STATUS, status_for(first))
+    await service.send(client, handle.id, InputKind.STATUS, humans.status_for(first))
     annotation = RolloutAnnotationInput(
         actor=OUTGOING,
         rollout_id=listed.rollouts[0].rollout.id,
@@ -246,7 +238,7 @@ async def cancelled(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle
         tickets_moved = sum(t.reassigned is not None for t in p.tickets)
         return bool(p.incidents[0].reassigned and p.rollouts[0].annotation_id) and tickets_moved == 4
 
-    await wait_for(client, handle.id, moved_so_far)
+    await humans.wait_for(client, handle.id, moved_so_far)
     cancel = CancelInput(actor="record-histories", reason="wrong incoming")
     await service.send(client, handle.id, InputKind.CANCEL, cancel)
     return await finished(handle, Phase.CANCELLED)
@@ -284,7 +276,7 @@ async def planned_slack_reaction(env: WorkflowEnvironment, task_queue: str) -> W
     (`slack_reaction`)."""
     client = env.client
     handle = await service.start(client, task_queue, request())
-    await play_outgoing(client, handle.id)
+    await humans.play_outgoing(client, handle.id)
     current = await play(AcknowledgesFirstInPagerDuty(client, handle.id), {Role.INCOMING}, until=posted)
     ts = current.summary.ts
     carol = SlackReactionEvent(user_id="U0CAROL", channel=current.summary.channel, ts=ts, reaction="+1")
