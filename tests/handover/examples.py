@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from handover.models import Admin, HandoverRequest, Incident
+from handover.models import Admin, HandoverRequest, Incident, Ticket, TicketState
 
 NOW = datetime(2026, 11, 28, 15, 4, tzinfo=UTC)
 ALICE = Admin(email="alice@novalien.com", name="Alice Moreau", pagerduty_id="PA", slack_id="UA")
@@ -18,3 +18,9 @@ INCIDENT = Incident(
 def request(**changes: Any) -> HandoverRequest:
     """Alice's handover to Bob; `changes` are the request's other fields."""
     return HandoverRequest(outgoing=ALICE.email, incoming=BOB.email, requested_by="t", **changes)
+
+
+def ticket(state: TicketState, ticket_id: str = "T-1", **changes: Any) -> Ticket:
+    """A pinned ticket of Alice's in this state; `changes` are its other fields."""
+    fields = {"subject": "s", "customer": "c", "assignee": ALICE.email, "pinned": True, **changes}
+    return Ticket(id=ticket_id, state=state, **fields)

@@ -16,15 +16,10 @@ from handover.models import (
     Override,
     Phase,
     StatusParagraph,
-    Ticket,
     TicketAction,
     TicketState,
 )
-from tests.handover.examples import ALICE, BOB, INCIDENT, NOW, request
-
-
-def ticket(state: TicketState, ticket_id: str = "T-1") -> Ticket:
-    return Ticket(id=ticket_id, subject="s", customer="c", state=state, assignee=ALICE.email, pinned=True)
+from tests.handover.examples import ALICE, BOB, INCIDENT, NOW, request, ticket
 
 
 def session(ticket_id: str | None, session_id: str = "S-1") -> ImpersonationSession:

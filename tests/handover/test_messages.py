@@ -16,13 +16,13 @@ from handover.models import (
     Outcome,
     Override,
     StatusParagraph,
-    Ticket,
     TicketAction,
     TicketHandover,
+    TicketState,
     Variant,
 )
 from handover.settings import Settings
-from tests.handover.examples import ALICE, BOB, INCIDENT, NOW
+from tests.handover.examples import ALICE, BOB, INCIDENT, NOW, ticket
 
 
 def progress(**request) -> HandoverProgress:
@@ -249,17 +249,11 @@ def test_a_teams_own_scenario_gets_tokens_and_suggestions_for_its_own_admins(tmp
 def test_a_left_alone_ticket_has_no_action_and_outcomes_carry_their_reason():
     from handover.messages import action_of, outcome_of
 
-    ticket = Ticket(
-        id="KT-4",
-        subject="Closed",
-        customer="Acme",
-        state="solved",
-        assignee="zoe@kestrel.io",
-        pinned=True,
-        left_alone="solved: nothing to hand over",
+    closed = ticket(
+        TicketState.SOLVED, "KT-4", assignee="zoe@kestrel.io", left_alone="solved: nothing to hand over"
     )
     item = TicketHandover(
-        ticket=ticket,
+        ticket=closed,
         action=TicketAction.REASSIGN,
         outcome=Outcome.SKIPPED,
         detail="solved: nothing to hand over; left alone",
