@@ -669,8 +669,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped reading (`| head`): not a failure, nothing to add
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     sys.stderr.flush()
     # Skip interpreter finalization: the Temporal SDK's native threads can abort a finalizing
     # interpreter ("PyGILState_Release ... finalizing") and turn a clean exit code into -6.

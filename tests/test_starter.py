@@ -436,3 +436,23 @@ async def test_status_and_list_print_every_value_whole_and_as_written(cli, dev_s
     for command in ("status", "list"):
         narrow = await cli(command, *([OUTGOING] if command == "status" else []), terminal=50)
         assert narrow.returncode == 0 and "…" not in narrow.stdout, narrow.stdout
+
+
+async def test_the_cli_piped_into_a_reader_that_stops_reading_ends_quietly(dev_server):
+    """`starter.py list … | head`: head stops reading; the CLI ends with 0 and says nothing more."""
+    client, task_queue = dev_server
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "HANDOVER_TASK_QUEUE": task_queue,
+        "PYTHONUNBUFFERED": "1",  # (each line is written as it is printed)
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, STARTER, "list", "--json", env=env, stdout=write, stderr=subprocess.PIPE
+    )
+    os.close(write)
+    _, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
