@@ -478,9 +478,10 @@ def _input_subcommand(commands: Any, declared: Declared[Any]) -> None:
             command.add_argument(field, metavar=typed, help=help_text, **extras)
 
     def build(args: argparse.Namespace) -> Any:
+        actor = _actor(args)  # (who you are is asked first, as before anything else)
         item = {declared.item_in_path: getattr(args, declared.item_in_path)} if declared.item_in_path else {}
         written = declared.body(**{f: getattr(args, f) for f in body}).model_dump() if declared.body else {}
-        return declared.model(actor=_actor(args), **item, **written)
+        return declared.model(actor=actor, **item, **written)
 
     command.set_defaults(run=_input_command(declared, build))
 

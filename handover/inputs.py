@@ -80,8 +80,9 @@ class Declared(Generic[M]):
     model: type[M]
     given_by: Giver
     check: Callable[[HandoverProgress, M], Any]
-    apply: Callable[..., str]
-    """Records the input (checking it again) and says what happens next."""
+    apply: Callable[[HandoverProgress, M, datetime], str] | None
+    """Records the input (checking it again) and says what happens next. None for the one input
+    that writes before it records (an unclear thread: the workflow posts, then records)."""
     route: str
     command: str
     item: str | None = None
@@ -438,7 +439,7 @@ MITIGATED = Declared(
     body=WrittenMitigation, summary="Mid-shift: the outage is mitigated",
 )
 UNCLEAR_THREAD = Declared(
-    InputKind.UNCLEAR_THREAD, UnclearThreadInput, Giver.INCOMING, check_unclear_thread, record_unclear_thread,
+    InputKind.UNCLEAR_THREAD, UnclearThreadInput, Giver.INCOMING, check_unclear_thread, None,
     route="unclear-threads", command="flag-thread", item="thread_ts",
     in_console=False,  # the digest's threads are in Slack: flagged from the CLI or the API
     body=WrittenQuestion, summary="Incoming: ask for a catch-up",

@@ -13,7 +13,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.platform import AuditQuery, PlatformActivities
     from handover import messages
     from handover.models import AuditResult, Phase
-    from workflows.state import HandoverState
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.state import HandoverState
 
 AUDIT = dict(
     start_to_close_timeout=timedelta(seconds=30),

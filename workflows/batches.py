@@ -15,7 +15,9 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from handover.models import ItemHandover, ItemResult, Outcome
-    from workflows.state import HandoverState, reason
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.state import HandoverState, reason
 
 T = TypeVar("T", bound=ItemHandover)
 

@@ -16,8 +16,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities
     from handover import inputs, messages
     from handover.models import ContextDigest, Done, InputAccepted, UnclearThread, UnclearThreadInput
-    from workflows.batches import BATCH
-    from workflows.state import HandoverState, reason
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.batches import BATCH
+from workflows.state import HandoverState, reason
 
 CHANNEL_LOOKBACK = timedelta(hours=1)
 """Emergency digest: the last hour of #novavms-platform-ops."""

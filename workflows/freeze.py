@@ -13,8 +13,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.pagerduty import FreezeRequest, OnCallQuery, PagerDutyActivities
     from handover import decisions, messages
     from handover.models import Phase
-    from workflows.lookups import LOOKUP
-    from workflows.state import HandoverState, reason
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.lookups import LOOKUP
+from workflows.state import HandoverState, reason
 
 RENEW_BEFORE = timedelta(minutes=15)
 """The override is extended this long (or a quarter of the overlap) before it would run out while

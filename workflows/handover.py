@@ -33,21 +33,23 @@ with workflow.unsafe.imports_passed_through():
         UnclearThreadInput,
         Variant,
     )
-    from workflows import digest, summary
-    from workflows.audit import audit_impersonation
-    from workflows.digest import build_digest
-    from workflows.freeze import freeze_assignments, keep_assignments_frozen
-    from workflows.incidents import hand_over_incidents, rescan_incidents
-    from workflows.inputs import handlers
-    from workflows.inventory import end_every_impersonation, take_inventory
-    from workflows.mid_shift import wait_for_mitigation
-    from workflows.reminders import WAITING_ON_PATCH, keep_waiting_on_current, remind_and_escalate
-    from workflows.rollouts import transfer_rollouts
-    from workflows.state import Cancelled, HandoverState, reason
-    from workflows.summary import post_summary
-    from workflows.tickets import hand_over_tickets
-    from workflows.validate import announce, validate
-    from workflows.wind_down import wait_for_overlap, wind_down
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows import digest, summary
+from workflows.audit import audit_impersonation
+from workflows.digest import build_digest
+from workflows.freeze import freeze_assignments, keep_assignments_frozen
+from workflows.incidents import hand_over_incidents, rescan_incidents
+from workflows.inputs import handlers
+from workflows.inventory import end_every_impersonation, take_inventory
+from workflows.mid_shift import wait_for_mitigation
+from workflows.reminders import WAITING_ON_PATCH, keep_waiting_on_current, remind_and_escalate
+from workflows.rollouts import transfer_rollouts
+from workflows.state import Cancelled, HandoverState, reason
+from workflows.summary import post_summary
+from workflows.tickets import hand_over_tickets
+from workflows.validate import announce, validate
+from workflows.wind_down import wait_for_overlap, wind_down
 
 
 @workflow.defn

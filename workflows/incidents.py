@@ -18,9 +18,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from handover import decisions, messages
     from handover.models import Done, IncidentHandover, Outcome
-    from workflows.batches import BATCH_SIZE, as_ready, finish, run_batch
-    from workflows.lookups import LOOKUP
-    from workflows.state import HandoverState, left_alone
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.batches import BATCH_SIZE, as_ready, finish, run_batch
+from workflows.lookups import LOOKUP
+from workflows.state import HandoverState, left_alone
 
 GATHER_ACKNOWLEDGEMENTS = timedelta(seconds=2)
 """How long an acknowledgement waits for others to go to PagerDuty with it, in one bulk update."""

@@ -21,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
 
 def handlers(declared: Declared[Any]) -> tuple[Callable[..., InputAccepted], Callable[..., None]]:
     """`submit_status, submit_status_signal = handlers(inputs.STATUS)` in the workflow class."""
+    if declared.apply is None:
+        raise ValueError(f"{declared.name} writes before it records: its handlers are written out")
 
     def update(self: Any, given: Any) -> InputAccepted:
         return self._handover.accept(declared, given)

@@ -16,9 +16,11 @@ with workflow.unsafe.imports_passed_through():
         RolloutHandover,
         TicketHandover,
     )
-    from workflows import lookups
-    from workflows.batches import BATCH
-    from workflows.state import HandoverState, left_alone
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows import lookups
+from workflows.batches import BATCH
+from workflows.state import HandoverState, left_alone
 
 
 async def take_inventory(handover: HandoverState) -> None:

@@ -8,7 +8,9 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.pagerduty import PagerDutyActivities
     from handover.models import Done, Phase
-    from workflows.state import HandoverState
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.state import HandoverState
 
 
 async def wait_for_mitigation(handover: HandoverState) -> None:

@@ -12,8 +12,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.pagerduty import OnCallQuery, PagerDutyActivities
     from handover import decisions, messages
     from handover.models import HandoverPlan, HandoverRequest, PlannedTicket, TicketAction, Variant
-    from workflows import lookups
-    from workflows.lookups import LOOKUP
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows import lookups
+from workflows.lookups import LOOKUP
 
 
 @workflow.defn

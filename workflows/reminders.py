@@ -12,7 +12,9 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from handover import decisions, messages, visibility
     from handover.models import ReminderMark
-    from workflows.state import HandoverState, reason
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.state import HandoverState, reason
 
 WAITING_ON_PATCH = "waiting-on"
 """`workflow.patched` id: handovers started before `HandoverWaitingOn` existed replay without it

@@ -15,8 +15,10 @@ with workflow.unsafe.imports_passed_through():
         PlatformActivities,
     )
     from handover.models import Outcome, RolloutHandover
-    from workflows.batches import as_ready, finish, run_batch
-    from workflows.state import HandoverState
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.batches import as_ready, finish, run_batch
+from workflows.state import HandoverState
 
 
 async def transfer_rollouts(handover: HandoverState) -> None:

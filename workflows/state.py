@@ -34,7 +34,9 @@ with workflow.unsafe.imports_passed_through():
         Phase,
         RejectedInput,
     )
-    from workflows.lookups import LOOKUP
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.lookups import LOOKUP
 
 WATCH_ATTEMPT = dict(
     # One attempt of a watch (the major incident, the summary's reactions) lasts at most
@@ -180,6 +182,7 @@ class HandoverState:
 
     def accept(self, declared: Declared[Any], given: Any) -> Any:
         """An Update's input (its validator checked it): applied, and held inputs looked at again."""
+        assert declared.apply is not None  # (handlers() makes no Update of an input without one)
         accepted = declared.accepted(given, declared.apply(self.progress, given, workflow.now()))
         self.log(logging.INFO, "accepted %s", accepted.kind.value, item=accepted.item_id)
         self.retry_held()  # an input may make a held one valid (an acknowledgement after its status)
@@ -187,6 +190,7 @@ class HandoverState:
 
     def take_signal(self, declared: Declared[Any], given: Any) -> None:
         """A Signal's input: applied if it passes its check; held or recorded as rejected if not."""
+        assert declared.apply is not None
         if not self.rejected(declared, given, hold=True):
             declared.apply(self.progress, given, workflow.now())
             self.log(logging.INFO, "accepted %s (signal)", declared.name, item=declared.item_of(given))
@@ -221,8 +225,8 @@ class HandoverState:
 
     def retry_held(self) -> None:
         held, self.held = self.held, []
-        for declared, given in held:
-            if not self.rejected(declared, given, hold=True):
+        for declared, given in held:  # (only inputs with an apply are ever held)
+            if not self.rejected(declared, given, hold=True) and declared.apply is not None:
                 declared.apply(self.progress, given, workflow.now())
 
     def reject(self, declared: Declared[Any], given: Any, why: str) -> None:

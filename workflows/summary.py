@@ -27,8 +27,10 @@ with workflow.unsafe.imports_passed_through():
         Summary,
         SummaryAckInput,
     )
-    from workflows.batches import BATCH
-    from workflows.state import HandoverState
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.batches import BATCH
+from workflows.state import HandoverState
 
 REACTION_POLL = timedelta(minutes=1)
 """The pause between two watches of the summary's reactions."""

@@ -10,8 +10,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.platform import PlatformActivities, TicketBatch, TicketWork
     from handover import decisions
     from handover.models import Done, Outcome, TicketAction, TicketHandover
-    from workflows.batches import as_ready, finish, run_batch
-    from workflows.state import HandoverState
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.batches import as_ready, finish, run_batch
+from workflows.state import HandoverState
 
 
 async def hand_over_tickets(handover: HandoverState) -> None:

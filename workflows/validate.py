@@ -8,8 +8,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from handover import decisions, messages
     from handover.models import Phase, Variant
-    from workflows import lookups
-    from workflows.state import HandoverState
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows import lookups
+from workflows.state import HandoverState
 
 
 async def validate(handover: HandoverState) -> None:

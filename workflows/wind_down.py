@@ -11,7 +11,9 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from handover import messages
     from handover.models import Outcome, Phase
-    from workflows.state import HandoverState, reason
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.state import HandoverState, reason
 
 
 async def wait_for_overlap(handover: HandoverState) -> None:

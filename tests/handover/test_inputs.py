@@ -114,3 +114,29 @@ def test_an_acknowledgement_waits_for_the_status_paragraph():
         inputs.check_incident_ack(known, ack)
     inputs.apply_status(known, status(), NOW)
     assert inputs.apply_incident_ack(known, ack, NOW) == "acknowledged; PagerDuty is updated"
+
+
+def test_an_input_without_hand_written_help_gets_its_subcommand_from_the_declaration(monkeypatch):
+    """A new input needs no CLI code: its item is the first argument and each body field an option."""
+    monkeypatch.delitem(starter.INPUT_COMMANDS, InputKind.ROLLOUT_ANNOTATION)
+    args = starter.parser().parse_args(
+        ["annotate", "h", "RO-1", "--ramp-percent", "25", "--error-rate", "0.4"]
+        + ["--next-step", "to 50% on Monday if errors stay low", "--as", ALICE.email]
+    )
+    run = args.run
+    cells = dict(zip(run.__code__.co_freevars, [c.cell_contents for c in run.__closure__], strict=True))
+    given = cells["build"](args)
+    assert given == inputs.ROLLOUT_ANNOTATION.model(
+        actor=ALICE.email,
+        rollout_id="RO-1",
+        ramp_percent=25,
+        error_rate=0.4,
+        next_step="to 50% on Monday if errors stay low",
+    )
+
+
+def test_the_input_that_posts_before_it_records_gets_no_generated_handlers():
+    from workflows.inputs import handlers
+
+    with pytest.raises(ValueError, match="writes before it records"):
+        handlers(inputs.UNCLEAR_THREAD)
