@@ -709,12 +709,13 @@ class Phase(StrEnum):
         return self in (Phase.COMPLETED, Phase.CANCELLED, Phase.FAILED)
 
 
-ITEM_KINDS: tuple[tuple[str, str], ...] = (
-    ("incident", "incidents"),
-    ("ticket", "tickets"),
-    ("rollout", "rollouts"),
+ITEM_KINDS: tuple[tuple[type[ItemHandover], str], ...] = (
+    (IncidentHandover, "incidents"),
+    (TicketHandover, "tickets"),
+    (RolloutHandover, "rollouts"),
 )
-"""The kinds of item a handover moves, in the runbook's order: the kind, and its field in progress."""
+"""The kinds of item a handover moves, in the runbook's order: the model (its `kind` names it),
+and its field in progress."""
 
 
 class HandoverProgress(Model):
@@ -769,7 +770,7 @@ class HandoverProgress(Model):
 
     def items(self) -> list[tuple[str, list[ItemHandover]]]:
         """Every item, by kind, in ITEM_KINDS' order: `[("incident", [...]), ("ticket", ...), ...]`."""
-        return [(kind, getattr(self, field)) for kind, field in ITEM_KINDS]
+        return [(model.kind, getattr(self, field)) for model, field in ITEM_KINDS]
 
     def all_items(self) -> list[ItemHandover]:
         return [item for _, items in self.items() for item in items]

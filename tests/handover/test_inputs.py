@@ -51,13 +51,17 @@ def test_the_endpoint_has_its_route_and_sends_it(declared: Declared):
         assert "{" + declared.item + "}" in declared.path
 
 
+def closed_over(function) -> dict:
+    """What a CLI subcommand's `run` closes over: its declaration and its payload's builder."""
+    cells = [cell.cell_contents for cell in function.__closure__]
+    return dict(zip(function.__code__.co_freevars, cells, strict=True))
+
+
 @pytest.mark.parametrize("declared", INPUTS, ids=ids)
 def test_the_cli_has_its_subcommand_and_sends_it(declared: Declared):
     commands = next(a for a in starter.parser()._actions if a.dest == "command").choices
     assert declared.command in commands, f"no `starter.py {declared.command}`"
-    run = commands[declared.command].get_default("run")
-    cells = dict(zip(run.__code__.co_freevars, [c.cell_contents for c in run.__closure__], strict=True))
-    assert cells["declared"] is declared
+    assert closed_over(commands[declared.command].get_default("run"))["declared"] is declared
 
 
 @pytest.mark.parametrize("declared", INPUTS, ids=ids)
@@ -123,9 +127,7 @@ def test_an_input_without_hand_written_help_gets_its_subcommand_from_the_declara
         ["annotate", "h", "RO-1", "--ramp-percent", "25", "--error-rate", "0.4"]
         + ["--next-step", "to 50% on Monday if errors stay low", "--as", ALICE.email]
     )
-    run = args.run
-    cells = dict(zip(run.__code__.co_freevars, [c.cell_contents for c in run.__closure__], strict=True))
-    given = cells["build"](args)
+    given = closed_over(args.run)["build"](args)
     assert given == inputs.ROLLOUT_ANNOTATION.model(
         actor=ALICE.email,
         rollout_id="RO-1",
