@@ -35,7 +35,7 @@ from handover import doctor, inputs, service, visibility
 from handover.codec import UndecryptablePayload
 from handover.errors import HandoverError, InvalidInput, NotReady, invalid_fields
 from handover.inputs import Declared
-from handover.messages import action_of, digest_text, format_duration, outcome_of, plan_text
+from handover.messages import digest_text, format_duration, outcome_of, plan_text
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
     HandoverProgress,
@@ -223,18 +223,7 @@ def print_progress(p: HandoverProgress) -> None:
         )
     if p.error:
         out.print(f"[red]Failed:[/red] {e(p.error)}")
-    rows = [
-        ["incident", i.incident.id, f"#{i.incident.number} {i.incident.title}", i.stage, outcome_of(i)]
-        for i in p.incidents
-    ]
-    rows += [
-        ["ticket", t.ticket.id, f"{t.ticket.subject} [{action_of(t)}]", t.stage, outcome_of(t)]
-        for t in p.tickets
-    ]
-    rows += [
-        ["rollout", r.rollout.id, f"{r.rollout.flag} ({r.rollout.state.value})", r.stage, outcome_of(r)]
-        for r in p.rollouts
-    ]
+    rows = [[item.kind, item.listed.id, item.what, item.stage, outcome_of(item)] for item in p.all_items()]
     print_table(["kind", "id", "what", "stage", "outcome"], rows, title="Items")
     if p.summary:
         ack = "waiting for :+1:"

@@ -10,12 +10,15 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from handover.models import (
+    ITEM_KINDS,
     EmergencyReason,
     HandoverProgress,
     HandoverRequest,
     ImpersonationSession,
     InputKind,
     Outcome,
+    Owed,
+    Owing,
     PendingInput,
     Phase,
     ReminderMark,
@@ -117,9 +120,10 @@ def waiting_on(progress: HandoverProgress) -> list[str]:
     return sorted(owing)
 
 
-def _owed(progress: HandoverProgress) -> Iterator[tuple[InputKind, str, str | None, datetime]]:
+def _owed(progress: HandoverProgress) -> Iterator[Owed]:
     """`pending_inputs` as plain tuples: the workflow asks on every step of an alert storm's
-    thousands of items, and building a model for each made it the worker's hottest code."""
+    thousands of items, and building a model for each made it the worker's hottest code. What
+    each item is owed, its kind says (`ItemHandover.owed`)."""
     if progress.outgoing is None or progress.incoming is None or progress.phase.ended:
         return
     if progress.cancelled is not None:
@@ -128,33 +132,16 @@ def _owed(progress: HandoverProgress) -> Iterator[tuple[InputKind, str, str | No
     outgoing, incoming = progress.outgoing.email, progress.incoming.email
     if progress.phase is Phase.OUTAGE and progress.mitigated is None and progress.lead:
         yield InputKind.MITIGATED, progress.lead, request.major_incident, progress.started_at
-    listed = progress.inventory_at or progress.started_at
-    from_outgoing = outgoing_can_answer(request)
-    for incident in progress.incidents:
-        if incident.outcome is not Outcome.PENDING:
-            continue
-        found = incident.found_at or listed  # (a re-scanned incident is owed from when it was found)
-        if incident.status_given is None and from_outgoing:
-            yield InputKind.STATUS, outgoing, incident.incident.id, found
-        elif incident.acknowledged is None:
-            since = incident.status_given.at if incident.status_given else found
-            yield InputKind.INCIDENT_ACK, incoming, incident.incident.id, since
-    for ticket in progress.tickets:
-        if (
-            from_outgoing
-            and ticket.outcome is Outcome.PENDING
-            and ticket.action is TicketAction.LINK_ENGINEERING_ISSUE
-            and ticket.engineering_issue is None
-        ):
-            yield InputKind.ENGINEERING_LINK, outgoing, ticket.ticket.id, listed
-    for rollout in progress.rollouts:
-        if rollout.outcome is not Outcome.PENDING:
-            continue
-        if rollout.annotated is None:
-            if from_outgoing:
-                yield InputKind.ROLLOUT_ANNOTATION, outgoing, rollout.rollout.id, listed
-        elif rollout.owned is None:
-            yield InputKind.ROLLOUT_OWNERSHIP, incoming, rollout.rollout.id, rollout.annotated.at
+    owing = Owing(
+        outgoing=outgoing,
+        incoming=incoming,
+        listed=progress.inventory_at or progress.started_at,
+        from_outgoing=outgoing_can_answer(request),
+    )
+    for kind in ITEM_KINDS:
+        for item in getattr(progress, kind.field):
+            if item.outcome is Outcome.PENDING:
+                yield from item.owed(owing)
     summary = progress.summary
     if summary is not None and summary.acknowledged is None:
         yield InputKind.SUMMARY_ACK, incoming, None, summary.posted_at

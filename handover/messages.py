@@ -7,12 +7,13 @@ Pure functions of what the workflow knows; unit-tested in tests/handover/test_me
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from handover.decisions import ACKNOWLEDGE_SUMMARY_ACTION
 from handover.models import (
+    ITEM_KINDS,
     Admin,
     ContextDigest,
     EmergencyReason,
@@ -22,84 +23,38 @@ from handover.models import (
     IncidentHandover,
     InputKind,
     ItemHandover,
+    ItemKind,
     Outcome,
     PendingInput,
-    RolloutHandover,
     StatusParagraph,
     TicketAction,
-    TicketHandover,
     UnclearThread,
     Variant,
 )
+from handover.text import (
+    error_rate,
+    format_clock,
+    format_duration,
+    format_time,
+)
+from handover.text import plural as _plural
+from handover.text import sentence as _sentence
+from handover.text import short as _short
+from handover.text import stay as _stay
 
 H = TypeVar("H", bound=ItemHandover)
 
 LIST_LIMIT = 40
 """Items listed per kind in the summary's thread; the report has them all."""
-ENTRY_CHARACTERS = 300
 REPLY_CHARACTERS = 3_000
 """A thread reply stays readable: a longer detail is posted in parts of at most this many
 characters (Slack itself refuses 40,000)."""
-
-
-def format_time(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def format_clock(at: datetime) -> str:
-    return at.strftime("%H:%M UTC")
-
-
-def format_duration(span: timedelta) -> str:
-    """`2h`, `1h30m`, `45s`: the way people write overlaps."""
-    seconds = int(span.total_seconds())
-    days, seconds = divmod(seconds, 86400)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if v]
-    return "".join(parts) or "0s"
-
-
-def _sentence(text: str) -> str:
-    text = " ".join(text.split())
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _short(text: str, limit: int = ENTRY_CHARACTERS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _bounded(lines: list[str], total: int) -> list[str]:
     if total > LIST_LIMIT:
         return lines[:LIST_LIMIT] + [f"… and {total - LIST_LIMIT} more: see the handover report."]
     return lines
-
-
-def error_rate(value: float | None) -> str:
-    """A rollout's last observed error rate: `0.4%`, or `unknown` (never a made-up 0)."""
-    return "unknown" if value is None else f"{value:g}%"
-
-
-def shared_with(item: IncidentHandover, outgoing: Admin | None) -> list[str]:
-    """Who shares the incident with the outgoing admin and stays assigned beside incoming: as
-    PagerDuty had it when reassigned, else as listed."""
-    if item.kept or item.reassigned is not None:
-        return list(item.kept)
-    return [a.name for a in item.incident.co_assignees(outgoing.pagerduty_id if outgoing else "")]
-
-
-def _stay(names: Sequence[str]) -> str:
-    return "stays" if len(names) == 1 else "stay"
-
-
-def action_of(item: TicketHandover) -> str:
-    """What handing the ticket over takes; nothing for one the listing had no business returning."""
-    return "left alone" if item.ticket.left_alone is not None else item.action.value
 
 
 def outcome_of(item: ItemHandover) -> str:
@@ -231,17 +186,11 @@ def override_lapses(progress: HandoverProgress, reason: str) -> str:
 
 def to_do(progress: HandoverProgress, pending: Sequence[PendingInput]) -> str:
     """After the inventory: what each person owes, in the announcement's thread."""
-    incidents, tickets, rollouts = (
-        theirs(progress.incidents),
-        theirs(progress.tickets),
-        theirs(progress.rollouts),
-    )
-    left = len(progress.incidents) + len(progress.tickets) + len(progress.rollouts)
-    left -= len(incidents) + len(tickets) + len(rollouts)
+    found = [(kind, theirs(getattr(progress, kind.field))) for kind in ITEM_KINDS]
+    left = len(progress.all_items()) - sum(len(items) for _, items in found)
+    counts = [kind.counted(len(items)) for kind, items in found]
     lines = [
-        f"Found {_plural(len(incidents), 'open incident')}, "
-        f"{_plural(len(tickets), 'pinned ticket')} and "
-        f"{_plural(len(rollouts), 'rollout')} in flight."
+        f"Found {', '.join(counts[:-1])} and {counts[-1]}."
         + (f" {left} more listed, but not theirs to hand over: left alone (see the report)." if left else "")
     ]
     for owner in sorted({wait.owner for wait in pending}):
@@ -262,14 +211,12 @@ def on_call_warning(progress: HandoverProgress) -> str:
 
 
 _NOUNS = {
-    InputKind.STATUS: "status paragraph",
-    InputKind.INCIDENT_ACK: "incident acknowledgement",
-    InputKind.ENGINEERING_LINK: "engineering issue",
-    InputKind.ROLLOUT_ANNOTATION: "rollout annotation",
-    InputKind.ROLLOUT_OWNERSHIP: "rollout ownership",
+    **{input_kind: noun for kind in ITEM_KINDS for input_kind, noun in kind.owes.items()},
     InputKind.SUMMARY_ACK: ":+1: on the summary",
     InputKind.MITIGATED: "mitigation call",
 }
+_OWED_BY = {input_kind: kind for kind in ITEM_KINDS for input_kind in kind.owes}
+"""Each input an item waits for, and the kind of that item."""
 
 
 def _counted(waits: Sequence[PendingInput]) -> str:
@@ -283,18 +230,13 @@ def _counted(waits: Sequence[PendingInput]) -> str:
 
 
 def describe_wait(progress: HandoverProgress, wait: PendingInput) -> str:
-    item = wait.item_id
-    if wait.kind in (InputKind.STATUS, InputKind.INCIDENT_ACK):
-        incident = next((i.incident for i in progress.incidents if i.incident.id == item), None)
-        what = f"#{incident.number} {incident.title}" if incident else item
-        return f"{_NOUNS[wait.kind]} for incident {what}"
-    if wait.kind is InputKind.ENGINEERING_LINK:
-        return f"engineering issue for ticket {item}"
-    if wait.kind in (InputKind.ROLLOUT_ANNOTATION, InputKind.ROLLOUT_OWNERSHIP):
-        rollout = next((r.rollout for r in progress.rollouts if r.rollout.id == item), None)
-        return f"{_NOUNS[wait.kind]} of {rollout.flag if rollout else item}"
+    kind = _OWED_BY.get(wait.kind)
+    if kind is not None and wait.item_id is not None:
+        items = getattr(progress, kind.field)
+        item = next((i for i in items if i.listed.id == wait.item_id), None)
+        return f"{_NOUNS[wait.kind]} {kind.about(item, wait.item_id)}"
     if wait.kind is InputKind.MITIGATED:
-        return f"calling the outage on {item} mitigated"
+        return f"calling the outage on {wait.item_id} mitigated"
     return _NOUNS[wait.kind]
 
 
@@ -360,60 +302,14 @@ def _outcome_suffix(outcome: Outcome, detail: str | None) -> str:
     return f" — *{outcome.value.replace('_', ' ')}*: {detail or 'no reason given'}"
 
 
-def _detail(title: str, items: Sequence[H], line_of: Callable[[H], str], none: str) -> str:
-    """A summary's thread reply for one kind: a line an item (with its outcome), or `none`."""
-    lines = [line_of(item) + _outcome_suffix(item.outcome, item.detail) for item in items] or [none]
-    return "\n".join([f"{title} ({len(items)})", *_bounded(lines, len(items))])
+def details(progress: HandoverProgress) -> list[str]:
+    """The summary's thread replies, one a kind: a line an item (with its outcome), or none."""
+    return [detail(kind, getattr(progress, kind.field)) for kind in ITEM_KINDS]
 
 
-def incidents_detail(items: Sequence[IncidentHandover]) -> str:
-    def line_of(item: IncidentHandover) -> str:
-        incident = item.incident
-        line = f"• <{incident.html_url}|#{incident.number} {incident.title}>"
-        if item.rescanned:
-            line += " _(picked up by the re-scan)_"
-        if item.kept:
-            line += f" _(shared: {', '.join(item.kept)} {_stay(item.kept)} assigned)_"
-        if item.status is not None:
-            line += (
-                f"\n   hypothesis: {item.status.hypothesis}"
-                f"\n   last action: {item.status.last_action}"
-                f"\n   next action: {item.status.next_action}"
-            )
-        if item.acknowledged is not None:
-            line += f"\n   acknowledged by {item.acknowledged.by} at {format_time(item.acknowledged.at)}"
-        return line
-
-    return _detail("*Incidents*", items, line_of, "No open incidents on the platform-ops services.")
-
-
-def tickets_detail(items: Sequence[TicketHandover]) -> str:
-    def line_of(item: TicketHandover) -> str:
-        ticket = item.ticket
-        line = f"• {ticket.id} {ticket.subject} ({ticket.customer}) — {action_of(item)}"
-        if item.engineering_issue:
-            line += f", engineering issue {item.engineering_issue}"
-        if item.sessions_ended:
-            line += f", impersonation ended: {', '.join(item.sessions_ended)}"
-        return line
-
-    return _detail("*Pinned tickets*", items, line_of, "No pinned tickets.")
-
-
-def rollouts_detail(items: Sequence[RolloutHandover]) -> str:
-    def line_of(item: RolloutHandover) -> str:
-        rollout = item.rollout
-        line = f"• {rollout.flag} ({rollout.state.value})"
-        if item.annotation is not None:
-            line += (
-                f" — at {item.annotation.ramp_percent:g}%, error rate "
-                f"{error_rate(item.annotation.error_rate)}, next: {item.annotation.next_step}"
-            )
-        if item.owned is not None:
-            line += f"; owned by {item.owned.by}"
-        return line
-
-    return _detail("*Rollouts in flight*", items, line_of, "No rollouts ramping or paused.")
+def detail(kind: ItemKind, items: Sequence[ItemHandover]) -> str:
+    lines = [item.line() + _outcome_suffix(item.outcome, item.detail) for item in items] or [kind.none]
+    return "\n".join([f"*{kind.title}* ({len(items)})", *_bounded(lines, len(items))])
 
 
 def in_replies(detail: str, limit: int = REPLY_CHARACTERS) -> list[str]:
@@ -555,13 +451,7 @@ def cancelled_text(progress: HandoverProgress) -> str:
         f"Handed over: {moved}.",
     ]
     untouched = [
-        f"• {label}"
-        for label, outcome in (
-            [(f"incident #{i.incident.number} {i.incident.title}", i.outcome) for i in progress.incidents]
-            + [(f"ticket {t.ticket.id} {t.ticket.subject}", t.outcome) for t in progress.tickets]
-            + [(f"rollout {r.rollout.flag}", r.outcome) for r in progress.rollouts]
-        )
-        if outcome is Outcome.NOT_HANDED_OVER
+        f"• {item.label}" for item in progress.all_items() if item.outcome is Outcome.NOT_HANDED_OVER
     ]
     if untouched:
         lines += [

@@ -9,12 +9,15 @@ are the same records.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from handover.text import by_at, error_rate, plural, stay
 
 PLANNED_MINIMUM_OVERLAP = timedelta(hours=2)
 MAXIMUM_OVERLAP = timedelta(days=7)
@@ -533,12 +536,29 @@ class ItemResult(Model):
     """Incidents: the co-assignees who stay assigned beside incoming (names)."""
 
 
+Owed = tuple[InputKind, str, str | None, datetime]
+"""An input an item waits for: its kind, who owes it (email), the item's id, since when."""
+
+
+@dataclass(frozen=True)
+class Owing:
+    """What an item needs to say what it is owed: who the two admins are, when the inventory
+    listed it, and whether the outgoing admin can answer (not in an emergency)."""
+
+    outgoing: str
+    incoming: str
+    listed: datetime
+    from_outgoing: bool
+
+
 class ItemHandover(Model):
     """What every item of a handover carries (incidents, tickets and rollouts; ITEM_KINDS): where
-    it stands, and how it ended."""
+    it stands, how it ended, what it is owed and how it reads. A kind of item declares these
+    once, here, and the counting, the reminders, the messages, the report and the status work
+    every kind alike."""
 
     kind: ClassVar[str]
-    """Its row in ITEM_KINDS: `incident`, `ticket`, `rollout`."""
+    """Its row in ITEM_KINDS, and the field naming what was listed: `incident`, `ticket`, `rollout`."""
     stage: str
     outcome: Outcome = Outcome.PENDING
     detail: str | None = None
@@ -546,7 +566,41 @@ class ItemHandover(Model):
     @property
     def listed(self) -> Incident | Ticket | Rollout:
         """What the listing returned for the item."""
-        raise NotImplementedError
+        return getattr(self, self.kind)
+
+    def owed(self, owing: Owing) -> Iterator[Owed]:
+        """The inputs this pending item waits for, in the order they are given."""
+        return iter(())
+
+    def cut_short(self) -> None:
+        """A cancel or a failure: what the item got to before the handover stopped."""
+
+    @property
+    def what(self) -> str:
+        """The item in a row of the status and the console: `#4012 checkout latency`."""
+        return self.listed.id
+
+    @property
+    def label(self) -> str:
+        """The item in a sentence: `incident #4012 checkout latency`."""
+        return f"{self.kind} {self.listed.id}"
+
+    def line(self) -> str:
+        """Its line in the summary's thread (the outcome follows it)."""
+        return f"• {self.what}"
+
+    @property
+    def outcome_text(self) -> str:
+        """`handed over`, `skipped: solved: nothing to hand over`: the report's words."""
+        return self.outcome.value.replace("_", " ") + (f": {self.detail}" if self.detail else "")
+
+    def cells(self, outgoing: Admin | None) -> list[str | None]:
+        """Its row in the report, under its kind's columns (ITEM_KINDS)."""
+        return [self.what, self.outcome_text]
+
+
+def _by_at(done: Done | None) -> str | None:
+    return by_at(done.by, done.at) if done else None
 
 
 class IncidentHandover(ItemHandover):
@@ -568,6 +622,68 @@ class IncidentHandover(ItemHandover):
     @property
     def listed(self) -> Incident:
         return self.incident
+
+    def owed(self, owing: Owing) -> Iterator[Owed]:
+        found = self.found_at or owing.listed  # (a re-scanned incident is owed from when it was found)
+        if self.status_given is None and owing.from_outgoing:
+            yield InputKind.STATUS, owing.outgoing, self.incident.id, found
+        elif self.acknowledged is None:
+            since = self.status_given.at if self.status_given else found
+            yield InputKind.INCIDENT_ACK, owing.incoming, self.incident.id, since
+
+    def cut_short(self) -> None:
+        if self.reassigned is not None:
+            self.outcome = Outcome.HANDED_OVER
+            self.detail = "reassigned with its note; not acknowledged"
+
+    def shared_with(self, outgoing: Admin | None) -> list[str]:
+        """Who shares the incident with the outgoing admin and stays assigned beside incoming: as
+        PagerDuty had it when reassigned, else as listed."""
+        if self.kept or self.reassigned is not None:
+            return list(self.kept)
+        return [a.name for a in self.incident.co_assignees(outgoing.pagerduty_id if outgoing else "")]
+
+    @property
+    def what(self) -> str:
+        return f"#{self.incident.number} {self.incident.title}"
+
+    @property
+    def label(self) -> str:
+        return f"incident {self.what}"
+
+    def line(self) -> str:
+        incident = self.incident
+        line = f"• <{incident.html_url}|#{incident.number} {incident.title}>"
+        if self.rescanned:
+            line += " _(picked up by the re-scan)_"
+        if self.kept:
+            line += f" _(shared: {', '.join(self.kept)} {stay(self.kept)} assigned)_"
+        if self.status is not None:
+            line += (
+                f"\n   hypothesis: {self.status.hypothesis}"
+                f"\n   last action: {self.status.last_action}"
+                f"\n   next action: {self.status.next_action}"
+            )
+        if self.acknowledged is not None:
+            line += f"\n   acknowledged by {by_at(self.acknowledged.by, self.acknowledged.at)}"
+        return line
+
+    def cells(self, outgoing: Admin | None) -> list[str | None]:
+        status = (
+            f"Hypothesis: {self.status.hypothesis} Last: {self.status.last_action} "
+            f"Next: {self.status.next_action}"
+            if self.status
+            else None
+        )
+        return [
+            f"{self.what} ({self.incident.id})",
+            self.outcome_text,
+            status,
+            self.note_id,
+            _by_at(self.reassigned),
+            _by_at(self.acknowledged),
+            ", ".join(self.shared_with(outgoing)),
+        ]
 
 
 class TicketAction(StrEnum):
@@ -592,6 +708,46 @@ class TicketHandover(ItemHandover):
     def listed(self) -> Ticket:
         return self.ticket
 
+    def owed(self, owing: Owing) -> Iterator[Owed]:
+        if (
+            owing.from_outgoing
+            and self.action is TicketAction.LINK_ENGINEERING_ISSUE
+            and self.engineering_issue is None
+        ):
+            yield InputKind.ENGINEERING_LINK, owing.outgoing, self.ticket.id, owing.listed
+
+    @property
+    def action_taken(self) -> str:
+        """What handing the ticket over takes; nothing for one the listing had no business returning."""
+        return "left alone" if self.ticket.left_alone is not None else self.action.value
+
+    @property
+    def what(self) -> str:
+        return f"{self.ticket.subject} [{self.action_taken}]"
+
+    @property
+    def label(self) -> str:
+        return f"ticket {self.ticket.id} {self.ticket.subject}"
+
+    def line(self) -> str:
+        ticket = self.ticket
+        line = f"• {ticket.id} {ticket.subject} ({ticket.customer}) — {self.action_taken}"
+        if self.engineering_issue:
+            line += f", engineering issue {self.engineering_issue}"
+        if self.sessions_ended:
+            line += f", impersonation ended: {', '.join(self.sessions_ended)}"
+        return line
+
+    def cells(self, outgoing: Admin | None) -> list[str | None]:
+        return [
+            f"{self.ticket.id} {self.ticket.subject}",
+            self.action_taken,
+            self.outcome_text,
+            ", ".join(self.sessions_ended),
+            self.engineering_issue,
+            _by_at(self.reassigned),
+        ]
+
 
 class RolloutHandover(ItemHandover):
     kind = "rollout"
@@ -605,6 +761,53 @@ class RolloutHandover(ItemHandover):
     @property
     def listed(self) -> Rollout:
         return self.rollout
+
+    def owed(self, owing: Owing) -> Iterator[Owed]:
+        if self.annotated is None:
+            if owing.from_outgoing:
+                yield InputKind.ROLLOUT_ANNOTATION, owing.outgoing, self.rollout.id, owing.listed
+        elif self.owned is None:
+            yield InputKind.ROLLOUT_OWNERSHIP, owing.incoming, self.rollout.id, self.annotated.at
+
+    def cut_short(self) -> None:
+        if self.annotation_id is not None:
+            self.outcome = Outcome.NOT_HANDED_OVER
+            self.detail = "annotated, but ownership was not transferred"
+            self.stage = "annotated, not transferred"
+
+    @property
+    def what(self) -> str:
+        return f"{self.rollout.flag} ({self.rollout.state.value})"
+
+    @property
+    def label(self) -> str:
+        return f"rollout {self.rollout.flag}"
+
+    def line(self) -> str:
+        line = f"• {self.what}"
+        if self.annotation is not None:
+            line += (
+                f" — at {self.annotation.ramp_percent:g}%, error rate "
+                f"{error_rate(self.annotation.error_rate)}, next: {self.annotation.next_step}"
+            )
+        if self.owned is not None:
+            line += f"; owned by {self.owned.by}"
+        return line
+
+    def cells(self, outgoing: Admin | None) -> list[str | None]:
+        annotation = (
+            f"{self.annotation.ramp_percent:g}% ramp, error rate {error_rate(self.annotation.error_rate)}, "
+            f"next: {self.annotation.next_step}"
+            if self.annotation
+            else None
+        )
+        return [
+            f"{self.rollout.flag} ({self.rollout.id}, {self.rollout.state.value})",
+            self.outcome_text,
+            annotation,
+            _by_at(self.annotated),
+            _by_at(self.owned),
+        ]
 
 
 class Summary(Model):
@@ -709,13 +912,95 @@ class Phase(StrEnum):
         return self in (Phase.COMPLETED, Phase.CANCELLED, Phase.FAILED)
 
 
-ITEM_KINDS: tuple[tuple[type[ItemHandover], str], ...] = (
-    (IncidentHandover, "incidents"),
-    (TicketHandover, "tickets"),
-    (RolloutHandover, "rollouts"),
+@dataclass(frozen=True)
+class ItemKind:
+    """One kind of item a handover moves, declared once: its model (which says what each item is
+    owed and how it reads), its list in the progress, how the messages and the report name the
+    kind, and the read-only activity that lists what the outgoing admin owns of it."""
+
+    model: type[ItemHandover]
+    field: str
+    """Its list in `HandoverProgress` (and in the report's JSON): `incidents`."""
+    title: str
+    """Its section of the report and its reply in the summary's thread: `Pinned tickets`."""
+    counted: Callable[[int], str]
+    """How the to-do counts what was found: `3 open incidents`, `1 rollout in flight`."""
+    none: str
+    """The summary's thread reply when there were none."""
+    columns: tuple[str, ...]
+    """The report's table: the headings of `model.cells`."""
+    owes: dict[InputKind, str]
+    """The inputs its items wait for, each with its noun in the reminders and the to-do."""
+    about: Callable[[Any, str], str]
+    """A reminder's words for one item (or its id, if the item is not found): `for ticket T-1`."""
+    listing: str
+    """The activity listing outgoing's (workflows/lookups.py): `list_rollouts_in_flight`."""
+    listed_by: str = "email"
+    """The outgoing admin's field it is given: `email`, or `pagerduty_id`."""
+    patch: str | None = None
+    """For a kind added while handovers run: the `workflow.patched` id that guards its listing."""
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    @property
+    def noun(self) -> str:
+        return self.kind.replace("_", " ")
+
+
+def _about_incident(item: IncidentHandover | None, item_id: str) -> str:
+    return f"for incident {item.what if item else item_id}"
+
+
+ITEM_KINDS: tuple[ItemKind, ...] = (
+    ItemKind(
+        IncidentHandover,
+        "incidents",
+        title="Incidents",
+        counted=lambda n: plural(n, "open incident"),
+        none="No open incidents on the platform-ops services.",
+        columns=(
+            "Incident",
+            "Outcome",
+            "Status paragraph",
+            "Note",
+            "Reassigned",
+            "Acknowledged",
+            "Shared with (kept)",
+        ),
+        owes={InputKind.STATUS: "status paragraph", InputKind.INCIDENT_ACK: "incident acknowledgement"},
+        about=_about_incident,
+        listing="list_open_incidents",
+        listed_by="pagerduty_id",
+    ),
+    ItemKind(
+        TicketHandover,
+        "tickets",
+        title="Pinned tickets",
+        counted=lambda n: plural(n, "pinned ticket"),
+        none="No pinned tickets.",
+        columns=("Ticket", "Action", "Outcome", "Sessions ended", "Engineering issue", "Reassigned"),
+        owes={InputKind.ENGINEERING_LINK: "engineering issue"},
+        about=lambda item, item_id: f"for ticket {item_id}",
+        listing="list_pinned_tickets",
+    ),
+    ItemKind(
+        RolloutHandover,
+        "rollouts",
+        title="Rollouts in flight",
+        counted=lambda n: plural(n, "rollout") + " in flight",
+        none="No rollouts ramping or paused.",
+        columns=("Rollout", "Outcome", "Annotation", "Annotated", "Owned by incoming"),
+        owes={
+            InputKind.ROLLOUT_ANNOTATION: "rollout annotation",
+            InputKind.ROLLOUT_OWNERSHIP: "rollout ownership",
+        },
+        about=lambda item, item_id: f"of {item.rollout.flag if item else item_id}",
+        listing="list_rollouts_in_flight",
+    ),
 )
-"""The kinds of item a handover moves, in the runbook's order: the model (its `kind` names it),
-and its field in progress."""
+"""The kinds of item a handover moves, in the runbook's order. Adding one: docs/architecture.md."""
 
 
 class HandoverProgress(Model):
@@ -770,7 +1055,7 @@ class HandoverProgress(Model):
 
     def items(self) -> list[tuple[str, list[ItemHandover]]]:
         """Every item, by kind, in ITEM_KINDS' order: `[("incident", [...]), ("ticket", ...), ...]`."""
-        return [(model.kind, getattr(self, field)) for model, field in ITEM_KINDS]
+        return [(kind.kind, getattr(self, kind.field)) for kind in ITEM_KINDS]
 
     def all_items(self) -> list[ItemHandover]:
         return [item for _, items in self.items() for item in items]

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from handover.messages import action_of, error_rate, format_time, shared_with
-from handover.models import Done, HandoverProgress, HandoverReport, Outcome
+from handover.models import ITEM_KINDS, Done, HandoverProgress, HandoverReport
+from handover.text import by_at, format_time
 
 
 def _done(done: Done | None) -> str:
-    return f"{done.by} at {format_time(done.at)}" if done else "—"
+    return by_at(done.by, done.at) if done else "—"
 
 
 def _cell(text: str | None) -> str:
     return (text or "—").replace("|", "\\|").replace("\n", " ")
-
-
-def _outcome(outcome: Outcome, detail: str | None) -> str:
-    return outcome.value.replace("_", " ") + (f": {detail}" if detail else "")
 
 
 def to_markdown(report: HandoverProgress) -> str:
@@ -72,58 +68,18 @@ def to_markdown(report: HandoverProgress) -> str:
         lines.append(f"- **Cancelled** by {cancel.by} at {format_time(cancel.at)}: {cancel.reason}")
     if report.error:
         lines.append(f"- **Failed:** {report.error}")
-    lines += [
-        "",
-        f"## Incidents ({len(report.incidents)})",
-        "",
-        "| Incident | Outcome | Status paragraph | Note | Reassigned | Acknowledged | Shared with (kept) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for item in report.incidents:
-        status = (
-            f"Hypothesis: {item.status.hypothesis} Last: {item.status.last_action} "
-            f"Next: {item.status.next_action}"
-            if item.status
-            else None
-        )
-        lines.append(
-            f"| #{item.incident.number} {_cell(item.incident.title)} ({item.incident.id}) "
-            f"| {_cell(_outcome(item.outcome, item.detail))} | {_cell(status)} "
-            f"| {_cell(item.note_id)} | {_done(item.reassigned)} | {_done(item.acknowledged)} "
-            f"| {_cell(', '.join(shared_with(item, report.outgoing)))} |"
-        )
-    lines += [
-        "",
-        f"## Pinned tickets ({len(report.tickets)})",
-        "",
-        "| Ticket | Action | Outcome | Sessions ended | Engineering issue | Reassigned |",
-        "|---|---|---|---|---|---|",
-    ]
-    for item in report.tickets:
-        lines.append(
-            f"| {item.ticket.id} {_cell(item.ticket.subject)} | {action_of(item)} "
-            f"| {_cell(_outcome(item.outcome, item.detail))} | {_cell(', '.join(item.sessions_ended))} "
-            f"| {_cell(item.engineering_issue)} | {_done(item.reassigned)} |"
-        )
-    lines += [
-        "",
-        f"## Rollouts in flight ({len(report.rollouts)})",
-        "",
-        "| Rollout | Outcome | Annotation | Annotated | Owned by incoming |",
-        "|---|---|---|---|---|",
-    ]
-    for item in report.rollouts:
-        annotation = (
-            f"{item.annotation.ramp_percent:g}% ramp, error rate {error_rate(item.annotation.error_rate)}, "
-            f"next: {item.annotation.next_step}"
-            if item.annotation
-            else None
-        )
-        lines.append(
-            f"| {item.rollout.flag} ({item.rollout.id}, {item.rollout.state.value}) "
-            f"| {_cell(_outcome(item.outcome, item.detail))} | {_cell(annotation)} "
-            f"| {_done(item.annotated)} | {_done(item.owned)} |"
-        )
+    for kind in ITEM_KINDS:
+        items = getattr(report, kind.field)
+        lines += [
+            "",
+            f"## {kind.title} ({len(items)})",
+            "",
+            "| " + " | ".join(kind.columns) + " |",
+            "|" + "---|" * len(kind.columns),
+        ]
+        lines += [
+            "| " + " | ".join(_cell(cell) for cell in item.cells(report.outgoing)) + " |" for item in items
+        ]
     lines += ["", "## Summary", ""]
     if report.summary:
         lines += [

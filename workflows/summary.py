@@ -49,11 +49,7 @@ async def post_summary(handover: HandoverState) -> None:
         tickets=moved["ticket"],
         rollouts=moved["rollout"],
     )
-    details = [
-        messages.incidents_detail(progress.incidents),
-        messages.tickets_detail(progress.tickets),
-        messages.rollouts_detail(progress.rollouts),
-    ]
+    details = messages.details(progress)
     if progress.on_call is not None and not progress.on_call.on_call:
         details.append(messages.on_call_warning(progress))
     if progress.digest is not None:

@@ -36,15 +36,9 @@ async def wind_down(handover: HandoverState, failure: str | None = None) -> None
     else:
         assert progress.cancelled is not None
         why = f"cancelled by {progress.cancelled.by} before it was handed over"
-    for incident in progress.incidents:
-        if incident.outcome is Outcome.PENDING and incident.reassigned is not None:
-            incident.outcome = Outcome.HANDED_OVER
-            incident.detail = "reassigned with its note; not acknowledged"
-    for rollout in progress.rollouts:
-        if rollout.outcome is Outcome.PENDING and rollout.annotation_id is not None:
-            rollout.outcome = Outcome.NOT_HANDED_OVER
-            rollout.detail = "annotated, but ownership was not transferred"
-            rollout.stage = "annotated, not transferred"
+    for item in progress.all_items():
+        if item.outcome is Outcome.PENDING:
+            item.cut_short()  # an incident reassigned is handed over; a rollout annotated is not
     for item in progress.all_items():
         if item.outcome is Outcome.PENDING:
             item.outcome = Outcome.NOT_HANDED_OVER

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from handover import messages
 from handover.models import (
+    ITEM_KINDS,
     Cancellation,
     Done,
     EmergencyReason,
@@ -23,6 +24,8 @@ from handover.models import (
 )
 from handover.settings import Settings
 from tests.handover.examples import ALICE, BOB, INCIDENT, NOW, ticket
+
+INCIDENTS = ITEM_KINDS[0]
 
 
 def progress(**request) -> HandoverProgress:
@@ -112,7 +115,7 @@ def test_plan_waits_by_person_and_variant():
 
 def test_long_lists_are_cut_in_slack_not_in_the_report():
     items = [IncidentHandover(incident=INCIDENT.model_copy(update={"id": f"Q{n}"})) for n in range(100)]
-    text = messages.incidents_detail(items)
+    text = messages.detail(INCIDENTS, items)
     assert text.count("\n• ") == messages.LIST_LIMIT and "and 60 more" in text
 
 
@@ -171,7 +174,7 @@ def blocks(detail: str) -> list[str]:
 
 
 def test_a_300_incident_storm_is_posted_in_readable_replies():
-    detail = messages.incidents_detail(storm_items(300))
+    detail = messages.detail(INCIDENTS, storm_items(300))
     assert len(detail) > 4 * messages.REPLY_CHARACTERS, "one wall of a message, as it was"
     replies = messages.in_replies(detail)
     assert len(replies) > 1 and all(len(reply) <= messages.REPLY_CHARACTERS for reply in replies)
@@ -189,7 +192,7 @@ def test_a_300_incident_storm_is_posted_in_readable_replies():
 
 
 def test_a_short_detail_is_one_reply_as_it_was():
-    detail = messages.incidents_detail(storm_items(3))
+    detail = messages.detail(INCIDENTS, storm_items(3))
     assert messages.in_replies(detail) == [detail] and detail.startswith("*Incidents* (3)\n")
 
 
@@ -247,7 +250,7 @@ def test_a_teams_own_scenario_gets_tokens_and_suggestions_for_its_own_admins(tmp
 
 
 def test_a_left_alone_ticket_has_no_action_and_outcomes_carry_their_reason():
-    from handover.messages import action_of, outcome_of
+    from handover.messages import outcome_of
 
     closed = ticket(
         TicketState.SOLVED, "KT-4", assignee="zoe@kestrel.io", left_alone="solved: nothing to hand over"
@@ -258,7 +261,7 @@ def test_a_left_alone_ticket_has_no_action_and_outcomes_carry_their_reason():
         outcome=Outcome.SKIPPED,
         detail="solved: nothing to hand over; left alone",
     )
-    assert action_of(item) == "left alone"
+    assert item.action_taken == "left alone"
     assert outcome_of(item) == "skipped: solved: nothing to hand over; left alone"
     assert (
         outcome_of(item.model_copy(update={"outcome": Outcome.HANDED_OVER, "detail": None})) == "handed_over"
