@@ -7,7 +7,9 @@ so that a plan shows exactly what a handover would find.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -18,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.platform import PinnedTickets, PlatformActivities
     from activities.slack import SlackActivities
     from handover.errors import NotAllowed, NotSetUp, UnknownAdmin, UnknownItem
-    from handover.models import Admin, Incident, Model, Rollout
+    from handover.models import ITEM_KINDS, Admin, Incident, ItemKind, Rollout
 
 LOOKUP = dict(
     start_to_close_timeout=timedelta(minutes=2),
@@ -32,10 +34,33 @@ SLACK_CHECKS_PATCH = "slack-checks-at-step-0"
 and refused an admin Slack does not know replay without either."""
 
 
-class Inventory(Model):
-    incidents: list[Incident]
-    pinned: PinnedTickets
-    rollouts: list[Rollout]
+@dataclass
+class Inventory:
+    """What the listings returned, by kind (ITEM_KINDS' fields): for pinned tickets, the tickets
+    with outgoing's open impersonation sessions; for the rest, a list of what was listed."""
+
+    found: dict[str, Any]
+
+    @property
+    def incidents(self) -> list[Incident]:
+        return self.found["incidents"]
+
+    @property
+    def pinned(self) -> PinnedTickets:
+        return self.found["tickets"]
+
+    @property
+    def rollouts(self) -> list[Rollout]:
+        return self.found["rollouts"]
+
+
+LISTED_BY = (PagerDutyActivities, PlatformActivities)
+"""Where the kinds' listing activities are (`ItemKind.listing` names a method of one of them)."""
+
+
+def listing(kind: ItemKind) -> Any:
+    """The activity method that lists outgoing's items of this kind."""
+    return next(getattr(c, kind.listing) for c in LISTED_BY if hasattr(c, kind.listing))
 
 
 async def resolve_admin(email: str) -> Admin:
@@ -90,14 +115,14 @@ async def major_incident(incident_id: str) -> Incident:
 
 
 async def take_inventory(outgoing: Admin) -> Inventory:
-    """Steps 2-4, the listing part: open incidents, pinned tickets with sessions, rollouts in flight."""
-    incidents, pinned, rollouts = await asyncio.gather(
-        workflow.execute_activity_method(
-            PagerDutyActivities.list_open_incidents, outgoing.pagerduty_id, **LOOKUP
-        ),
-        workflow.execute_activity_method(PlatformActivities.list_pinned_tickets, outgoing.email, **LOOKUP),
-        workflow.execute_activity_method(
-            PlatformActivities.list_rollouts_in_flight, outgoing.email, **LOOKUP
-        ),
+    """Steps 2-4, the listing part: what outgoing owns of every kind (ITEM_KINDS), listed side by
+    side: open incidents, pinned tickets with sessions, rollouts in flight. A kind added while
+    handovers run is listed only by those that reach its patch."""
+    kinds = [kind for kind in ITEM_KINDS if kind.patch is None or workflow.patched(kind.patch)]
+    found = await asyncio.gather(
+        *(
+            workflow.execute_activity_method(listing(kind), getattr(outgoing, kind.listed_by), **LOOKUP)
+            for kind in kinds
+        )
     )
-    return Inventory(incidents=incidents, pinned=pinned, rollouts=rollouts)
+    return Inventory(dict(zip((kind.field for kind in kinds), found, strict=True)))

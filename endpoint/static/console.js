@@ -44,6 +44,28 @@
     reportUrl: null,
   };
 
+  // The item kinds and the human inputs as the service declares them (GET /console/declarations,
+  // loaded at start). A kind or an input with no hand-made row or card below still gets a plain
+  // one from its declaration; `?plain` in the address shows every one that way.
+  const declared = {
+    kinds: [
+      { field: "incidents", kind: "incident", noun: "incident", title: "Incidents" },
+      { field: "tickets", kind: "ticket", noun: "ticket", title: "Pinned tickets" },
+      { field: "rollouts", kind: "rollout", noun: "rollout", title: "Rollouts in flight" },
+    ],
+    inputs: [],
+  };
+  const PLAIN = new URLSearchParams(window.location.search).has("plain");
+
+  async function loadDeclarations() {
+    try {
+      const answer = await fetch("/console/declarations", { headers: { Accept: "application/json" } });
+      if (answer.ok) Object.assign(declared, await answer.json());
+    } catch {
+      // The built-in kinds above; inputs without a hand-made card wait for a reload.
+    }
+  }
+
   const $ = (id) => document.getElementById(id);
   let uidCounter = 0;
   const uid = (prefix) => `${prefix}-${++uidCounter}`;
@@ -394,10 +416,8 @@
     $("handover").hidden = true;
     say($("handover-status"), null, "");
     say($("todo-status"), null, "");
-    for (const id of ["phase", "people", "variant", "overlap-left", "count-incidents", "count-tickets"]) {
-      $(id).textContent = "";
-    }
-    $("count-rollouts").textContent = "";
+    for (const id of ["phase", "people", "variant", "overlap-left"]) $(id).textContent = "";
+    for (const kind of declared.kinds) counter(kind).textContent = "";
     $("summary-state").textContent = "";
     $("todo-empty").hidden = false;
     if (state.reportUrl) URL.revokeObjectURL(state.reportUrl);
@@ -463,13 +483,10 @@
     if (request.demo) variant.push("DEMO");
     $("variant").textContent = variant.join(" · ");
     tick();
-    for (const [step, items] of [
-      ["incidents", progress.incidents],
-      ["tickets", progress.tickets],
-      ["rollouts", progress.rollouts],
-    ]) {
+    for (const kind of declared.kinds) {
+      const items = progress[kind.field] ?? [];
       const handed = items.filter((item) => item.outcome === "handed_over").length;
-      const node = $(`count-${step}`);
+      const node = counter(kind);
       node.textContent =
         progress.inventory_at || items.length ? `${handed} of ${items.length} handed over` : "not listed yet";
       node.dataset.handed = String(handed);
@@ -482,6 +499,21 @@
     renderDigest(progress);
     $("cancel-box").hidden = ended || (role === "observer" && state.me.kind !== "service");
     if (ended) loadReport(progress);
+  }
+
+  // Each kind's count in the facts: the page has the runbook's three; a kind added later gets one.
+  function counter(kind) {
+    const id = `count-${kind.field}`;
+    if (!$(id)) {
+      const node = h("dd", { "data-testid": id, id });
+      $("summary-state").parentNode.before(h("div", {}, h("dt", {}, capitalized(kind.field)), node));
+    }
+    return $(id);
+  }
+
+  function capitalized(text) {
+    const words = text.replaceAll("_", " ");
+    return words.charAt(0).toUpperCase() + words.slice(1);
   }
 
   function summaryState(progress) {
@@ -707,6 +739,48 @@
   }
 
   function buildCard(wait, progress) {
+    return (!PLAIN && handMadeCard(wait, progress)) || plainCard(wait, progress);
+  }
+
+  // An input with no hand-made card (or all, with ?plain): a plain form from its declaration.
+  function plainCard(wait, progress) {
+    const input = declared.inputs.find((each) => each.name === wait.kind);
+    if (!input || !input.in_console) return null;
+    const id = wait.item_id;
+    const kind = declared.kinds.find((each) => each.field === input.items);
+    const item = kind && id ? (progress[kind.field] ?? []).find((each) => (each[kind.kind] ?? {}).id === id) : null;
+    const fields = input.fields.map((f) => ({
+      spec: f,
+      ...field(f.label, f.name, {
+        required: f.required,
+        hint: f.hint,
+        maxlength: f.maxlength,
+        multiline: f.multiline,
+        rows: 2,
+        wide: f.multiline,
+        inputmode: f.number ? "decimal" : null,
+      }),
+    }));
+    const value = (f) => {
+      const text = f.input.value.trim();
+      if (text === "" && f.spec.nullable) return null;
+      return f.spec.number ? number(text) : text;
+    };
+    const about = id ? ` ${id}` : "";
+    return card({
+      testid: `${input.name}-form${id ? `-${id}` : ""}`,
+      title: `${input.summary}${about}`,
+      meta: item ? plainRow(kind, item).what || null : null,
+      intro: `From ${input.given_by}.`,
+      fields,
+      button: "Send",
+      label: `${input.summary}${about}`,
+      url: `${path("handovers", progress.handover_id)}/${input.route.replace("{item}", encodeURIComponent(id ?? ""))}`,
+      body: fields.length ? () => Object.fromEntries(fields.map((f) => [f.spec.name, value(f)])) : undefined,
+    });
+  }
+
+  function handMadeCard(wait, progress) {
     const id = wait.item_id;
     const base = path("handovers", progress.handover_id);
     const incident = progress.incidents.find((item) => item.incident.id === id);
@@ -976,37 +1050,38 @@
 
   // --- the items table ---------------------------------------------------------------------
 
+  // Rows made by hand for the runbook's kinds; any other kind (or all, with ?plain) gets a plain one.
+  const ROWS = {
+    incidents: (item) => ({
+      id: item.incident.id,
+      what: `#${item.incident.number} ${item.incident.title}`,
+      detail: item.detail ?? (item.rescanned ? "found by the re-scan" : ""),
+    }),
+    tickets: (item) => ({
+      id: item.ticket.id,
+      what: `${item.ticket.subject} (${item.action})`,
+      detail: item.detail ?? (item.engineering_issue ? `issue ${item.engineering_issue}` : ""),
+    }),
+    rollouts: (item) => ({
+      id: item.rollout.id,
+      what: `${item.rollout.flag} (${item.rollout.state}, ${item.rollout.ramp_percent}%)`,
+      detail: item.detail ?? "",
+    }),
+  };
+
+  function plainRow(kind, item) {
+    const listed = item[kind.kind] ?? {};
+    const what = listed.title ?? listed.name ?? listed.subject ?? listed.flag ?? "";
+    return { id: listed.id, what, detail: item.detail ?? "" };
+  }
+
   function itemRows(report) {
     const rows = [];
-    for (const item of report.incidents) {
-      rows.push({
-        kind: "Incident",
-        id: item.incident.id,
-        what: `#${item.incident.number} ${item.incident.title}`,
-        stage: item.stage,
-        outcome: item.outcome,
-        detail: item.detail ?? (item.rescanned ? "found by the re-scan" : ""),
-      });
-    }
-    for (const item of report.tickets) {
-      rows.push({
-        kind: "Ticket",
-        id: item.ticket.id,
-        what: `${item.ticket.subject} (${item.action})`,
-        stage: item.stage,
-        outcome: item.outcome,
-        detail: item.detail ?? (item.engineering_issue ? `issue ${item.engineering_issue}` : ""),
-      });
-    }
-    for (const item of report.rollouts) {
-      rows.push({
-        kind: "Rollout",
-        id: item.rollout.id,
-        what: `${item.rollout.flag} (${item.rollout.state}, ${item.rollout.ramp_percent}%)`,
-        stage: item.stage,
-        outcome: item.outcome,
-        detail: item.detail ?? "",
-      });
+    for (const kind of declared.kinds) {
+      const made = ROWS[kind.field] && !PLAIN ? ROWS[kind.field] : (item) => plainRow(kind, item);
+      for (const item of report[kind.field] ?? []) {
+        rows.push({ kind: capitalized(kind.noun), stage: item.stage, outcome: item.outcome, ...made(item) });
+      }
     }
     return rows;
   }
@@ -1115,10 +1190,11 @@
   }
 
   function renderReport(report) {
-    const counts = { incidents: 0, tickets: 0, rollouts: 0 };
-    for (const step of Object.keys(counts)) {
-      counts[step] = report[step].filter((item) => item.outcome === "handed_over").length;
-    }
+    const counts = declared.kinds.map((kind) => {
+      const items = report[kind.field] ?? [];
+      const handed = items.filter((item) => item.outcome === "handed_over").length;
+      return `${handed} of ${items.length} ${kind.field.replaceAll("_", " ")}`;
+    });
     const at = fmtTime(report.completed_at);
     let ending = `${report.phase} at ${at}`; // completed, cancelled or failed, as it ended
     if (report.cancelled) ending += ` by ${report.cancelled.by}: ${report.cancelled.reason}`;
@@ -1138,10 +1214,7 @@
         "p",
         { "data-testid": "report-counts" },
         h("strong", {}, "Handed over: "),
-        `${counts.incidents} of ${report.incidents.length} incidents, ` +
-          `${counts.tickets} of ${report.tickets.length} tickets, ` +
-          `${counts.rollouts} of ${report.rollouts.length} rollouts ` +
-          "(every item's outcome is in the items table below).",
+        `${counts.join(", ")} (every item's outcome is in the items table below).`,
       ),
     ];
     if (report.audit) {
@@ -1182,7 +1255,8 @@
 
   // --- wiring ------------------------------------------------------------------------------
 
-  document.addEventListener("DOMContentLoaded", () => {
+  document.addEventListener("DOMContentLoaded", async () => {
+    await loadDeclarations();
     $("sign-in-form").addEventListener("submit", (event) => {
       event.preventDefault();
       signIn($("token").value.trim());

@@ -352,6 +352,45 @@ async def test_an_unknown_error_rate_is_shown_and_sent_as_unknown(page, endpoint
     # (Whether the endpoint takes null is the model's: RolloutAnnotation.error_rate: float | None.)
 
 
+async def test_every_input_and_item_works_from_its_declaration_alone(page, endpoint, fresh_sandbox):
+    """`?plain`: the console as a kind or an input added later sees it, with no hand-made card
+    or row: each form is made from the input's declaration (GET /console/declarations), sends
+    what the endpoint takes, and the items table lists every kind."""
+    await start(endpoint)
+    listed = await inventory(endpoint.client, ID)
+    await page.goto(endpoint.url + "/?plain")
+    await sign_in(page, OUTGOING)
+    await expect(page.get_by_test_id("phase")).to_have_text("handing over", timeout=WAIT)
+    status = page.get_by_test_id(f"submit_status-form-{INCIDENTS[0]}")
+    await expect(status.locator("xpath=..")).to_contain_text("Outgoing: status paragraph", timeout=WAIT)
+    await expect(page.get_by_test_id("status-form-" + INCIDENTS[0])).to_have_count(0)  # none hand-made
+    await screenshot(page, "console-plain.png")
+    await status.get_by_label("Hypothesis").fill("WAL archive stalled")
+    await status.get_by_label("Last action").fill("freed 40 GB of old WAL")
+    await status.get_by_label("Next action").fill("fix the backup bucket key")
+    await give(page, status, f"Outgoing: status paragraph {INCIDENTS[0]}: Accepted (200)")
+
+    annotation = page.get_by_test_id("annotate_rollout-form-RO-302")
+    await annotation.get_by_label("Ramp percent").fill("50")
+    await annotation.get_by_label("Next step").fill("hold at 50% until the error rate is known")
+    async with page.expect_request(lambda r: r.url.endswith("/rollouts/RO-302/annotation")) as sent:
+        await give(page, annotation, "Outgoing: annotation RO-302: Accepted (200)")
+    assert (await sent.value).post_data_json == {
+        "ramp_percent": 50,
+        "error_rate": None,  # left blank, and the field may be null
+        "next_step": "hold at 50% until the error rate is known",
+    }
+    rows = page.locator("[data-testid=items-table] tbody tr")
+    await expect(rows).to_have_count(len(listed.all_items()), timeout=WAIT)
+    await expect(page.get_by_test_id(f"item-{INCIDENTS[0]}")).to_contain_text("Incident")
+    await expect(page.get_by_test_id("count-rollouts")).to_have_text("0 of 3 handed over")
+
+    async with endpoint.http(OUTGOING) as http:
+        answer = await http.get("/console/declarations")
+    kinds = [kind["field"] for kind in answer.json()["kinds"]]
+    assert kinds == ["incidents", "tickets", "rollouts"]
+
+
 async def test_what_people_typed_is_shown_as_text_never_as_markup(page, endpoint, fresh_sandbox):
     """A status paragraph with markup in it, as incoming sees it: the characters, no element made,
     no script run (the console writes text, and its Content-Security-Policy forbids inline script)."""

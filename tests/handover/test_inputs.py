@@ -9,6 +9,7 @@ import pytest
 from temporalio.workflow import _Definition
 
 import starter
+from endpoint.console import DECLARATIONS
 from endpoint.handovers import router
 from handover import inputs
 from handover.errors import AlreadyDone, NotAllowed, NotReady, UnknownItem
@@ -66,9 +67,20 @@ def test_the_cli_has_its_subcommand_and_sends_it(declared: Declared):
 
 @pytest.mark.parametrize("declared", INPUTS, ids=ids)
 def test_the_console_offers_it_where_declared(declared: Declared):
+    """A hand-made card, or the plain form console.js makes from the declaration (every field a
+    text or a number: GET /console/declarations); neither where the declaration says not."""
     tail = re.escape("/" + declared.route).replace(re.escape("{item}"), r"\$\{encodeURIComponent\(id\)\}")
-    offered = re.search(tail + "`", CONSOLE.read_text()) is not None
-    assert offered is declared.in_console, f"console.js: {declared.route} offered={offered}"
+    hand_made = re.search(tail + "`", CONSOLE.read_text()) is not None
+    served = next(each for each in DECLARATIONS["inputs"] if each["name"] == declared.name)
+    assert served["in_console"] is declared.in_console
+    if not declared.in_console:
+        assert not hand_made, f"console.js offers {declared.route}, declared not in the console"
+        return
+    schema = declared.body.model_json_schema() if declared.body else {"properties": {}}
+    for name, field in schema["properties"].items():
+        types = {field.get("type")} | {choice.get("type") for choice in field.get("anyOf", [])}
+        plain = types - {None} <= {"string", "number", "integer", "null"}
+        assert hand_made or plain, f"{declared.name}.{name} needs a hand-made card in console.js"
 
 
 # --- the checks and applies are plain functions --------------------------------------------------
