@@ -7,11 +7,12 @@ Pure functions of what the workflow knows; unit-tested in tests/handover/test_me
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from handover.decisions import ACKNOWLEDGE_SUMMARY_ACTION
+from handover.inputs import BY_KIND, Giver
 from handover.models import (
     ITEM_KINDS,
     Admin,
@@ -26,6 +27,7 @@ from handover.models import (
     ItemKind,
     Outcome,
     PendingInput,
+    PlannedTicket,
     StatusParagraph,
     TicketAction,
     UnclearThread,
@@ -479,27 +481,31 @@ def failed_text(progress: HandoverProgress) -> str:
 # --- the plan ------------------------------------------------------------------------------------
 
 
-def plan_waits(request: HandoverRequest, incidents: int, links: int, rollouts: int) -> list[str]:
-    """Every human input a handover will wait for, by person."""
+def plan_waits(request: HandoverRequest, owing: Mapping[str, int]) -> list[str]:
+    """Every human input a handover will wait for, by person. `owing`: per kind (its field), how
+    many of its items will wait for its inputs (each of them once: ItemKind.owes)."""
     waits = []
     if request.variant is Variant.MID_SHIFT:
         waits.append(
             f"{request.senior}: the outage called mitigated (or #{request.major_incident} resolving)"
         )
-    if request.variant is not Variant.EMERGENCY:
-        owed = [
-            _plural(incidents, "status paragraph"),
-            _plural(links, "engineering issue"),
-            _plural(rollouts, "rollout annotation"),
+
+    def owed(giver: Giver) -> list[str]:
+        return [
+            _plural(owing.get(kind.field, 0), noun)
+            for kind in ITEM_KINDS
+            for input_kind, noun in kind.owes.items()
+            if BY_KIND[input_kind].given_by is giver
         ]
-        waits.append(f"{request.outgoing}: {', '.join(owed)}")
-    owed = [
-        _plural(incidents, "incident acknowledgement"),
-        _plural(rollouts, "rollout ownership"),
-        ":+1: on the summary",
-    ]
-    waits.append(f"{request.incoming}: {', '.join(owed)}")
+
+    if request.variant is not Variant.EMERGENCY:
+        waits.append(f"{request.outgoing}: {', '.join(owed(Giver.OUTGOING))}")
+    waits.append(f"{request.incoming}: {', '.join([*owed(Giver.INCOMING), ':+1: on the summary'])}")
     return waits
+
+
+_PLANNED_BY_HAND = {"incidents", "tickets", "rollouts"}
+"""The runbook's kinds, whose plan lines are written out in `plan_text` (steps 2 to 4)."""
 
 
 def plan_text(plan: HandoverPlan) -> str:
@@ -547,9 +553,17 @@ def plan_text(plan: HandoverPlan) -> str:
         f"        {r.id}  {r.flag} ({r.state.value}, {r.ramp_percent:g}%, errors {error_rate(r.error_rate)})"
         for r in rollouts
     ]
-    left = [f"incident {i.id}: {i.left_alone}" for i in plan.incidents if i.left_alone is not None]
-    left += [f"ticket {t.ticket.id}: {t.ticket.left_alone}" for t in plan.tickets if t.ticket.left_alone]
-    left += [f"rollout {r.id}: {r.left_alone}" for r in plan.rollouts if r.left_alone is not None]
+    for kind in ITEM_KINDS:
+        if kind.field not in _PLANNED_BY_HAND:  # a kind with no lines of its own above
+            listed = [x for x in getattr(plan, kind.field, []) if x.left_alone is None]
+            lines.append(f"Then:   hand over {_plural(len(listed), kind.noun)}")
+            lines += [f"        {x.id}  {kind.model(**{kind.kind: x}).what}" for x in listed]
+    left = [
+        f"{kind.noun} {x.id}: {x.left_alone}"
+        for kind in ITEM_KINDS
+        for x in (p.ticket if isinstance(p, PlannedTicket) else p for p in getattr(plan, kind.field, []))
+        if x.left_alone is not None
+    ]
     if left:
         lines.append("Left alone (listed, but not the outgoing admin's to hand over):")
         lines += [f"        {what}" for what in left]

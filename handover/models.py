@@ -1099,8 +1099,8 @@ class HandoverReport(HandoverProgress):
 
     @property
     def counts(self) -> dict[str, int]:
+        """What was handed over, by kind: `{"incidents": 2, "tickets": 5, "rollouts": 3}`."""
         return {
-            "incidents": sum(i.outcome is Outcome.HANDED_OVER for i in self.incidents),
-            "tickets": sum(t.outcome is Outcome.HANDED_OVER for t in self.tickets),
-            "rollouts": sum(r.outcome is Outcome.HANDED_OVER for r in self.rollouts),
+            kind.field: sum(item.outcome is Outcome.HANDED_OVER for item in getattr(self, kind.field))
+            for kind in ITEM_KINDS
         }

@@ -50,14 +50,17 @@ class PlanWorkflow:
             )
             for ticket in found.pinned.tickets
         ]
-        links_needed = sum(
+        listed = {**found.found, "tickets": tickets}
+        # Per kind, how many of its items will wait for its inputs: of the tickets, those to link.
+        owing = {
+            field: sum(x.left_alone is None for x in xs) for field, xs in listed.items() if field != "tickets"
+        }
+        owing["tickets"] = sum(
             t.action is TicketAction.LINK_ENGINEERING_ISSUE
             and t.ticket.engineering_issue is None
             and t.ticket.left_alone is None
             for t in tickets
         )
-        incidents = sum(i.left_alone is None for i in found.incidents)
-        rollouts = sum(r.left_alone is None for r in found.rollouts)
         return HandoverPlan(
             request=request,
             outgoing=outgoing,
@@ -69,8 +72,6 @@ class PlanWorkflow:
             sessions_to_end_first=sorted(s.id for s in sessions)
             if decisions.acts_as_service(request)
             else [],
-            incidents=found.incidents,
-            tickets=tickets,
-            rollouts=found.rollouts,
-            waits_for=messages.plan_waits(request, incidents, links_needed, rollouts),
+            **listed,
+            waits_for=messages.plan_waits(request, owing),
         )

@@ -105,12 +105,14 @@ def test_cancel_notice_lists_what_moved_and_what_was_left():
 
 def test_plan_waits_by_person_and_variant():
     planned = HandoverRequest(outgoing=ALICE.email, incoming=BOB.email, requested_by="t")
-    assert messages.plan_waits(planned, 3, 1, 2) == [
+    assert messages.plan_waits(planned, {"incidents": 3, "tickets": 1, "rollouts": 2}) == [
         "alice@novalien.com: 3 status paragraphs, 1 engineering issue, 2 rollout annotations",
         "bob@novalien.com: 3 incident acknowledgements, 2 rollout ownerships, :+1: on the summary",
     ]
     emergency = planned.model_copy(update={"variant": Variant.EMERGENCY, "reason": "incapacitated"})
-    assert [w.split(":")[0] for w in messages.plan_waits(emergency, 3, 1, 2)] == ["bob@novalien.com"]
+    assert [
+        w.split(":")[0] for w in messages.plan_waits(emergency, {"incidents": 3, "tickets": 1, "rollouts": 2})
+    ] == ["bob@novalien.com"]
 
 
 def test_long_lists_are_cut_in_slack_not_in_the_report():
