@@ -564,8 +564,9 @@ class ItemHandover(Model):
     detail: str | None = None
 
     @property
-    def listed(self) -> Incident | Ticket | Rollout:
-        """What the listing returned for the item."""
+    def listed(self) -> Any:
+        """What the listing returned for the item (its field is named after the kind): an
+        `Incident`, a `Ticket`, a `Rollout`; each has an `id` and a `left_alone`."""
         return getattr(self, self.kind)
 
     def owed(self, owing: Owing) -> Iterator[Owed]:
@@ -618,10 +619,6 @@ class IncidentHandover(ItemHandover):
     """When the re-scan found it: its status paragraph is owed from then, not from the inventory."""
     kept: list[str] = []
     """Co-assignees who share the incident and stay assigned beside incoming (names)."""
-
-    @property
-    def listed(self) -> Incident:
-        return self.incident
 
     def owed(self, owing: Owing) -> Iterator[Owed]:
         found = self.found_at or owing.listed  # (a re-scanned incident is owed from when it was found)
@@ -704,10 +701,6 @@ class TicketHandover(ItemHandover):
     engineering_issue_given: Done | None = None
     reassigned: Done | None = None
 
-    @property
-    def listed(self) -> Ticket:
-        return self.ticket
-
     def owed(self, owing: Owing) -> Iterator[Owed]:
         if (
             owing.from_outgoing
@@ -757,10 +750,6 @@ class RolloutHandover(ItemHandover):
     annotated: Done | None = None
     annotation_id: str | None = None
     owned: Done | None = None
-
-    @property
-    def listed(self) -> Rollout:
-        return self.rollout
 
     def owed(self, owing: Owing) -> Iterator[Owed]:
         if self.annotated is None:
