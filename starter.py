@@ -223,7 +223,10 @@ def print_progress(p: HandoverProgress) -> None:
         )
     if p.error:
         out.print(f"[red]Failed:[/red] {e(p.error)}")
-    rows = [[item.kind, item.listed.id, item.what, item.stage, outcome_of(item)] for item in p.all_items()]
+    rows = [
+        [item.kind.replace("_", " "), item.listed.id, item.what, item.stage, outcome_of(item)]
+        for item in p.all_items()
+    ]
     print_table(["kind", "id", "what", "stage", "outcome"], rows, title="Items")
     if p.summary:
         ack = "waiting for :+1:"

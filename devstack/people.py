@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 from handover import inputs, service
 from handover.errors import HandoverError, NoWorker
 from handover.models import (
+    ITEM_KINDS,
     EngineeringLinkInput,
     HandoverProgress,
     HandoverReport,
@@ -52,9 +53,13 @@ class Role(Enum):
 
 
 BOTH = frozenset(Role)
+GIVERS = {Role.OUTGOING: inputs.Giver.OUTGOING, Role.INCOMING: inputs.Giver.INCOMING}
 KINDS = {
-    Role.OUTGOING: (InputKind.STATUS, InputKind.ENGINEERING_LINK, InputKind.ROLLOUT_ANNOTATION),
-    Role.INCOMING: (InputKind.INCIDENT_ACK, InputKind.ROLLOUT_OWNERSHIP, InputKind.SUMMARY_ACK),
+    role: tuple(
+        owed for kind in ITEM_KINDS for owed in kind.owes if inputs.BY_KIND[owed].given_by is GIVERS[role]
+    )
+    + ((InputKind.SUMMARY_ACK,) if role is Role.INCOMING else ())
+    for role in Role
 }
 """What each admin gives. The rest (a mitigation, a catch-up question, a cancel, the bulk inputs)
 the callers give themselves when their story needs it."""
@@ -147,7 +152,19 @@ def answer(
         return RolloutOwnershipInput(actor=incoming, rollout_id=item_id)
     if kind is InputKind.SUMMARY_ACK:
         return SummaryAckInput(actor=incoming)
+    if kind in KINDS[Role.OUTGOING] or kind in KINDS[Role.INCOMING]:
+        return plain_answer(inputs.BY_KIND[kind], item_id, progress)
     return None
+
+
+def plain_answer(declared: inputs.Declared, item_id: str, progress: HandoverProgress) -> HumanInput:
+    """An input of an item kind added later, with no words of its own above: each text its body
+    asks for names its item (`note for CR-7`). A body that wants more than text needs words here."""
+    request = progress.request
+    actor = request.outgoing if declared.given_by is inputs.Giver.OUTGOING else request.incoming
+    fields = declared.body.model_fields if declared.body else {}
+    texts = {name: f"{name.replace('_', ' ')} for {item_id}" for name in fields}
+    return declared.model(actor=actor, **({declared.item: item_id} if declared.item else {}), **texts)
 
 
 # --- when they say it -------------------------------------------------------------------------

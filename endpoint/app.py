@@ -25,14 +25,17 @@ from endpoint.auth import TokenStore
 from handover.access import Access
 from handover.codec import EncryptionCodec, UndecryptablePayload
 from handover.errors import HandoverError, invalid_fields
+from handover.models import ITEM_KINDS
 from handover.settings import Settings
 from handover.temporal import connect
 
 FORMS = {
     "handover_id": "a handover id (handover-<outgoing email>) or the outgoing admin's email",
-    "incident_id": "an incident id (letters, digits and . _ : - only)",
-    "ticket_id": "a ticket id (letters, digits and . _ : - only)",
-    "rollout_id": "a rollout id (letters, digits and . _ : - only)",
+    **{
+        f"{kind.kind}_id": f"{'an' if kind.noun[0] in 'aeiou' else 'a'} {kind.noun} id "
+        "(letters, digits and . _ : - only)"
+        for kind in ITEM_KINDS
+    },
 }
 """What each path parameter must be, said instead of its pattern."""
 

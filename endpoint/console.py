@@ -47,7 +47,10 @@ def _field(name: str, schema: dict[str, Any], required: list[str]) -> dict[str, 
 
 
 def _declarations() -> dict[str, Any]:
-    kinds = [{"field": k.field, "kind": k.kind, "noun": k.noun, "title": k.title} for k in ITEM_KINDS]
+    kinds = [
+        {"field": k.field, "kind": k.kind, "noun": k.noun, "title": k.title, "optional": k.patch is not None}
+        for k in ITEM_KINDS
+    ]
     declared = []
     for each in INPUTS:
         schema = each.body.model_json_schema() if each.body else {"properties": {}}

@@ -23,6 +23,7 @@ from handover.access import Access
 from handover.errors import AlreadyDone, AlreadyRunning, HandoverError, NotReady, NoWorker, UnknownHandover
 from handover.inputs import Declared, Giver
 from handover.models import (
+    ITEM_KINDS,
     HandoverProgress,
     HandoverReport,
     HandoverRequest,
@@ -40,8 +41,13 @@ HandoverId = Annotated[
         pattern=r"^[A-Za-z0-9@._+#-]{1,260}$",
     ),
 ]
+_NOUNS = [kind.noun for kind in ITEM_KINDS]
 ItemId = Annotated[
-    str, Path(description="An incident, ticket or rollout id.", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    str,
+    Path(
+        description=f"An {', '.join(_NOUNS[:-1])} or {_NOUNS[-1]} id.",  # An incident, ticket or rollout id.
+        pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+    ),
 ]
 
 

@@ -138,7 +138,7 @@ def find(progress: HandoverProgress, kind: str, item_id: str) -> Any:
     for item in dict(progress.items())[kind]:
         if item.listed.id == item_id:
             return item
-    raise UnknownItem(f"{kind} {item_id} is not part of handover {progress.handover_id}")
+    raise UnknownItem(f"{kind.replace('_', ' ')} {item_id} is not part of handover {progress.handover_id}")
 
 
 def once(item: ItemHandover, done: Done | str | None, already: Callable[[], str]) -> None:
@@ -147,7 +147,8 @@ def once(item: ItemHandover, done: Done | str | None, already: Callable[[], str]
     if done is not None:
         raise AlreadyDone(already())
     if item.outcome is not Outcome.PENDING:
-        raise AlreadyDone(f"{item.kind} {item.listed.id} is finished already ({item.outcome.value})")
+        what = f"{item.kind.replace('_', ' ')} {item.listed.id}"
+        raise AlreadyDone(f"{what} is finished already ({item.outcome.value})")
 
 
 def ready_for_all(

@@ -190,6 +190,7 @@ def to_do(progress: HandoverProgress, pending: Sequence[PendingInput]) -> str:
     """After the inventory: what each person owes, in the announcement's thread."""
     found = [(kind, theirs(getattr(progress, kind.field))) for kind in ITEM_KINDS]
     left = len(progress.all_items()) - sum(len(items) for _, items in found)
+    found = [(kind, items) for kind, items in found if kind.shown(len(items))]
     counts = [kind.counted(len(items)) for kind, items in found]
     lines = [
         f"Found {', '.join(counts[:-1])} and {counts[-1]}."
@@ -306,7 +307,8 @@ def _outcome_suffix(outcome: Outcome, detail: str | None) -> str:
 
 def details(progress: HandoverProgress) -> list[str]:
     """The summary's thread replies, one a kind: a line an item (with its outcome), or none."""
-    return [detail(kind, getattr(progress, kind.field)) for kind in ITEM_KINDS]
+    listed = [(kind, getattr(progress, kind.field)) for kind in ITEM_KINDS]
+    return [detail(kind, items) for kind, items in listed if kind.shown(len(items))]
 
 
 def detail(kind: ItemKind, items: Sequence[ItemHandover]) -> str:
@@ -437,9 +439,12 @@ def theirs(items: Sequence[H]) -> list[H]:
 def _moved(progress: HandoverProgress) -> str:
     """`2 of 3 incidents, 5 of 5 tickets, 0 of 3 rollouts`: what was handed over."""
     counts = []
-    for kind, all_of_kind in progress.items():
-        items = theirs(all_of_kind)
-        counts.append(f"{sum(i.outcome is Outcome.HANDED_OVER for i in items)} of {len(items)} {kind}s")
+    for kind in ITEM_KINDS:
+        items = theirs(getattr(progress, kind.field))
+        if not kind.shown(len(items)):
+            continue
+        handed = sum(i.outcome is Outcome.HANDED_OVER for i in items)
+        counts.append(f"{handed} of {len(items)} {kind.field.replace('_', ' ')}")
     return ", ".join(counts)
 
 
@@ -494,6 +499,7 @@ def plan_waits(request: HandoverRequest, owing: Mapping[str, int]) -> list[str]:
         return [
             _plural(owing.get(kind.field, 0), noun)
             for kind in ITEM_KINDS
+            if kind.shown(owing.get(kind.field, 0))
             for input_kind, noun in kind.owes.items()
             if BY_KIND[input_kind].given_by is giver
         ]
@@ -554,8 +560,10 @@ def plan_text(plan: HandoverPlan) -> str:
         for r in rollouts
     ]
     for kind in ITEM_KINDS:
-        if kind.field not in _PLANNED_BY_HAND:  # a kind with no lines of its own above
-            listed = [x for x in getattr(plan, kind.field, []) if x.left_alone is None]
+        if kind.field in _PLANNED_BY_HAND:  # lines of its own, above
+            continue
+        listed = [x for x in getattr(plan, kind.field, []) if x.left_alone is None]
+        if kind.shown(len(listed)):
             lines.append(f"Then:   hand over {_plural(len(listed), kind.noun)}")
             lines += [f"        {x.id}  {kind.model(**{kind.kind: x}).what}" for x in listed]
     left = [
@@ -583,8 +591,10 @@ def current_details(progress: HandoverProgress, waiting_on: Sequence[str]) -> st
         f"{request.outgoing} → {request.incoming}",
         f"Waiting on: {', '.join(waiting_on)}" if waiting_on else "Waiting on: nobody",
     ]
-    for noun, items in progress.items():
+    for kind in ITEM_KINDS:
+        items = getattr(progress, kind.field)
         if items:
+            noun = kind.noun
             outcomes = Counter(item.outcome.value for item in items)
             lines.append(
                 f"{_plural(len(items), noun)}: " + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))

@@ -937,6 +937,12 @@ class ItemKind:
     def noun(self) -> str:
         return self.kind.replace("_", " ")
 
+    def shown(self, count: int) -> bool:
+        """Whether the messages, the report and the plan speak of this kind: the runbook's always
+        ("0 pinned tickets"), a kind added later only when there are some (a handover started
+        before it never lists any, and says nothing new)."""
+        return self.patch is None or count > 0
+
 
 def _about_incident(item: IncidentHandover | None, item_id: str) -> str:
     return f"for incident {item.what if item else item_id}"

@@ -70,6 +70,8 @@ def to_markdown(report: HandoverProgress) -> str:
         lines.append(f"- **Failed:** {report.error}")
     for kind in ITEM_KINDS:
         items = getattr(report, kind.field)
+        if not kind.shown(len(items)):
+            continue
         lines += [
             "",
             f"## {kind.title} ({len(items)})",

@@ -49,9 +49,9 @@
   // one from its declaration; `?plain` in the address shows every one that way.
   const declared = {
     kinds: [
-      { field: "incidents", kind: "incident", noun: "incident", title: "Incidents" },
-      { field: "tickets", kind: "ticket", noun: "ticket", title: "Pinned tickets" },
-      { field: "rollouts", kind: "rollout", noun: "rollout", title: "Rollouts in flight" },
+      { field: "incidents", kind: "incident", noun: "incident", title: "Incidents", optional: false },
+      { field: "tickets", kind: "ticket", noun: "ticket", title: "Pinned tickets", optional: false },
+      { field: "rollouts", kind: "rollout", noun: "rollout", title: "Rollouts in flight", optional: false },
     ],
     inputs: [],
   };
@@ -417,7 +417,11 @@
     say($("handover-status"), null, "");
     say($("todo-status"), null, "");
     for (const id of ["phase", "people", "variant", "overlap-left"]) $(id).textContent = "";
-    for (const kind of declared.kinds) counter(kind).textContent = "";
+    for (const kind of declared.kinds) {
+      const node = $(`count-${kind.field}`);
+      if (kind.optional && node) node.parentNode.remove();
+      else if (node) node.textContent = "";
+    }
     $("summary-state").textContent = "";
     $("todo-empty").hidden = false;
     if (state.reportUrl) URL.revokeObjectURL(state.reportUrl);
@@ -485,6 +489,7 @@
     tick();
     for (const kind of declared.kinds) {
       const items = progress[kind.field] ?? [];
+      if (kind.optional && !items.length && !$(`count-${kind.field}`)) continue; // added later: none here
       const handed = items.filter((item) => item.outcome === "handed_over").length;
       const node = counter(kind);
       node.textContent =
@@ -1190,7 +1195,8 @@
   }
 
   function renderReport(report) {
-    const counts = declared.kinds.map((kind) => {
+    const shown = declared.kinds.filter((kind) => !kind.optional || (report[kind.field] ?? []).length);
+    const counts = shown.map((kind) => {
       const items = report[kind.field] ?? [];
       const handed = items.filter((item) => item.outcome === "handed_over").length;
       return `${handed} of ${items.length} ${kind.field.replaceAll("_", " ")}`;

@@ -9,12 +9,15 @@ import pytest
 from temporalio.workflow import _Definition
 
 import starter
+from devstack import people
+from devstack.people import Role
 from endpoint.console import DECLARATIONS
 from endpoint.handovers import router
 from handover import inputs
 from handover.errors import AlreadyDone, NotAllowed, NotReady, UnknownItem
 from handover.inputs import INPUTS, Declared
 from handover.models import (
+    ITEM_KINDS,
     HandoverProgress,
     IncidentAckInput,
     IncidentHandover,
@@ -154,3 +157,19 @@ def test_the_input_that_posts_before_it_records_gets_no_generated_handlers():
 
     with pytest.raises(ValueError, match="writes before it records"):
         handlers(inputs.UNCLEAR_THREAD)
+
+
+def test_the_people_give_every_input_an_item_owes_even_one_they_have_no_words_for():
+    """The one people driver (devstack/people.py) answers each input a kind's items owe, by the
+    giver its declaration names; an input added later gets its text fields filled, naming the item."""
+    owed = {input_kind for kind in ITEM_KINDS for input_kind in kind.owes}
+    assert owed | {InputKind.SUMMARY_ACK} == set(people.KINDS[Role.OUTGOING] + people.KINDS[Role.INCOMING])
+    given = people.plain_answer(inputs.STATUS, INCIDENT.id, progress())
+    assert given == IncidentStatusInput(
+        actor=OUT,
+        incident_id=INCIDENT.id,
+        hypothesis=f"hypothesis for {INCIDENT.id}",
+        last_action=f"last action for {INCIDENT.id}",
+        next_action=f"next action for {INCIDENT.id}",
+    )
+    assert people.plain_answer(inputs.ROLLOUT_OWNERSHIP, "RO-1", progress()).actor == IN
