@@ -584,7 +584,7 @@ class ItemHandover(Model):
     @property
     def label(self) -> str:
         """The item in a sentence: `incident #4012 checkout latency`."""
-        return f"{self.kind} {self.listed.id}"
+        return f"{self.kind.replace('_', ' ')} {self.listed.id}"
 
     def line(self) -> str:
         """Its line in the summary's thread (the outcome follows it)."""
