@@ -49,6 +49,7 @@ from handover.models import (
 from handover.report import to_markdown
 from handover.settings import Settings, SettingsError
 from handover.temporal import connect
+from handover.text import words
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -224,8 +225,7 @@ def print_progress(p: HandoverProgress) -> None:
     if p.error:
         out.print(f"[red]Failed:[/red] {e(p.error)}")
     rows = [
-        [item.kind.replace("_", " "), item.listed.id, item.what, item.stage, outcome_of(item)]
-        for item in p.all_items()
+        [words(item.kind), item.listed.id, item.what, item.stage, outcome_of(item)] for item in p.all_items()
     ]
     print_table(["kind", "id", "what", "stage", "outcome"], rows, title="Items")
     if p.summary:

@@ -57,6 +57,7 @@ from handover.models import (
     WrittenReason,
     WrittenStatus,
 )
+from handover.text import words
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -138,7 +139,7 @@ def find(progress: HandoverProgress, kind: str, item_id: str) -> Any:
     for item in dict(progress.items())[kind]:
         if item.listed.id == item_id:
             return item
-    raise UnknownItem(f"{kind.replace('_', ' ')} {item_id} is not part of handover {progress.handover_id}")
+    raise UnknownItem(f"{words(kind)} {item_id} is not part of handover {progress.handover_id}")
 
 
 def once(item: ItemHandover, done: Done | str | None, already: Callable[[], str]) -> None:
@@ -147,8 +148,7 @@ def once(item: ItemHandover, done: Done | str | None, already: Callable[[], str]
     if done is not None:
         raise AlreadyDone(already())
     if item.outcome is not Outcome.PENDING:
-        what = f"{item.kind.replace('_', ' ')} {item.listed.id}"
-        raise AlreadyDone(f"{what} is finished already ({item.outcome.value})")
+        raise AlreadyDone(f"{words(item.kind)} {item.listed.id} is finished already ({item.outcome.value})")
 
 
 def ready_for_all(

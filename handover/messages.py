@@ -188,12 +188,11 @@ def override_lapses(progress: HandoverProgress, reason: str) -> str:
 
 def to_do(progress: HandoverProgress, pending: Sequence[PendingInput]) -> str:
     """After the inventory: what each person owes, in the announcement's thread."""
-    found = [(kind, theirs(getattr(progress, kind.field))) for kind in ITEM_KINDS]
-    left = len(progress.all_items()) - sum(len(items) for _, items in found)
-    found = [(kind, items) for kind, items in found if kind.shown(len(items))]
-    counts = [kind.counted(len(items)) for kind, items in found]
+    listed = [(kind, getattr(progress, kind.field)) for kind in ITEM_KINDS]
+    counts = [kind.counted(len(theirs(items))) for kind, items in listed if kind.shown(len(items))]
+    left = sum(len(items) - len(theirs(items)) for _, items in listed)
     lines = [
-        f"Found {', '.join(counts[:-1])} and {counts[-1]}."
+        f"Found {_and(counts)}."
         + (f" {left} more listed, but not theirs to hand over: left alone (see the report)." if left else "")
     ]
     for owner in sorted({wait.owner for wait in pending}):
@@ -202,6 +201,11 @@ def to_do(progress: HandoverProgress, pending: Sequence[PendingInput]) -> str:
     if progress.on_call is not None and not progress.on_call.on_call:
         lines.append(on_call_warning(progress))
     return "\n".join(lines)
+
+
+def _and(parts: Sequence[str]) -> str:
+    """`a, b and c`."""
+    return " and ".join([", ".join(parts[:-1]), parts[-1]]) if len(parts) > 1 else "".join(parts)
 
 
 def on_call_warning(progress: HandoverProgress) -> str:
@@ -213,13 +217,18 @@ def on_call_warning(progress: HandoverProgress) -> str:
     )
 
 
-_NOUNS = {
-    **{input_kind: noun for kind in ITEM_KINDS for input_kind, noun in kind.owes.items()},
-    InputKind.SUMMARY_ACK: ":+1: on the summary",
-    InputKind.MITIGATED: "mitigation call",
-}
-_OWED_BY = {input_kind: kind for kind in ITEM_KINDS for input_kind in kind.owes}
-"""Each input an item waits for, and the kind of that item."""
+_NOUNS = {InputKind.SUMMARY_ACK: ":+1: on the summary", InputKind.MITIGATED: "mitigation call"}
+"""The inputs no item owes; each kind names its own (`ItemKind.owes`)."""
+
+
+def _owed_by(input_kind: InputKind) -> ItemKind | None:
+    """The kind whose items wait for this input, if any."""
+    return next((kind for kind in ITEM_KINDS if input_kind in kind.owes), None)
+
+
+def _noun(input_kind: InputKind) -> str:
+    kind = _owed_by(input_kind)
+    return kind.owes[input_kind] if kind is not None else _NOUNS[input_kind]
 
 
 def _counted(waits: Sequence[PendingInput]) -> str:
@@ -227,20 +236,20 @@ def _counted(waits: Sequence[PendingInput]) -> str:
     for wait in waits:
         counts[wait.kind] = counts.get(wait.kind, 0) + 1
     return ", ".join(
-        _plural(count, _NOUNS[kind]) if kind is not InputKind.SUMMARY_ACK else _NOUNS[kind]
+        _plural(count, _noun(kind)) if kind is not InputKind.SUMMARY_ACK else _noun(kind)
         for kind, count in counts.items()
     )
 
 
 def describe_wait(progress: HandoverProgress, wait: PendingInput) -> str:
-    kind = _OWED_BY.get(wait.kind)
+    kind = _owed_by(wait.kind)
     if kind is not None and wait.item_id is not None:
         items = getattr(progress, kind.field)
         item = next((i for i in items if i.listed.id == wait.item_id), None)
-        return f"{_NOUNS[wait.kind]} {kind.about(item, wait.item_id)}"
+        return f"{kind.owes[wait.kind]} {kind.about(item, wait.item_id)}"
     if wait.kind is InputKind.MITIGATED:
         return f"calling the outage on {wait.item_id} mitigated"
-    return _NOUNS[wait.kind]
+    return _noun(wait.kind)
 
 
 def reminder(
@@ -440,11 +449,11 @@ def _moved(progress: HandoverProgress) -> str:
     """`2 of 3 incidents, 5 of 5 tickets, 0 of 3 rollouts`: what was handed over."""
     counts = []
     for kind in ITEM_KINDS:
-        items = theirs(getattr(progress, kind.field))
-        if not kind.shown(len(items)):
-            continue
-        handed = sum(i.outcome is Outcome.HANDED_OVER for i in items)
-        counts.append(f"{handed} of {len(items)} {kind.field.replace('_', ' ')}")
+        items = getattr(progress, kind.field)
+        if kind.shown(len(items)):
+            mine = theirs(items)
+            handed = sum(i.outcome is Outcome.HANDED_OVER for i in mine)
+            counts.append(f"{handed} of {len(mine)} {kind.plural}")
     return ", ".join(counts)
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from handover.text import by_at, error_rate, plural, stay
+from handover.text import by_at, cell, error_rate, plural, stay, words
 
 PLANNED_MINIMUM_OVERLAP = timedelta(hours=2)
 MAXIMUM_OVERLAP = timedelta(days=7)
@@ -559,7 +559,7 @@ class ItemHandover(Model):
 
     kind: ClassVar[str]
     """Its row in ITEM_KINDS, and the field naming what was listed: `incident`, `ticket`, `rollout`."""
-    stage: str
+    stage: str = "queued"
     outcome: Outcome = Outcome.PENDING
     detail: str | None = None
 
@@ -584,7 +584,7 @@ class ItemHandover(Model):
     @property
     def label(self) -> str:
         """The item in a sentence: `incident #4012 checkout latency`."""
-        return f"{self.kind.replace('_', ' ')} {self.listed.id}"
+        return f"{words(self.kind)} {self.listed.id}"
 
     def line(self) -> str:
         """Its line in the summary's thread (the outcome follows it)."""
@@ -595,13 +595,14 @@ class ItemHandover(Model):
         """`handed over`, `skipped: solved: nothing to hand over`: the report's words."""
         return self.outcome.value.replace("_", " ") + (f": {self.detail}" if self.detail else "")
 
-    def cells(self, outgoing: Admin | None) -> list[str | None]:
-        """Its row in the report, under its kind's columns (ITEM_KINDS)."""
-        return [self.what, self.outcome_text]
+    def cells(self, outgoing: Admin | None) -> list[str]:
+        """Its row in the report, under its kind's columns (ITEM_KINDS): Markdown cells (`cell`)."""
+        return [cell(self.what), cell(self.outcome_text)]
 
 
-def _by_at(done: Done | None) -> str | None:
-    return by_at(done.by, done.at) if done else None
+def _done(done: Done | None) -> str:
+    """A report cell: who did it, and when (`—` if nobody has)."""
+    return by_at(done.by, done.at) if done else "—"
 
 
 class IncidentHandover(ItemHandover):
@@ -665,7 +666,7 @@ class IncidentHandover(ItemHandover):
             line += f"\n   acknowledged by {by_at(self.acknowledged.by, self.acknowledged.at)}"
         return line
 
-    def cells(self, outgoing: Admin | None) -> list[str | None]:
+    def cells(self, outgoing: Admin | None) -> list[str]:
         status = (
             f"Hypothesis: {self.status.hypothesis} Last: {self.status.last_action} "
             f"Next: {self.status.next_action}"
@@ -673,13 +674,13 @@ class IncidentHandover(ItemHandover):
             else None
         )
         return [
-            f"{self.what} ({self.incident.id})",
-            self.outcome_text,
-            status,
-            self.note_id,
-            _by_at(self.reassigned),
-            _by_at(self.acknowledged),
-            ", ".join(self.shared_with(outgoing)),
+            f"#{self.incident.number} {cell(self.incident.title)} ({self.incident.id})",
+            cell(self.outcome_text),
+            cell(status),
+            cell(self.note_id),
+            _done(self.reassigned),
+            _done(self.acknowledged),
+            cell(", ".join(self.shared_with(outgoing))),
         ]
 
 
@@ -731,14 +732,14 @@ class TicketHandover(ItemHandover):
             line += f", impersonation ended: {', '.join(self.sessions_ended)}"
         return line
 
-    def cells(self, outgoing: Admin | None) -> list[str | None]:
+    def cells(self, outgoing: Admin | None) -> list[str]:
         return [
-            f"{self.ticket.id} {self.ticket.subject}",
+            f"{self.ticket.id} {cell(self.ticket.subject)}",
             self.action_taken,
-            self.outcome_text,
-            ", ".join(self.sessions_ended),
-            self.engineering_issue,
-            _by_at(self.reassigned),
+            cell(self.outcome_text),
+            cell(", ".join(self.sessions_ended)),
+            cell(self.engineering_issue),
+            _done(self.reassigned),
         ]
 
 
@@ -783,7 +784,7 @@ class RolloutHandover(ItemHandover):
             line += f"; owned by {self.owned.by}"
         return line
 
-    def cells(self, outgoing: Admin | None) -> list[str | None]:
+    def cells(self, outgoing: Admin | None) -> list[str]:
         annotation = (
             f"{self.annotation.ramp_percent:g}% ramp, error rate {error_rate(self.annotation.error_rate)}, "
             f"next: {self.annotation.next_step}"
@@ -792,10 +793,10 @@ class RolloutHandover(ItemHandover):
         )
         return [
             f"{self.rollout.flag} ({self.rollout.id}, {self.rollout.state.value})",
-            self.outcome_text,
-            annotation,
-            _by_at(self.annotated),
-            _by_at(self.owned),
+            cell(self.outcome_text),
+            cell(annotation),
+            _done(self.annotated),
+            _done(self.owned),
         ]
 
 
@@ -935,7 +936,13 @@ class ItemKind:
 
     @property
     def noun(self) -> str:
-        return self.kind.replace("_", " ")
+        """The kind in words: `change request`."""
+        return words(self.kind)
+
+    @property
+    def plural(self) -> str:
+        """Its items in words: `change requests` (its field)."""
+        return words(self.field)
 
     def shown(self, count: int) -> bool:
         """Whether the messages, the report and the plan speak of this kind: the runbook's always

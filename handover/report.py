@@ -10,10 +10,6 @@ def _done(done: Done | None) -> str:
     return by_at(done.by, done.at) if done else "—"
 
 
-def _cell(text: str | None) -> str:
-    return (text or "—").replace("|", "\\|").replace("\n", " ")
-
-
 def to_markdown(report: HandoverProgress) -> str:
     request = report.request
     outgoing = report.outgoing.name if report.outgoing else request.outgoing
@@ -79,9 +75,7 @@ def to_markdown(report: HandoverProgress) -> str:
             "| " + " | ".join(kind.columns) + " |",
             "|" + "---|" * len(kind.columns),
         ]
-        lines += [
-            "| " + " | ".join(_cell(cell) for cell in item.cells(report.outgoing)) + " |" for item in items
-        ]
+        lines += ["| " + " | ".join(item.cells(report.outgoing)) + " |" for item in items]
     lines += ["", "## Summary", ""]
     if report.summary:
         lines += [

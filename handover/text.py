@@ -53,3 +53,13 @@ def stay(names: Sequence[str]) -> str:
 def by_at(by: str, at: datetime) -> str:
     """Who did something, and when: `bob@example.com at 2026-12-01 09:30 UTC`."""
     return f"{by} at {format_time(at)}"
+
+
+def words(identifier: str) -> str:
+    """A kind's identifier as words: `change_request` → `change request`."""
+    return identifier.replace("_", " ")
+
+
+def cell(text: str | None) -> str:
+    """Text in a Markdown table cell: `—` for nothing, its pipes escaped, on one line."""
+    return (text or "—").replace("|", "\\|").replace("\n", " ")

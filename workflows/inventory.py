@@ -25,7 +25,7 @@ async def take_inventory(handover: HandoverState) -> None:
     sessions = found.pinned.open_sessions
     handover.open_sessions = sorted(session.id for session in sessions)
     for kind in ITEM_KINDS:
-        if kind.field not in found.found:
+        if kind.field not in found.listed:
             continue  # a kind added later, which this handover's code does not list (its patch)
         items: list[ItemHandover]
         if kind.model is TicketHandover:  # step 3: each pinned ticket with its sessions
@@ -39,7 +39,7 @@ async def take_inventory(handover: HandoverState) -> None:
                 for ticket in found.pinned.tickets
             ]
         else:
-            items = [kind.model(**{kind.kind: listed}) for listed in found.found[kind.field]]
+            items = [kind.model(**{kind.kind: listed}) for listed in found.listed[kind.field]]
         setattr(progress, kind.field, [left_alone(item) for item in items])
     if request.emergency_reason is not None:
         # Nobody can annotate for an absent admin: the console's figures (an unknown error

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.platform import PinnedTickets, PlatformActivities
     from activities.slack import SlackActivities
     from handover.errors import NotAllowed, NotSetUp, UnknownAdmin, UnknownItem
-    from handover.models import ITEM_KINDS, Admin, Incident, ItemKind, Rollout
+    from handover.models import ITEM_KINDS, Admin, Incident, ItemKind
 
 LOOKUP = dict(
     start_to_close_timeout=timedelta(minutes=2),
@@ -39,19 +39,11 @@ class Inventory:
     """What the listings returned, by kind (ITEM_KINDS' fields): for pinned tickets, the tickets
     with outgoing's open impersonation sessions; for the rest, a list of what was listed."""
 
-    found: dict[str, Any]
-
-    @property
-    def incidents(self) -> list[Incident]:
-        return self.found["incidents"]
+    listed: dict[str, Any]
 
     @property
     def pinned(self) -> PinnedTickets:
-        return self.found["tickets"]
-
-    @property
-    def rollouts(self) -> list[Rollout]:
-        return self.found["rollouts"]
+        return self.listed["tickets"]
 
 
 LISTED_BY = (PagerDutyActivities, PlatformActivities)
@@ -60,7 +52,12 @@ LISTED_BY = (PagerDutyActivities, PlatformActivities)
 
 def listing(kind: ItemKind) -> Any:
     """The activity method that lists outgoing's items of this kind."""
-    return next(getattr(c, kind.listing) for c in LISTED_BY if hasattr(c, kind.listing))
+    for activities in LISTED_BY:
+        method = getattr(activities, kind.listing, None)
+        if hasattr(method, "__temporal_activity_definition"):
+            return method
+    names = " or ".join(activities.__name__ for activities in LISTED_BY)
+    raise LookupError(f"ITEM_KINDS: {kind.field} are listed by {kind.listing!r}, not an activity of {names}")
 
 
 async def resolve_admin(email: str) -> Admin:

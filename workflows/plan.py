@@ -50,7 +50,7 @@ class PlanWorkflow:
             )
             for ticket in found.pinned.tickets
         ]
-        listed = {**found.found, "tickets": tickets}
+        listed = {**found.listed, "tickets": tickets}
         # Per kind, how many of its items will wait for its inputs: of the tickets, those to link.
         owing = {
             field: sum(x.left_alone is None for x in xs) for field, xs in listed.items() if field != "tickets"

@@ -59,7 +59,10 @@
 
   async function loadDeclarations() {
     try {
-      const answer = await fetch("/console/declarations", { headers: { Accept: "application/json" } });
+      const answer = await fetch("/console/declarations", {
+        headers: { Accept: "application/json" },
+        signal: AbortSignal.timeout(10_000),
+      });
       if (answer.ok) Object.assign(declared, await answer.json());
     } catch {
       // The built-in kinds above; inputs without a hand-made card wait for a reload.
@@ -1261,8 +1264,7 @@
 
   // --- wiring ------------------------------------------------------------------------------
 
-  document.addEventListener("DOMContentLoaded", async () => {
-    await loadDeclarations();
+  document.addEventListener("DOMContentLoaded", () => {
     $("sign-in-form").addEventListener("submit", (event) => {
       event.preventDefault();
       signIn($("token").value.trim());
@@ -1297,6 +1299,10 @@
     });
     setInterval(tick, 1000);
 
+    // Made by hand until the declarations are in; then plain rows and cards for the rest too.
+    loadDeclarations().then(() => {
+      if (state.progress) render(state.progress);
+    });
     const stored = sessionStorage.getItem(TOKEN_KEY);
     if (stored) {
       signIn(stored);

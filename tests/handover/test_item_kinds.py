@@ -1,6 +1,7 @@
 """A kind of item added later (declared as docs/architecture.md says: a model and a row in
 ITEM_KINDS with its patch) is counted, reminded, summed up and reported with no other edit; and a
-handover that has none of it reads exactly as before."""
+handover that has none of it reads exactly as before. (tests/workflows cannot add one to a
+running worker; docs/architecture.md says how a real one was tried.)"""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ from handover.models import (
     Phase,
 )
 from tests.handover.examples import ALICE, BOB, INCIDENT, NOW
+from workflows import lookups
+
+NOTE = InputKind.CANCEL
+"""(A real kind has InputKind members of its own: here, one no kind's items owe stands in.)"""
 
 
 class ChangeRequest(Model):
@@ -39,7 +44,7 @@ class ChangeRequestHandover(ItemHandover):
 
     def owed(self, owing: Owing):
         if self.noted is None and owing.from_outgoing:
-            yield InputKind.STATUS, owing.outgoing, self.change_request.id, owing.listed
+            yield NOTE, owing.outgoing, self.change_request.id, owing.listed
 
     @property
     def what(self) -> str:
@@ -53,7 +58,7 @@ CHANGE_REQUESTS = ItemKind(
     counted=lambda n: messages._plural(n, "open change request"),
     none="No open change requests.",
     columns=("Change request", "Outcome"),
-    owes={InputKind.STATUS: "change request note"},  # (an InputKind of its own, in a real kind)
+    owes={NOTE: "change request note"},
     about=lambda item, item_id: f"for change request {item_id}",
     listing="list_change_requests",
     patch="change-requests",
@@ -126,3 +131,15 @@ def test_a_later_kind_is_counted_owed_summed_up_and_reported(four_kinds):
     assert "2 change requests: 1 handed_over, 1 pending" in current
     table = "| Change request | Outcome |\n|---|---|\n| Rotate the edge keys | pending |"
     assert f"## Change requests (2)\n\n{table}" in markdown
+    assert "<@UA>: 1 status paragraph, 1 change request note" in to_do
+    reminder = messages.reminder(progress, ALICE.email, owed, escalate=False, now=NOW)
+    assert "• change request note for change request CR-1" in reminder
+
+
+def test_each_input_is_owed_by_one_kind_and_each_kind_is_listed_by_an_activity():
+    owed = [input_kind for kind in ITEM_KINDS for input_kind in kind.owes]
+    assert len(owed) == len(set(owed)), "an input an item owes belongs to one kind"
+    for kind in ITEM_KINDS:
+        assert lookups.listing(kind).__name__ == kind.listing
+    with pytest.raises(LookupError, match="'list_change_requests', not an activity of"):
+        lookups.listing(CHANGE_REQUESTS)
