@@ -9,7 +9,6 @@ header on incident writes, classic pagination, the bare-array answer of the over
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -19,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sandbox.oncall import Span, final_spans, layer_spans, longest_turn, override_spans
 from sandbox.state import (
     Acknowledgement,
     Assignment,
@@ -317,104 +317,55 @@ class View:
         ]
 
     def schedule(self, schedule: PdSchedule, since: datetime, until: datetime) -> dict[str, Any]:
-        layer = rotation_spans(schedule, since, until)
         overrides = override_spans(schedule, since, until)
-        window = (until - since).total_seconds()
-        covered = sum((s.end - s.start).total_seconds() for s in overrides)
         policy = self.escalation_policy_ref(schedule)
+        layers = []
+        for number, layer in enumerate(schedule.all_layers, 1):
+            spans = layer_spans(schedule, layer, since, until)
+            layers.append(
+                {
+                    "id": f"L{schedule.id[1:]}"[:7] if number == 1 else f"L{schedule.id[1:5]}{number:02d}",
+                    "name": layer.name or f"Layer {number}",
+                    "start": self.at(layer.start or layer.rotation_virtual_start),
+                    "users": [{"user": self.user_ref(u)} for u in layer.users],
+                    "restrictions": [r.model_dump(exclude_none=True) for r in layer.restrictions],
+                    "rotation_virtual_start": self.at(layer.rotation_virtual_start),
+                    "rotation_turn_length_seconds": layer.rotation_turn_length_seconds,
+                    "rendered_schedule_entries": self.entries(spans),
+                    "rendered_coverage_percentage": _coverage(spans, since, until),
+                    # (no `end` for a layer that does not end: the schema's type is a string)
+                    **({"end": self.at(layer.end)} if layer.end else {}),
+                }
+            )
+        final = final_spans(schedule, since, until)
         return {
             **self.schedule_ref(schedule),
             "type": "schedule",
             "name": schedule.name,
             "time_zone": schedule.time_zone,
             "description": schedule.description,
-            "schedule_layers": [
-                {
-                    "id": f"L{schedule.id[1:]}"[:7],
-                    "name": "Layer 1",
-                    "start": self.at(schedule.rotation_start),
-                    "users": [{"user": self.user_ref(u)} for u in schedule.rotation_users],
-                    "restrictions": [],
-                    "rotation_virtual_start": self.at(schedule.rotation_start),
-                    "rotation_turn_length_seconds": int(schedule.turn_length_hours * 3600),
-                    "rendered_schedule_entries": self.entries(layer),
-                    "rendered_coverage_percentage": 100.0 if window > 0 else 0.0,
-                }
-            ],
+            "schedule_layers": layers,
             "overrides_subschedule": {
                 "name": "Overrides",
                 "rendered_schedule_entries": self.entries(overrides),
-                "rendered_coverage_percentage": round(100 * covered / window, 2) if window > 0 else 0.0,
+                "rendered_coverage_percentage": _coverage(overrides, since, until),
             },
             "final_schedule": {
                 "name": "Final Schedule",
-                "rendered_schedule_entries": self.entries(final_spans(schedule, since, until)),
-                "rendered_coverage_percentage": 100.0 if window > 0 else 0.0,
+                "rendered_schedule_entries": self.entries(final),
+                "rendered_coverage_percentage": _coverage(final, since, until),
             },
             "escalation_policies": [policy] if policy else [],
-            "users": [self.user_ref(u) for u in dict.fromkeys(schedule.rotation_users)],
+            "users": [self.user_ref(u) for u in schedule.users],
             "teams": [],
         }
 
 
-# --- schedules: who is on call when -----------------------------------------------------------
-
-
-@dataclass
-class Span:
-    user: str
-    start: datetime
-    end: datetime
-
-
-def _turn(schedule: PdSchedule) -> timedelta:
-    return timedelta(hours=schedule.turn_length_hours)
-
-
-def rotation_spans(schedule: PdSchedule, since: datetime, until: datetime) -> list[Span]:
-    """The final layer's turns within [since, until), cut at the window's edges."""
-    turn = _turn(schedule)
-    spans = []
-    moment = since
-    while moment < until:
-        index = math.floor((moment - schedule.rotation_start) / turn)
-        turn_end = schedule.rotation_start + (index + 1) * turn
-        end = min(turn_end, until)
-        spans.append(Span(schedule.rotation_users[index % len(schedule.rotation_users)], moment, end))
-        moment = end
-    return spans
-
-
-def override_spans(schedule: PdSchedule, since: datetime, until: datetime) -> list[Span]:
-    return [
-        Span(o.user, max(o.start, since), min(o.end, until))
-        for o in sorted(schedule.overrides, key=lambda o: o.start)
-        if o.start < until and o.end > since
-    ]
-
-
-def final_spans(schedule: PdSchedule, since: datetime, until: datetime) -> list[Span]:
-    """The rotation with overrides laid on top, adjacent turns of one user merged.
-
-    Where overrides overlap, the one created last (last in the list) wins, as in PagerDuty.
-    """
-    layer = rotation_spans(schedule, since, until)
-    edges = {since, until} | {s.end for s in layer}
-    for o in schedule.overrides:
-        edges |= {t for t in (o.start, o.end) if since < t < until}
-    ordered = sorted(edges)
-    spans: list[Span] = []
-    for start, end in zip(ordered, ordered[1:], strict=False):
-        covering = [o for o in schedule.overrides if o.start <= start and o.end >= end]
-        if covering:
-            user = covering[-1].user
-        else:
-            user = next(s.user for s in layer if s.start <= start < s.end)
-        if spans and spans[-1].user == user and spans[-1].end == start:
-            spans[-1].end = end
-        else:
-            spans.append(Span(user, start, end))
-    return spans
+def _coverage(spans: list[Span], since: datetime, until: datetime) -> float:
+    """The share of [since, until) someone is on call in, in percent (PagerDuty's rounding)."""
+    window = (until - since).total_seconds()
+    covered = sum((s.end - s.start).total_seconds() for s in spans)
+    return round(100 * covered / window, 2) if window > 0 else 0.0
 
 
 # --- pagination ----------------------------------------------------------------------------
@@ -1027,8 +978,10 @@ async def list_oncalls(
         policy = view.escalation_policy_ref(schedule)
         if escalation_policy_ids and (policy is None or policy["id"] not in escalation_policy_ids):
             continue
-        # Render a turn beyond each side so shifts keep their real start and end.
-        spans = final_spans(schedule, start - _turn(schedule), end + _turn(schedule))
+        # Render beyond each side so shifts keep their real start and end: two of the longest
+        # turns, and two weeks at least (a shift merged over turns, or a layer's, is longer).
+        margin = max(2 * longest_turn(schedule), timedelta(days=14))
+        spans = final_spans(schedule, start - margin, end + margin)
         seen: set[str] = set()
         for span in spans:
             overlaps = (

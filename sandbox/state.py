@@ -14,6 +14,7 @@ import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -136,18 +137,92 @@ class PdOverride(ScenarioModel):
     time_zone: str = "UTC"
 
 
+class PdRestriction(ScenarioModel):
+    """When a layer may have someone on call, in the schedule's time zone (PagerDuty's
+    `restrictions`): every day from `start_time_of_day` for `duration_seconds`, or every week from
+    `start_day_of_week` (1 is Monday) at that time."""
+
+    type: Literal["daily_restriction", "weekly_restriction"]
+    start_time_of_day: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+    duration_seconds: int = Field(gt=0)
+    start_day_of_week: int | None = Field(default=None, ge=1, le=7)
+
+    @model_validator(mode="after")
+    def _fits(self) -> PdRestriction:
+        cycle = 86_400 if self.type == "daily_restriction" else 7 * 86_400
+        if self.duration_seconds > cycle:
+            raise ValueError(f"a {self.type} lasts at most {cycle} seconds")
+        if self.type == "weekly_restriction" and self.start_day_of_week is None:
+            raise ValueError("a weekly_restriction needs start_day_of_week (1 is Monday)")
+        return self
+
+
+class PdLayer(ScenarioModel):
+    """One layer of a schedule: its users take turns of `rotation_turn_length_seconds` from
+    `rotation_virtual_start`, between `start` and `end`, within its restrictions."""
+
+    name: str = ""
+    users: list[str] = Field(min_length=1)
+    rotation_virtual_start: When
+    rotation_turn_length_seconds: int = Field(gt=0)
+    start: When | None = None
+    """When the layer begins to apply (default: its rotation's virtual start)."""
+    end: When | None = None
+    """When it stops applying (default: never)."""
+    restrictions: list[PdRestriction] = []
+
+
 class PdSchedule(ScenarioModel):
+    """A schedule: its `layers`, the first the lowest ("Layer 1"; a later layer takes precedence
+    where it has someone on call, as in PagerDuty), or one layer in short (`rotation_users`,
+    `rotation_start`, `turn_length_hours`), and overrides on top of them all."""
+
     id: str
     name: str
     time_zone: str = "Europe/Paris"
     description: str = ""
     escalation_policy: PdEscalationPolicy | None = None
-    rotation_users: list[str] = Field(min_length=1)
-    """User ids of the final layer, in turn order."""
-    rotation_start: When
+    rotation_users: list[str] = []
+    """One layer in short: user ids in turn order."""
+    rotation_start: When | None = None
     """The start of the first user's turn (PagerDuty's `rotation_virtual_start`)."""
     turn_length_hours: float = Field(default=168, gt=0)
+    layers: list[PdLayer] = []
     overrides: list[PdOverride] = []
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PdSchedule:
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"time_zone {self.time_zone!r} is not an IANA time zone, e.g. Europe/Paris"
+            ) from None
+        if self.layers and (self.rotation_users or self.rotation_start is not None):
+            raise ValueError("give either layers or rotation_users and rotation_start, not both")
+        if not self.layers and (not self.rotation_users or self.rotation_start is None):
+            raise ValueError("a schedule needs layers, or rotation_users and rotation_start")
+        return self
+
+    @property
+    def all_layers(self) -> list[PdLayer]:
+        """Its layers, the lowest first: as given, or the one given in short."""
+        if self.layers:
+            return self.layers
+        assert self.rotation_start is not None
+        return [
+            PdLayer(
+                name="Layer 1",
+                users=self.rotation_users,
+                rotation_virtual_start=self.rotation_start,
+                rotation_turn_length_seconds=round(self.turn_length_hours * 3600),
+            )
+        ]
+
+    @property
+    def users(self) -> list[str]:
+        """Everyone on one of its layers, once each, in order."""
+        return list(dict.fromkeys(user for layer in self.all_layers for user in layer.users))
 
 
 class PdNote(ScenarioModel):
@@ -453,8 +528,13 @@ class Scenario(ScenarioModel):
                 problems.append("tokens.pagerduty_user_tokens: a user token cannot be the account token")
 
         for s, schedule in enumerate(pd.schedules):
-            for r, user_id in enumerate(schedule.rotation_users):
-                user(f"pagerduty.schedules[{s}].rotation_users[{r}]", user_id)
+            if schedule.rotation_users:  # one layer, in short
+                for r, user_id in enumerate(schedule.rotation_users):
+                    user(f"pagerduty.schedules[{s}].rotation_users[{r}]", user_id)
+            else:
+                for n, layer in enumerate(schedule.layers):
+                    for r, user_id in enumerate(layer.users):
+                        user(f"pagerduty.schedules[{s}].layers[{n}].users[{r}]", user_id)
             for o, override in enumerate(schedule.overrides):
                 user(f"pagerduty.schedules[{s}].overrides[{o}].user", override.user)
                 if override.end <= override.start:
