@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pagerduty
@@ -59,6 +59,41 @@ class OnCallQuery(Model):
     user_id: str
     start: datetime
     end: datetime
+
+
+class ShiftQuery(Model):
+    """The next change of person on a schedule after `after`, looking `horizon` ahead (and as far
+    back, for who was on call last)."""
+
+    schedule_id: str
+    after: datetime
+    horizon: timedelta = timedelta(days=35)
+
+
+class ShiftChange(Model):
+    """Who hands over to whom, and when, on a schedule's final schedule (overrides applied)."""
+
+    schedule_id: str
+    at: datetime
+    outgoing: PagerDutyUser | None
+    """On call just before `at`; None if nobody was (a gap in the schedule)."""
+    incoming: PagerDutyUser
+
+
+def _timeline(shifts: Iterable[tuple[datetime, datetime, str]]) -> list[tuple[datetime, datetime, str]]:
+    """Shifts in order, each once (an on-call is listed once per escalation level), a person's
+    shifts that touch or overlap made one."""
+    merged: list[tuple[datetime, datetime, str]] = []
+    for start, end, user in sorted(set(shifts)):
+        if merged and merged[-1][2] == user and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end), user)
+        else:
+            merged.append((start, end, user))
+    return merged
+
+
+def _person(user: dict[str, Any]) -> PagerDutyUser:
+    return PagerDutyUser(id=user["id"], name=user.get("name") or user.get("summary", ""), email=user["email"])
 
 
 class IncidentNote(Model):
@@ -363,6 +398,42 @@ class PagerDutyActivities:
             raise non_retryable(error) from None
         on_call = any(entry["user"]["id"] == query.user_id for entry in entries)
         return OnCallCheck(schedule_id=schedule, on_call=on_call, start=query.start, end=query.end)
+
+    @activity.defn
+    def next_shift_change(self, query: ShiftQuery) -> ShiftChange | None:
+        """The first moment after `query.after` when someone else goes on call on the schedule, as
+        PagerDuty's final schedule has it (layers, restrictions and overrides applied; `GET
+        /oncalls`); None if nobody else does within the horizon. The schedule is trusted for who
+        and when: the people come with it, in full (`include[]=users`)."""
+        params = {
+            "schedule_ids[]": [query.schedule_id],
+            # (as far back as ahead: after a gap, the change is from whoever was on call last)
+            "since": (query.after - query.horizon).isoformat(),
+            "until": (query.after + query.horizon).isoformat(),
+            "include[]": ["users"],  # with their emails
+        }
+        try:
+            entries = self._iter("/oncalls", params)
+            people = {e["user"]["id"]: _person(e["user"]) for e in entries}
+            timeline = _timeline(
+                (datetime.fromisoformat(e["start"]), datetime.fromisoformat(e["end"]), e["user"]["id"])
+                for e in entries
+                if e.get("start") and e.get("end")  # (a permanent on-call has neither: it never changes)
+            )
+            previous = None
+            for shift in timeline:
+                starts, _, user = shift
+                if starts > query.after and (previous is None or previous[2] != user):
+                    return ShiftChange(
+                        schedule_id=query.schedule_id,
+                        at=starts,
+                        outgoing=people[previous[2]] if previous is not None else None,
+                        incoming=people[user],
+                    )
+                previous = shift
+        except Refused as error:
+            raise non_retryable(error) from None
+        return None
 
     @activity.defn
     def freeze_assignments(self, request: FreezeRequest) -> Override:

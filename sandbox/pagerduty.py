@@ -965,7 +965,7 @@ async def list_oncalls(
     offset: int = 0,
     total: bool = False,
 ) -> dict[str, Any]:
-    no_includes(include)
+    no_includes([i for i in include if i != "users"])  # users in full: their emails, with the on-calls
     view = View.of(request)
     start = query_time("since", since) or utcnow()
     end = query_time("until", until) or start
@@ -993,7 +993,9 @@ async def list_oncalls(
                 continue
             seen.add(span.user)
             oncall: dict[str, Any] = {
-                "user": view.user_ref(span.user),
+                "user": view.user(view.pd.users[span.user])
+                if "users" in include
+                else view.user_ref(span.user),
                 "schedule": view.schedule_ref(schedule),
                 "escalation_level": 1,
                 "start": view.at(span.start),

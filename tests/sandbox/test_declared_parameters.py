@@ -246,9 +246,10 @@ def _classic_pages(pd: httpx.Client, path: str, key: str, params: dict) -> None:
     assert rest["total"] == len(everything) and rest["more"] is False
 
 
-def classic_listing(route: str, path: str, key: str, params: dict, include: str) -> None:
+def classic_listing(route: str, path: str, key: str, params: dict, include: str | None) -> None:
     """The cases of what every PagerDuty listing takes: `include[]` (here `include[]=<include>`),
-    refused, and classic pagination (`limit`, `offset`, `total`) over the listing with `params`."""
+    refused (None: the route has a case of its own), and classic pagination (`limit`, `offset`,
+    `total`) over the listing with `params`."""
 
     def refuses_include(pd: httpx.Client, _: httpx.Client) -> None:
         refused(pd.get(path, params={"include[]": include}), "include[]")
@@ -256,7 +257,8 @@ def classic_listing(route: str, path: str, key: str, params: dict, include: str)
     def pages_classically(pd: httpx.Client, _: httpx.Client) -> None:
         _classic_pages(pd, path, key, params)
 
-    case("pagerduty", route, "include[]")(refuses_include)
+    if include is not None:
+        case("pagerduty", route, "include[]")(refuses_include)
     case("pagerduty", route, "limit", "offset", "total")(pages_classically)
 
 
@@ -432,7 +434,17 @@ def _oncalls_zone(pd: httpx.Client, _: httpx.Client) -> None:
     assert oncalls(pd, time_zone="Asia/Kolkata")[0]["start"].endswith("+05:30")
 
 
-classic_listing("GET /oncalls", "/oncalls", "oncalls", WEEK, include="users")
+classic_listing("GET /oncalls", "/oncalls", "oncalls", WEEK, include=None)
+
+
+@case("pagerduty", "GET /oncalls", "include[]")
+def _oncalls_include(pd: httpx.Client, _: httpx.Client) -> None:
+    """`include[]=users`: each on-call's user in full, with the email (next_shift_change reads it);
+    the other includes are not modelled, and refused."""
+    users = [o["user"] for o in oncalls(pd, **WEEK, **{"include[]": "users"})]
+    assert users and all(u["type"] == "user" and "@" in u["email"] for u in users)
+    assert all(o["user"]["type"] == "user_reference" for o in oncalls(pd, **WEEK))
+    refused(pd.get("/oncalls", params={**WEEK, "include[]": "schedules"}), "include[]")
 
 
 OVERRIDES = "/schedules/PPRIMARY/overrides"
