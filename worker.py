@@ -22,6 +22,7 @@ from activities import all_activities
 from handover import logs, visibility
 from handover.settings import Settings, SettingsError
 from handover.temporal import connect_or_exit
+from workflows.autopilot import AutopilotWorkflow
 from workflows.handover import HandoverWorkflow
 from workflows.plan import PlanWorkflow
 
@@ -35,7 +36,7 @@ def build_worker(client, settings: Settings, executor: ThreadPoolExecutor) -> Wo
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[HandoverWorkflow, PlanWorkflow],
+        workflows=[HandoverWorkflow, PlanWorkflow, AutopilotWorkflow],
         activities=all_activities(settings),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

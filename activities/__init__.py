@@ -13,14 +13,21 @@ from handover.settings import Settings
 
 
 def all_activities(settings: Settings) -> list[Callable[..., Any]]:
-    """Every activity the worker registers (each `@activity.defn` method of the three classes),
+    """Every activity the worker registers (each `@activity.defn` method of the classes),
     bound to clients built from `settings`."""
+    from activities.autopilot import AutopilotActivities
     from activities.pagerduty import PagerDutyActivities
     from activities.platform import PlatformActivities
     from activities.slack import SlackActivities
 
     activities = []
-    for system in (PagerDutyActivities(settings), SlackActivities(settings), PlatformActivities(settings)):
+    systems = (
+        PagerDutyActivities(settings),
+        SlackActivities(settings),
+        PlatformActivities(settings),
+        AutopilotActivities(settings),
+    )
+    for system in systems:
         for name, method in vars(type(system)).items():
             if hasattr(method, "__temporal_activity_definition"):
                 activities.append(getattr(system, name))

@@ -1106,3 +1106,72 @@ class HandoverReport(HandoverProgress):
             kind.field: sum(item.outcome is Outcome.HANDED_OVER for item in getattr(self, kind.field))
             for kind in ITEM_KINDS
         }
+
+
+# --- the autopilot: a schedule's routine handovers, started at each shift change ------------------
+
+
+class Boundary(Model):
+    """A change of person on the schedule."""
+
+    at: datetime
+    outgoing: str | None
+    """The email of who is on call until then; None if nobody was."""
+    incoming: str
+
+
+class BoundaryRecord(Model):
+    boundary: Boundary
+    at: datetime
+    """When the autopilot acted on it."""
+    handover_id: str | None = None
+    started: bool = False
+    detail: str
+    """What happened: started, or why not (someone started it by hand, a handover in the way)."""
+
+
+class AutopilotRequest(Model):
+    """Run the routine handover of one PagerDuty schedule at each change of person: `lead` before
+    it, from whoever is on call to whoever is next (docs/autopilot.md)."""
+
+    schedule_id: str = Field(pattern=r"^[A-Za-z0-9]{1,32}$")
+    requested_by: str = Field(min_length=1, max_length=254)
+    lead: timedelta = Field(default=timedelta(hours=2), ge=timedelta(minutes=1), le=timedelta(days=2))
+    """How long before the shift change the handover starts."""
+    recheck: timedelta = Field(default=timedelta(hours=6), ge=timedelta(minutes=1))
+    """While it waits, how often it reads the schedule again (an override or a swap moves the change)."""
+    horizon: timedelta = Field(default=timedelta(days=35), ge=timedelta(days=1), le=timedelta(days=90))
+    """How far ahead it looks for the next change of person."""
+    handled_until: datetime | None = None
+    """Carried over when it continues as new: changes at or before this are done."""
+    history: list[BoundaryRecord] = []
+    """The last changes it handled, newest last (carried over, at most `KEPT`)."""
+
+
+class AutopilotStatus(Model):
+    schedule_id: str
+    next: Boundary | None = None
+    starts_at: datetime | None = None
+    """When the next handover will start (`lead` before the change)."""
+    history: list[BoundaryRecord] = []
+
+
+class ScheduledStart(Model):
+    """Start one boundary's routine handover, once: the key is the schedule and the boundary."""
+
+    schedule_id: str
+    boundary: Boundary
+    overlap: timedelta
+    requested_by: str
+    task_queue: str
+    """The autopilot's own: its worker runs the handover too."""
+
+    @property
+    def key(self) -> str:
+        return f"autopilot:{self.schedule_id}@{self.boundary.at.isoformat()}"
+
+
+class StartedHandover(Model):
+    handover_id: str | None
+    started: bool
+    detail: str

@@ -58,6 +58,7 @@ from handover import visibility  # noqa: E402
 from handover.models import workflow_id_for  # noqa: E402
 from handover.settings import Settings  # noqa: E402
 from tests.serving import serving  # noqa: E402
+from workflows.autopilot import AutopilotWorkflow  # noqa: E402
 from workflows.handover import HandoverWorkflow  # noqa: E402
 from workflows.plan import PlanWorkflow  # noqa: E402
 
@@ -94,7 +95,7 @@ def worker(client: Client, task_queue: str, settings: Settings, executor: Thread
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[HandoverWorkflow, PlanWorkflow],
+        workflows=[HandoverWorkflow, PlanWorkflow, AutopilotWorkflow],
         activities=all_activities(settings),
         activity_executor=executor,
     )

@@ -1,0 +1,41 @@
+"""The autopilot's one write: start a boundary's routine handover, through the same door as a
+person's `starter.py start` (handover/service.py), once. The key is the schedule and the boundary:
+a retry, a replay or a second attempt returns the handover the first one started; a handover a
+person started first for that admin is reported, and none is started."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from handover import service
+from handover.errors import AlreadyRunning, HandoverError
+from handover.models import HandoverRequest, ScheduledStart, StartedHandover, Variant
+from handover.settings import Settings
+
+
+class AutopilotActivities:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings  # (one constructor for every activity class: all_activities)
+
+    @activity.defn
+    async def start_scheduled_handover(self, work: ScheduledStart) -> StartedHandover:
+        boundary = work.boundary
+        if boundary.outgoing is None:
+            return StartedHandover(handover_id=None, started=False, detail="nobody was on call before it")
+        try:
+            request = HandoverRequest(
+                outgoing=boundary.outgoing,
+                incoming=boundary.incoming,
+                variant=Variant.ROUTINE,
+                overlap=work.overlap,
+                requested_by=work.requested_by,
+                reason=f"routine rotation on {work.schedule_id} at {boundary.at:%Y-%m-%d %H:%M} UTC",
+            )
+            handle = await service.start(activity.client(), work.task_queue, request, work.key)
+        except AlreadyRunning as error:
+            return StartedHandover(
+                handover_id=service.workflow_id_for(boundary.outgoing), started=False, detail=str(error)
+            )
+        except (HandoverError, ValueError) as error:  # (e.g. a schedule that hands an admin to themself)
+            return StartedHandover(handover_id=None, started=False, detail=str(error))
+        return StartedHandover(handover_id=handle.id, started=True, detail=f"started {handle.id}")
