@@ -91,12 +91,21 @@ def activity_executor() -> Iterator[ThreadPoolExecutor]:
 
 
 def worker(client: Client, task_queue: str, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    """A worker of the handover's workflows and all its activities (with `settings`) on `task_queue`."""
+    """A worker of the handover's workflows and all its activities (with `settings`) on `task_queue`.
+
+    With the reaction watch off (`skipping`), no worker takes the watch at all: it stays scheduled
+    until the :+1: comes and the handover cancels it, which the test server does at once. Taken and
+    refused at once (`WatchOff`), its failure could cross the cancel; the Java test server then
+    fails the workflow task ("ACTIVITY_UNKNOWN") and keeps its time-skipping lock, and the handover
+    waited out its overlap in real time (the worlds' invariant 10, now and then)."""
+    activities = all_activities(settings)
+    if not settings.watch_reactions:
+        activities = [a for a in activities if a.__name__ != "wait_for_thumbs_up"]
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[HandoverWorkflow, PlanWorkflow, AutopilotWorkflow],
-        activities=all_activities(settings),
+        activities=activities,
         activity_executor=executor,
     )
 
