@@ -5,10 +5,12 @@ person started first for that admin is reported, and none is started."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from temporalio import activity
 
 from handover import service
-from handover.errors import AlreadyRunning, HandoverError
+from handover.errors import AlreadyRunning, InvalidInput
 from handover.models import HandoverRequest, ScheduledStart, StartedHandover, Variant
 from handover.settings import Settings
 
@@ -20,6 +22,7 @@ class AutopilotActivities:
     @activity.defn
     async def start_scheduled_handover(self, work: ScheduledStart) -> StartedHandover:
         boundary = work.boundary
+        at = boundary.at.astimezone(UTC)
         if boundary.outgoing is None:
             return StartedHandover(handover_id=None, started=False, detail="nobody was on call before it")
         try:
@@ -29,13 +32,14 @@ class AutopilotActivities:
                 variant=Variant.ROUTINE,
                 overlap=work.overlap,
                 requested_by=work.requested_by,
-                reason=f"routine rotation on {work.schedule_id} at {boundary.at:%Y-%m-%d %H:%M} UTC",
+                reason=f"routine rotation on {work.schedule_id} at {at:%Y-%m-%d %H:%M} UTC",
             )
             handle = await service.start(activity.client(), work.task_queue, request, work.key)
         except AlreadyRunning as error:
             return StartedHandover(
                 handover_id=service.workflow_id_for(boundary.outgoing), started=False, detail=str(error)
             )
-        except (HandoverError, ValueError) as error:  # (e.g. a schedule that hands an admin to themself)
+        except (InvalidInput, ValueError) as error:  # (e.g. a schedule that hands an admin to themself)
             return StartedHandover(handover_id=None, started=False, detail=str(error))
+        # Anything else (Temporal out of reach) is raised: the activity is tried again.
         return StartedHandover(handover_id=handle.id, started=True, detail=f"started {handle.id}")

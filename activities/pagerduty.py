@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pagerduty
@@ -85,11 +85,19 @@ def _timeline(shifts: Iterable[tuple[datetime, datetime, str]]) -> list[tuple[da
     shifts that touch or overlap made one."""
     merged: list[tuple[datetime, datetime, str]] = []
     for start, end, user in sorted(set(shifts)):
+        if end <= start:
+            continue  # (nobody is on call for no time)
         if merged and merged[-1][2] == user and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end), user)
         else:
             merged.append((start, end, user))
     return merged
+
+
+def _utc(moment: str) -> datetime:
+    """A PagerDuty time (in the account's zone) in UTC: the same change reads the same everywhere
+    (the autopilot keys its start by it)."""
+    return datetime.fromisoformat(moment).astimezone(UTC)
 
 
 def _person(user: dict[str, Any]) -> PagerDutyUser:
@@ -416,7 +424,7 @@ class PagerDutyActivities:
             entries = self._iter("/oncalls", params)
             people = {e["user"]["id"]: _person(e["user"]) for e in entries}
             timeline = _timeline(
-                (datetime.fromisoformat(e["start"]), datetime.fromisoformat(e["end"]), e["user"]["id"])
+                (_utc(e["start"]), _utc(e["end"]), e["user"]["id"])
                 for e in entries
                 if e.get("start") and e.get("end")  # (a permanent on-call has neither: it never changes)
             )

@@ -1140,7 +1140,7 @@ class AutopilotRequest(Model):
     """How long before the shift change the handover starts."""
     recheck: timedelta = Field(default=timedelta(hours=6), ge=timedelta(minutes=1))
     """While it waits, how often it reads the schedule again (an override or a swap moves the change)."""
-    horizon: timedelta = Field(default=timedelta(days=35), ge=timedelta(days=1), le=timedelta(days=90))
+    horizon: timedelta = Field(default=timedelta(days=35), ge=timedelta(days=1), le=timedelta(days=45))
     """How far ahead it looks for the next change of person."""
     handled_until: datetime | None = None
     """Carried over when it continues as new: changes at or before this are done."""
@@ -1150,6 +1150,8 @@ class AutopilotRequest(Model):
 
 class AutopilotStatus(Model):
     schedule_id: str
+    read_at: datetime | None = None
+    """When it last read the schedule (None: not yet; then `next` says nothing)."""
     next: Boundary | None = None
     starts_at: datetime | None = None
     """When the next handover will start (`lead` before the change)."""

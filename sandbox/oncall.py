@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sandbox.state import PdLayer, PdRestriction, PdSchedule
@@ -57,7 +57,9 @@ def _allowed(restrictions: list[PdRestriction], zone: ZoneInfo, since: datetime,
             if restriction.type == "weekly_restriction" and day.isoweekday() != restriction.start_day_of_week:
                 day += timedelta(days=1)
                 continue
-            start = datetime.combine(day, at, zone)
+            # In UTC: adding the duration to a local time would count wall-clock hours, and a start
+            # in the spring-forward gap (02:30 on the last Sunday of March) would end where it began.
+            start = datetime.combine(day, at, zone).astimezone(UTC)
             if start >= until:
                 break
             end = start + timedelta(seconds=restriction.duration_seconds)

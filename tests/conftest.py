@@ -54,6 +54,7 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from activities import all_activities  # noqa: E402
+from activities.slack import SlackActivities  # noqa: E402
 from handover import visibility  # noqa: E402
 from handover.models import workflow_id_for  # noqa: E402
 from handover.settings import Settings  # noqa: E402
@@ -100,7 +101,9 @@ def worker(client: Client, task_queue: str, settings: Settings, executor: Thread
     waited out its overlap in real time (the worlds' invariant 10, now and then)."""
     activities = all_activities(settings)
     if not settings.watch_reactions:
-        activities = [a for a in activities if a.__name__ != "wait_for_thumbs_up"]
+        kept = [a for a in activities if a.__name__ != SlackActivities.wait_for_thumbs_up.__name__]
+        assert len(kept) == len(activities) - 1, "the reaction watch is not an activity any more"
+        activities = kept
     return Worker(
         client,
         task_queue=task_queue,

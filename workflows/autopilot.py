@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.autopilot import AutopilotActivities
@@ -24,12 +25,16 @@ with workflow.unsafe.imports_passed_through():
         Boundary,
         BoundaryRecord,
         ScheduledStart,
+        StartedHandover,
     )
 
 from workflows.lookups import LOOKUP
 
 KEPT = 20
 """Changes handled that the autopilot remembers (its status shows them)."""
+WAITS_PER_RUN = 50
+"""Schedule reads in one run while it waits (12 days at the default `recheck`); then it continues
+as new, so its history stays short however long a change is in coming."""
 
 
 @workflow.defn
@@ -38,28 +43,41 @@ class AutopilotWorkflow:
     def __init__(self, request: AutopilotRequest) -> None:
         self._request = request
         self._next: Boundary | None = None
+        self._read_at: datetime | None = None
 
     @workflow.run
     async def run(self, request: AutopilotRequest) -> None:
         after = request.handled_until or workflow.now()
         boundary = await self._next_change(after)
+        waits = 0
         while boundary is None or workflow.now() < boundary.at - request.lead:
+            if waits >= WAITS_PER_RUN or workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(request)  # (a long wait: the history stays short)
             wake = workflow.now() + request.recheck
             if boundary is not None:
                 wake = min(wake, boundary.at - request.lead)
             await workflow.sleep(max(wake - workflow.now(), timedelta(seconds=1)))
             boundary = await self._next_change(after)  # an override or a swap may have moved it
-        started = await workflow.execute_activity_method(
-            AutopilotActivities.start_scheduled_handover,
-            ScheduledStart(
-                schedule_id=request.schedule_id,
-                boundary=boundary,
-                overlap=request.lead + PLANNED_MINIMUM_OVERLAP,  # the runbook's 2 h past the change
-                requested_by=request.requested_by,
-                task_queue=workflow.info().task_queue,
-            ),
-            **LOOKUP,
-        )
+            waits += 1
+        if workflow.now() > boundary.at + request.lead:
+            # Found long after it happened (the worker was down, say): too late to hand over.
+            started = StartedHandover(
+                handover_id=None, started=False, detail=f"missed: found after the change, at {workflow.now()}"
+            )
+        else:
+            started = await workflow.execute_activity_method(
+                AutopilotActivities.start_scheduled_handover,
+                ScheduledStart(
+                    schedule_id=request.schedule_id,
+                    boundary=boundary,
+                    # The runbook's 2 h past the change, however late the start.
+                    overlap=max(boundary.at - workflow.now(), timedelta(0)) + PLANNED_MINIMUM_OVERLAP,
+                    requested_by=request.requested_by,
+                    task_queue=workflow.info().task_queue,
+                ),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+            )
         record = BoundaryRecord(
             boundary=boundary,
             at=workflow.now(),
@@ -80,6 +98,7 @@ class AutopilotWorkflow:
             ShiftQuery(schedule_id=request.schedule_id, after=after, horizon=request.horizon),
             **LOOKUP,
         )
+        self._read_at = workflow.now()
         self._next = (
             None
             if change is None
@@ -96,6 +115,7 @@ class AutopilotWorkflow:
         request, boundary = self._request, self._next
         return AutopilotStatus(
             schedule_id=request.schedule_id,
+            read_at=self._read_at,
             next=boundary,
             starts_at=boundary.at - request.lead if boundary else None,
             history=request.history,

@@ -84,6 +84,17 @@ def test_restrictions_leave_gaps_where_nobody_is_on_call_and_follow_daylight_sav
     ]
 
 
+def test_a_restriction_that_starts_in_the_spring_forward_gap_still_lasts_its_duration():
+    """02:30 does not exist in Paris on 28 March 2027: the hour is still an hour, never nothing
+    (a zero-length shift would read as two changes of person at one moment)."""
+    early = {"type": "daily_restriction", "start_time_of_day": "02:30", "duration_seconds": 3600}
+    day = datetime(2027, 3, 27, 12, 0, tzinfo=UTC)
+    found = schedule(layers=[weekly("PA"), weekly("PB", restrictions=[early])])
+    spans = final_spans(found, day, day + DAY)
+    assert all(s.end > s.start for s in spans)
+    assert [(s.user, s.end - s.start) for s in spans if s.user == "PB"] == [("PB", timedelta(hours=1))]
+
+
 def test_a_layer_applies_between_its_start_and_end_and_the_lower_one_shows_elsewhere():
     cover = weekly("PC", start=MONDAY + 2 * DAY, end=MONDAY + 3 * DAY)
     found = schedule(layers=[weekly("PA"), cover])
