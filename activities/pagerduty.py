@@ -333,7 +333,7 @@ class PagerDutyActivities:
         try:
             for user in self._iter("/users", {"query": email}):
                 if user.get("email", "").lower() == email.lower():
-                    return PagerDutyUser(id=user["id"], name=user["name"], email=user["email"])
+                    return _person(user)
         except Refused as error:
             raise non_retryable(error) from None
         return None

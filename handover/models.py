@@ -593,15 +593,15 @@ class ItemHandover(Model):
     @property
     def outcome_text(self) -> str:
         """`handed over`, `skipped: solved: nothing to hand over`: the report's words."""
-        return self.outcome.value.replace("_", " ") + (f": {self.detail}" if self.detail else "")
+        return words(self.outcome.value) + (f": {self.detail}" if self.detail else "")
 
     def cells(self, outgoing: Admin | None) -> list[str]:
         """Its row in the report, under its kind's columns (ITEM_KINDS): Markdown cells (`cell`)."""
         return [cell(self.what), cell(self.outcome_text)]
 
 
-def _done(done: Done | None) -> str:
-    """A report cell: who did it, and when (`—` if nobody has)."""
+def done_text(done: Done | None) -> str:
+    """Who did it, and when, in the report (`—` if nobody has)."""
     return by_at(done.by, done.at) if done else "—"
 
 
@@ -678,8 +678,8 @@ class IncidentHandover(ItemHandover):
             cell(self.outcome_text),
             cell(status),
             cell(self.note_id),
-            _done(self.reassigned),
-            _done(self.acknowledged),
+            done_text(self.reassigned),
+            done_text(self.acknowledged),
             cell(", ".join(self.shared_with(outgoing))),
         ]
 
@@ -739,7 +739,7 @@ class TicketHandover(ItemHandover):
             cell(self.outcome_text),
             cell(", ".join(self.sessions_ended)),
             cell(self.engineering_issue),
-            _done(self.reassigned),
+            done_text(self.reassigned),
         ]
 
 
@@ -795,8 +795,8 @@ class RolloutHandover(ItemHandover):
             f"{self.rollout.flag} ({self.rollout.id}, {self.rollout.state.value})",
             cell(self.outcome_text),
             cell(annotation),
-            _done(self.annotated),
-            _done(self.owned),
+            done_text(self.annotated),
+            done_text(self.owned),
         ]
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from handover.models import ITEM_KINDS, Done, HandoverProgress, HandoverReport
-from handover.text import by_at, format_time
-
-
-def _done(done: Done | None) -> str:
-    return by_at(done.by, done.at) if done else "—"
+from handover.models import ITEM_KINDS, HandoverProgress, HandoverReport
+from handover.models import done_text as _done
+from handover.text import format_time
 
 
 def to_markdown(report: HandoverProgress) -> str:
