@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -110,4 +112,12 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except SystemExit as stopped:
+        # A worker that never started (Temporal out of reach, bad settings) leaves at once: a
+        # normal interpreter shutdown with the Temporal runtime's threads still up could abort
+        # ("PyGILState_Release", SIGABRT) instead of giving the exit code a supervisor reads.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stopped.code if isinstance(stopped.code, int) else 1)
