@@ -31,25 +31,30 @@ from rich.markup import escape
 from rich.table import Table
 from temporalio.service import RPCError
 
-from handover import doctor, inputs, service, visibility
+from handover import autopilot, doctor, inputs, service, visibility
 from handover.codec import UndecryptablePayload
 from handover.errors import HandoverError, InvalidInput, NotReady, invalid_fields
 from handover.inputs import Declared
 from handover.messages import digest_text, format_duration, outcome_of, plan_text
 from handover.models import (
     PLANNED_MINIMUM_OVERLAP,
+    AutopilotRequest,
+    AutopilotStatus,
     HandoverProgress,
     HandoverRequest,
     InputKind,
     Phase,
     ReminderPolicy,
+    Steer,
+    SteerAction,
     Variant,
     _email,
+    autopilot_id,
 )
 from handover.report import to_markdown
 from handover.settings import Settings, SettingsError
 from handover.temporal import connect
-from handover.text import words
+from handover.text import format_time, words
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -302,7 +307,97 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
                 for row in rows
             ],
         )
+    if not args.json:
+        pilots = await autopilot.every(client)
+        if pilots:
+            print_table(
+                ["autopilot", "schedule", "next"],
+                [[row["autopilot"], row["schedule"], row["next"]] for row in pilots],
+                title="Autopilots (starter.py autopilot status SCHEDULE)",
+            )
     return 0
+
+
+# --- the autopilot: a schedule's routine handovers, started at each shift change ----------------
+
+
+async def cmd_autopilot_start(args: argparse.Namespace, settings: Settings) -> int:
+    schedule_id = args.schedule or settings.pagerduty_schedule_id
+    request = AutopilotRequest(
+        schedule_id=schedule_id, requested_by=args.actor, lead=args.lead, notice=args.notice
+    )
+    client = await connect(settings)
+    current = await autopilot.turn_on(client, settings.task_queue, request, why=args.why)
+    out.print(
+        f"The autopilot of PagerDuty schedule {schedule_id} is on ({autopilot_id(schedule_id)}).",
+        markup=False,
+    )
+    if current is None:
+        out.print("No worker has read the schedule yet: is the worker running (`make run`)?", markup=False)
+    else:
+        _print_autopilot(current)
+    out.print(f"\nNext: python starter.py autopilot status {schedule_id}", markup=False)
+    return 0
+
+
+async def cmd_autopilot_status(args: argparse.Namespace, settings: Settings) -> int:
+    client = await connect(settings)
+    current = await autopilot.status(client, args.schedule or settings.pagerduty_schedule_id)
+    if args.json:
+        print(current.model_dump_json(indent=2))
+    else:
+        _print_autopilot(current)
+    return 0
+
+
+def _steer_command(action: SteerAction) -> Callable[[argparse.Namespace, Settings], Any]:
+    async def run(args: argparse.Namespace, settings: Settings) -> int:
+        schedule_id = args.schedule or settings.pagerduty_schedule_id
+        client = await connect(settings)
+        current = await autopilot.steer(client, schedule_id, action, Steer(by=args.actor, why=args.why))
+        out.print(
+            f"Autopilot of {schedule_id}: {action.value}, recorded ({current.steers[-1].line()}).",
+            markup=False,
+        )
+        _print_autopilot(current)
+        return 0
+
+    return run
+
+
+def _print_autopilot(current: AutopilotStatus) -> None:
+    change = current.next
+    lines = [f"Autopilot of {current.schedule_id}: {current.summary()}"]
+    if change is not None:
+        lines += [
+            f"  next change:      {format_time(change.at)}, {change.outgoing or 'nobody'} → "
+            f"{change.incoming}",
+            f"  handover starts:  {format_time(current.starts_at)} ({format_duration(current.lead)} before)"
+            if current.starts_at
+            else "",
+        ]
+    if current.read_at is not None:
+        lines.append(f"  schedule read at: {format_time(current.read_at)}")
+    out.print("\n".join(line for line in lines if line), markup=False)
+    if current.history:
+        print_table(
+            ["change", "from → to", "what happened"],
+            [
+                [
+                    format_time(r.boundary.at),
+                    f"{r.boundary.outgoing or 'nobody'} → {r.boundary.incoming}",
+                    r.detail,
+                ]
+                for r in current.history
+            ],
+            title="Changes handled",
+        )
+    if current.steers:
+        print_table(
+            ["when", "what", "who", "why"],
+            [[format_time(r.at), r.action.value, r.by, r.why] for r in current.steers],
+            title="Steered",
+        )
 
 
 def email(text: str) -> str:
@@ -578,9 +673,70 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--wait", action="store_true", help="wait for the handover to complete")
     report.set_defaults(run=cmd_report)
 
+    _autopilot_commands(commands)
     for declared in inputs.INPUTS:
         _input_subcommand(commands, declared)
     return top
+
+
+def _autopilot_commands(commands: Any) -> None:
+    """`starter.py autopilot start|status|pause|resume|skip-next [SCHEDULE]`."""
+    pilot = commands.add_parser(
+        "autopilot",
+        help="start each routine weekly handover at the shift change, by itself",
+        description=(
+            "The autopilot of a PagerDuty schedule: LEAD before each change of person on the final "
+            "schedule (overrides and swaps applied) it starts the routine handover from who is on "
+            "call to who is next, once. The channel hears of it NOTICE before. See docs/autopilot.md."
+        ),
+    )
+    actions = pilot.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str, run: Any, why_required: bool | None) -> argparse.ArgumentParser:
+        command = actions.add_parser(
+            name, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
+        )
+        command.add_argument(
+            "schedule", nargs="?", help="the PagerDuty schedule id (default: $PAGERDUTY_SCHEDULE_ID)"
+        )
+        command.add_argument(
+            "--as",
+            dest="actor",
+            default=os.environ.get("HANDOVER_ACTOR") or f"cli:{getpass.getuser()}",
+            help="who you are, recorded (default: $HANDOVER_ACTOR, else cli:$USER)",
+        )
+        if why_required is not None:
+            command.add_argument(
+                "--why",
+                required=why_required,
+                default="turned on",
+                help="why, recorded and shown in the status",
+            )
+        command.set_defaults(run=run)
+        return command
+
+    start = action("start", "turn the autopilot on for a schedule", cmd_autopilot_start, False)
+    start.add_argument(
+        "--lead",
+        type=duration,
+        default=timedelta(hours=2),
+        help="start the handover this long before the change (default 2h)",
+    )
+    start.add_argument(
+        "--notice",
+        type=duration,
+        default=timedelta(days=1),
+        help="tell the channel this long before the start (default 1d)",
+    )
+    status = action(
+        "status", "show the next change, who hands to whom and when it starts", cmd_autopilot_status, None
+    )
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    action("pause", "start no handover until resumed", _steer_command(SteerAction.PAUSE), True)
+    action("resume", "go on after a pause (and skip nothing)", _steer_command(SteerAction.RESUME), True)
+    action(
+        "skip-next", "start no handover at the next change only", _steer_command(SteerAction.SKIP_NEXT), True
+    )
 
 
 VARIANTS_HELP = """variants:

@@ -70,6 +70,12 @@ class ShiftQuery(Model):
     horizon: timedelta = timedelta(days=35)
 
 
+class Schedule(Model):
+    id: str
+    name: str
+    time_zone: str
+
+
 class ShiftChange(Model):
     """Who hands over to whom, and when, on a schedule's final schedule (overrides applied)."""
 
@@ -406,6 +412,20 @@ class PagerDutyActivities:
             raise non_retryable(error) from None
         on_call = any(entry["user"]["id"] == query.user_id for entry in entries)
         return OnCallCheck(schedule_id=schedule, on_call=on_call, start=query.start, end=query.end)
+
+    @activity.defn
+    def find_schedule(self, schedule_id: str) -> Schedule | None:
+        """The schedule (`GET /schedules/{id}`), or None if PagerDuty has none by that id: the
+        autopilot refuses to follow a schedule that is not there (`/oncalls` would list nobody)."""
+        try:
+            data = self._request("GET", f"/schedules/{schedule_id}")["schedule"]
+        except Refused as error:
+            if error.status == 404:
+                return None
+            raise non_retryable(error) from None
+        return Schedule(
+            id=data["id"], name=data.get("name") or data["id"], time_zone=data.get("time_zone") or "UTC"
+        )
 
     @activity.defn
     def next_shift_change(self, query: ShiftQuery) -> ShiftChange | None:

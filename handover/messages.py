@@ -16,6 +16,7 @@ from handover.inputs import BY_KIND, Giver
 from handover.models import (
     ITEM_KINDS,
     Admin,
+    Boundary,
     ContextDigest,
     EmergencyReason,
     HandoverPlan,
@@ -29,6 +30,7 @@ from handover.models import (
     PendingInput,
     PlannedTicket,
     StatusParagraph,
+    SteerRecord,
     TicketAction,
     UnclearThread,
     Variant,
@@ -609,3 +611,53 @@ def current_details(progress: HandoverProgress, waiting_on: Sequence[str]) -> st
                 f"{_plural(len(items), noun)}: " + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
             )
     return "\n\n".join(lines)
+
+
+# --- the autopilot (workflows/autopilot.py) -------------------------------------------------------
+
+
+def autopilot_notice(
+    schedule_id: str,
+    change: Boundary,
+    starts_at: datetime,
+    *,
+    problem: str | None,
+    paused: SteerRecord | None,
+    skip: SteerRecord | None,
+) -> str:
+    """Before a change of person: who hands to whom and when the handover starts, or why it
+    cannot (while there is time to fix the schedule), or that it will not (paused, skipped)."""
+    who = f"{change.outgoing} → {change.incoming}"
+    head = f"on PagerDuty schedule {schedule_id}, the shift changes at {format_time(change.at)} ({who})"
+    opening = head[0].upper() + head[1:]
+    if paused is not None:
+        return (
+            f":double_vertical_bar: The autopilot is paused ({paused.line()}): {head}, and no handover "
+            f"will start. `starter.py autopilot resume {schedule_id} --why …` to go on."
+        )
+    if skip is not None:
+        return (
+            f":fast_forward: {opening}. No handover will start for it: skipped ({skip.line()}). "
+            f"Start one by hand if it is needed: `starter.py start {change.outgoing} {change.incoming} "
+            "--variant routine`."
+        )
+    if problem is not None:
+        return (
+            f":warning: {opening}, but the routine handover cannot start: {problem}. "
+            f"Fix it before {format_time(starts_at)} (a PagerDuty override to an admin who can take "
+            "over, say), or the autopilot will not start it."
+        )
+    return (
+        f":calendar: Routine on-call handover {who} starts at {format_time(starts_at)}, before the "
+        f"shift change at {format_time(change.at)} on PagerDuty schedule {schedule_id}. "
+        f"To skip it: `starter.py autopilot skip-next {schedule_id} --why …`."
+    )
+
+
+def autopilot_refused(change: Boundary, problem: str) -> str:
+    """At the start: the handover that step 0 would refuse, not started."""
+    return (
+        f":no_entry: The routine handover {change.outgoing} → {change.incoming} for the shift change "
+        f"at {format_time(change.at)} was not started: {problem}. Hand over by hand once it is "
+        f"fixed: `starter.py start {change.outgoing} <incoming> --variant routine`."
+    )

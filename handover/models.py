@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from handover.text import by_at, cell, error_rate, plural, stay, words
+from handover.text import by_at, cell, error_rate, format_time, plural, stay, words
 
 PLANNED_MINIMUM_OVERLAP = timedelta(hours=2)
 MAXIMUM_OVERLAP = timedelta(days=7)
@@ -1130,6 +1130,45 @@ class BoundaryRecord(Model):
     """What happened: started, or why not (someone started it by hand, a handover in the way)."""
 
 
+class Steer(Model):
+    """A person steering the autopilot (pause, resume, skip-next): who and why, both recorded."""
+
+    by: str = Field(min_length=1, max_length=254)
+    """Who: an email, or the endpoint token's name (`service:…`); the CLI's `--as`."""
+    why: str = Field(min_length=1, max_length=500)
+    """Why, in a sentence: shown in the status and the channel."""
+
+    @model_validator(mode="after")
+    def _said(self) -> Steer:
+        if not self.why.strip():
+            raise ValueError("why: say why in a few words (it is recorded and shown in the channel)")
+        return self
+
+
+class SteerAction(StrEnum):
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    SKIP_NEXT = "skip-next"
+
+
+class SteerRecord(Model):
+    action: SteerAction
+    by: str
+    why: str
+    at: datetime
+    change_at: datetime | None = None
+    """skip-next: the change that was next when it was asked (the next one handled is skipped)."""
+
+    def line(self) -> str:
+        return f"{self.action.value} by {self.by} at {format_time(self.at)}: {self.why}"
+
+
+def autopilot_id(schedule_id: str) -> str:
+    """One autopilot per schedule: a second for the same schedule cannot run beside it."""
+    return f"autopilot-{schedule_id}"
+
+
 class AutopilotRequest(Model):
     """Run the routine handover of one PagerDuty schedule at each change of person: `lead` before
     it, from whoever is on call to whoever is next (docs/autopilot.md)."""
@@ -1138,6 +1177,9 @@ class AutopilotRequest(Model):
     requested_by: str = Field(min_length=1, max_length=254)
     lead: timedelta = Field(default=timedelta(hours=2), ge=timedelta(minutes=1), le=timedelta(days=2))
     """How long before the shift change the handover starts."""
+    notice: timedelta = Field(default=timedelta(days=1), ge=timedelta(0), le=timedelta(days=7))
+    """How long before the handover starts the channel hears who hands to whom, and whether the
+    next person can be handed to (so there is time to fix the schedule)."""
     recheck: timedelta = Field(default=timedelta(hours=6), ge=timedelta(minutes=1))
     """While it waits, how often it reads the schedule again (an override or a swap moves the change)."""
     horizon: timedelta = Field(default=timedelta(days=35), ge=timedelta(days=1), le=timedelta(days=45))
@@ -1146,6 +1188,14 @@ class AutopilotRequest(Model):
     """Carried over when it continues as new: changes at or before this are done."""
     history: list[BoundaryRecord] = []
     """The last changes it handled, newest last (carried over, at most `KEPT`)."""
+    paused: SteerRecord | None = None
+    """Carried over: paused by whom and why (no handover starts until resumed)."""
+    skip: SteerRecord | None = None
+    """Carried over: the next change is skipped (asked by whom and why)."""
+    steers: list[SteerRecord] = []
+    """Carried over: who steered it and why, newest last (at most `KEPT`)."""
+    noticed: str | None = None
+    """Carried over: the last change the channel was told of (its notice's key)."""
 
 
 class AutopilotStatus(Model):
@@ -1155,7 +1205,25 @@ class AutopilotStatus(Model):
     next: Boundary | None = None
     starts_at: datetime | None = None
     """When the next handover will start (`lead` before the change)."""
+    lead: timedelta = timedelta(hours=2)
+    paused: SteerRecord | None = None
+    skip: SteerRecord | None = None
     history: list[BoundaryRecord] = []
+    steers: list[SteerRecord] = []
+
+    def summary(self) -> str:
+        """One line: what happens next (the Temporal UI's current details, `autopilot status`)."""
+        if self.paused is not None:
+            return f"paused by {self.paused.by}: {self.paused.why} (`starter.py autopilot resume`)"
+        if self.read_at is None:
+            return "reading the schedule"
+        if self.next is None:
+            return "no change of person on the schedule in the next weeks"
+        change = self.next
+        who = f"{change.outgoing or 'nobody'} → {change.incoming}"
+        if self.skip is not None:
+            return f"skipping the change at {format_time(change.at)} ({who}): asked by {self.skip.by}"
+        return f"{who} at {format_time(change.at)}; the handover starts at {format_time(self.starts_at)}"
 
 
 class ScheduledStart(Model):

@@ -2,10 +2,13 @@
 
 It reads the final schedule (overrides and swaps applied) for the next change of person, waits
 until `lead` before it, reading the schedule again every `recheck` (a change that moves is
-followed; one that disappears is re-planned), then starts the routine handover from whoever is on
-call to whoever is next, through the same door a person uses (activities/autopilot.py), keyed by
-the schedule and the change: never twice. Then it continues as new, so its history stays short
-however many weeks it runs. Deterministic: time is `workflow.now()` and durable timers.
+followed; one that disappears is re-planned). `notice` before the start it tells the channel who
+hands to whom and when, or that the next person cannot be handed to (not a platform admin, not in
+Slack) while there is time to fix the schedule. Then it starts the routine handover from whoever
+is on call to whoever is next, through the same door a person uses (activities/autopilot.py),
+keyed by the schedule and the change: never twice. People steer it (pause, resume, skip-next),
+each recorded with who and why. Then it continues as new, so its history stays short however many
+weeks it runs. Deterministic: time is `workflow.now()` and durable timers.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.autopilot import AutopilotActivities
     from activities.pagerduty import PagerDutyActivities, ShiftChange, ShiftQuery
+    from activities.slack import SlackActivities, SlackPost
+    from handover import messages
+    from handover.errors import AlreadyDone, HandoverError, UnknownItem
     from handover.models import (
         PLANNED_MINIMUM_OVERLAP,
         AutopilotRequest,
@@ -26,58 +32,55 @@ with workflow.unsafe.imports_passed_through():
         BoundaryRecord,
         ScheduledStart,
         StartedHandover,
+        Steer,
+        SteerAction,
+        SteerRecord,
+        autopilot_id,
     )
 
+from workflows import lookups
 from workflows.lookups import LOOKUP
 
 KEPT = 20
-"""Changes handled that the autopilot remembers (its status shows them)."""
+"""Changes handled, and steers, that the autopilot remembers (its status shows them)."""
 WAITS_PER_RUN = 50
 """Schedule reads in one run while it waits (12 days at the default `recheck`); then it continues
 as new, so its history stays short however long a change is in coming."""
+POST_MARGIN = timedelta(minutes=1)
+"""A notice is looked for in the channel from this long before it was first asked for (a retry
+after a post Slack answered unheard finds it and posts none)."""
 
 
 @workflow.defn
 class AutopilotWorkflow:
     @workflow.init
     def __init__(self, request: AutopilotRequest) -> None:
-        self._request = request
+        self._request = request.model_copy(deep=True)
+        """What is carried over when it continues as new: pauses, skips and steers change it."""
         self._next: Boundary | None = None
         self._read_at: datetime | None = None
 
     @workflow.run
     async def run(self, request: AutopilotRequest) -> None:
+        if request.handled_until is None and not request.history:
+            await self._check_schedule()  # (the first run: refused at once, not weeks later)
         after = request.handled_until or workflow.now()
         boundary = await self._next_change(after)
         waits = 0
-        while boundary is None or workflow.now() < boundary.at - request.lead:
+        while boundary is None or workflow.now() < self._starts_at(boundary):
+            if boundary is not None and workflow.now() >= self._notice_at(boundary):
+                await self._notice(boundary)
             if waits >= WAITS_PER_RUN or workflow.info().is_continue_as_new_suggested():
-                workflow.continue_as_new(request)  # (a long wait: the history stays short)
+                await self._continue()  # (a long wait: the history stays short)
             wake = workflow.now() + request.recheck
             if boundary is not None:
-                wake = min(wake, boundary.at - request.lead)
+                wake = min(wake, self._starts_at(boundary))
+                if self._request.noticed != _key(boundary):
+                    wake = min(wake, self._notice_at(boundary))
             await workflow.sleep(max(wake - workflow.now(), timedelta(seconds=1)))
             boundary = await self._next_change(after)  # an override or a swap may have moved it
             waits += 1
-        if workflow.now() > boundary.at + request.lead:
-            # Found long after it happened (the worker was down, say): too late to hand over.
-            started = StartedHandover(
-                handover_id=None, started=False, detail=f"missed: found after the change, at {workflow.now()}"
-            )
-        else:
-            started = await workflow.execute_activity_method(
-                AutopilotActivities.start_scheduled_handover,
-                ScheduledStart(
-                    schedule_id=request.schedule_id,
-                    boundary=boundary,
-                    # The runbook's 2 h past the change, however late the start.
-                    overlap=max(boundary.at - workflow.now(), timedelta(0)) + PLANNED_MINIMUM_OVERLAP,
-                    requested_by=request.requested_by,
-                    task_queue=workflow.info().task_queue,
-                ),
-                start_to_close_timeout=timedelta(minutes=1),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
-            )
+        started = await self._act_on(boundary)
         record = BoundaryRecord(
             boundary=boundary,
             at=workflow.now(),
@@ -86,10 +89,102 @@ class AutopilotWorkflow:
             detail=started.detail,
         )
         workflow.logger.info("shift change at %s: %s", boundary.at, started.detail)
-        history = [*request.history, record][-KEPT:]
-        workflow.continue_as_new(
-            request.model_copy(update={"handled_until": boundary.at, "history": history})
+        self._request.history = [*self._request.history, record][-KEPT:]
+        self._request.handled_until = boundary.at
+        await self._continue()
+
+    async def _act_on(self, boundary: Boundary) -> StartedHandover:
+        """At `lead` before the change: skipped, paused, missed, refused, or started."""
+        request = self._request
+        if request.skip is not None:
+            skip, request.skip = request.skip, None
+            self._show()
+            return StartedHandover(handover_id=None, started=False, detail=f"skipped: {skip.line()}")
+        if request.paused is not None:
+            return StartedHandover(
+                handover_id=None, started=False, detail=f"not started, paused: {request.paused.line()}"
+            )
+        if boundary.outgoing is None:
+            return StartedHandover(handover_id=None, started=False, detail="nobody was on call before it")
+        if workflow.now() > boundary.at + request.lead:
+            # Found long after it happened (the worker was down, say): too late to hand over.
+            return StartedHandover(
+                handover_id=None, started=False, detail=f"missed: found after the change, at {workflow.now()}"
+            )
+        problem = await self._cannot_hand_over(boundary)
+        if problem is not None:
+            # Step 0 would refuse it: refused here, where the channel hears why.
+            await self._post(f"refused-{_key(boundary)}", messages.autopilot_refused(boundary, problem))
+            return StartedHandover(handover_id=None, started=False, detail=f"not started: {problem}")
+        return await workflow.execute_activity_method(
+            AutopilotActivities.start_scheduled_handover,
+            ScheduledStart(
+                schedule_id=request.schedule_id,
+                boundary=boundary,
+                # The runbook's 2 h past the change, however late the start.
+                overlap=max(boundary.at - workflow.now(), timedelta(0)) + PLANNED_MINIMUM_OVERLAP,
+                requested_by=f"autopilot:{request.schedule_id}",
+                task_queue=workflow.info().task_queue,
+            ),
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
         )
+
+    async def _notice(self, boundary: Boundary) -> None:
+        """Once per change (and again when who or when changes): the channel hears who hands to
+        whom and when the handover starts, or why it cannot, while there is time to fix it."""
+        key = _key(boundary)
+        if self._request.noticed == key or boundary.outgoing is None:
+            return
+        problem = await self._cannot_hand_over(boundary)
+        text = messages.autopilot_notice(
+            self._request.schedule_id,
+            boundary,
+            self._starts_at(boundary),
+            problem=problem,
+            paused=self._request.paused,
+            skip=self._request.skip,
+        )
+        await self._post(f"notice-{key}", text)
+        self._request.noticed = key
+
+    async def _cannot_hand_over(self, boundary: Boundary) -> str | None:
+        """Why step 0 would refuse the handover (an admin PagerDuty, the platform or Slack does not
+        know as an active platform admin), or None."""
+        assert boundary.outgoing is not None
+        for email in (boundary.outgoing, boundary.incoming):
+            try:
+                await lookups.resolve_admin(email)
+            except HandoverError as error:
+                return error.message
+        return None
+
+    async def _post(self, part: str, text: str) -> None:
+        await workflow.execute_activity_method(
+            SlackActivities.post_message,
+            SlackPost(
+                handover_id=autopilot_id(self._request.schedule_id),
+                part=part,
+                text=text,
+                since=workflow.now() - POST_MARGIN,
+            ),
+            **LOOKUP,
+        )
+
+    async def _continue(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._request)
+
+    async def _check_schedule(self) -> None:
+        schedule_id = self._request.schedule_id
+        found = await workflow.execute_activity_method(
+            PagerDutyActivities.find_schedule, schedule_id, **LOOKUP
+        )
+        if found is None:
+            raise UnknownItem(
+                f"PagerDuty has no schedule {schedule_id}: check the id (the end of the schedule's "
+                "page address, e.g. PPRIMARY)"
+            )
 
     async def _next_change(self, after: datetime) -> Boundary | None:
         request = self._request
@@ -108,7 +203,18 @@ class AutopilotWorkflow:
                 incoming=change.incoming.email,
             )
         )
+        self._show()
         return self._next
+
+    def _starts_at(self, boundary: Boundary) -> datetime:
+        return boundary.at - self._request.lead
+
+    def _notice_at(self, boundary: Boundary) -> datetime:
+        return self._starts_at(boundary) - self._request.notice
+
+    def _show(self) -> None:
+        """What it does next, in the Temporal UI (the workflow's current details)."""
+        workflow.set_current_details(self.status().summary())
 
     @workflow.query
     def status(self) -> AutopilotStatus:
@@ -117,6 +223,67 @@ class AutopilotWorkflow:
             schedule_id=request.schedule_id,
             read_at=self._read_at,
             next=boundary,
-            starts_at=boundary.at - request.lead if boundary else None,
+            starts_at=self._starts_at(boundary) if boundary else None,
+            lead=request.lead,
+            paused=request.paused,
+            skip=request.skip,
             history=request.history,
+            steers=request.steers,
         )
+
+    # --- people steer it: each recorded with who and why ------------------------------------
+
+    def _steer(self, action: SteerAction, steer: Steer) -> SteerRecord:
+        record = SteerRecord(
+            action=action,
+            by=steer.by,
+            why=steer.why,
+            at=workflow.now(),
+            change_at=self._next.at if self._next and action is SteerAction.SKIP_NEXT else None,
+        )
+        self._request.steers = [*self._request.steers, record][-KEPT:]
+        workflow.logger.info("autopilot %s", record.line())
+        return record
+
+    @workflow.update
+    def pause(self, steer: Steer) -> AutopilotStatus:
+        """No handover starts until `resume` (a change passed while paused is recorded, not handed
+        over late)."""
+        self._request.paused = self._steer(SteerAction.PAUSE, steer)
+        self._show()
+        return self.status()
+
+    @pause.validator
+    def _can_pause(self, steer: Steer) -> None:
+        if self._request.paused is not None:
+            raise AlreadyDone(f"the autopilot is paused already: {self._request.paused.line()}")
+
+    @workflow.update
+    def resume(self, steer: Steer) -> AutopilotStatus:
+        """Back to normal: not paused, and no change skipped."""
+        self._steer(SteerAction.RESUME, steer)
+        self._request.paused = self._request.skip = None
+        self._show()
+        return self.status()
+
+    @resume.validator
+    def _can_resume(self, steer: Steer) -> None:
+        if self._request.paused is None and self._request.skip is None:
+            raise AlreadyDone("the autopilot is neither paused nor skipping a change: nothing to resume")
+
+    @workflow.update
+    def skip_next(self, steer: Steer) -> AutopilotStatus:
+        """The next change it acts on starts no handover (recorded as skipped)."""
+        self._request.skip = self._steer(SteerAction.SKIP_NEXT, steer)
+        self._show()
+        return self.status()
+
+    @skip_next.validator
+    def _can_skip(self, steer: Steer) -> None:
+        if self._request.skip is not None:
+            raise AlreadyDone(f"the next change is skipped already: {self._request.skip.line()}")
+
+
+def _key(boundary: Boundary) -> str:
+    """A change as the channel was told of it: when, and who hands to whom."""
+    return f"{boundary.at:%Y%m%dT%H%M%SZ}-{boundary.outgoing}-{boundary.incoming}"
