@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import signal
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -23,7 +21,7 @@ from temporalio.worker import Worker
 from activities import all_activities
 from handover import logs, visibility
 from handover.settings import Settings, SettingsError
-from handover.temporal import connect_or_exit
+from handover.temporal import connect_or_exit, run_or_leave
 from workflows.autopilot import AutopilotWorkflow
 from workflows.handover import HandoverWorkflow
 from workflows.plan import PlanWorkflow
@@ -112,12 +110,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except SystemExit as stopped:
-        # A worker that never started (Temporal out of reach, bad settings) leaves at once: a
-        # normal interpreter shutdown with the Temporal runtime's threads still up could abort
-        # ("PyGILState_Release", SIGABRT) instead of giving the exit code a supervisor reads.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(stopped.code if isinstance(stopped.code, int) else 1)
+    run_or_leave(main())

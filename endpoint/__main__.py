@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -15,7 +14,7 @@ import uvicorn
 from endpoint.auth import hash_token, new_token
 from handover import logs
 from handover.settings import Settings
-from handover.temporal import connect_or_exit
+from handover.temporal import connect_or_exit, run_or_leave
 
 
 def make_tokens(admins: list[str], services: list[str], tokens_file: Path) -> dict[str, str]:
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.hide(settings)
     from endpoint.app import create_app
 
-    asyncio.run(connect_or_exit(settings))  # before serving: out of reach is one line, not a trace
+    run_or_leave(connect_or_exit(settings))  # before serving: out of reach is one line, not a trace
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 

@@ -3,8 +3,13 @@ key, the pydantic data converter, and the payload codec when payloads are encryp
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
 import re
+import sys
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -66,3 +71,16 @@ async def connect_or_exit(settings: Settings, runtime: Runtime | None = None) ->
             "or set TEMPORAL_ADDRESS",
         )
         raise SystemExit(1) from None
+
+
+def run_or_leave(start: Coroutine[Any, Any, Any]) -> None:
+    """`asyncio.run(start)` for a process's start (the worker, the endpoint). One that stops early
+    (Temporal out of reach, bad settings: SystemExit) leaves at once with its code: the
+    interpreter's shutdown with the Temporal runtime's threads still up can abort
+    ("PyGILState_Release", SIGABRT) instead of giving the exit code a supervisor reads."""
+    try:
+        asyncio.run(start)
+    except SystemExit as stopped:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stopped.code if isinstance(stopped.code, int) else 1)
