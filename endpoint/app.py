@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from endpoint import codec, console, docs, events, guards, handovers
+from endpoint import autopilots, codec, console, docs, events, guards, handovers
 from endpoint.auth import TokenStore
 from handover.access import Access
 from handover.codec import EncryptionCodec, UndecryptablePayload
@@ -151,6 +151,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(handovers.router)
+    app.include_router(autopilots.router)
     app.include_router(events.router)
     app.include_router(console.router)
     app.include_router(docs.router)

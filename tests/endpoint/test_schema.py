@@ -55,7 +55,8 @@ class ServerError:
         return f"{self.method} {self.path}{body} as {self.who} -> {self.status}: {answer}\n  {self.curl}"
 
 
-ANYONE = {"GET /healthz", "GET /metrics", "GET /me"}
+ANYONE = {"GET /healthz", "GET /metrics", "GET /me", "GET /autopilots", "GET /autopilots/{schedule_id}"}
+STEERS = {f"POST /autopilots/{{schedule_id}}/{action}" for action in ("pause", "resume", "skip-next")}
 READS = {"GET /handovers/{handover_id}", "GET /handovers/{handover_id}/report"}
 CANCEL = "POST /handovers/{handover_id}/cancel"
 OUTGOING_INPUTS = {
@@ -76,12 +77,12 @@ INCOMING_INPUTS = {
     CANCEL,
 }
 MAY_SUCCEED = {
-    "alice@novalien.com": ANYONE | READS | OUTGOING_INPUTS,
-    "bob@novalien.com": ANYONE | READS | INCOMING_INPUTS,
-    "dave@novalien.com": ANYONE,
-    "service:pipeline": ANYONE | READS | {"POST /handovers", CANCEL},
+    "alice@novalien.com": ANYONE | READS | OUTGOING_INPUTS | STEERS,
+    "bob@novalien.com": ANYONE | READS | INCOMING_INPUTS | STEERS,
+    "dave@novalien.com": ANYONE | STEERS,
+    "service:pipeline": ANYONE | READS | {"POST /handovers", CANCEL} | STEERS,
     OBSERVER: ANYONE | READS,
-    "service:audit": ANYONE | {"POST /handovers"},
+    "service:audit": ANYONE | {"POST /handovers"} | STEERS,
 }
 """The operations each token may get a 2xx from; any other 2xx is a defect (Slack's and PagerDuty's
 routes among them: nothing here signs)."""
