@@ -1196,6 +1196,8 @@ class AutopilotRequest(Model):
     """Carried over: who steered it and why, newest last (at most `KEPT`)."""
     noticed: str | None = None
     """Carried over: the last change the channel was told of (its notice's key)."""
+    handover_task_queue: str | None = None
+    """The task queue its handovers run on (None: its own, whose worker runs them too)."""
 
 
 class AutopilotStatus(Model):

@@ -91,7 +91,9 @@ def activity_executor() -> Iterator[ThreadPoolExecutor]:
         yield executor
 
 
-def worker(client: Client, task_queue: str, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+def worker(
+    client: Client, task_queue: str, settings: Settings, executor: ThreadPoolExecutor, **options: Any
+) -> Worker:
     """A worker of the handover's workflows and all its activities (with `settings`) on `task_queue`.
 
     With the reaction watch off (`skipping`), no worker takes the watch at all: it stays scheduled
@@ -110,6 +112,7 @@ def worker(client: Client, task_queue: str, settings: Settings, executor: Thread
         workflows=[HandoverWorkflow, PlanWorkflow, AutopilotWorkflow],
         activities=activities,
         activity_executor=executor,
+        **options,
     )
 
 

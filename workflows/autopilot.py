@@ -124,7 +124,7 @@ class AutopilotWorkflow:
                 # The runbook's 2 h past the change, however late the start.
                 overlap=max(boundary.at - workflow.now(), timedelta(0)) + PLANNED_MINIMUM_OVERLAP,
                 requested_by=f"autopilot:{request.schedule_id}",
-                task_queue=workflow.info().task_queue,
+                task_queue=request.handover_task_queue or workflow.info().task_queue,
             ),
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),

@@ -7,17 +7,33 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
+from temporalio.worker import Worker
 
+from handover import autopilot as autopilot_module
 from handover import service
-from handover.models import AutopilotRequest, AutopilotStatus, HandoverProgress, Variant
+from handover.errors import AlreadyDone
+from handover.models import (
+    AutopilotRequest,
+    AutopilotStatus,
+    HandoverProgress,
+    HandoverRequest,
+    Steer,
+    SteerAction,
+    Variant,
+)
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
+from tests.conftest import skipping, start_time_skipping, worker
 from tests.handovers import alice_to_bob
+from tests.writes import message_part, successful
 from workflows.autopilot import AutopilotWorkflow
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -141,3 +157,217 @@ async def test_an_override_that_keeps_the_same_person_on_starts_nothing_until_it
     assert await handover_of(env, ALICE) is None, "Alice stays on: no change of person at the turn"
     status = await pilot.query(AutopilotWorkflow.status, result_type=AutopilotStatus)
     assert status.next.at == FIRST + timedelta(days=2)
+
+
+# --- a month of weekly changes, counted from Temporal ---------------------------------------
+
+CAROL = "carol@novalien.com"
+PEOPLE = {"PALICEM": ALICE, "PBOBOKA": BOB, "PCAROLN": CAROL}
+STEP = timedelta(hours=3)
+"""How often the month's clock stops to look at what Temporal holds."""
+STAND_IN = "handovers-stood-in-for"
+"""The month's handovers are started on a task queue whose worker runs a stand-in that only waits:
+what is counted is what the autopilot started (Temporal holds each, with its start and its memo),
+and each is ended while it is still. A real handover is always mid-task somewhere (its reaction
+watch at least), and the Java test server keeps its time-skipping lock for good when a workflow
+ends under a task a worker has taken. The handover itself is tested everywhere else."""
+
+
+@workflow.defn(name="HandoverWorkflow", sandboxed=False)  # (it only waits)
+class StandIn:
+    @workflow.run
+    async def run(self, request: HandoverRequest) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+@asynccontextmanager
+async def stand_in(env) -> AsyncIterator[None]:
+    async with Worker(env.client, task_queue=STAND_IN, workflows=[StandIn]):
+        yield
+
+
+def routine(**more: Any) -> AutopilotRequest:
+    return AutopilotRequest(
+        schedule_id="PPRIMARY", requested_by=CAROL, lead=LEAD, handover_task_queue=STAND_IN, **more
+    )
+
+
+class Started:
+    """Every handover Temporal holds for the team's admins, one per run, as first seen: who handed
+    to whom and when it started (from the handover's own execution and memo). Each one found is
+    ended at once, as a person finishing it would, so the next one is a new run (a stand-in does
+    not end by itself between two looks)."""
+
+    def __init__(self, env) -> None:
+        self.env = env
+        self.runs: dict[str, tuple[str, str, datetime]] = {}
+
+    async def look(self) -> None:
+        for email in PEOPLE.values():
+            found = await handover_of(self.env, email)
+            if found is None or found[1].run_id in self.runs:
+                continue
+            handle, described = found
+            request = (await described.memo())["request"]
+            self.runs[described.run_id] = (request["outgoing"], request["incoming"], described.start_time)
+            await self.end(handle)
+
+    async def end(self, handle) -> None:
+        """Terminated once its first workflow task is done (the clock stands while the test looks)."""
+        for _ in range(200):
+            events = (await handle.fetch_history()).events
+            if events[-1].HasField("workflow_execution_terminated_event_attributes"):
+                return
+            if events[-1].HasField("workflow_task_completed_event_attributes"):
+                await handle.terminate("the test moves on: a person would finish it")
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{handle.id}'s stand-in never ran")
+
+    async def run_until(self, moment: datetime) -> None:
+        """The clock runs to `moment`, stopping every STEP to look."""
+        while (now := await self.env.get_current_time()) < moment:
+            await self.env.sleep(min(STEP, moment - now))
+            await self.look()
+
+    def handovers(self) -> list[tuple[str, str, datetime]]:
+        return sorted(self.runs.values(), key=lambda run: run[2])
+
+
+def override(sandbox, user: str, start: datetime, end: datetime) -> None:
+    """A person makes an override in PagerDuty (as the web UI's "Schedule an override" does)."""
+    with sandbox.pagerduty_client() as pagerduty:
+        answer = pagerduty.post(
+            "/schedules/PPRIMARY/overrides",
+            json={
+                "overrides": [
+                    {
+                        "start": start.isoformat(),
+                        "end": end.isoformat(),
+                        "user": {"id": user, "type": "user_reference"},
+                    }
+                ]
+            },
+        )
+    assert answer.status_code == 201 and answer.json()[0]["status"] == 201, answer.text
+
+
+def near(when: datetime, expected: datetime) -> bool:
+    return expected <= when < expected + timedelta(minutes=1)
+
+
+async def test_a_month_of_changes_a_swap_a_skipped_week_and_an_override_that_keeps_bob_on(
+    time_skipping, weekly, fresh_sandbox
+):
+    """Four weekly changes in a month, each handled by the real schedule: the first as planned;
+    Carol takes Alice's second week (a swap made days before); the third change is skipped by a
+    person; an override keeps Bob on two days past the fourth, whose handover moves with it."""
+    env, task_queue = time_skipping
+    weekly()
+    async with stand_in(env):
+        await month(env, task_queue, fresh_sandbox)
+
+
+async def month(env, task_queue: str, fresh_sandbox) -> None:
+    await autopilot_module.turn_on(env.client, task_queue, routine(), "test")
+    started = Started(env)
+    second, third, fourth = (FIRST + timedelta(days=7 * n) for n in (1, 2, 3))
+
+    await started.run_until(FIRST + timedelta(hours=1))
+    override(fresh_sandbox, "PCAROLN", second, third)  # Carol covers Alice's week
+    await started.run_until(second - LEAD - timedelta(days=2))
+    status = await autopilot_module.status(env.client, "PPRIMARY")
+    assert (status.next.outgoing, status.next.incoming, status.next.at) == (BOB, CAROL, second), (
+        "the swap is followed before the change"
+    )
+    await started.run_until(second + timedelta(hours=1))
+
+    skip = Steer(by=ALICE, why="team offsite: Carol and Bob hand over in person")
+    status = await autopilot_module.steer(env.client, "PPRIMARY", SteerAction.SKIP_NEXT, skip)
+    assert status.skip is not None and status.skip.change_at == third
+    await started.run_until(third + timedelta(hours=1))
+
+    override(fresh_sandbox, "PBOBOKA", fourth - timedelta(hours=6), fourth + timedelta(days=2))
+    await started.run_until(fourth + timedelta(days=3))
+
+    assert [(o, i) for o, i, _ in started.handovers()] == [(ALICE, BOB), (BOB, CAROL), (BOB, ALICE)], (
+        "one handover per change of person, to whoever the final schedule has next; none for the skipped one"
+    )
+    starts = [run[2] for run in started.handovers()]
+    assert near(starts[0], FIRST - LEAD) and near(starts[1], second - LEAD)
+    assert near(starts[2], fourth + timedelta(days=2) - LEAD), "the override moved Bob's handover"
+
+    status = await autopilot_module.status(env.client, "PPRIMARY")
+    handled = [(r.boundary.at, r.boundary.outgoing, r.boundary.incoming, r.started) for r in status.history]
+    assert handled == [
+        (FIRST, ALICE, BOB, True),
+        (second, BOB, CAROL, True),
+        (third, CAROL, BOB, False),
+        (fourth + timedelta(days=2), BOB, ALICE, True),
+    ]
+    assert status.history[2].detail.startswith("skipped: ") and ALICE in status.history[2].detail
+    posts = successful(fresh_sandbox.writes("slack"), "slack", "POST", "chat.postMessage")
+    notices = [w["body"]["text"] for w in posts if (message_part(w) or "").startswith("notice-")]
+    assert len(notices) == 4, "the channel hears of each change, once, before it"
+    assert f"{BOB} → {CAROL}" in notices[1] and "skipped" in notices[2] and f"{BOB} → {ALICE}" in notices[3]
+
+
+async def test_a_worker_that_stops_while_it_waits_is_replaced_and_it_starts_once(
+    settings, activity_executor, weekly
+):
+    """The autopilot's worker stops while it waits; a new worker (no cache: it replays the
+    autopilot's history) takes over, twice, and each handover starts on time, once. The workers
+    keep no sticky cache: the test server never times out a gone worker's sticky queue (its clock
+    stands while a task waits), and has no ResetStickyTaskQueue. (A change passing while no worker
+    runs is tested on the dev server: tests/e2e/test_autopilot.py.)"""
+    env = await start_time_skipping()
+    task_queue = f"test-{uuid.uuid4()}"
+
+    def uncached() -> Worker:
+        return worker(env.client, task_queue, skipping(settings), activity_executor, max_cached_workflows=0)
+
+    try:
+        weekly()
+        started = Started(env)
+        async with stand_in(env):
+            async with uncached():
+                status = await autopilot_module.turn_on(env.client, task_queue, routine(), "test")
+                assert status is not None and status.next.at == FIRST
+                await started.run_until(FIRST - LEAD - timedelta(days=3))
+            for days in (2, 1):  # the worker replaced, a day apart
+                async with uncached():
+                    await started.run_until(FIRST - LEAD - timedelta(days=days) + timedelta(hours=1))
+            async with uncached():
+                await started.run_until(FIRST + timedelta(days=7) - LEAD + timedelta(minutes=10))
+                status = await autopilot_module.status(env.client, "PPRIMARY")
+        assert [(o, i) for o, i, _ in started.handovers()] == [(ALICE, BOB), (BOB, ALICE)]
+        assert near(started.handovers()[0][2], FIRST - LEAD)
+        assert [r.started for r in status.history] == [True, True]
+    finally:
+        await env.shutdown()
+
+
+async def test_paused_no_change_is_handed_over_until_resumed(time_skipping, weekly):
+    env, task_queue = time_skipping
+    weekly()
+    async with stand_in(env):
+        await paused_for_a_change(env, task_queue)
+
+
+async def paused_for_a_change(env, task_queue: str) -> None:
+    await autopilot_module.turn_on(env.client, task_queue, routine(), "test")
+    started = Started(env)
+    pause = Steer(by=BOB, why="migrating PagerDuty accounts")
+    await autopilot_module.steer(env.client, "PPRIMARY", SteerAction.PAUSE, pause)
+    with pytest.raises(AlreadyDone, match="paused already"):
+        await autopilot_module.steer(env.client, "PPRIMARY", SteerAction.PAUSE, pause)
+    await started.run_until(FIRST + timedelta(hours=1))
+    assert started.handovers() == [], "paused: nothing starts"
+    await autopilot_module.steer(env.client, "PPRIMARY", SteerAction.RESUME, Steer(by=BOB, why="done"))
+    second = FIRST + timedelta(days=7)
+    await started.run_until(second - LEAD + timedelta(minutes=10))
+    assert [(o, i) for o, i, _ in started.handovers()] == [(BOB, ALICE)]
+    status = await autopilot_module.status(env.client, "PPRIMARY")
+    assert [r.started for r in status.history] == [False, True]
+    assert "paused" in status.history[0].detail and BOB in status.history[0].detail
+    assert [s.action for s in status.steers] == [SteerAction.START, SteerAction.PAUSE, SteerAction.RESUME]
