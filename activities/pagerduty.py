@@ -41,6 +41,8 @@ FEW = 5
 OPEN_STATUSES = ["triggered", "acknowledged"]
 BULK_LIMIT = 250
 """`PUT /incidents` updates at most 250 incidents per request (413 beyond)."""
+SHIFT_WINDOWS = (timedelta(hours=1), timedelta(days=1))
+"""`next_shift_change` reads these windows around its moment before the whole horizon."""
 
 
 class PagerDutyUser(Model):
@@ -418,7 +420,10 @@ class PagerDutyActivities:
         """The schedule (`GET /schedules/{id}`), or None if PagerDuty has none by that id: the
         autopilot refuses to follow a schedule that is not there (`/oncalls` would list nobody)."""
         try:
-            data = self._request("GET", f"/schedules/{schedule_id}")["schedule"]
+            # (a minute of it: the schedule's entries are not wanted, only that it is there)
+            now = datetime.now(UTC).replace(microsecond=0)
+            window = {"since": now.isoformat(), "until": (now + timedelta(minutes=1)).isoformat()}
+            data = self._request("GET", f"/schedules/{schedule_id}", params=window)["schedule"]
         except Refused as error:
             if error.status == 404:
                 return None
@@ -432,35 +437,47 @@ class PagerDutyActivities:
         """The first moment after `query.after` when someone else goes on call on the schedule, as
         PagerDuty's final schedule has it (layers, restrictions and overrides applied; `GET
         /oncalls`); None if nobody else does within the horizon. The schedule is trusted for who
-        and when: the people come with it, in full (`include[]=users`)."""
+        and when: the people come with it, in full (`include[]=users`).
+
+        Read in widening windows (an hour, a day, the horizon; as far back as ahead), so a rotation
+        of short turns is not read 35 days at a time: a change found with someone on call before
+        it is the answer; one after a gap is looked for again further back (the change is from
+        whoever was on call last)."""
+        windows = sorted({min(span, query.horizon) for span in SHIFT_WINDOWS} | {query.horizon})
+        for span in windows:
+            change = self._shift_change_within(query, span)
+            if change is not None and (change.outgoing is not None or span == query.horizon):
+                return change
+        return None
+
+    def _shift_change_within(self, query: ShiftQuery, span: timedelta) -> ShiftChange | None:
         params = {
             "schedule_ids[]": [query.schedule_id],
-            # (as far back as ahead: after a gap, the change is from whoever was on call last)
-            "since": (query.after - query.horizon).isoformat(),
-            "until": (query.after + query.horizon).isoformat(),
+            "since": (query.after - span).isoformat(),
+            "until": (query.after + span).isoformat(),
             "include[]": ["users"],  # with their emails
         }
         try:
             entries = self._iter("/oncalls", params)
-            people = {e["user"]["id"]: _person(e["user"]) for e in entries}
-            timeline = _timeline(
-                (_utc(e["start"]), _utc(e["end"]), e["user"]["id"])
-                for e in entries
-                if e.get("start") and e.get("end")  # (a permanent on-call has neither: it never changes)
-            )
-            previous = None
-            for shift in timeline:
-                starts, _, user = shift
-                if starts > query.after and (previous is None or previous[2] != user):
-                    return ShiftChange(
-                        schedule_id=query.schedule_id,
-                        at=starts,
-                        outgoing=people[previous[2]] if previous is not None else None,
-                        incoming=people[user],
-                    )
-                previous = shift
         except Refused as error:
             raise non_retryable(error) from None
+        people = {e["user"]["id"]: _person(e["user"]) for e in entries}
+        timeline = _timeline(
+            (_utc(e["start"]), _utc(e["end"]), e["user"]["id"])
+            for e in entries
+            if e.get("start") and e.get("end")  # (a permanent on-call has neither: it never changes)
+        )
+        previous = None
+        for shift in timeline:
+            starts, _, user = shift
+            if starts > query.after and (previous is None or previous[2] != user):
+                return ShiftChange(
+                    schedule_id=query.schedule_id,
+                    at=starts,
+                    outgoing=people[previous[2]] if previous is not None else None,
+                    incoming=people[user],
+                )
+            previous = shift
         return None
 
     @activity.defn

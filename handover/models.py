@@ -1175,8 +1175,9 @@ class AutopilotRequest(Model):
 
     schedule_id: str = Field(pattern=r"^[A-Za-z0-9]{1,32}$")
     requested_by: str = Field(min_length=1, max_length=254)
-    lead: timedelta = Field(default=timedelta(hours=2), ge=timedelta(minutes=1), le=timedelta(days=2))
-    """How long before the shift change the handover starts."""
+    lead: timedelta = Field(default=timedelta(hours=2), ge=timedelta(seconds=10), le=timedelta(days=2))
+    """How long before the shift change the handover starts (seconds are for trying it on a
+    sandbox schedule whose turns last a minute)."""
     notice: timedelta = Field(default=timedelta(days=1), ge=timedelta(0), le=timedelta(days=7))
     """How long before the handover starts the channel hears who hands to whom, and whether the
     next person can be handed to (so there is time to fix the schedule)."""

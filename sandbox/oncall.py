@@ -9,6 +9,7 @@ Pure functions of a scenario's schedule and a window; `sandbox/pagerduty.py` ren
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -119,7 +120,9 @@ def _on_call(schedule: PdSchedule, layers: list[list[Span]], start: datetime, en
     if covering:
         return covering[-1].user
     for spans in reversed(layers):  # the latest layer first
-        for span in spans:
-            if span.start <= start and end <= span.end:
-                return span.user
+        # A layer's spans are in order and never overlap: the one that could cover [start, end)
+        # is the last to begin at or before `start` (a rotation of short turns has thousands).
+        index = bisect.bisect_right(spans, start, key=lambda span: span.start) - 1
+        if index >= 0 and end <= spans[index].end:
+            return spans[index].user
     return None

@@ -88,3 +88,15 @@ def test_after_a_gap_the_change_is_from_whoever_was_on_call_last(settings, world
 def test_no_change_of_person_within_the_horizon_is_none(settings, world):
     world()
     assert next_change(settings, horizon=timedelta(days=3)) is None
+
+
+def test_a_rotation_of_short_turns_is_read_near_its_moment(settings, world):
+    """36-second turns (a sandbox to try the autopilot on): the next change is the next turn, from
+    whoever is on now; a 35-day read of them would be 168,000 entries."""
+    turns = {"rotation_virtual_start": iso(NOW - timedelta(seconds=10)), "rotation_turn_length_seconds": 36}
+    world(layers=[{"users": ["PALICEM", "PBOBOKA", "PCAROLN"], **turns}])
+    first = NOW + timedelta(seconds=26)
+    assert said(next_change(settings)) == (ALICE, BOB, first)
+    assert said(next_change(settings, after=first)) == (BOB, CAROL, first + timedelta(seconds=36))
+    later = next_change(settings, after=NOW + timedelta(days=3))
+    assert NOW + timedelta(days=3) < later.at <= NOW + timedelta(days=3, seconds=36)

@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import EventType, TaskQueueType, TimeoutType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import WorkflowHandle
 
 from tests.reliability.runs import Run, planned, run_handover, slow_once, until_fired
-from tests.reliability.stack import Stack, identity, running_stack
+from tests.reliability.stack import Stack, identity, running_stack, until_polling
 
 HELD_ACTIVITY = "hand_over_incidents"
 HELD_WRITE = slow_once("pagerduty", "POST", "/incidents/*/notes")
@@ -32,25 +30,6 @@ HELD_WRITE = slow_once("pagerduty", "POST", "/incidents/*/notes")
 def two_workers(tmp_path: Path) -> Iterator[Stack]:
     with running_stack(tmp_path, workers=2, endpoint=False) as stack:
         yield stack
-
-
-async def until_polling(stack: Stack, timeout: float = 60) -> None:
-    """Until every worker of the stack polls the task queue for activities."""
-    client = await stack.client()
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace,
-        task_queue=TaskQueue(name=stack.task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-    )
-    expected = {identity(worker) for worker in stack.workers}
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        answer = await client.workflow_service.describe_task_queue(request)
-        if expected <= {poller.identity for poller in answer.pollers}:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not every worker polls {stack.task_queue}: {expected}")
 
 
 @dataclass

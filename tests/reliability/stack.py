@@ -28,6 +28,9 @@ from typing import Any
 
 import httpx
 import yaml
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -232,6 +235,27 @@ class Stack:
 def identity(worker: subprocess.Popen) -> str:
     """The worker's identity in Temporal (the SDK's default, `<pid>@<hostname>`: worker.py sets none)."""
     return f"{worker.pid}@{socket.gethostname()}"
+
+
+async def until_polling(
+    stack: Stack, workers: list[subprocess.Popen] | None = None, timeout: float = 60
+) -> None:
+    """Until every worker of the stack (or these) polls the task queue for activities."""
+    client = await stack.client()
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=stack.task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    expected = {identity(worker) for worker in (stack.workers if workers is None else workers)}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        answer = await client.workflow_service.describe_task_queue(request)
+        if expected <= {poller.identity for poller in answer.pollers}:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not every worker polls {stack.task_queue}: {expected}")
 
 
 @contextmanager

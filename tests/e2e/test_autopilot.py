@@ -1,0 +1,123 @@
+"""The autopilot on real processes, in real time: the Temporal dev server, `python worker.py`
+(killed with SIGKILL and started again) and `starter.py autopilot`, against a sandbox schedule
+whose turns last 36 seconds. What started is counted from Temporal's own list (visibility), not
+from the autopilot's memory.
+
+The first change's handover starts `lead` before it; the worker is killed, and stays down over the
+second change, which is recorded as missed (no handover started late); a new worker is up before
+the third, whose handover starts on time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from tests.reliability.stack import ROOT, Stack, running_stack, scenario_with, until_polling
+
+TURN = timedelta(seconds=36)
+LEAD = timedelta(seconds=10)
+ALICE, BOB, CAROL = "alice@novalien.com", "bob@novalien.com", "carol@novalien.com"
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(tmp_path, workers=1, endpoint=False) as stack:
+        yield stack
+
+
+def short_turns(stack: Stack, start: datetime) -> None:
+    """Alice, Bob and Carol take 36-second turns on PPRIMARY, Alice's began 10 s before `start`."""
+    scenario = scenario_with(stack.secrets)
+    primary = next(s for s in scenario["pagerduty"]["schedules"] if s["id"] == "PPRIMARY")
+    for key in ("rotation_users", "rotation_start", "turn_length_hours"):
+        primary.pop(key, None)
+    primary["layers"] = [
+        {
+            "users": ["PALICEM", "PBOBOKA", "PCAROLN"],
+            "rotation_virtual_start": (start - timedelta(seconds=10)).isoformat(),
+            "rotation_turn_length_seconds": int(TURN.total_seconds()),
+        }
+    ]
+    stack.sandbox.reset(scenario)
+
+
+def starter(stack: Stack, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "starter.py", *arguments],
+        cwd=ROOT,
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def handovers(client: Client) -> list[tuple[str, str, datetime]]:
+    """Every handover Temporal lists (running or ended): (outgoing, incoming, started)."""
+    found = []
+    async for execution in client.list_workflows('WorkflowType = "HandoverWorkflow"'):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        memo = await (await handle.describe()).memo()
+        found.append((memo["request"]["outgoing"], memo["request"]["incoming"], execution.start_time))
+    return sorted(found, key=lambda run: run[2])
+
+
+async def end_running(client: Client) -> None:
+    """The test finishes each handover found, as people would (the next one of its admins can
+    then start: one handover per admin at a time)."""
+    async for execution in client.list_workflows(
+        'WorkflowType = "HandoverWorkflow" AND ExecutionStatus = "Running"'
+    ):
+        await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate("done, say")
+
+
+async def at(moment: datetime, client: Client) -> None:
+    """Until `moment` (real time), ending each handover as it appears."""
+    while (left := (moment - datetime.now(UTC)).total_seconds()) > 0:
+        await end_running(client)
+        await asyncio.sleep(min(left, 1))
+
+
+def near(when: datetime, expected: datetime) -> bool:
+    return expected - timedelta(seconds=1) <= when < expected + timedelta(seconds=4)
+
+
+async def test_a_killed_worker_misses_the_change_it_slept_through_and_starts_the_next_on_time(stack):
+    await until_polling(stack)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    short_turns(stack, start)
+    first, second, third = (start - timedelta(seconds=10) + TURN * n for n in (1, 2, 3))
+    on = starter(stack, "autopilot", "start", "PPRIMARY", "--lead", "10s", "--notice", "0s", "--as", CAROL)
+    assert on.returncode == 0, on.stdout + on.stderr
+    assert f"{ALICE} → {BOB}" in on.stdout
+    client = await stack.client()
+
+    await at(first - LEAD + timedelta(seconds=3), client)
+    assert stack.kill_worker(stack.workers[0]), "the worker was running"
+    await at(second + LEAD + timedelta(seconds=4), client)  # nothing runs over the second change
+    await until_polling(stack, [stack.start_worker()])
+    await at(third - LEAD + timedelta(seconds=5), client)
+
+    started = await handovers(client)
+    assert [(o, i) for o, i, _ in started] == [(ALICE, BOB), (CAROL, ALICE)], started
+    assert near(started[0][2], first - LEAD) and near(started[1][2], third - LEAD), started
+    status = starter(stack, "autopilot", "status", "PPRIMARY", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    history = json.loads(status.stdout)["history"]
+    assert [(r["boundary"]["outgoing"], r["started"]) for r in history] == [
+        (ALICE, True),
+        (BOB, False),
+        (CAROL, True),
+    ]
+    assert history[1]["detail"].startswith("missed"), history[1]
+    described = await client.get_workflow_handle("autopilot-PPRIMARY").describe()
+    assert described.status is WorkflowExecutionStatus.RUNNING, "it goes on to the next change"
