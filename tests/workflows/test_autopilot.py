@@ -46,8 +46,10 @@ LEAD = timedelta(hours=2)
 
 @pytest.fixture
 def weekly(fresh_sandbox):
-    def make(overrides: list[dict[str, Any]] = ()) -> None:
+    def make(overrides: list[dict[str, Any]] = (), change: Any = None) -> None:
         scenario = read_scenario_file(DEMO_SCENARIO)
+        if change is not None:
+            change(scenario)
         primary = next(s for s in scenario["pagerduty"]["schedules"] if s["id"] == "PPRIMARY")
         for key in ("rotation_users", "rotation_start", "turn_length_hours"):
             primary.pop(key, None)
@@ -252,6 +254,11 @@ def override(sandbox, user: str, start: datetime, end: datetime) -> None:
     assert answer.status_code == 201 and answer.json()[0]["status"] == 201, answer.text
 
 
+def posted(sandbox) -> list[dict]:
+    """The messages posted to Slack."""
+    return successful(sandbox.writes("slack"), "slack", "POST", "chat.postMessage")
+
+
 def near(when: datetime, expected: datetime) -> bool:
     return expected <= when < expected + timedelta(minutes=1)
 
@@ -306,8 +313,9 @@ async def month(env, task_queue: str, fresh_sandbox) -> None:
         (fourth + timedelta(days=2), BOB, ALICE, True),
     ]
     assert status.history[2].detail.startswith("skipped: ") and ALICE in status.history[2].detail
-    posts = successful(fresh_sandbox.writes("slack"), "slack", "POST", "chat.postMessage")
-    notices = [w["body"]["text"] for w in posts if (message_part(w) or "").startswith("notice-")]
+    notices = [
+        w["body"]["text"] for w in posted(fresh_sandbox) if (message_part(w) or "").startswith("notice-")
+    ]
     assert len(notices) == 4, "the channel hears of each change, once, before it"
     assert f"{BOB} → {CAROL}" in notices[1] and "skipped" in notices[2] and f"{BOB} → {ALICE}" in notices[3]
 
@@ -371,3 +379,29 @@ async def paused_for_a_change(env, task_queue: str) -> None:
     assert [r.started for r in status.history] == [False, True]
     assert "paused" in status.history[0].detail and BOB in status.history[0].detail
     assert [s.action for s in status.steers] == [SteerAction.START, SteerAction.PAUSE, SteerAction.RESUME]
+
+
+async def test_a_next_admin_who_cannot_be_handed_to_is_reported_before_the_change(
+    time_skipping, weekly, fresh_sandbox
+):
+    """Bob is next but has left Slack: the channel hears of it `notice` before the start, while
+    the schedule can be fixed; at the start the refusal is posted and no handover is started."""
+
+    def bob_left_slack(scenario: dict) -> None:
+        scenario["slack"]["users"] = [u for u in scenario["slack"]["users"] if u["email"] != BOB]
+
+    env, task_queue = time_skipping
+    weekly(change=bob_left_slack)
+    async with stand_in(env):
+        await autopilot_module.turn_on(env.client, task_queue, routine(), "test")
+        started = Started(env)
+        await started.run_until(FIRST - LEAD - timedelta(days=1) + timedelta(minutes=10))
+        told = [w for w in posted(fresh_sandbox) if (message_part(w) or "").startswith("notice-")]
+        assert len(told) == 1 and "cannot start" in told[0]["body"]["text"] and BOB in told[0]["body"]["text"]
+        await started.run_until(FIRST + timedelta(hours=1))
+    assert started.handovers() == [], "step 0 would refuse it: not started"
+    refused = [w for w in posted(fresh_sandbox) if (message_part(w) or "").startswith("refused-")]
+    assert len(refused) == 1 and "was not started" in refused[0]["body"]["text"]
+    status = await autopilot_module.status(env.client, "PPRIMARY")
+    assert [r.started for r in status.history] == [False]
+    assert status.history[0].detail.startswith("not started: ") and BOB in status.history[0].detail
