@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC
 
 from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from handover import service
 from handover.errors import AlreadyRunning, InvalidInput
@@ -36,10 +38,24 @@ class AutopilotActivities:
             )
             handle = await service.start(activity.client(), work.task_queue, request, work.key)
         except AlreadyRunning as error:
-            return StartedHandover(
-                handover_id=service.workflow_id_for(boundary.outgoing), started=False, detail=str(error)
-            )
-        except (InvalidInput, ValueError) as error:  # (e.g. a schedule that hands an admin to themself)
-            return StartedHandover(handover_id=None, started=False, detail=str(error))
+            own = await _running(service.workflow_id_for(boundary.outgoing))
+            # The outgoing admin's own handover (a person started it first) is the change's: no
+            # word to the channel. Another in the way (incoming still hands over theirs) is told.
+            return StartedHandover(handover_id=own, started=False, detail=error.message, blocked=own is None)
+        except InvalidInput as error:
+            return StartedHandover(handover_id=None, started=False, detail=error.message, blocked=True)
+        except ValueError as error:  # (e.g. a schedule that hands an admin to themself)
+            return StartedHandover(handover_id=None, started=False, detail=str(error), blocked=True)
         # Anything else (Temporal out of reach) is raised: the activity is tried again.
         return StartedHandover(handover_id=handle.id, started=True, detail=f"started {handle.id}")
+
+
+async def _running(workflow_id: str) -> str | None:
+    """The workflow id, if a handover runs under it."""
+    try:
+        described = await activity.client().get_workflow_handle(workflow_id).describe()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None
+    return workflow_id if described.status is WorkflowExecutionStatus.RUNNING else None

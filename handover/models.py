@@ -1248,3 +1248,6 @@ class StartedHandover(Model):
     handover_id: str | None
     started: bool
     detail: str
+    blocked: bool = False
+    """Not started for a reason the channel should hear (another handover in the way, a request
+    refused); a handover a person started first for the admin is not one."""

@@ -46,6 +46,8 @@ KEPT = 20
 WAITS_PER_RUN = 50
 """Schedule reads in one run while it waits (12 days at the default `recheck`); then it continues
 as new, so its history stays short however long a change is in coming."""
+REFUSED_STARTS_PATCH = "autopilot-posts-refused-starts"
+"""`workflow.patched` id: autopilots that started before a refused start was posted replay without."""
 POST_MARGIN = timedelta(minutes=1)
 """A notice is looked for in the channel from this long before it was first asked for (a retry
 after a post Slack answered unheard finds it and posts none)."""
@@ -116,7 +118,7 @@ class AutopilotWorkflow:
             # Step 0 would refuse it: refused here, where the channel hears why.
             await self._post(f"refused-{_key(boundary)}", messages.autopilot_refused(boundary, problem))
             return StartedHandover(handover_id=None, started=False, detail=f"not started: {problem}")
-        return await workflow.execute_activity_method(
+        started = await workflow.execute_activity_method(
             AutopilotActivities.start_scheduled_handover,
             ScheduledStart(
                 schedule_id=request.schedule_id,
@@ -129,6 +131,11 @@ class AutopilotWorkflow:
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
         )
+        if started.blocked and workflow.patched(REFUSED_STARTS_PATCH):
+            await self._post(
+                f"refused-{_key(boundary)}", messages.autopilot_refused(boundary, started.detail)
+            )
+        return started
 
     async def _notice(self, boundary: Boundary) -> None:
         """Once per change (and again when who or when changes): the channel hears who hands to

@@ -21,7 +21,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from handover import autopilot, service
+from handover.models import AutopilotRequest, Variant, autopilot_id
+from sandbox.state import DEMO_SCENARIO, read_scenario_file
+from tests.handovers import alice_to_bob
 from tests.reliability.stack import ROOT, Stack, running_stack, scenario_with, until_polling
+from tests.writes import message_part, successful
 
 TURN = timedelta(seconds=36)
 LEAD = timedelta(seconds=10)
@@ -121,3 +126,45 @@ async def test_a_killed_worker_misses_the_change_it_slept_through_and_starts_the
     assert history[1]["detail"].startswith("missed"), history[1]
     described = await client.get_workflow_handle("autopilot-PPRIMARY").describe()
     assert described.status is WorkflowExecutionStatus.RUNNING, "it goes on to the next change"
+
+
+async def test_a_start_another_handover_is_in_the_way_of_is_posted_not_made(dev_server, fresh_sandbox):
+    """Bob is receiving Alice's handover (started by hand) when his turn ends: the autopilot's
+    handover from Bob to Carol would hand his incidents to someone still taking Alice's, so it is
+    refused as any start would be, recorded, and posted to the channel."""
+    client, task_queue = dev_server
+    scenario = read_scenario_file(DEMO_SCENARIO)
+    primary = next(s for s in scenario["pagerduty"]["schedules"] if s["id"] == "PPRIMARY")
+    for key in ("rotation_users", "rotation_start", "turn_length_hours"):
+        primary.pop(key, None)
+    now = datetime.now(UTC).replace(microsecond=0)
+    primary["layers"] = [
+        {
+            "users": ["PBOBOKA", "PCAROLN"],
+            "rotation_virtual_start": (now - TURN + timedelta(seconds=5)).isoformat(),
+            "rotation_turn_length_seconds": int(TURN.total_seconds()),
+        }
+    ]
+    fresh_sandbox.reset(scenario)
+    by_hand = await service.start(client, task_queue, alice_to_bob(variant=Variant.ROUTINE))
+    request = AutopilotRequest(schedule_id="PPRIMARY", requested_by=CAROL, lead=LEAD, notice=timedelta(0))
+    try:
+        await autopilot.turn_on(client, task_queue, request, "test")
+        for _ in range(100):
+            status = await autopilot.status(client, "PPRIMARY")
+            if status.history:
+                break
+            await asyncio.sleep(0.2)
+        assert [(r.boundary.outgoing, r.started, r.handover_id) for r in status.history] == [
+            (BOB, False, None)
+        ]
+        assert f"{BOB} is receiving a handover from {ALICE}" in status.history[0].detail
+        refused = [
+            w
+            for w in successful(fresh_sandbox.writes("slack"), "slack", "POST", "chat.postMessage")
+            if (message_part(w) or "").startswith("refused-")
+        ]
+        assert len(refused) == 1 and "was not started" in refused[0]["body"]["text"]
+        assert by_hand.id in refused[0]["body"]["text"]
+    finally:
+        await client.get_workflow_handle(autopilot_id("PPRIMARY")).terminate("the test ends")
