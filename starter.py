@@ -726,7 +726,7 @@ def _autopilot_commands(commands: Any) -> None:
         "--notice",
         type=duration,
         default=timedelta(days=1),
-        help="tell the channel this long before the start (default 1d)",
+        help="tell the channel this long before the start (default 1d; 0s: no notice)",
     )
     status = action(
         "status", "show the next change, who hands to whom and when it starts", cmd_autopilot_status, None

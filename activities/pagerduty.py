@@ -41,7 +41,7 @@ FEW = 5
 OPEN_STATUSES = ["triggered", "acknowledged"]
 BULK_LIMIT = 250
 """`PUT /incidents` updates at most 250 incidents per request (413 beyond)."""
-SHIFT_WINDOWS = (timedelta(hours=1), timedelta(days=1))
+SHIFT_WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=8))
 """`next_shift_change` reads these windows around its moment before the whole horizon."""
 
 
@@ -439,10 +439,12 @@ class PagerDutyActivities:
         /oncalls`); None if nobody else does within the horizon. The schedule is trusted for who
         and when: the people come with it, in full (`include[]=users`).
 
-        Read in widening windows (an hour, a day, the horizon; as far back as ahead), so a rotation
-        of short turns is not read 35 days at a time: a change found with someone on call before
-        it is the answer; one after a gap is looked for again further back (the change is from
-        whoever was on call last)."""
+        Read in widening windows (an hour, a day, eight days, the horizon; as far back as ahead),
+        so a rotation of short turns is not read 35 days at a time: a change found with someone on
+        call before it is the answer; one after a gap is looked for again further back (the change
+        is from whoever was on call last; a weekend-only rotation's is five days back). A layer
+        that nobody was on before is read to the horizon: slow on a sandbox of second-long turns.
+        """
         windows = sorted({min(span, query.horizon) for span in SHIFT_WINDOWS} | {query.horizon})
         for span in windows:
             change = self._shift_change_within(query, span)
