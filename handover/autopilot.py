@@ -69,6 +69,7 @@ async def _first_read(handle: WorkflowHandle, wait: timedelta) -> AutopilotStatu
     deadline = loop.time() + wait.total_seconds()
     while loop.time() < deadline:
         description = await handle.describe()
+        # (the first run continues as new at once when the first change is near: still on)
         if description.status is not Status.RUNNING and description.status is not Status.CONTINUED_AS_NEW:
             try:
                 await handle.result()
@@ -119,7 +120,7 @@ async def status(
     except RPCError as error:
         if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise
-        raise _no_worker(schedule_id, "answered") from None
+        raise _no_worker(schedule_id, "answered", answer_within) from None
 
 
 async def steer(client: Client, schedule_id: str, action: SteerAction, given: Steer) -> AutopilotStatus:
@@ -134,12 +135,12 @@ async def steer(client: Client, schedule_id: str, action: SteerAction, given: St
     except WorkflowUpdateFailedError as error:
         raise (from_failure(error) or HandoverError(f"refused: {error.cause}")) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise _no_worker(schedule_id, "took it; nothing changed") from None
+        raise _no_worker(schedule_id, "took it; nothing changed", ANSWER_WITHIN) from None
 
 
-def _no_worker(schedule_id: str, what: str) -> NoWorker:
+def _no_worker(schedule_id: str, what: str, within: timedelta) -> NoWorker:
     return NoWorker(
-        f"no worker {what} for the autopilot of {schedule_id} within {ANSWER_WITHIN.seconds} s: "
+        f"no worker {what} for the autopilot of {schedule_id} within {format_duration(within)}: "
         "is the worker running?"
     )
 

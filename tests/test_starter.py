@@ -120,6 +120,10 @@ async def test_help_everywhere(cli):
     for command, result in zip(commands, helps, strict=True):
         assert command in top.stdout
         assert result.returncode == 0 and "usage: starter.py " + command in result.stdout
+    steers = ["start", "status", "pause", "resume", "skip-next"]
+    helps = await asyncio.gather(*(cli("autopilot", steer, "--help") for steer in steers))
+    for steer, result in zip(steers, helps, strict=True):
+        assert result.returncode == 0 and f"usage: starter.py autopilot {steer}" in result.stdout, result
 
 
 @pytest.mark.parametrize(
@@ -456,3 +460,51 @@ async def test_the_cli_piped_into_a_reader_that_stops_reading_ends_quietly(dev_s
     _, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_the_autopilot_commands_say_what_they_did_and_refuse_with_a_sentence(
+    cli, dev_server, fresh_sandbox
+):
+    """Turn on, status (text and JSON), the steers recorded with who and why, `list`'s table, and
+    each refusal's exit code: bad input 2, an unknown or unstarted schedule 3, a second start or a
+    steer that makes no sense 5. The demo's Bob takes over in five days: nothing starts here."""
+    client, _ = dev_server
+    for args, code, message in (
+        (
+            ["autopilot", "start", "PPRIMARY", "--lead", "5s"],
+            2,
+            "lead: Input should be greater than or equal to 10",
+        ),
+        (["autopilot", "start", "PPRIMARY", "--lead", "soon"], 2, "not a duration"),
+        (["autopilot", "start", "PNOSUCH"], 3, "PagerDuty has no schedule PNOSUCH"),
+        (["autopilot", "status", "PPRIMARY"], 3, "the autopilot of schedule PPRIMARY is not on"),
+        (["autopilot", "pause", "PPRIMARY"], 2, "--why"),
+    ):
+        result = await cli(*args)
+        assert result.returncode == code and message in result.stderr, (args, result)
+    try:
+        on = await cli("autopilot", "start", "PPRIMARY", "--as", OUTGOING, "--why", "weekly rotation")
+        assert on.returncode == 0, on
+        assert f"{OUTGOING} → {INCOMING}" in on.stdout and "weekly rotation" in on.stdout
+        again = await cli("autopilot", "start", "PPRIMARY")
+        assert again.returncode == 5 and "is on already" in again.stderr
+
+        paused = await cli("autopilot", "pause", "PPRIMARY", "--as", INCOMING, "--why", "freeze week")
+        assert paused.returncode == 0 and "paused by bob@novalien.com: freeze week" in paused.stdout, paused
+        twice = await cli("autopilot", "pause", "PPRIMARY", "--as", INCOMING, "--why", "freeze week")
+        assert twice.returncode == 5 and "paused already" in twice.stderr
+        assert (await cli("autopilot", "skip-next", "PPRIMARY", "--why", "offsite")).returncode == 0
+        assert (await cli("autopilot", "resume", "PPRIMARY", "--why", "freeze over")).returncode == 0
+        status = await cli("autopilot", "status", "PPRIMARY", "--json")
+        steers = [(s["action"], s["why"]) for s in json.loads(status.stdout)["steers"]]
+        assert steers == [
+            ("start", "weekly rotation"),
+            ("pause", "freeze week"),
+            ("skip-next", "offsite"),
+            ("resume", "freeze over"),
+        ]
+        listed = await cli("list")
+        assert "autopilot-PPRIMARY" in listed.stdout and f"{OUTGOING} → {INCOMING}" in listed.stdout
+    finally:
+        await client.get_workflow_handle("autopilot-PPRIMARY").terminate("the test ends")
+    assert fresh_sandbox.writes() == [], "nothing is near: no notice, no handover"
