@@ -6,6 +6,7 @@ second run must find what the first one wrote and not write it again.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
@@ -358,3 +359,39 @@ def test_an_incident_moved_on_before_incoming_acknowledged_is_not_acknowledged_a
     [result] = ActivityEnvironment().run(PagerDutyActivities(settings).acknowledge_incidents, batch)
     assert result.outcome is Outcome.SKIPPED and "reassigned to Carol Nguyen" in result.detail
     assert len(successful(fresh_sandbox)) == before, "nothing written: Carol's page is hers"
+
+
+async def test_the_autopilots_start_run_twice_starts_one_handover(dev_server, settings):
+    """The autopilot's one write is a start in Temporal: a retry after a start it did not hear of
+    (the worker killed at once after) returns the same handover, started, and starts no other;
+    a later change's start for the same admin, while that one runs, is told it is running."""
+    from activities.autopilot import AutopilotActivities
+    from handover.models import Boundary, ScheduledStart
+
+    client, task_queue = dev_server
+    change = Boundary(
+        at=datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2), outgoing=ALICE, incoming=BOB
+    )
+    work = ScheduledStart(
+        schedule_id="PPRIMARY",
+        boundary=change,
+        overlap=timedelta(hours=4),
+        requested_by="autopilot:PPRIMARY",
+        task_queue=task_queue,
+    )
+    start = AutopilotActivities(settings).start_scheduled_handover
+    first = await ActivityEnvironment(client).run(start, work)
+    again = await ActivityEnvironment(client).run(start, work)
+    assert (first.started, again.started) == (True, True) and first.handover_id == again.handover_id
+    for _ in range(50):  # (visibility follows the start within moments)
+        runs = [e async for e in client.list_workflows(f'WorkflowId = "{first.handover_id}"')]
+        if runs:
+            break
+        await asyncio.sleep(0.1)
+    assert len(runs) == 1, "one handover, whatever the retries"
+    next_week = work.model_copy(
+        update={"boundary": change.model_copy(update={"at": change.at + timedelta(days=7)})}
+    )
+    refused = await ActivityEnvironment(client).run(start, next_week)
+    assert (refused.started, refused.handover_id, refused.blocked) == (False, first.handover_id, False)
+    assert "running already" in refused.detail
