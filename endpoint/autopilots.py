@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from endpoint.auth import Caller, caller
+from endpoint.handovers import Body, Problem
 from handover import autopilot
 from handover.models import AutopilotStatus, Steer, SteerAction
 
@@ -29,10 +30,6 @@ ScheduleId = Annotated[
 ]
 
 
-class Problem(BaseModel):
-    detail: str
-
-
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No token, or an unknown one."},
     403: {"model": Problem, "description": "An observer's token: observers read, they do not steer."},
@@ -42,8 +39,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class SteerBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SteerBody(Body):
     why: str = Field(min_length=1, max_length=500, description="Why, in a sentence: recorded and shown")
 
 
