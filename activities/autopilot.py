@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from pydantic import ValidationError
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from handover import service
-from handover.errors import AlreadyRunning, InvalidInput
+from handover.errors import AlreadyRunning, InvalidInput, invalid_fields
 from handover.models import HandoverRequest, ScheduledStart, StartedHandover, Variant
 from handover.settings import Settings
 
@@ -27,6 +28,9 @@ class AutopilotActivities:
         at = boundary.at.astimezone(UTC)
         if boundary.outgoing is None:
             return StartedHandover(handover_id=None, started=False, detail="nobody was on call before it")
+        done = await _done_by_hand(service.workflow_id_for(boundary.outgoing), work)
+        if done is not None:
+            return done
         try:
             request = HandoverRequest(
                 outgoing=boundary.outgoing,
@@ -44,18 +48,48 @@ class AutopilotActivities:
             return StartedHandover(handover_id=own, started=False, detail=error.message, blocked=own is None)
         except InvalidInput as error:
             return StartedHandover(handover_id=None, started=False, detail=error.message, blocked=True)
-        except ValueError as error:  # (e.g. a schedule that hands an admin to themself)
+        except ValidationError as error:  # (e.g. a schedule that hands an admin to themself)
+            detail = invalid_fields(error.errors())
+            return StartedHandover(handover_id=None, started=False, detail=detail, blocked=True)
+        except ValueError as error:
             return StartedHandover(handover_id=None, started=False, detail=str(error), blocked=True)
         # Anything else (Temporal out of reach) is raised: the activity is tried again.
         return StartedHandover(handover_id=handle.id, started=True, detail=f"started {handle.id}")
 
 
-async def _running(workflow_id: str) -> str | None:
-    """The workflow id, if a handover runs under it."""
+async def _latest(workflow_id: str) -> WorkflowExecutionDescription | None:
+    """The latest run under this workflow id, or None."""
     try:
-        described = await activity.client().get_workflow_handle(workflow_id).describe()
+        return await activity.client().get_workflow_handle(workflow_id).describe()
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
         return None
-    return workflow_id if described.status is WorkflowExecutionStatus.RUNNING else None
+
+
+async def _running(workflow_id: str) -> str | None:
+    """The workflow id, if a handover runs under it."""
+    described = await _latest(workflow_id)
+    running = described is not None and described.status is WorkflowExecutionStatus.RUNNING
+    return workflow_id if running else None
+
+
+async def _done_by_hand(workflow_id: str, work: ScheduledStart) -> StartedHandover | None:
+    """The outgoing admin's handover that a person started since the change before, and that
+    completed: this change's, done by hand (the autopilot's own start, by its key, is not one)."""
+    described = None if work.since is None else await _latest(workflow_id)
+    if described is None:
+        return None
+    memo = await described.memo()
+    if (
+        memo.get("idempotency_key") == work.key
+        or described.status is not WorkflowExecutionStatus.COMPLETED
+        or described.start_time < work.since
+    ):
+        return None
+    when = described.start_time.astimezone(UTC)
+    return StartedHandover(
+        handover_id=workflow_id,
+        started=False,
+        detail=f"handed over by hand already: {workflow_id}, started {when:%Y-%m-%d %H:%M} UTC, completed",
+    )

@@ -1,4 +1,5 @@
-"""A schedule's autopilot over HTTP (handover/autopilot.py): its status, to any token, and the
+"""A schedule's autopilot over HTTP (handover/autopilot.py): its status, to any token (each
+change's details to its two admins and observers), and the
 steers people give it (pause, resume, skip-next) with an admin's or a service's token; observers
 (HANDOVER_OBSERVERS) read and do not steer, as they give handovers no input. The steer is recorded
 as the token says: the admin's email, or `service:<name>`; the body says why.
@@ -62,7 +63,24 @@ async def every(request: Request, who: Caller = Depends(caller)) -> list[dict]:
     summary="A schedule's autopilot: the next change, who hands to whom, when the handover starts",
 )
 async def status(request: Request, schedule_id: ScheduleId, who: Caller = Depends(caller)) -> AutopilotStatus:
-    return await autopilot.status(request.app.state.client, schedule_id)
+    """Each change handled is told in full to its two admins and to observers; to anyone else,
+    only whether a handover was started (what stood in its way could be someone's handover,
+    which is not theirs to know: docs/threat-model.md)."""
+    return _seen_by(request, who, await autopilot.status(request.app.state.client, schedule_id))
+
+
+def _seen_by(request: Request, who: Caller, status: AutopilotStatus) -> AutopilotStatus:
+    if request.app.state.access.is_observer(who.actor):
+        return status
+    history = [
+        record
+        if who.actor in (record.boundary.outgoing, record.boundary.incoming)
+        else record.model_copy(
+            update={"handover_id": None, "detail": "started" if record.started else "not started"}
+        )
+        for record in status.history
+    ]
+    return status.model_copy(update={"history": history})
 
 
 def _steer_route(action: SteerAction, summary: str) -> None:
@@ -74,7 +92,9 @@ def _steer_route(action: SteerAction, summary: str) -> None:
                 403, "Observers read the autopilot; steering it takes an admin's or a service's token."
             )
         given = Steer(by=who.actor, why=body.why)
-        return await autopilot.steer(request.app.state.client, schedule_id, action, given)
+        return _seen_by(
+            request, who, await autopilot.steer(request.app.state.client, schedule_id, action, given)
+        )
 
     steer.__name__ = action.value.replace("-", "_")
     router.post(

@@ -135,7 +135,9 @@ async def steer(client: Client, schedule_id: str, action: SteerAction, given: St
     except WorkflowUpdateFailedError as error:
         raise (from_failure(error) or HandoverError(f"refused: {error.cause}")) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise _no_worker(schedule_id, "took it; nothing changed", ANSWER_WITHIN) from None
+        raise _no_worker(
+            schedule_id, "took it (it may still be applied when one is back: check the status)", ANSWER_WITHIN
+        ) from None
 
 
 def _no_worker(schedule_id: str, what: str, within: timedelta) -> NoWorker:

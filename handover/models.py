@@ -1199,6 +1199,9 @@ class AutopilotRequest(Model):
     """Carried over: the last change the channel was told of (its notice's key)."""
     handover_task_queue: str | None = None
     """The task queue its handovers run on (None: its own, whose worker runs them too)."""
+    watching_since: datetime | None = None
+    """Set by its first run: when it began to follow the schedule (a handover done by hand since
+    counts for the first change)."""
 
 
 class AutopilotStatus(Model):
@@ -1238,6 +1241,9 @@ class ScheduledStart(Model):
     requested_by: str
     task_queue: str
     """The autopilot's own: its worker runs the handover too."""
+    since: datetime | None = None
+    """The change before this one (or when the autopilot was turned on): a handover of the
+    outgoing admin that a person started since, and that completed, was this change's."""
 
     @property
     def key(self) -> str:

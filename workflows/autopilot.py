@@ -61,11 +61,16 @@ class AutopilotWorkflow:
         """What is carried over when it continues as new: pauses, skips and steers change it."""
         self._next: Boundary | None = None
         self._read_at: datetime | None = None
+        self._acting: Boundary | None = None
+        """The change being acted on (its handover starting): a pause or skip now would land on
+        the change after, so they are refused until it is done."""
 
     @workflow.run
     async def run(self, request: AutopilotRequest) -> None:
         if request.handled_until is None and not request.history:
             await self._check_schedule()  # (the first run: refused at once, not weeks later)
+        if self._request.watching_since is None:
+            self._request.watching_since = workflow.now()
         after = request.handled_until or workflow.now()
         boundary = await self._next_change(after)
         waits = 0
@@ -77,11 +82,13 @@ class AutopilotWorkflow:
             wake = workflow.now() + request.recheck
             if boundary is not None:
                 wake = min(wake, self._starts_at(boundary))
-                if self._request.noticed != _key(boundary):
+                if self._request.noticed != _key(boundary) and boundary.outgoing is not None:
+                    # (a change from nobody gets no notice: waiting for one would read every second)
                     wake = min(wake, self._notice_at(boundary))
             await workflow.sleep(max(wake - workflow.now(), timedelta(seconds=1)))
             boundary = await self._next_change(after)  # an override or a swap may have moved it
             waits += 1
+        self._acting = boundary
         started = await self._act_on(boundary)
         record = BoundaryRecord(
             boundary=boundary,
@@ -123,10 +130,12 @@ class AutopilotWorkflow:
             ScheduledStart(
                 schedule_id=request.schedule_id,
                 boundary=boundary,
-                # The runbook's 2 h past the change, however late the start.
-                overlap=max(boundary.at - workflow.now(), timedelta(0)) + PLANNED_MINIMUM_OVERLAP,
+                # `lead`, then the runbook's 2 h past the change; the same whenever it is asked (a
+                # second autopilot of the schedule asks for the same handover, and gets it back).
+                overlap=request.lead + PLANNED_MINIMUM_OVERLAP,
                 requested_by=f"autopilot:{request.schedule_id}",
                 task_queue=request.handover_task_queue or workflow.info().task_queue,
+                since=request.handled_until or request.watching_since,
             ),
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
@@ -240,6 +249,15 @@ class AutopilotWorkflow:
 
     # --- people steer it: each recorded with who and why ------------------------------------
 
+    def _not_acting(self) -> None:
+        change = self._acting
+        if change is not None:
+            raise AlreadyDone(
+                f"the routine handover for the change at {change.at:%Y-%m-%d %H:%M} UTC "
+                f"({change.outgoing} → {change.incoming}) is starting now: cancel the handover "
+                "(`starter.py cancel`) if it should not run, then steer the autopilot"
+            )
+
     def _steer(self, action: SteerAction, steer: Steer) -> SteerRecord:
         record = SteerRecord(
             action=action,
@@ -262,6 +280,7 @@ class AutopilotWorkflow:
 
     @pause.validator
     def _can_pause(self, steer: Steer) -> None:
+        self._not_acting()
         if self._request.paused is not None:
             raise AlreadyDone(f"the autopilot is paused already: {self._request.paused.line()}")
 
@@ -287,6 +306,7 @@ class AutopilotWorkflow:
 
     @skip_next.validator
     def _can_skip(self, steer: Steer) -> None:
+        self._not_acting()
         if self._request.skip is not None:
             raise AlreadyDone(f"the next change is skipped already: {self._request.skip.line()}")
 

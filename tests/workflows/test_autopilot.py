@@ -33,6 +33,7 @@ from handover.models import (
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from tests.conftest import skipping, start_time_skipping, worker
 from tests.handovers import alice_to_bob
+from tests.humans import play_incoming, play_outgoing
 from tests.writes import message_part, successful
 from workflows.autopilot import AutopilotWorkflow
 
@@ -131,7 +132,9 @@ async def test_each_change_of_person_starts_its_routine_handover_lead_before_it(
     assert alice[1].run_id == described.run_id, "one handover per change: none again for Alice"
 
 
-async def test_a_handover_started_by_hand_first_is_recorded_and_none_started(time_skipping, weekly):
+async def test_a_handover_started_by_hand_first_is_recorded_and_none_started(
+    time_skipping, weekly, fresh_sandbox
+):
     env, task_queue = time_skipping
     weekly()
     by_hand = await service.start(env.client, task_queue, alice_to_bob(variant=Variant.ROUTINE))
@@ -141,6 +144,49 @@ async def test_a_handover_started_by_hand_first_is_recorded_and_none_started(tim
     assert [(r.started, r.handover_id) for r in status.history] == [(False, by_hand.id)]
     assert "running already" in status.history[0].detail
     assert (await handover_of(env, ALICE))[1].run_id == by_hand.result_run_id
+    refused = [w for w in posted(fresh_sandbox) if (message_part(w) or "").startswith("refused-")]
+    assert refused == [], "Alice's own handover is the change's: nothing to tell the channel"
+
+
+async def test_a_handover_done_by_hand_since_the_last_change_is_the_changes(time_skipping, weekly):
+    """Alice handed over to Bob by hand, days early, and it completed: at the change the autopilot
+    records that handover as the change's and starts none."""
+    env, task_queue = time_skipping
+    weekly()
+    async with stand_in(env):
+        await autopilot_module.turn_on(env.client, task_queue, routine(), "test")
+        by_hand = await service.start(env.client, task_queue, alice_to_bob(variant=Variant.ROUTINE))
+        await play_outgoing(env.client, by_hand.id)
+        await play_incoming(env.client, by_hand.id)
+        await by_hand.result()
+        started = Started(env)
+        started.runs[by_hand.result_run_id] = (ALICE, BOB, datetime.min.replace(tzinfo=UTC))
+        await started.run_until(FIRST - LEAD + timedelta(minutes=10))
+    assert len(started.handovers()) == 1, "none started: Alice's handover was done"
+    status = await autopilot_module.status(env.client, "PPRIMARY")
+    assert [(r.started, r.handover_id) for r in status.history] == [(False, by_hand.id)]
+    assert status.history[0].detail.startswith("handed over by hand already")
+
+
+async def test_two_autopilots_of_one_schedule_start_one_handover_per_change(time_skipping, weekly):
+    """A second autopilot of the schedule (started under another workflow id) asks for the same
+    change's handover with the same key and request, and gets the first one's back."""
+    env, task_queue = time_skipping
+    weekly()
+    async with stand_in(env):
+        pilots = [
+            await env.client.start_workflow(
+                AutopilotWorkflow.run, routine(), id=f"autopilot-PPRIMARY-{n}", task_queue=task_queue
+            )
+            for n in (1, 2)
+        ]
+        started = Started(env)
+        await started.run_until(FIRST - LEAD + timedelta(minutes=10))
+        histories = [await p.query(AutopilotWorkflow.status, result_type=AutopilotStatus) for p in pilots]
+    assert [(o, i) for o, i, _ in started.handovers()] == [(ALICE, BOB)]
+    assert [[(r.started, r.handover_id) for r in h.history] for h in histories] == [
+        [(True, service.workflow_id_for(ALICE))]
+    ] * 2
 
 
 async def test_an_override_that_keeps_the_same_person_on_starts_nothing_until_it_ends(time_skipping, weekly):
@@ -350,6 +396,7 @@ async def test_a_worker_that_stops_while_it_waits_is_replaced_and_it_starts_once
                 status = await autopilot_module.status(env.client, "PPRIMARY")
         assert [(o, i) for o, i, _ in started.handovers()] == [(ALICE, BOB), (BOB, ALICE)]
         assert near(started.handovers()[0][2], FIRST - LEAD)
+        assert near(started.handovers()[1][2], FIRST + timedelta(days=7) - LEAD)
         assert [r.started for r in status.history] == [True, True]
     finally:
         await env.shutdown()
