@@ -654,6 +654,15 @@ def autopilot_notice(
     )
 
 
+def autopilot_cannot_read(schedule_id: str, problem: str) -> str:
+    """The schedule cannot be read (a token revoked, the schedule deleted): no handover starts."""
+    return (
+        f":warning: The autopilot cannot read PagerDuty schedule {schedule_id}: {problem}. No routine "
+        "handover starts until it can; it reads the schedule again every few hours (fix the access, or "
+        f"`starter.py autopilot pause {schedule_id} --why …`)."
+    )
+
+
 def autopilot_refused(change: Boundary, problem: str) -> str:
     """At the start: the handover that step 0 would refuse, not started."""
     return (

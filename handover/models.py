@@ -1199,6 +1199,8 @@ class AutopilotRequest(Model):
     """Carried over: the last change the channel was told of (its notice's key)."""
     handover_task_queue: str | None = None
     """The task queue its handovers run on (None: its own, whose worker runs them too)."""
+    trouble: str | None = None
+    """Carried over: why the schedule cannot be read now (the channel was told once)."""
     watching_since: datetime | None = None
     """Set by its first run: when it began to follow the schedule (a handover done by hand since
     counts for the first change)."""
@@ -1216,9 +1218,13 @@ class AutopilotStatus(Model):
     skip: SteerRecord | None = None
     history: list[BoundaryRecord] = []
     steers: list[SteerRecord] = []
+    trouble: str | None = None
+    """Why the schedule cannot be read now: no handover starts until it can."""
 
     def summary(self) -> str:
         """One line: what happens next (the Temporal UI's current details, `autopilot status`)."""
+        if self.trouble is not None:
+            return f"cannot read the schedule: {self.trouble} (reads it again every recheck)"
         if self.paused is not None:
             return f"paused by {self.paused.by}: {self.paused.why} (`starter.py autopilot resume`)"
         if self.read_at is None:

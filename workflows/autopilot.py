@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.autopilot import AutopilotActivities
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import lookups
 from workflows.lookups import LOOKUP
+from workflows.state import reason
 
 KEPT = 20
 """Changes handled, and steers, that the autopilot remembers (its status shows them)."""
@@ -48,6 +50,11 @@ WAITS_PER_RUN = 50
 as new, so its history stays short however long a change is in coming."""
 REFUSED_STARTS_PATCH = "autopilot-posts-refused-starts"
 """`workflow.patched` id: autopilots that started before a refused start was posted replay without."""
+READ = dict(LOOKUP, retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5))
+"""A read of the schedule gives up after five tries (about a minute): the autopilot says why in
+the channel and its status, and reads again in TROUBLE_RECHECK, rather than wait on it unseen."""
+TROUBLE_RECHECK = timedelta(minutes=5)
+"""While the schedule cannot be read, how often it is read again."""
 POST_MARGIN = timedelta(minutes=1)
 """A notice is looked for in the channel from this long before it was first asked for (a retry
 after a post Slack answered unheard finds it and posts none)."""
@@ -79,7 +86,7 @@ class AutopilotWorkflow:
                 await self._notice(boundary)
             if waits >= WAITS_PER_RUN or workflow.info().is_continue_as_new_suggested():
                 await self._continue()  # (a long wait: the history stays short)
-            wake = workflow.now() + request.recheck
+            wake = workflow.now() + (TROUBLE_RECHECK if self._request.trouble else request.recheck)
             if boundary is not None:
                 wake = min(wake, self._starts_at(boundary))
                 if self._request.noticed != _key(boundary) and boundary.outgoing is not None:
@@ -203,12 +210,26 @@ class AutopilotWorkflow:
             )
 
     async def _next_change(self, after: datetime) -> Boundary | None:
+        """The next change of person, or None (none within the horizon, or the schedule cannot be
+        read: then the channel hears why, once, and it is read again at the next recheck)."""
         request = self._request
-        change: ShiftChange | None = await workflow.execute_activity_method(
-            PagerDutyActivities.next_shift_change,
-            ShiftQuery(schedule_id=request.schedule_id, after=after, horizon=request.horizon),
-            **LOOKUP,
-        )
+        try:
+            change: ShiftChange | None = await workflow.execute_activity_method(
+                PagerDutyActivities.next_shift_change,
+                ShiftQuery(schedule_id=request.schedule_id, after=after, horizon=request.horizon),
+                **READ,
+            )
+        except ActivityError as error:  # (a token revoked, PagerDuty down for minutes)
+            problem = reason(error)
+            if request.trouble != problem:
+                text = messages.autopilot_cannot_read(request.schedule_id, problem)
+                await self._post(f"trouble-{workflow.now():%Y%m%dT%H%M%SZ}", text)
+                request.trouble = problem
+            workflow.logger.warning("cannot read schedule %s: %s", request.schedule_id, problem)
+            self._next = None
+            self._show()
+            return None
+        request.trouble = None
         self._read_at = workflow.now()
         self._next = (
             None
@@ -245,6 +266,7 @@ class AutopilotWorkflow:
             skip=request.skip,
             history=request.history,
             steers=request.steers,
+            trouble=request.trouble,
         )
 
     # --- people steer it: each recorded with who and why ------------------------------------

@@ -452,3 +452,32 @@ async def test_a_next_admin_who_cannot_be_handed_to_is_reported_before_the_chang
     status = await autopilot_module.status(env.client, "PPRIMARY")
     assert [r.started for r in status.history] == [False]
     assert status.history[0].detail.startswith("not started: ") and BOB in status.history[0].detail
+
+
+async def test_a_schedule_it_cannot_read_is_told_once_and_followed_again_when_it_can(
+    time_skipping, weekly, fresh_sandbox
+):
+    """PagerDuty refuses the service's token for a day (revoked, then restored): the channel
+    hears it once, the status says it, nothing starts; once it reads again, the change's handover
+    starts on time."""
+
+    def revoked(scenario: dict) -> None:
+        scenario["tokens"]["pagerduty_token"] = "a-token-nobody-has"
+
+    env, task_queue = time_skipping
+    weekly()
+    async with stand_in(env):
+        await autopilot_module.turn_on(env.client, task_queue, routine(), "test")
+        started = Started(env)
+        weekly(change=revoked)
+        await started.run_until(NOW + timedelta(days=1))
+        status = await autopilot_module.status(env.client, "PPRIMARY")
+        assert status.trouble is not None and status.summary().startswith("cannot read the schedule")
+        told = [w for w in posted(fresh_sandbox) if (message_part(w) or "").startswith("trouble-")]
+        assert len(told) == 1 and "cannot read PagerDuty schedule PPRIMARY" in told[0]["body"]["text"], told
+        weekly()
+        await started.run_until(FIRST - LEAD + timedelta(minutes=10))
+        status = await autopilot_module.status(env.client, "PPRIMARY")
+    assert status.trouble is None
+    assert [(o, i) for o, i, _ in started.handovers()] == [(ALICE, BOB)]
+    assert near(started.handovers()[0][2], FIRST - LEAD)
