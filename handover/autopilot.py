@@ -114,7 +114,10 @@ async def _running(client: Client, schedule_id: str) -> WorkflowHandle:
 async def status(
     client: Client, schedule_id: str, answer_within: timedelta = ANSWER_WITHIN
 ) -> AutopilotStatus:
-    handle = await _running(client, schedule_id)
+    return await _status_of(await _running(client, schedule_id), schedule_id, answer_within)
+
+
+async def _status_of(handle: WorkflowHandle, schedule_id: str, answer_within: timedelta) -> AutopilotStatus:
     try:
         return await handle.query("status", result_type=AutopilotStatus, rpc_timeout=answer_within)
     except RPCError as error:
@@ -154,9 +157,12 @@ async def every(client: Client) -> list[dict]:
     executions = [execution async for execution in client.list_workflows(query, limit=100)]
 
     async def row(workflow_id: str) -> dict:
-        schedule_id = workflow_id.removeprefix("autopilot-")
+        schedule_id = workflow_id.removeprefix("autopilot-")  # (until it answers: its own id)
         try:
-            summary = (await status(client, schedule_id, timedelta(seconds=2))).summary()
+            found = await _status_of(
+                client.get_workflow_handle(workflow_id), schedule_id, timedelta(seconds=2)
+            )
+            schedule_id, summary = found.schedule_id, found.summary()
         except HandoverError as error:
             summary = error.message
         return {"autopilot": workflow_id, "schedule": schedule_id, "next": summary}

@@ -89,22 +89,9 @@ async def start(
     workflow_id = workflow_id_for(request.outgoing)
     what = request.model_dump(mode="json", exclude={"requested_by"})
     if idempotency_key is not None:
-        handle = client.get_workflow_handle(workflow_id, result_type=HandoverReport)
-        try:
-            memo = await (await handle.describe()).memo()
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            memo = {}
-        if memo.get("idempotency_key") == idempotency_key:
-            if memo.get("request") != what:
-                earlier = memo.get("request") or {}
-                raise AlreadyRunning(
-                    f"Idempotency-Key {idempotency_key!r} was used for another request "
-                    f"({earlier.get('outgoing')} → {earlier.get('incoming')}): "
-                    "use a new key for a new handover"
-                )
-            return handle
+        repeated = await _started_with_key(client, workflow_id, idempotency_key, what)
+        if repeated is not None:
+            return repeated
     conflict = await crossed(client, request)
     if conflict is not None:
         raise AlreadyRunning(conflict)
@@ -128,10 +115,35 @@ async def start(
             memo={"idempotency_key": idempotency_key, "request": what} if idempotency_key else None,
         )
     except WorkflowAlreadyStartedError:
+        if idempotency_key is not None:  # (the same start, made at the same moment by another caller)
+            repeated = await _started_with_key(client, workflow_id, idempotency_key, what)
+            if repeated is not None:
+                return repeated
         raise AlreadyRunning(
             f"a handover for {request.outgoing} is running already: {workflow_id}; "
             "finish or cancel it before starting another"
         ) from None
+
+
+async def _started_with_key(client: Client, workflow_id: str, key: str, what: dict) -> WorkflowHandle | None:
+    """The handover this idempotency key started (running or finished), or None; AlreadyRunning
+    when the key started another request."""
+    handle = client.get_workflow_handle(workflow_id, result_type=HandoverReport)
+    try:
+        memo = await (await handle.describe()).memo()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None
+    if memo.get("idempotency_key") != key:
+        return None
+    if memo.get("request") != what:
+        earlier = memo.get("request") or {}
+        raise AlreadyRunning(
+            f"Idempotency-Key {key!r} was used for another request "
+            f"({earlier.get('outgoing')} → {earlier.get('incoming')}): use a new key for a new handover"
+        )
+    return handle
 
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9@._+#:-]{1,254}$")

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         SteerRecord,
         autopilot_id,
     )
+    from handover.text import format_time
 
 from workflows import lookups
 from workflows.lookups import LOOKUP
@@ -48,6 +49,9 @@ KEPT = 20
 WAITS_PER_RUN = 50
 """Schedule reads in one run while it waits (12 days at the default `recheck`); then it continues
 as new, so its history stays short however long a change is in coming."""
+MOVED_CHANGE_PATCH = "autopilot-moved-change"
+"""`workflow.patched` id: autopilots that started before a moved change was known as the same
+replay without."""
 REFUSED_STARTS_PATCH = "autopilot-posts-refused-starts"
 """`workflow.patched` id: autopilots that started before a refused start was posted replay without."""
 READ = dict(LOOKUP, retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5))
@@ -122,6 +126,14 @@ class AutopilotWorkflow:
             )
         if boundary.outgoing is None:
             return StartedHandover(handover_id=None, started=False, detail="nobody was on call before it")
+        moved = self._moved(boundary)
+        if moved is not None and workflow.patched(MOVED_CHANGE_PATCH):
+            return StartedHandover(
+                handover_id=moved.handover_id,
+                started=False,
+                detail=f"the change at {format_time(moved.boundary.at)} moved here after its handover "
+                f"{moved.handover_id} started: the same handover",
+            )
         if workflow.now() > boundary.at + request.lead:
             # Found long after it happened (the worker was down, say): too late to hand over.
             return StartedHandover(
@@ -152,6 +164,16 @@ class AutopilotWorkflow:
                 f"refused-{_key(boundary)}", messages.autopilot_refused(boundary, started.detail)
             )
         return started
+
+    def _moved(self, boundary: Boundary) -> BoundaryRecord | None:
+        """The change just handed over, if this is it moved later (an override kept the outgoing
+        admin on for a while after its handover started): the same people, within its window."""
+        last = self._request.history[-1] if self._request.history else None
+        if last is None or not last.started:
+            return None
+        same = (last.boundary.outgoing, last.boundary.incoming) == (boundary.outgoing, boundary.incoming)
+        window = self._request.lead + PLANNED_MINIMUM_OVERLAP
+        return last if same and boundary.at - last.boundary.at <= window else None
 
     async def _notice(self, boundary: Boundary) -> None:
         """Once per change (and again when who or when changes): the channel hears who hands to

@@ -481,3 +481,26 @@ async def test_a_schedule_it_cannot_read_is_told_once_and_followed_again_when_it
     assert status.trouble is None
     assert [(o, i) for o, i, _ in started.handovers()] == [(ALICE, BOB)]
     assert near(started.handovers()[0][2], FIRST - LEAD)
+
+
+async def test_a_change_moved_later_after_its_handover_started_starts_no_second(
+    time_skipping, weekly, fresh_sandbox
+):
+    """Alice's handover to Bob started two hours before the turn; then an incident keeps her on
+    for two more hours (an override): the turn moved, the people did not, and the handover already
+    running is that change's."""
+    env, task_queue = time_skipping
+    weekly()
+    async with stand_in(env):
+        await autopilot_module.turn_on(env.client, task_queue, routine(), "test")
+        started = Started(env)
+        await started.run_until(FIRST - LEAD + timedelta(minutes=10))
+        override(fresh_sandbox, "PALICEM", FIRST - timedelta(hours=1), FIRST + timedelta(hours=2))
+        await started.run_until(FIRST + timedelta(hours=5))  # (read again at the next recheck)
+        status = await autopilot_module.status(env.client, "PPRIMARY")
+    assert [(o, i) for o, i, _ in started.handovers()] == [(ALICE, BOB)]
+    assert [(r.boundary.at, r.started) for r in status.history] == [
+        (FIRST, True),
+        (FIRST + timedelta(hours=2), False),
+    ]
+    assert "moved here after its handover" in status.history[1].detail
