@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pydantic import SecretStr  # noqa: E402
-from temporalio.client import WorkflowHandle  # noqa: E402
+from temporalio import workflow  # noqa: E402
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
@@ -49,6 +50,7 @@ from activities import all_activities  # noqa: E402
 from devstack.people import Role, TemporalDesk, play  # noqa: E402
 from handover import service, visibility  # noqa: E402
 from handover.models import (  # noqa: E402
+    AutopilotRequest,
     CancelInput,
     HandoverProgress,
     HandoverRequest,
@@ -62,18 +64,22 @@ from handover.models import (  # noqa: E402
     ReminderPolicy,
     RolloutAnnotationInput,
     SlackReactionEvent,
+    Steer,
     UnclearThreadInput,
     Variant,
+    autopilot_id,
 )
 from handover.settings import Settings  # noqa: E402
 from sandbox.state import DEMO_SCENARIO  # noqa: E402
 from sandbox.testing import SandboxHandle, running_sandbox  # noqa: E402
 from tests import humans  # noqa: E402
 from tests.humans import INCOMING, OUTGOING  # noqa: E402
+from workflows.autopilot import AutopilotWorkflow  # noqa: E402
 from workflows.handover import HandoverWorkflow  # noqa: E402
 from workflows.plan import PlanWorkflow  # noqa: E402
 
 HISTORIES = ROOT / "tests" / "replay" / "histories"
+WORKFLOWS = [HandoverWorkflow, PlanWorkflow, AutopilotWorkflow]
 BIN = Path(sys.prefix) / "bin"
 
 QUIET = Runtime(
@@ -292,6 +298,45 @@ async def planned_slack_reaction(env: WorkflowEnvironment, task_queue: str) -> W
     return handle
 
 
+@workflow.defn(name="HandoverWorkflow", sandboxed=False)
+class StandIn:
+    """In the autopilot's recording, the handover it starts: it only waits."""
+
+    @workflow.run
+    async def run(self, request: HandoverRequest) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+@recording("autopilot")
+async def autopilot(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle:
+    """The autopilot's first run on the demo schedule (Bob's week begins in five days): the notice,
+    a pause and a resume (Updates), then the routine handover started two hours before the change,
+    and continue-as-new. Its handover runs a stand-in that only waits: only the autopilot's own
+    history is kept."""
+    pilot = await env.client.start_workflow(
+        AutopilotWorkflow.run,
+        AutopilotRequest(
+            schedule_id="PPRIMARY", requested_by="record-histories", handover_task_queue="record-stand-in"
+        ),
+        id=autopilot_id("PPRIMARY"),
+        task_queue=task_queue,
+    )
+    pilot = env.client.get_workflow_handle(pilot.id, run_id=pilot.result_run_id)  # (its first run)
+    while (await pilot.query(AutopilotWorkflow.status)).read_at is None:
+        await asyncio.sleep(0.05)
+    steer = Steer(by="record-histories", why="recording the steers")
+    await pilot.execute_update(AutopilotWorkflow.pause, steer)
+    await pilot.execute_update(AutopilotWorkflow.resume, steer)
+    async with Worker(env.client, task_queue="record-stand-in", workflows=[StandIn]):
+        await env.sleep(timedelta(days=5))
+        while (await pilot.describe()).status is not WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            await asyncio.sleep(0.05)
+    status = await pilot.query(AutopilotWorkflow.status)
+    if [record.started for record in status.history] != [True]:
+        raise SystemExit(f"the autopilot did not start the handover: {status.history}")
+    return pilot
+
+
 async def _plan(env: WorkflowEnvironment, task_queue: str, plan_request: HandoverRequest) -> WorkflowHandle:
     handle = await service.start_plan(
         env.client, task_queue, plan_request, f"plan-{plan_request.outgoing}-recorded"
@@ -363,7 +408,7 @@ async def record(
         async with Worker(
             env.client,
             task_queue=task_queue,
-            workflows=[HandoverWorkflow, PlanWorkflow],
+            workflows=WORKFLOWS,
             activities=all_activities(settings),
             activity_executor=executor,
         ):
@@ -377,7 +422,7 @@ async def record(
     started.workflow_id = started.workflow_id or handle.id
     # The current code must replay what it just did; if not, the workflow itself is non-deterministic.
     await Replayer(
-        workflows=[HandoverWorkflow, PlanWorkflow], data_converter=pydantic_data_converter, runtime=QUIET
+        workflows=WORKFLOWS, data_converter=pydantic_data_converter, runtime=QUIET
     ).replay_workflow(history)
     path.write_text(history.to_json() + "\n")
     return len(history.events)
