@@ -233,7 +233,7 @@ class AutopilotWorkflow:
 
     async def _next_change(self, after: datetime) -> Boundary | None:
         """The next change of person, or None (none within the horizon, or the schedule cannot be
-        read: then the channel hears why, once, and it is read again at the next recheck)."""
+        read: then the channel hears why, once, and it is read again in TROUBLE_RECHECK)."""
         request = self._request
         try:
             change: ShiftChange | None = await workflow.execute_activity_method(
