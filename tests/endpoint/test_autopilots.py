@@ -3,6 +3,8 @@ admin's or a service's token, recorded as the token says; every refusal changes 
 
 from __future__ import annotations
 
+from temporalio.api.sdk.v1 import WorkflowMetadata
+
 from handover import autopilot
 from handover.models import AutopilotRequest, autopilot_id
 from tests.conftest import OBSERVER
@@ -16,6 +18,13 @@ async def test_status_and_every_steer_over_http(endpoint, fresh_sandbox):
     on = await autopilot.turn_on(endpoint.client, endpoint.task_queue, request, why="weekly rotation")
     try:
         assert on is not None and on.next is not None
+        # What the Temporal UI shows: the schedule in the summary, what it does next as details.
+        handle = endpoint.client.get_workflow_handle(autopilot_id(SCHEDULE))
+        shown = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert "alice@novalien.com → bob@novalien.com" in shown.current_details
+        assert "the handover starts at" in shown.current_details
+        summary = (await handle.describe()).raw_description.execution_config.user_metadata.summary
+        assert SCHEDULE.encode() in summary.data
         async with endpoint.http() as anonymous:
             assert (await anonymous.get(f"/autopilots/{SCHEDULE}")).status_code == 401
             assert (
