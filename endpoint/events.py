@@ -54,9 +54,9 @@ def _object(value: Any, what: str) -> dict:
     return value
 
 
-async def _relay(request: Request, signal: str, event: Any, where: dict) -> None:
+async def _relay(request: Request, signal: str, event: Any, where: dict, patient: bool = False) -> None:
     try:
-        await handovers.relay(request.app.state.client, signal, event, where)
+        await handovers.relay(request.app.state.client, signal, event, where, patient=patient)
     except RPCError as error:
         raise HTTPException(
             503, "Temporal cannot take the event right now; it will be sent again."
@@ -83,7 +83,10 @@ async def slack_events(request: Request) -> dict:
             ts=str(item.get("ts", "")),
             reaction=str(event.get("reaction", "")),
         )
-        await _relay(request, "slack_reaction", reaction, {visibility.SUMMARY_TS: reaction.ts})
+        # In the team's channel, a :+1: found on no summary is looked for again (1.5 s at most):
+        # given the moment the summary is posted, it can come before Temporal's visibility has it.
+        ours = reaction.channel == request.app.state.settings.slack_channel_id
+        await _relay(request, "slack_reaction", reaction, {visibility.SUMMARY_TS: reaction.ts}, patient=ours)
     return {"ok": True}
 
 

@@ -269,12 +269,28 @@ async def latest_runs(client: Client, workflow_ids: list[str]) -> dict[str, str]
     return {workflow_id: execution.run_id for workflow_id, execution in newest.items()}
 
 
-async def relay(client: Client, signal: str, event: Any, where: dict[SearchAttributeKey, str]) -> int:
+RELOOK = (0.25, 0.5, 0.75)
+"""Seconds between looks for an event's handover when `patient` (1.5 s in all: Slack wants its
+answer within 3)."""
+
+
+async def relay(
+    client: Client, signal: str, event: Any, where: dict[SearchAttributeKey, str], patient: bool = False
+) -> int:
     """An event from Slack or PagerDuty, as a signal to the running handovers it concerns (found by
     their search attributes). Signals are kept by the server: nothing is lost while no worker is
-    up. Raises RPCError quickly when Temporal does not answer, so the sender retries later."""
+    up. Raises RPCError quickly when Temporal does not answer, so the sender retries later.
+
+    `patient`: when no handover is found, look again a few times (RELOOK): a :+1: given the moment
+    the summary is posted can come before Temporal's visibility has its search attribute."""
+    found = await running(client, where=where, timeout=EVENT_TIMEOUT)
+    for pause in RELOOK if patient and not found else ():
+        await asyncio.sleep(pause)
+        found = await running(client, where=where, timeout=EVENT_TIMEOUT)
+        if found:
+            break
     sent = 0
-    for handover in await running(client, where=where, timeout=EVENT_TIMEOUT):
+    for handover in found:
         try:
             await client.get_workflow_handle(handover["id"]).signal(signal, event, rpc_timeout=EVENT_TIMEOUT)
             sent += 1
