@@ -283,8 +283,12 @@ async def relay(
 
     `patient`: when no handover is found, look again a few times (RELOOK): a :+1: given the moment
     the summary is posted can come before Temporal's visibility has its search attribute."""
+    loop = asyncio.get_running_loop()
+    done_by = loop.time() + sum(RELOOK) + 0.25  # (the looks themselves take a moment)
     found = await running(client, where=where, timeout=EVENT_TIMEOUT)
     for pause in RELOOK if patient and not found else ():
+        if loop.time() + pause > done_by:  # (a slow Temporal: Slack's answer comes first)
+            break
         await asyncio.sleep(pause)
         found = await running(client, where=where, timeout=EVENT_TIMEOUT)
         if found:
