@@ -17,6 +17,39 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+def test_compose_runs_temporal_on_todays_images_as_temporals_own_examples_do():
+    """temporalio/server with the schema set up by temporalio/admin-tools (auto-setup is no longer
+    built), the namespace created before the search attributes, every image pinned."""
+    services = compose()["services"]
+    assert "auto-setup" not in (ROOT / "docker-compose.yml").read_text()
+    assert services["temporal"]["image"].startswith("temporalio/server:")
+    schema = services["temporal-schema"]
+    assert schema["image"].startswith("temporalio/admin-tools:")
+    for db, schema_dir in (("temporal", "temporal"), ("temporal_visibility", "visibility")):
+        assert f"{db}:{schema_dir}" in schema["command"][0]
+    assert "/etc/temporal/schema/postgresql/v12/" in schema["command"][0]
+    assert services["temporal"]["depends_on"] == {
+        "temporal-schema": {"condition": "service_completed_successfully"}
+    }
+    setup = services["temporal-setup"]["command"][0]
+    assert setup.index("namespace create -n default") < setup.index("search-attribute create")
+    versions = {
+        services[name]["image"].rsplit(":", 1)[1]
+        for name in ("temporal", "temporal-schema", "temporal-setup")
+    }
+    assert len(versions) == 1, f"the server and its admin tools are one release: {versions}"
+    for name, service in services.items():
+        assert ("image" in service) != ("build" in service), f"{name}: an image or a build"
+        if "image" in service:
+            assert re.fullmatch(r"[a-z0-9/_.-]+:\d+(\.\d+)*", service["image"]), f"{name}: pin a release"
+        for needed in service.get("depends_on", {}):
+            assert needed in services, f"{name} depends on {needed}, which is not a service"
+    for name in ("postgresql", "temporal", "endpoint"):
+        assert "healthcheck" in services[name], name
+    for volume in services["temporal"]["volumes"]:
+        assert (ROOT / volume.split(":")[0]).exists(), volume
+
+
 def test_compose_has_the_cluster_the_worker_and_the_optional_sandbox():
     services = compose()["services"]
     assert {"postgresql", "temporal", "temporal-ui", "worker", "endpoint", "sandbox"} <= set(services)
@@ -58,6 +91,6 @@ def test_compose_environment_names_are_settings():
 def test_compose_registers_every_search_attribute_the_workflow_sets():
     from handover import visibility
 
-    command = compose()["services"]["temporal-search-attributes"]["command"][0]
+    command = compose()["services"]["temporal-setup"]["command"][0]
     for key in visibility.ALL:
         assert re.search(rf" {key.name}:{visibility.type_name(key)}[ ;]", command), key.name
