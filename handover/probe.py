@@ -1,0 +1,71 @@
+"""`python -m handover.probe`: is this machine's worker polling its task queue? For a container's
+liveness and readiness probe (deploy/kubernetes/): a worker process that is up but has stopped
+polling (Temporal out of reach, the poller stuck) is not alive in any way that matters.
+
+It asks Temporal who polled the task queue lately (DescribeTaskQueue) and looks for a poller of
+this host (the SDK's identity is `<pid>@<hostname>`; a pod's hostname is its name). Exit 0 and one
+line when it polls, 1 and why when it does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from datetime import UTC, datetime, timedelta
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from handover.settings import Settings
+from handover.temporal import connect
+
+RECENT = timedelta(minutes=1)
+"""A poller seen this recently is polling (a long poll lasts up to a minute)."""
+
+
+async def polling(client: Client, task_queue: str, host: str, now: datetime | None = None) -> str | None:
+    """None if a worker of `host` polled `task_queue` for workflow and activity tasks lately; else
+    what is missing, in a sentence."""
+    now = now or datetime.now(UTC)
+    for kind, name in (
+        (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, "workflow"),
+        (TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, "activity"),
+    ):
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind
+            ),
+            timeout=timedelta(seconds=5),
+        )
+        mine = [
+            poller
+            for poller in answer.pollers
+            if poller.identity.endswith(f"@{host}")
+            and now - poller.last_access_time.ToDatetime(tzinfo=UTC) <= RECENT
+        ]
+        if not mine:
+            return f"no worker on {host} has polled {task_queue} for {name} tasks in the last minute"
+    return None
+
+
+async def main() -> int:
+    settings = Settings.load_or_exit()
+    host = socket.gethostname()
+    try:
+        client = await connect(settings)
+        missing = await polling(client, settings.task_queue, host)
+    except (ConnectionError, RuntimeError) as error:
+        print(f"not polling: cannot reach Temporal at {settings.temporal_address} ({error})")
+        return 1
+    if missing is not None:
+        print(f"not polling: {missing}")
+        return 1
+    print(f"polling: a worker on {host} polls {settings.task_queue}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

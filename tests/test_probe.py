@@ -1,0 +1,28 @@
+"""`python -m handover.probe`, the worker's liveness probe: it passes while this host's worker
+polls its task queue, and fails with a sentence for a queue nobody polls (against the dev server)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from handover.probe import polling
+
+
+async def test_the_probe_passes_while_this_hosts_worker_polls_and_fails_otherwise(dev_server):
+    client, task_queue = dev_server
+    host = socket.gethostname()
+    for _ in range(50):  # (the worker's first polls reach the server within moments)
+        if await polling(client, task_queue, host) is None:
+            break
+        await asyncio.sleep(0.1)
+    assert await polling(client, task_queue, host) is None
+    nobody = f"nobody-{uuid.uuid4()}"
+    assert "no worker on" in await polling(client, nobody, host)
+    assert "no worker on elsewhere" in await polling(client, task_queue, "elsewhere")
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert "in the last minute" in await polling(client, task_queue, host, now=later), (
+        "a stale poll is no poll"
+    )
