@@ -15,6 +15,7 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from temporalio.envconfig import ClientConfigProfile
 
 from handover import TASK_QUEUE
 
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
     """CA bundle (PEM) that signed the frontend's certificate, when not a public CA."""
     temporal_tls_server_name: str | None = Field(None, alias="TEMPORAL_TLS_SERVER_NAME")
     """The name the frontend's certificate is checked against, when not the address's host."""
+    temporal_profile: str | None = Field(None, alias="TEMPORAL_PROFILE")
+    """A profile of Temporal's own configuration file (temporal.toml, as the CLI and the SDKs read
+    it); the variables above, where set, win over it (handover/temporal.py, `connect_options`)."""
+    temporal_config_file: Path | None = Field(None, alias="TEMPORAL_CONFIG_FILE")
+    """That file, when not Temporal's default place (~/.config/temporalio/temporal.toml)."""
     task_queue: str = Field(TASK_QUEUE, alias="HANDOVER_TASK_QUEUE")
     answer_within_seconds: float = Field(10.0, gt=0, alias="HANDOVER_ANSWER_WITHIN")
     """How long the CLI waits for a worker to accept an input before sending it as a signal."""
@@ -128,6 +134,32 @@ class Settings(BaseSettings):
     def _actors(cls, value: list[str]) -> list[str]:
         """As the endpoint names callers: emails in lower case, services as `service:<name>`."""
         return [name if name.startswith("service:") else name.lower() for name in value]
+
+    @model_validator(mode="after")
+    def _temporal_profile_readable(self) -> Settings:
+        """A TEMPORAL_PROFILE that cannot be read is refused at start, not at the first connect."""
+        if self.temporal_profile is None and self.temporal_config_file is None:
+            return self
+        if self.temporal_config_file is not None and not self.temporal_config_file.is_file():
+            raise ValueError(f"TEMPORAL_CONFIG_FILE: there is no file at {self.temporal_config_file}")
+        try:
+            self.temporal_profile_options()
+        except RuntimeError as error:  # (the SDK's ConfigError)
+            where = self.temporal_config_file or "Temporal's default temporal.toml"
+            raise ValueError(f"TEMPORAL_PROFILE: {error} in {where}") from None
+        return self
+
+    def temporal_profile_options(self) -> dict:
+        """The connect options of the TEMPORAL_PROFILE profile of temporal.toml ({} without one)."""
+        if self.temporal_profile is None and self.temporal_config_file is None:
+            return {}
+        profile = ClientConfigProfile.load(
+            profile=self.temporal_profile,
+            config_source=self.temporal_config_file,
+            disable_env=True,  # (the same variables are read here, as settings)
+            config_file_strict=True,
+        )
+        return dict(profile.to_client_connect_config())
 
     @model_validator(mode="after")
     def _resolve_urls(self) -> Settings:

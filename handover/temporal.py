@@ -46,14 +46,37 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
+TLS_SETTINGS = (
+    "temporal_tls",
+    "temporal_tls_cert",
+    "temporal_tls_key",
+    "temporal_tls_ca",
+    "temporal_tls_server_name",
+)
+
+
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """Where and how to reach Temporal. With TEMPORAL_PROFILE or TEMPORAL_CONFIG_FILE, a profile of
+    Temporal's own temporal.toml (temporalio.envconfig) first; then each of this project's
+    variables that is set wins over it (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+    TEMPORAL_TLS*); what neither says is the default (localhost:7233, `default`, no TLS)."""
+    options: dict[str, Any] = settings.temporal_profile_options()
+    given = settings.model_fields_set
+    if "temporal_address" in given or "target_host" not in options:
+        options["target_host"] = settings.temporal_address
+    if "temporal_namespace" in given or "namespace" not in options:
+        options["namespace"] = settings.temporal_namespace
+    if settings.temporal_api_key is not None:
+        options["api_key"] = settings.temporal_api_key.get_secret_value()
+    if given & set(TLS_SETTINGS) or "tls" not in options:
+        options["tls"] = tls_config(settings)  # (an API key implies TLS)
+    return options
+
+
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    options = connect_options(settings)
     return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-        tls=tls_config(settings),
-        data_converter=data_converter(settings),
-        runtime=runtime,
+        options.pop("target_host"), **options, data_converter=data_converter(settings), runtime=runtime
     )
 
 
