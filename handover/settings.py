@@ -249,6 +249,7 @@ class Settings(BaseSettings):
                 text = secret.get_secret_value()
                 values += [text, *(part.strip() for part in text.split(","))]
         values += [base64.b64encode(key).decode() for key in self.payload_keyring().values()]
+        values.append(self.temporal_profile_options().get("api_key") or "")  # (temporal.toml's)
         return sorted({value for value in values if len(value) >= 8})
 
     def payload_keyring(self) -> dict[str, bytes]:

@@ -51,6 +51,8 @@ def test_a_profile_with_an_api_key_implies_tls(config_file):
     options = connect_options(settings(TEMPORAL_PROFILE="cloud", TEMPORAL_CONFIG_FILE=str(config_file)))
     assert options["target_host"] == "us-east-1.aws.api.temporal.io:7233"
     assert options["api_key"] == "key-from-the-profile" and options["tls"] is True
+    hidden = settings(TEMPORAL_PROFILE="cloud", TEMPORAL_CONFIG_FILE=str(config_file)).secret_values()
+    assert "key-from-the-profile" in hidden, "the profile's API key is hidden from the logs too"
 
 
 def test_this_projects_variables_win_over_the_profile(config_file):
