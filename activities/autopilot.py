@@ -9,8 +9,7 @@ from datetime import UTC
 
 from pydantic import ValidationError
 from temporalio import activity
-from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowExecutionStatus
 
 from handover import service
 from handover.errors import AlreadyRunning, InvalidInput, invalid_fields
@@ -57,19 +56,9 @@ class AutopilotActivities:
         return StartedHandover(handover_id=handle.id, started=True, detail=f"started {handle.id}")
 
 
-async def _latest(workflow_id: str) -> WorkflowExecutionDescription | None:
-    """The latest run under this workflow id, or None."""
-    try:
-        return await activity.client().get_workflow_handle(workflow_id).describe()
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise
-        return None
-
-
 async def _running(workflow_id: str) -> str | None:
     """The workflow id, if a handover runs under it."""
-    described = await _latest(workflow_id)
+    described = await service.latest_run(activity.client(), workflow_id)
     running = described is not None and described.status is WorkflowExecutionStatus.RUNNING
     return workflow_id if running else None
 
@@ -77,7 +66,7 @@ async def _running(workflow_id: str) -> str | None:
 async def _done_by_hand(workflow_id: str, work: ScheduledStart) -> StartedHandover | None:
     """The outgoing admin's handover that a person started since the change before, and that
     completed: this change's, done by hand (the autopilot's own start, by its key, is not one)."""
-    described = None if work.since is None else await _latest(workflow_id)
+    described = None if work.since is None else await service.latest_run(activity.client(), workflow_id)
     if described is None:
         return None
     memo = await described.memo()

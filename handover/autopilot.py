@@ -23,6 +23,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from handover import service
 from handover.errors import AlreadyRunning, HandoverError, NoWorker, UnknownItem, from_failure
 from handover.models import AutopilotRequest, AutopilotStatus, Steer, SteerAction, SteerRecord, autopilot_id
 from handover.text import format_duration
@@ -96,12 +97,7 @@ def _handle(client: Client, schedule_id: str) -> WorkflowHandle:
 
 async def _running(client: Client, schedule_id: str) -> WorkflowHandle:
     handle = _handle(client, schedule_id)
-    try:
-        description = await handle.describe()
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise
-        description = None
+    description = await service.latest_run(client, handle.id)
     if description is None or description.status is not Status.RUNNING:
         state = "" if description is None else f" (it {description.status.name.lower()})"
         raise UnknownItem(

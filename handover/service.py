@@ -125,16 +125,21 @@ async def start(
         ) from None
 
 
-async def _started_with_key(client: Client, workflow_id: str, key: str, what: dict) -> WorkflowHandle | None:
-    """The handover this idempotency key started (running or finished), or None; AlreadyRunning
-    when the key started another request."""
-    handle = client.get_workflow_handle(workflow_id, result_type=HandoverReport)
+async def latest_run(client: Client, workflow_id: str) -> WorkflowExecutionDescription | None:
+    """The latest run under this workflow id (running or ended), or None if Temporal has none."""
     try:
-        memo = await (await handle.describe()).memo()
+        return await client.get_workflow_handle(workflow_id).describe()
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
         return None
+
+
+async def _started_with_key(client: Client, workflow_id: str, key: str, what: dict) -> WorkflowHandle | None:
+    """The handover this idempotency key started (running or finished), or None; AlreadyRunning
+    when the key started another request."""
+    described = await latest_run(client, workflow_id)
+    memo = {} if described is None else await described.memo()
     if memo.get("idempotency_key") != key:
         return None
     if memo.get("request") != what:
@@ -143,7 +148,7 @@ async def _started_with_key(client: Client, workflow_id: str, key: str, what: di
             f"Idempotency-Key {key!r} was used for another request "
             f"({earlier.get('outgoing')} → {earlier.get('incoming')}): use a new key for a new handover"
         )
-    return handle
+    return client.get_workflow_handle(workflow_id, result_type=HandoverReport)
 
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9@._+#:-]{1,254}$")

@@ -302,6 +302,11 @@ class AutopilotWorkflow:
                 "(`starter.py cancel`) if it should not run, then steer the autopilot"
             )
 
+    def _shown(self) -> AutopilotStatus:
+        """After a steer: the Temporal UI's details follow it; the caller gets the status."""
+        self._show()
+        return self.status()
+
     def _steer(self, action: SteerAction, steer: Steer) -> SteerRecord:
         record = SteerRecord(
             action=action,
@@ -319,8 +324,7 @@ class AutopilotWorkflow:
         """No handover starts until `resume` (a change passed while paused is recorded, not handed
         over late)."""
         self._request.paused = self._steer(SteerAction.PAUSE, steer)
-        self._show()
-        return self.status()
+        return self._shown()
 
     @pause.validator
     def _can_pause(self, steer: Steer) -> None:
@@ -333,8 +337,7 @@ class AutopilotWorkflow:
         """Back to normal: not paused, and no change skipped."""
         self._steer(SteerAction.RESUME, steer)
         self._request.paused = self._request.skip = None
-        self._show()
-        return self.status()
+        return self._shown()
 
     @resume.validator
     def _can_resume(self, steer: Steer) -> None:
@@ -345,8 +348,7 @@ class AutopilotWorkflow:
     def skip_next(self, steer: Steer) -> AutopilotStatus:
         """The next change it acts on starts no handover (recorded as skipped)."""
         self._request.skip = self._steer(SteerAction.SKIP_NEXT, steer)
-        self._show()
-        return self.status()
+        return self._shown()
 
     @skip_next.validator
     def _can_skip(self, steer: Steer) -> None:
