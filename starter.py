@@ -23,6 +23,7 @@ import re
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -243,6 +244,13 @@ def print_progress(p: HandoverProgress) -> None:
         for wait in p.pending:
             item = f" {wait.item_id}" if wait.item_id else ""
             out.print(f"  {e(wait.owner)}: {wait.kind.value}{e(item)}  (since {_when(wait.since)})")
+    for group in p.status_groups:
+        ids = ",".join(group.incident_ids)
+        out.print(
+            f"Shared cause? {len(group.incident_ids)} incidents: {e(group.label)}. One status for them: "
+            f"`starter.py submit-status-for {e(p.handover_id)} --incidents {e(ids)} ...`",
+            soft_wrap=True,
+        )
     for flag in p.unclear_threads:
         out.print(
             f"Catch-up asked for thread {e(flag.thread_ts)} by {e(flag.flagged.by)}: {e(flag.question)}"
@@ -419,6 +427,21 @@ def error_rate(text: str) -> float | None:
         ) from None
 
 
+def incident_ids(text: str) -> list[str]:
+    """`P1,P2,P3`, or `@FILE`: ids one a line (or separated by commas or spaces; `#` starts a
+    comment), as `starter.py status --json | jq` or a PagerDuty export gives them."""
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            text = "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())
+        except (OSError, UnicodeDecodeError) as error:
+            raise argparse.ArgumentTypeError(f"cannot read {path}: {error.strerror or error}") from None
+    ids = [part for part in re.split(r"[\s,]+", text) if part]
+    if not ids:
+        raise argparse.ArgumentTypeError("name at least one incident: P1,P2 or @FILE with one id a line")
+    return list(dict.fromkeys(ids))
+
+
 def phase(text: str) -> Phase:
     for known in Phase:
         if text.strip().lower() in (known.name.lower(), known.value):
@@ -466,6 +489,21 @@ INPUT_COMMANDS: dict[InputKind, tuple[str, list[Arg]]] = {
         "outgoing: the one-paragraph status for an incident",
         [
             ("incident", "incident_id", "PagerDuty incident id", {}),
+            ("--hypothesis", "hypothesis", "current hypothesis", {}),
+            ("--last-action", "last_action", "last action taken", {}),
+            ("--next-action", "next_action", "what the next action is", {}),
+        ],
+    ),
+    InputKind.GROUP_STATUS: (
+        "outgoing: one status paragraph for several incidents that share a cause (an alert storm); "
+        "each still gets its own note and reassignment",
+        [
+            (
+                "--incidents",
+                "incident_ids",
+                "the incidents: P1,P2,P3, or @FILE with one id a line (`status` suggests groups)",
+                {"type": incident_ids, "metavar": "IDS|@FILE"},
+            ),
             ("--hypothesis", "hypothesis", "current hypothesis", {}),
             ("--last-action", "last_action", "last action taken", {}),
             ("--next-action", "next_action", "what the next action is", {}),

@@ -24,6 +24,7 @@ from handover.models import (
     DigestEntry,
     Incident,
     IncidentContext,
+    IncidentDraft,
     ItemResult,
     Model,
     OnCallCheck,
@@ -966,7 +967,36 @@ class PagerDutyActivities:
             incident_id=incident_id, title=incident.get("title", ""), entries=entries[-HISTORY_PER_INCIDENT:]
         )
 
+    # --- the status form's draft ------------------------------------------------------------------
 
+    @activity.defn
+    def latest_notes(self, incident_ids: list[str]) -> list[IncidentDraft]:
+        """Each incident's newest note: the draft of its status paragraph's last action. Reads only;
+        an incident PagerDuty will not show has no draft (the form starts blank for it)."""
+        return checkpointed(
+            incident_ids,
+            key=lambda incident_id: incident_id,
+            work=self._latest_note,
+            result=IncidentDraft,
+            at_once=self._settings.api_concurrency,
+        )
+
+    def _latest_note(self, incident_id: str) -> IncidentDraft:
+        try:
+            notes = self._request("GET", f"/incidents/{incident_id}/notes")["notes"]
+        except Refused:
+            return IncidentDraft(incident_id=incident_id)
+        written = [note for note in notes if (note.get("content") or "").strip()]
+        if not written:
+            return IncidentDraft(incident_id=incident_id)
+        newest = max(written, key=lambda note: note.get("created_at") or "")
+        return IncidentDraft(
+            incident_id=incident_id, note=" ".join(newest["content"].split())[:DRAFT_CHARACTERS]
+        )
+
+
+DRAFT_CHARACTERS = 2000
+"""A draft's length at most: a status paragraph's part takes no more."""
 HISTORY_PER_INCIDENT = 12
 """Emergency digest: the newest notes and log entries per incident."""
 

@@ -6,6 +6,7 @@ are unit-tested. What the messages say is in `handover.messages`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
@@ -15,6 +16,7 @@ from handover.models import (
     HandoverProgress,
     HandoverRequest,
     ImpersonationSession,
+    IncidentGroup,
     InputKind,
     Outcome,
     Owed,
@@ -52,6 +54,31 @@ def sessions_to_end(ticket: Ticket, open_sessions: Sequence[ImpersonationSession
 def outgoing_can_answer(request: HandoverRequest) -> bool:
     """In an emergency the outgoing admin is gone: nothing is waited for from them."""
     return request.variant is not Variant.EMERGENCY
+
+
+_NUMBERS = re.compile(r"[0-9]+")
+
+
+def status_groups(progress: HandoverProgress) -> list[IncidentGroup]:
+    """The incidents waiting for a status paragraph that look like one cause to PagerDuty: one
+    service, and one title apart from its numbers (`Disk full on db-1`, `Disk full on db-7`).
+    Groups of two or more, largest first, suggested for one status paragraph each."""
+    if not outgoing_can_answer(progress.request):
+        return []
+    groups: dict[tuple[str, str], list[str]] = {}
+    labels: dict[tuple[str, str], str] = {}
+    for item in progress.incidents:
+        if item.outcome is not Outcome.PENDING or item.status_given is not None:
+            continue
+        incident = item.incident
+        title = " ".join(_NUMBERS.sub("#", incident.title).split())
+        key = (incident.service_id, title.casefold())
+        groups.setdefault(key, []).append(incident.id)
+        labels.setdefault(key, f"{title} ({incident.service_name})")
+    found = [
+        IncidentGroup(label=labels[key], incident_ids=ids) for key, ids in groups.items() if len(ids) > 1
+    ]
+    return sorted(found, key=lambda group: (-len(group.incident_ids), group.label))
 
 
 def acts_as_service(request: HandoverRequest) -> bool:

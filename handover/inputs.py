@@ -30,6 +30,7 @@ from handover.models import (
     HandoverProgress,
     IncidentAckInput,
     IncidentHandover,
+    IncidentsStatusInput,
     IncidentStatusInput,
     InputAccepted,
     InputKind,
@@ -51,6 +52,7 @@ from handover.models import (
     UnclearThreadInput,
     Variant,
     WrittenAnnotation,
+    WrittenGroupStatus,
     WrittenLink,
     WrittenMitigation,
     WrittenQuestion,
@@ -186,6 +188,62 @@ def apply_status(progress: HandoverProgress, given: IncidentStatusInput, now: da
     )
     item.status_given, item.stage = Done(by=given.actor, at=now), "status received"
     return "status paragraph received; the note is posted and the incident reassigned"
+
+
+GROUP_REFUSALS_SHOWN = 5
+"""A grouped status's refusal names at most this many incidents, and counts the rest."""
+
+
+def check_group_status(progress: HandoverProgress, given: IncidentsStatusInput) -> list[IncidentHandover]:
+    """Every incident named must take a status now: one that cannot refuses the whole input (and
+    changes nothing), naming it, so the outgoing admin picks again."""
+    check_actor(progress, given.actor, progress.outgoing, "status paragraphs come from the outgoing admin")
+    if not decisions.outgoing_can_answer(progress.request):
+        raise NotAllowed("an emergency handover takes no status paragraphs; the context digest stands in")
+    if progress.inventory_at is None:
+        raise NotReady("the incidents are not listed yet; try again in a few seconds")
+    ids = list(dict.fromkeys(given.incident_ids))
+    known = {item.listed.id: item for item in progress.incidents}
+    unknown = [incident_id for incident_id in ids if incident_id not in known]
+    if unknown:
+        raise UnknownItem(
+            f"{_some(unknown)} {'is' if len(unknown) == 1 else 'are'} not part of handover "
+            f"{progress.handover_id}: pick from its incidents"
+        )
+    done = [incident_id for incident_id in ids if known[incident_id].status_given is not None]
+    if done:
+        first = known[done[0]].status_given
+        assert first is not None
+        raise AlreadyDone(
+            f"{_some(done)} {'has' if len(done) == 1 else 'have'} a status already (the first from "
+            f"{first.by} at {first.at:%H:%M UTC}): leave {'it' if len(done) == 1 else 'them'} out"
+        )
+    finished = [incident_id for incident_id in ids if known[incident_id].outcome is not Outcome.PENDING]
+    if finished:
+        raise AlreadyDone(f"{_some(finished)} {'is' if len(finished) == 1 else 'are'} finished already")
+    return [known[incident_id] for incident_id in ids]
+
+
+def _some(ids: list[str]) -> str:
+    """`incident P1`, `incidents P1, P2 and 3 more`."""
+    shown = ", ".join(ids[:GROUP_REFUSALS_SHOWN])
+    more = f" and {len(ids) - GROUP_REFUSALS_SHOWN} more" if len(ids) > GROUP_REFUSALS_SHOWN else ""
+    return f"incident {shown}" if len(ids) == 1 else f"incidents {shown}{more}"
+
+
+def apply_group_status(progress: HandoverProgress, given: IncidentsStatusInput, now: datetime) -> str:
+    chosen = check_group_status(progress, given)
+    status = StatusParagraph(
+        hypothesis=given.hypothesis, last_action=given.last_action, next_action=given.next_action
+    )
+    for item in chosen:
+        item.status = status
+        via = f"one status for {len(chosen)} incidents" if len(chosen) > 1 else None
+        item.status_given, item.stage = Done(by=given.actor, at=now, via=via), "status received"
+    return (
+        f"status paragraph received for {len(chosen)} incident{'s' if len(chosen) > 1 else ''}; "
+        "each gets its note and is reassigned"
+    )
 
 
 def check_incident_ack(progress: HandoverProgress, given: IncidentAckInput) -> IncidentHandover:
@@ -398,6 +456,11 @@ STATUS = Declared(
     route="incidents/{item}/status", command="submit-status", item="incident_id",
     body=WrittenStatus, summary="Outgoing: status paragraph",
 )
+GROUP_STATUS = Declared(
+    InputKind.GROUP_STATUS, IncidentsStatusInput, Giver.OUTGOING, check_group_status, apply_group_status,
+    route="incidents/status", command="submit-status-for",
+    body=WrittenGroupStatus, summary="Outgoing: one status paragraph for several incidents (shared cause)",
+)
 INCIDENT_ACK = Declared(
     InputKind.INCIDENT_ACK, IncidentAckInput, Giver.INCOMING, check_incident_ack, apply_incident_ack,
     route="incidents/{item}/ack", command="ack-incident", item="incident_id",
@@ -454,6 +517,7 @@ CANCEL = Declared(
 
 INPUTS: tuple[Declared[Any], ...] = (
     STATUS,
+    GROUP_STATUS,
     INCIDENT_ACK,
     ALL_INCIDENTS_ACK,
     ENGINEERING_LINK,

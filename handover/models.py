@@ -314,6 +314,8 @@ class InputKind(StrEnum):
     """The name of every human input; also the name of its Update and its Signal."""
 
     STATUS = "submit_status"
+    GROUP_STATUS = "submit_status_for_incidents"
+    """Outgoing, in one input: one status paragraph for incidents that share a cause (an alert storm)."""
     INCIDENT_ACK = "acknowledge_incident"
     ENGINEERING_LINK = "link_engineering_issue"
     ROLLOUT_ANNOTATION = "annotate_rollout"
@@ -339,6 +341,19 @@ class StatusParagraph(Model):
 class IncidentStatusInput(StatusParagraph):
     actor: Email
     incident_id: str = Field(min_length=1, max_length=64)
+
+
+GROUP_LIMIT = 10_000
+"""Incidents one status paragraph may be given for at once (a storm's worth; one Update of ids)."""
+IncidentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class IncidentsStatusInput(StatusParagraph):
+    """One status paragraph for incidents that share a cause: recorded per incident, and each still
+    gets its own note and reassignment."""
+
+    actor: Email
+    incident_ids: list[IncidentId] = Field(min_length=1, max_length=GROUP_LIMIT)
 
 
 class IncidentAckInput(Model):
@@ -409,6 +424,14 @@ class WrittenStatus(StatusParagraph):
     hypothesis: _in_words("write what you think is happening, in a few words")
     last_action: _in_words("write what was done last, in a few words")
     next_action: _in_words("write what is to be done next, in a few words")
+
+
+class WrittenGroupStatus(WrittenStatus):
+    """One status paragraph for a chosen set of incidents, as a person gives it."""
+
+    incident_ids: list[IncidentId] = Field(
+        min_length=1, max_length=GROUP_LIMIT, description="The incidents it is for (their PagerDuty ids)"
+    )
 
 
 class WrittenAnnotation(RolloutAnnotation):
@@ -483,6 +506,15 @@ class InputAccepted(Model):
     kind: InputKind
     item_id: str | None
     message: str
+
+
+class IncidentGroup(Model):
+    """Incidents waiting for a status paragraph that look like one cause to PagerDuty: one service,
+    and one title apart from its numbers. Suggested for one status paragraph (GROUP_STATUS)."""
+
+    label: str
+    """e.g. `Disk full on db-# (checkout-api)`."""
+    incident_ids: list[str]
 
 
 class PendingInput(Model):
@@ -620,6 +652,9 @@ class IncidentHandover(ItemHandover):
     """When the re-scan found it: its status paragraph is owed from then, not from the inventory."""
     kept: list[str] = []
     """Co-assignees who share the incident and stay assigned beside incoming (names)."""
+    draft: str | None = None
+    """PagerDuty's latest note on the incident when it was listed: the status form's draft of the
+    last action, which the outgoing admin confirms or changes. None: no note, or not read yet."""
 
     def owed(self, owing: Owing) -> Iterator[Owed]:
         found = self.found_at or owing.listed  # (a re-scanned incident is owed from when it was found)
@@ -827,6 +862,13 @@ class IncidentContext(Model):
     incident_id: str
     title: str
     entries: list[DigestEntry]
+
+
+class IncidentDraft(Model):
+    """An incident's newest note in PagerDuty (None: it has none): its status form's draft."""
+
+    incident_id: str
+    note: str | None = None
 
 
 class TicketContext(Model):
@@ -1049,6 +1091,8 @@ class HandoverProgress(Model):
     audit: AuditResult | None = None
     # people
     pending: list[PendingInput] = []
+    status_groups: list[IncidentGroup] = []
+    """Filled by the progress query: the groups suggested for one status paragraph each."""
     reminders: dict[str, ReminderMark] = {}
     """Per pending input (`kind:item`): when it was reminded and escalated."""
     rejected: list[RejectedInput] = []

@@ -39,7 +39,7 @@ from workflows import digest, summary
 from workflows.audit import audit_impersonation
 from workflows.digest import build_digest
 from workflows.freeze import freeze_assignments, keep_assignments_frozen
-from workflows.incidents import hand_over_incidents, rescan_incidents
+from workflows.incidents import DRAFTS_PATCH, hand_over_incidents, read_drafts, rescan_incidents
 from workflows.inputs import handlers
 from workflows.inventory import end_every_impersonation, take_inventory
 from workflows.mid_shift import wait_for_mitigation
@@ -80,6 +80,7 @@ class HandoverWorkflow:
             raise
         reminders: asyncio.Task[None] | None = None
         frozen: asyncio.Task[None] | None = None
+        drafts: asyncio.Task[None] | None = None
         try:
             await announce(handover)
             reminders = asyncio.create_task(remind_and_escalate(handover))
@@ -90,6 +91,8 @@ class HandoverWorkflow:
             if handover.progress.override is not None:
                 frozen = asyncio.create_task(keep_assignments_frozen(handover))
             await take_inventory(handover)
+            if workflow.patched(DRAFTS_PATCH):
+                drafts = asyncio.create_task(read_drafts(handover))
             handover.check_cancelled()
             if decisions.acts_as_service(request):
                 await end_every_impersonation(handover)
@@ -116,9 +119,14 @@ class HandoverWorkflow:
             await wind_down(handover, failure=reason(error))
         finally:
             handover.stop_reminders = handover.stop_freezing = True
-            for task in (reminders, frozen):
+            if drafts is not None and not drafts.done():
+                drafts.cancel()  # (the handover ended before PagerDuty answered: no drafts needed)
+            for task in (reminders, frozen, drafts):
                 if task is not None:
-                    await task
+                    try:
+                        await task
+                    except asyncio.CancelledError:
+                        pass
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._count_outcomes()
         return HandoverReport(**handover.progress.model_dump(), completed_at=workflow.now())
@@ -139,11 +147,17 @@ class HandoverWorkflow:
     @workflow.query
     def progress(self) -> HandoverProgress:
         progress = self._handover.progress
-        return progress.model_copy(update={"pending": decisions.pending_inputs(progress)})
+        return progress.model_copy(
+            update={
+                "pending": decisions.pending_inputs(progress),
+                "status_groups": decisions.status_groups(progress),
+            }
+        )
 
     # --- human inputs: each an Update (validated) and its Signal twin, from its declaration -------
 
     submit_status, submit_status_signal = handlers(inputs.STATUS)
+    submit_group_status, submit_group_status_signal = handlers(inputs.GROUP_STATUS)
     acknowledge_incident, acknowledge_incident_signal = handlers(inputs.INCIDENT_ACK)
     acknowledge_all_incidents, acknowledge_all_incidents_signal = handlers(inputs.ALL_INCIDENTS_ACK)
     link_engineering_issue, link_engineering_issue_signal = handlers(inputs.ENGINEERING_LINK)

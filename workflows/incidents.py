@@ -8,6 +8,8 @@ import logging
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.pagerduty import (
@@ -22,13 +24,42 @@ with workflow.unsafe.imports_passed_through():
 # The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
 from workflows.batches import BATCH_SIZE, as_ready, finish, run_batch
 from workflows.lookups import LOOKUP
-from workflows.state import HandoverState, left_alone
+from workflows.state import HandoverState, left_alone, reason
 
 GATHER_ACKNOWLEDGEMENTS = timedelta(seconds=2)
 """How long an acknowledgement waits for others to go to PagerDuty with it, in one bulk update."""
 RESCAN_PATCH = "rescan-found-at"
 """`workflow.patched` id: an incident the re-scan finds is owed from when it was found, and told in
 the thread; handovers started before replay without."""
+
+
+DRAFTS_PATCH = "status-drafts"
+"""`workflow.patched` id: handovers started before status forms had drafts replay without reading them."""
+DRAFTS = {**LOOKUP, "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=3)}
+"""A draft is a nicety: three tries, then the forms start blank."""
+DRAFTS_READ = 500
+"""Incidents whose latest note is read for a draft, at most (a storm's first listed: the rest are
+given one status paragraph for many)."""
+
+
+async def read_drafts(handover: HandoverState) -> None:
+    """Each incident's latest PagerDuty note, as the draft of its status form's last action. In the
+    background: the handover never waits for it, and a failure only leaves the forms blank."""
+    progress = handover.progress
+    if not decisions.outgoing_can_answer(progress.request):
+        return
+    waiting = [i for i in progress.incidents if i.outcome is Outcome.PENDING and i.status_given is None]
+    if not waiting:
+        return
+    ids = [item.incident.id for item in waiting[:DRAFTS_READ]]
+    try:
+        drafts = await workflow.execute_activity_method(PagerDutyActivities.latest_notes, ids, **DRAFTS)
+    except ActivityError as error:
+        handover.log(logging.WARNING, "no drafts for the status forms: %s", reason(error))
+        return
+    notes = {draft.incident_id: draft.note for draft in drafts}
+    for item in waiting:
+        item.draft = notes.get(item.incident.id)
 
 
 async def hand_over_incidents(handover: HandoverState, items: list[IncidentHandover]) -> None:

@@ -624,6 +624,10 @@
       const count = waits.filter((w) => w.kind === each).length;
       if (count >= 2) waits.unshift({ kind: all, owner: actor, item_id: null });
     }
+    // Several status paragraphs owed: one for those that share a cause, picked or suggested.
+    if (waits.filter((w) => w.kind === "submit_status").length >= 2) {
+      waits.unshift({ kind: "submit_status_for_incidents", owner: actor, item_id: null });
+    }
     // Either admin may say the outage is mitigated, whoever leads.
     if (
       progress.phase === OUTAGE &&
@@ -818,7 +822,7 @@
     switch (wait.kind) {
       case "submit_status": {
         const hypothesis = field("Current hypothesis", "hypothesis", { multiline: true, maxlength: 2000 });
-        const last = field("Last action", "last_action", { multiline: true, maxlength: 2000 });
+        const last = field("Last action", "last_action", draftOf(incident));
         const next = field("Next action", "next_action", { multiline: true, maxlength: 2000 });
         return card({
           testid: `status-form-${id}`,
@@ -837,6 +841,8 @@
           }),
         });
       }
+      case "submit_status_for_incidents":
+        return groupStatusCard(progress, base);
       case "link_engineering_issue": {
         const issue = field("Engineering issue", "issue", {
           hint: "A URL or an issue key, e.g. ENG-1234.",
@@ -988,6 +994,71 @@
       default:
         return null;
     }
+  }
+
+  // The status form's draft of the last action: PagerDuty's latest note, to confirm or change.
+  function draftOf(incident) {
+    const draft = incident && incident.draft;
+    return {
+      multiline: true,
+      maxlength: 2000,
+      value: draft ?? undefined,
+      hint: draft ? "Draft: the incident's latest note in PagerDuty. Confirm it or change it." : undefined,
+    };
+  }
+
+  // One status paragraph for incidents that share a cause: pick them, or take a suggested group.
+  function groupStatusCard(progress, base) {
+    const waiting = progress.incidents.filter((item) => item.outcome === "pending" && !item.status_given);
+    const boxes = waiting.map((item) => {
+      const id = uid(`pick-${item.incident.id}`);
+      const box = h("input", { type: "checkbox", id, value: item.incident.id, "data-testid": "pick" });
+      const label = `${item.incident.id} · #${item.incident.number} ${item.incident.title}`;
+      return { box, wrap: h("li", {}, box, " ", h("label", { for: id }, label)) };
+    });
+    const pickGroup = (ids) => {
+      for (const each of boxes) each.box.checked = ids.includes(each.box.value);
+    };
+    const suggested = (progress.status_groups ?? []).map((group) => {
+      const label = `${group.label}: ${group.incident_ids.length} incidents`;
+      const button = h("button", { type: "button", class: "secondary", "data-testid": "group" }, label);
+      button.addEventListener("click", () => pickGroup(group.incident_ids));
+      return button;
+    });
+    const hypothesis = field("Current hypothesis", "hypothesis", { multiline: true, maxlength: 2000 });
+    const last = field("Last action", "last_action", { multiline: true, maxlength: 2000 });
+    const next = field("Next action", "next_action", { multiline: true, maxlength: 2000 });
+    const record = card({
+      testid: "group-status-form",
+      title: "One status for incidents that share a cause",
+      intro:
+        "Pick the incidents (or a group PagerDuty suggests): each gets this paragraph as its own note, " +
+        "and is reassigned.",
+      extra: [
+        suggested.length ? h("p", { class: "hint" }, "Suggested: ", ...suggested) : null,
+        h("ul", { class: "picks" }, ...boxes.map((each) => each.wrap)),
+      ],
+      fields: [hypothesis, last, next],
+      button: "Send status for the picked incidents",
+      label: "Status for several incidents",
+      url: `${base}/incidents/status`,
+      body: () => ({
+        incident_ids: boxes.filter((each) => each.box.checked).map((each) => each.box.value),
+        hypothesis: hypothesis.input.value.trim(),
+        last_action: last.input.value.trim(),
+        next_action: next.input.value.trim(),
+      }),
+    });
+    // An incident that has its status now (from here or elsewhere) leaves the list.
+    record.refresh = (current) => {
+      const still = new Set(
+        current.incidents
+          .filter((item) => item.outcome === "pending" && !item.status_given)
+          .map((item) => item.incident.id),
+      );
+      for (const each of boxes) if (!still.has(each.box.value)) each.wrap.remove();
+    };
+    return record;
   }
 
   function number(text) {

@@ -13,7 +13,7 @@ from devstack import people
 from devstack.people import Role
 from endpoint.console import DECLARATIONS
 from endpoint.handovers import router
-from handover import inputs
+from handover import decisions, inputs
 from handover.errors import AlreadyDone, NotAllowed, NotReady, UnknownItem
 from handover.inputs import INPUTS, Declared
 from handover.models import (
@@ -21,6 +21,7 @@ from handover.models import (
     HandoverProgress,
     IncidentAckInput,
     IncidentHandover,
+    IncidentsStatusInput,
     IncidentStatusInput,
     InputKind,
 )
@@ -173,3 +174,77 @@ def test_the_people_give_every_input_an_item_owes_even_one_they_have_no_words_fo
         next_action=f"next action for {INCIDENT.id}",
     )
     assert people.plain_answer(inputs.ROLLOUT_OWNERSHIP, "RO-1", progress()).actor == IN
+
+
+# --- one status for incidents that share a cause -------------------------------------------------
+
+
+def storm(*titles: tuple[str, str]) -> HandoverProgress:
+    """Alice's handover with one incident per (id, title), on service P unless the title says `@S`."""
+    items = []
+    for incident_id, title in titles:
+        text, _, service = title.partition("@")
+        changes = {"id": incident_id, "title": text.strip(), "service_id": service or "P"}
+        items.append(IncidentHandover(incident=INCIDENT.model_copy(update=changes)))
+    return progress().model_copy(update={"incidents": items})
+
+
+def group_status(ids: list[str], actor: str = OUT) -> IncidentsStatusInput:
+    return IncidentsStatusInput(
+        actor=actor,
+        incident_ids=ids,
+        hypothesis="the shared NFS mount is full",
+        last_action="paused the log shipper",
+        next_action="grow the volume by 200 GB",
+    )
+
+
+def test_one_status_for_several_incidents_is_recorded_for_each():
+    known = storm(("P1", "Disk full on db-1"), ("P2", "Disk full on db-22"), ("P3", "Latency"))
+    message = inputs.apply_group_status(known, group_status(["P1", "P2", "P1"]), NOW)
+    assert message == "status paragraph received for 2 incidents; each gets its note and is reassigned"
+    p1, p2, p3 = known.incidents
+    assert p1.status == p2.status and p1.status.hypothesis == "the shared NFS mount is full"
+    assert p1.status_given.via == "one status for 2 incidents" and p2.status_given.by == OUT
+    assert p3.status is None and p3.status_given is None
+
+
+def test_one_status_for_several_is_refused_whole_with_the_incidents_named():
+    known = storm(*[(f"P{n}", "Disk full") for n in range(1, 9)])
+    inputs.apply_status(known, status(incident="P1"), NOW)
+    with pytest.raises(AlreadyDone, match=r"incident P1 has a status already .*alice@novalien.com"):
+        inputs.check_group_status(known, group_status(["P2", "P1"]))
+    with pytest.raises(UnknownItem, match="incidents P9, P10 are not part of handover h"):
+        inputs.check_group_status(known, group_status(["P2", "P9", "P10"]))
+    many = [f"X{n}" for n in range(7)]
+    with pytest.raises(UnknownItem, match=r"incidents X0, X1, X2, X3, X4 and 2 more are not"):
+        inputs.check_group_status(known, group_status(many))
+    with pytest.raises(NotAllowed, match="status paragraphs come from the outgoing admin"):
+        inputs.check_group_status(known, group_status(["P2"], actor=IN))
+    assert [item.status_given is None for item in known.incidents] == [False] + [True] * 7, "none changed"
+    unlisted = known.model_copy(update={"inventory_at": None})
+    with pytest.raises(NotReady, match="not listed yet"):
+        inputs.check_group_status(unlisted, group_status(["P2"]))
+
+
+def test_the_groups_suggested_are_one_service_and_one_title_apart_from_numbers():
+    known = storm(
+        ("P1", "Disk full on db-1"),
+        ("P2", "Disk  full on db-22"),
+        ("P3", "disk full on DB-3"),
+        ("P4", "Disk full on db-4 @Q"),
+        ("P5", "Latency over 500ms"),
+        ("P6", "Latency over 900ms"),
+        ("P7", "Certificate expires"),
+    )
+    groups = decisions.status_groups(known)
+    assert [(g.label, g.incident_ids) for g in groups] == [
+        ("Disk full on db-# (s)", ["P1", "P2", "P3"]),
+        ("Latency over #ms (s)", ["P5", "P6"]),
+    ]
+    inputs.apply_group_status(known, group_status(["P5", "P6"]), NOW)
+    assert [g.incident_ids for g in decisions.status_groups(known)] == [["P1", "P2", "P3"]]
+    emergency = known.model_copy(
+        update={"request": request(variant="emergency", reason="incapacitated: sick")}
+    )
+    assert decisions.status_groups(emergency) == []
