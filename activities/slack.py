@@ -120,6 +120,18 @@ class SlackPost(Model):
     """For a channel message: when the handover started (no earlier message can be it)."""
 
 
+class AsksPost(Model):
+    """An admin's asks in the handover's thread (handover/slack_ui.py): posted once, then updated in
+    place (`ts`: the message, once posted)."""
+
+    handover_id: str
+    part: str
+    text: str
+    blocks: list[dict]
+    thread_ts: str
+    ts: str | None = None
+
+
 class SlackActivities:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -216,7 +228,7 @@ class SlackActivities:
             channel=self._channel,
             text=text,
             unfurl_links=False,
-            metadata={"event_type": EVENT_TYPE, "event_payload": {"handover_id": handover_id, "part": part}},
+            metadata=_marker(handover_id, part),
             **({"thread_ts": thread_ts} if thread_ts else {}),
             **({"blocks": blocks} if blocks else {}),
         )
@@ -331,6 +343,27 @@ class SlackActivities:
             raise non_retryable(error) from None
 
     @activity.defn
+    def show_asks(self, post: AsksPost) -> str:
+        """An admin's asks: posted in the thread once (looked for first, as every post), or
+        updated in place. An update sets the whole message, so a retry changes nothing more."""
+        try:
+            if post.ts is None:
+                return self._post_once(
+                    post.handover_id, post.part, post.text, thread_ts=post.thread_ts, blocks=post.blocks
+                )
+            self._call(
+                "chat.update",
+                channel=self._channel,
+                ts=post.ts,
+                text=post.text,
+                blocks=post.blocks,
+                metadata=_marker(post.handover_id, post.part),
+            )
+            return post.ts
+        except Refused as error:
+            raise non_retryable(error) from None
+
+    @activity.defn
     def wait_for_thumbs_up(self, watch: ReactionWatch) -> str:
         """Watches the summary's reactions (`reactions.get`) for incoming's :+1:, for workspaces
         where Slack cannot reach the endpoint. One attempt reads every HANDOVER_POLL_SECONDS for
@@ -402,6 +435,11 @@ class SlackActivities:
             for reply in self._pages("conversations.replies", channel=self._channel, ts=ts, limit=200)
             if reply["ts"] != ts
         ]
+
+
+def _marker(handover_id: str, part: str) -> dict:
+    """A message's metadata: which handover's it is, and which of its messages (how a retry finds it)."""
+    return {"event_type": EVENT_TYPE, "event_payload": {"handover_id": handover_id, "part": part}}
 
 
 def _scopes(error: SlackRefused) -> list[str]:

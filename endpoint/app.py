@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from endpoint import autopilots, codec, console, docs, events, guards, handovers
+from endpoint import autopilots, codec, console, docs, events, guards, handovers, slack
 from endpoint.auth import TokenStore
 from handover.access import Access
 from handover.codec import EncryptionCodec, UndecryptablePayload
@@ -100,6 +100,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     app.state.client = client
     app.state.tokens = tokens if tokens is not None else TokenStore.load(settings.endpoint_tokens_file)
     app.state.seen_webhooks = events.Seen()
+    app.state.slack = slack.SlackWeb(settings)
     app.state.access = Access(settings.observers)
     metrics = app.state.metrics = Metrics()
     app.add_middleware(guards.BodyLimit)  # inside `measure`: its 413s are counted

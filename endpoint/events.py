@@ -22,8 +22,9 @@ from fastapi import APIRouter, HTTPException, Request
 from slack_sdk.signature import SignatureVerifier
 from temporalio.service import RPCError, RPCStatusCode
 
+from endpoint import slack as slack_inputs
 from handover import service as handovers
-from handover import visibility
+from handover import slack_ui, visibility
 from handover.decisions import ACKNOWLEDGE_SUMMARY_ACTION, is_thumbs_up
 from handover.models import PagerDutyEvent, SlackActionEvent, SlackReactionEvent
 
@@ -90,7 +91,10 @@ async def slack_events(request: Request) -> dict:
     return {"ok": True}
 
 
-@router.post("/slack/interactivity", summary="Slack interactivity: the summary's Acknowledge button")
+@router.post(
+    "/slack/interactivity",
+    summary="Slack interactivity: the asks' buttons and forms, and the summary's Acknowledge button",
+)
 async def slack_interactivity(request: Request) -> dict:
     body = await request.body()
     _slack_verified(request, body)
@@ -98,8 +102,18 @@ async def slack_interactivity(request: Request) -> dict:
         payload = _object(json.loads(parse_qs(body.decode())["payload"][0]), "payload")
     except (KeyError, IndexError, ValueError, UnicodeDecodeError):
         raise HTTPException(400, "Expected a form with a JSON `payload`, as Slack sends it.") from None
+    client, slack = request.app.state.client, request.app.state.slack
+    if payload.get("type") == "view_submission":
+        view = _object(payload.get("view") or {}, "view")
+        if view.get("callback_id") != slack_ui.FORM_CALLBACK:
+            return {"ok": True}
+        return await slack_inputs.submitted(client, slack, payload)
     if payload.get("type") != "block_actions":
         return {"ok": True}
+    for action in payload.get("actions") or []:
+        action = _object(action, "action")
+        if action.get("action_id") in slack_ui.ACTIONS:
+            await slack_inputs.pressed(client, slack, payload, action)
     user = str(_object(payload.get("user") or {}, "user").get("id", ""))
     container = _object(payload.get("container") or {}, "container")
     channel = _object(payload.get("channel") or {}, "channel").get("id") or container.get("channel_id", "")

@@ -129,7 +129,7 @@ def pending_inputs(progress: HandoverProgress) -> list[PendingInput]:
     """Every human input the handover is waiting for: who owes it, for which item, since when."""
     return [
         PendingInput(kind=kind, owner=owner, item_id=item_id, since=since)
-        for kind, owner, item_id, since in _owed(progress)
+        for kind, owner, item_id, since in owed(progress)
     ]
 
 
@@ -140,14 +140,14 @@ def waiting_on(progress: HandoverProgress) -> list[str]:
     if progress.lead:
         could.add(progress.lead)
     owing: set[str] = set()
-    for _, owner, _, _ in _owed(progress):
+    for _, owner, _, _ in owed(progress):
         owing.add(owner)
         if owing >= could:
             break
     return sorted(owing)
 
 
-def _owed(progress: HandoverProgress) -> Iterator[Owed]:
+def owed(progress: HandoverProgress) -> Iterator[Owed]:
     """`pending_inputs` as plain tuples: the workflow asks on every step of an alert storm's
     thousands of items, and building a model for each made it the worker's hottest code. What
     each item is owed, its kind says (`ItemHandover.owed`)."""
@@ -224,7 +224,7 @@ def next_reminder_at(progress: HandoverProgress) -> datetime | None:
     """When the next reminder or escalation falls due, if anything is pending."""
     policy = progress.request.reminders
     earliest: datetime | None = None
-    for kind, _, item_id, since in _owed(progress):
+    for kind, _, item_id, since in owed(progress):
         mark = progress.reminders.get(f"{kind.value}:{item_id or '-'}")  # (reminder_key, no model)
         if (mark.escalations if mark else 0) >= policy.max_escalations:
             continue

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         f"from {'--storm' if args.storm else args.scenario}\n"
         f"sandbox: trust {tls.ca_file}\n"
         f"sandbox: PagerDuty {base}/pagerduty  Slack {base}/slack/api/  platform {base}/platform/v1\n"
-        f"sandbox: control {base}/_sandbox/(writes|state|reset|healthz)",
+        f"sandbox: control {base}/_sandbox/(writes|state|reset|healthz)  "
+        f"a person in Slack {base}/_sandbox/slack/(app|press|submit|views|ephemeral)",
         file=sys.stderr,
         flush=True,
     )

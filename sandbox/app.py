@@ -4,6 +4,7 @@
     /slack/api/...     Slack Web API (sandbox/slack.py)
     /platform/v1/...   Novalien platform API (sandbox/platform.py)
     /_sandbox/...      writes, reset, state, healthz (no auth: bind to 127.0.0.1)
+    /_sandbox/slack/.. a person pressing buttons and submitting modals (sandbox/interactivity.py)
 
 Every API request passes through `RequestGate`, which enforces per-token rate limits
 (sandbox/limits.py), injects faults (sandbox/faults.py) and records writes in the store's write log.
@@ -23,10 +24,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import pagerduty, platform, slack
+from sandbox import interactivity, pagerduty, platform, slack
 from sandbox.faults import Fault, FaultPlan, Faults
 from sandbox.limits import PAGERDUTY_PER_MINUTE, LimitPlan, Limits, Verdict, credential_of
-from sandbox.state import SCENARIOS, Scenario, ScenarioError, Store, read_scenario_file
+from sandbox.state import SCENARIOS, Scenario, ScenarioError, Store, read_scenario_file, readable_body
 
 Api = Literal["pagerduty", "slack", "platform"]
 PREFIXES: dict[str, Api] = {
@@ -49,24 +50,6 @@ def is_write(api: Api, method: str, api_path: str) -> bool:
     if api == "slack":
         return api_path.strip("/") in slack.WRITE_METHODS
     return method in WRITE_VERBS
-
-
-def readable_body(raw: bytes, content_type: str) -> Any:
-    """The request body for the write log: parsed JSON or form, never a token."""
-    if not raw:
-        return None
-    if "json" in content_type:
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return raw[:2000].decode("utf-8", "replace")
-    elif "x-www-form-urlencoded" in content_type or not content_type:
-        body = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-    else:
-        return raw[:2000].decode("utf-8", "replace")
-    if isinstance(body, dict):
-        body.pop("token", None)
-    return body
 
 
 class RequestGate:
@@ -454,8 +437,10 @@ def create_app(scenario: str | Path | Scenario | dict[str, Any]) -> FastAPI:
     app.include_router(slack.router)
     app.include_router(platform.router)
     app.include_router(control)
+    app.include_router(interactivity.router)
     app.add_exception_handler(pagerduty.PagerDutyError, on_pagerduty_error)
     app.add_exception_handler(platform.PlatformError, on_platform_error)
+    app.add_exception_handler(interactivity.Refused, interactivity.on_refused)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_middleware(RequestGate)

@@ -11,6 +11,9 @@ answer carries the token's `x-oauth-scopes`; a method whose scope is not granted
 `missing_scope` (with `needed` and `provided`); posting where the bot is not a member answers
 `not_in_channel` (unless the bot has `chat:write.public` and the channel is public), and a private
 channel is invisible (`channel_not_found`) to anyone who is not in it.
+
+Modals (views.open, views.update) open with a trigger_id that the sandbox issues when a person
+presses a button or submits a modal (sandbox/interactivity.py), and expire as Slack's do.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import secrets
+import time
 from collections.abc import Callable
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,33 +35,48 @@ from fastapi.responses import JSONResponse
 from sandbox.state import (
     USER_SCOPES,
     Channel,
+    Edited,
     Message,
+    OpenView,
     Reaction,
     SlackState,
+    SlackUser,
     State,
     Store,
+    Trigger,
     ts_key,
     utcnow,
 )
 
 PREFIX = "/slack/api"
-WRITE_METHODS = {"chat.postMessage", "reactions.add"}
+WRITE_METHODS = {"chat.postMessage", "chat.update", "reactions.add"}
 DEFAULT_PAGE = 100
 MAX_PAGE = 999
 MAX_TEXT = 40_000
-"""Characters of `text` chat.postMessage takes; beyond it Slack answers `msg_too_long`."""
+"""Characters of `text` chat.postMessage and chat.update take; beyond it Slack answers `msg_too_long`."""
 REACTION_USERS_SHOWN = 50
 """reactions.get without `full=true` lists at most this many users per reaction (`count` stays
 whole), as Slack does for busy messages."""
+TRIGGER_SECONDS = 3.0
+"""How long a trigger_id opens a view: Slack's triggers "expire in three seconds"."""
+MAX_VIEW_BLOCKS = 100
+MAX_VIEW_TITLE = 24
+"""Characters of a modal's title, submit and close texts."""
+MAX_VIEW_STRINGS = {"private_metadata": 3000, "callback_id": 255, "external_id": 255}
+"""Characters of a view's strings, as Slack limits them."""
 ACCEPTED_SCOPES = {
     "auth.test": "",
+    "users.info": "users:read",
     "users.lookupByEmail": "users:read.email",
     "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
     "conversations.history": "channels:history,groups:history,mpim:history,im:history",
     "conversations.replies": "channels:history,groups:history,mpim:history,im:history",
     "conversations.info": "channels:read,groups:read,mpim:read,im:read",
     "reactions.get": "reactions:read",
     "reactions.add": "reactions:write",
+    "views.open": "",
+    "views.update": "",
 }
 """What each method accepts (Slack's `x-accepted-oauth-scopes` header)."""
 
@@ -63,14 +84,14 @@ router = APIRouter(prefix=PREFIX)
 
 
 class SlackError(Exception):
-    def __init__(self, error: str, **extra: str) -> None:
+    def __init__(self, error: str, **extra: Any) -> None:
         super().__init__(error)
         self.error = error
         self.extra = extra
         """More fields of the answer, e.g. `needed` and `provided` of a `missing_scope`."""
 
 
-def failure(error: str, headers: dict[str, str] | None = None, **extra: str) -> JSONResponse:
+def failure(error: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     return JSONResponse({"ok": False, "error": error, **extra}, headers=headers)
 
 
@@ -97,6 +118,11 @@ class Call:
         if scope not in self.scopes:
             raise SlackError("missing_scope", needed=scope, provided=",".join(self.scopes))
 
+    def require_bot(self) -> None:
+        """Modals belong to the app: Slack takes its bot token, not a person's."""
+        if not self.is_bot:
+            raise SlackError("not_allowed_token_type")
+
     def arg(self, name: str) -> str | None:
         value = self.args.get(name)
         if value is None or value == "":
@@ -106,10 +132,14 @@ class Call:
         return str(value)
 
     def flag(self, name: str) -> bool:
-        value = self.args.get(name)
-        if isinstance(value, bool):
-            return value
-        return str(value).lower() in ("1", "true") if value is not None else False
+        return truthy(self.args.get(name))
+
+
+def truthy(value: Any) -> bool:
+    """A boolean argument as Slack reads it: true, "true" or "1"."""
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in ("1", "true") if value is not None else False
 
 
 def parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
@@ -261,6 +291,8 @@ def render(slack: SlackState, channel: Channel, message: Message, *, metadata: b
         body["reactions"] = [
             {"name": r.name, "users": r.users, "count": len(r.users)} for r in message.reactions
         ]
+    if message.edited:
+        body["edited"] = {"user": message.edited.user, "ts": message.edited.ts}
     if metadata and message.metadata:
         body["metadata"] = message.metadata
     return body
@@ -353,34 +385,48 @@ def auth_test(call: Call) -> dict[str, Any]:
     return result
 
 
+def render_user(slack: SlackState, user: SlackUser, *, email: bool) -> dict[str, Any]:
+    """A person as users.info and users.lookupByEmail answer; `profile.email` only for a token
+    with `users:read.email`, as Slack hides it otherwise."""
+    profile = {
+        "real_name": user.real_name,
+        "display_name": user.name,
+        "real_name_normalized": user.real_name,
+        "display_name_normalized": user.name,
+        "team": slack.team.id,
+    }
+    if email:
+        profile["email"] = user.email
+    return {
+        "id": user.id,
+        "team_id": slack.team.id,
+        "name": user.name,
+        "deleted": False,
+        "real_name": user.real_name,
+        "tz": user.tz,
+        "profile": profile,
+        "is_admin": False,
+        "is_owner": False,
+        "is_bot": False,
+        "is_app_user": False,
+    }
+
+
+def users_info(call: Call) -> dict[str, Any]:
+    call.require("users:read")
+    user = call.slack.users.get(call.arg("user") or "")
+    if user is None:
+        raise SlackError("user_not_found")
+    return {"user": render_user(call.slack, user, email="users:read.email" in call.scopes)}
+
+
 def users_lookup_by_email(call: Call) -> dict[str, Any]:
     call.require("users:read.email")
     email = (call.arg("email") or "").strip().lower()
     user = next((u for u in call.slack.users.values() if u.email.lower() == email), None)
     if user is None:
         raise SlackError("users_not_found")
-    return {
-        "user": {
-            "id": user.id,
-            "team_id": call.slack.team.id,
-            "name": user.name,
-            "deleted": False,
-            "real_name": user.real_name,
-            "tz": user.tz,
-            "profile": {
-                "real_name": user.real_name,
-                "display_name": user.name,
-                "real_name_normalized": user.real_name,
-                "display_name_normalized": user.name,
-                "email": user.email,
-                "team": call.slack.team.id,
-            },
-            "is_admin": False,
-            "is_owner": False,
-            "is_bot": False,
-            "is_app_user": False,
-        }
-    }
+    return {"user": render_user(call.slack, user, email=True)}
 
 
 def _json_argument(value: Any, error: str) -> Any:
@@ -392,6 +438,94 @@ def _json_argument(value: Any, error: str) -> Any:
     return value
 
 
+@dataclass
+class Content:
+    """What a message says, as chat.postMessage, chat.update or a response_url is given it."""
+
+    text: str | None
+    """None when not given."""
+    blocks: list[dict[str, Any]] | None
+    """None when not given; `[]` removes a message's blocks (chat.update)."""
+    metadata: dict[str, Any] | None
+
+
+def message_content(args: dict[str, Any]) -> Content:
+    """`text`, `blocks` and `metadata`, refused as Slack refuses them: `msg_too_long`,
+    `invalid_blocks_format` (not JSON), `invalid_blocks`, `no_text` (neither text nor blocks),
+    `invalid_metadata_format`."""
+    text = args.get("text")
+    text = None if text is None or text == "" else str(text)
+    if text is not None and len(text) > MAX_TEXT:
+        raise SlackError("msg_too_long")
+    blocks = _json_argument(args.get("blocks"), "invalid_blocks_format")
+    if blocks is not None and (not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks)):
+        raise SlackError("invalid_blocks")
+    if not text and not blocks and not args.get("attachments"):
+        raise SlackError("no_text")
+    metadata = _json_argument(args.get("metadata"), "invalid_metadata_format")
+    if metadata is not None and not (
+        isinstance(metadata, dict)
+        and isinstance(metadata.get("event_type"), str)
+        and isinstance(metadata.get("event_payload"), dict)
+    ):
+        raise SlackError("invalid_metadata_format")
+    if metadata is not None:
+        metadata = {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
+    return Content(text=text, blocks=blocks, metadata=metadata)
+
+
+def elements_of(block: dict[str, Any]) -> list[dict[str, Any]]:
+    """A block's interactive elements: an `actions` block's, an `input` block's, a section's accessory."""
+    if block.get("type") == "actions":
+        return [e for e in block.get("elements") or [] if isinstance(e, dict)]
+    if block.get("type") == "input" and isinstance(block.get("element"), dict):
+        return [block["element"]]
+    accessory = block.get("accessory")
+    if block.get("type") == "section" and isinstance(accessory, dict) and accessory.get("type") != "image":
+        return [accessory]
+    return []
+
+
+def with_ids(store: Store, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Blocks as Slack keeps them: every block has a `block_id` and every interactive element an
+    `action_id`, made up where the app gave none."""
+    blocks = deepcopy(blocks)
+    for block in blocks:
+        block.setdefault("block_id", store.ids.new("", 5))
+        for element in elements_of(block):
+            element.setdefault("action_id", store.ids.new("", 5))
+    return blocks
+
+
+def new_message(store: Store, slack: SlackState, user: str, content: Content) -> Message:
+    """A message `user` posts now (the bot's carries its bot and app ids)."""
+    message = Message(
+        ts=store.clock.next(utcnow()),
+        user=user,
+        text=content.text or "",
+        blocks=with_ids(store, content.blocks) if content.blocks else None,
+        metadata=content.metadata,
+    )
+    if user == slack.bot.user_id:
+        message.bot_id, message.app_id = slack.bot.bot_id, slack.bot.app_id
+    return message
+
+
+def update_message(store: Store, message: Message, content: Content, editor: str) -> None:
+    """chat.update's change: blocks given replace the message's (`[]` removes them); text given
+    without blocks replaces the text and drops the blocks (Slack renders the text then); metadata
+    is kept unless new metadata is given. Slack marks the message `edited`."""
+    if content.blocks is not None:
+        message.blocks = with_ids(store, content.blocks) or None
+    elif content.text is not None:
+        message.blocks = None
+    if content.text is not None:
+        message.text = content.text
+    if content.metadata is not None:
+        message.metadata = content.metadata
+    message.edited = Edited(user=editor, ts=store.clock.next(utcnow()))
+
+
 def chat_post_message(call: Call) -> dict[str, Any]:
     slack = call.slack
     call.require("chat:write")
@@ -400,21 +534,7 @@ def chat_post_message(call: Call) -> dict[str, Any]:
         raise SlackError("is_archived")
     if call.user_id not in channel.members and (channel.is_private or "chat:write.public" not in call.scopes):
         raise SlackError("not_in_channel")
-    text = call.args.get("text") or ""
-    if len(str(text)) > MAX_TEXT:
-        raise SlackError("msg_too_long")
-    blocks = _json_argument(call.args.get("blocks"), "invalid_blocks_format")
-    if blocks is not None and (not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks)):
-        raise SlackError("invalid_blocks")
-    if not text and not blocks and not call.args.get("attachments"):
-        raise SlackError("no_text")
-    metadata = _json_argument(call.args.get("metadata"), "invalid_metadata_format")
-    if metadata is not None and not (
-        isinstance(metadata, dict)
-        and isinstance(metadata.get("event_type"), str)
-        and isinstance(metadata.get("event_payload"), dict)
-    ):
-        raise SlackError("invalid_metadata_format")
+    content = message_content(call.args)
 
     parent = None
     if call.arg("thread_ts"):
@@ -424,17 +544,7 @@ def chat_post_message(call: Call) -> dict[str, Any]:
         if parent.thread_ts and parent.thread_ts != parent.ts:
             parent = find_message(channel, parent.thread_ts)
 
-    message = Message(
-        ts=call.store.clock.next(utcnow()),
-        user=call.user_id,
-        text=text,
-        blocks=blocks,
-        metadata={"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
-        if metadata
-        else None,
-    )
-    if call.is_bot:
-        message.bot_id, message.app_id = slack.bot.bot_id, slack.bot.app_id
+    message = new_message(call.store, slack, call.user_id, content)
     if parent is not None:
         parent.thread_ts = parent.ts
         message.thread_ts = parent.ts
@@ -449,6 +559,27 @@ def chat_post_message(call: Call) -> dict[str, Any]:
         "channel": channel.id,
         "ts": message.ts,
         "message": render(slack, channel, message, metadata=True),
+    }
+
+
+def chat_update(call: Call) -> dict[str, Any]:
+    """Changes a message the caller posted: anyone else's is `cant_update_message`."""
+    call.require("chat:write")
+    channel = visible_channel(call, call.arg("channel"))
+    message = find_message(channel, call.arg("ts"))
+    if message is None:
+        raise SlackError("message_not_found")
+    if message.user != call.user_id:
+        raise SlackError("cant_update_message")
+    if channel.is_archived:
+        raise SlackError("is_archived")
+    update_message(call.store, message, message_content(call.args), call.user_id)
+    call.request.state.write_result = {"channel": channel.id, "ts": message.ts}
+    return {
+        "channel": channel.id,
+        "ts": message.ts,
+        "text": message.text,
+        "message": render(call.slack, channel, message, metadata=True),
     }
 
 
@@ -539,13 +670,218 @@ def reactions_add(call: Call) -> dict[str, Any]:
     return {}
 
 
+# --- modals --------------------------------------------------------------------------------
+
+
+def new_trigger(store: Store, user: str) -> str:
+    """A trigger_id for an interaction of `user`, shaped like Slack's (`<digits>.<digits>.<hex>`)."""
+    trigger_id = f"{secrets.randbelow(10**10):010d}.{secrets.randbelow(10**10):010d}.{secrets.token_hex(16)}"
+    store.state.slack.triggers[trigger_id] = Trigger(user=user, issued=time.monotonic())
+    return trigger_id
+
+
+def usable_trigger(slack: SlackState, trigger_id: str | None) -> Trigger:
+    """The trigger of a views.open: one Slack issued (`invalid_trigger_id`), not used yet
+    (`exchanged_trigger_id`), within TRIGGER_SECONDS (`expired_trigger_id`)."""
+    if not trigger_id:
+        raise invalid_arguments("[ERROR] missing required field: trigger_id")
+    trigger = slack.triggers.get(trigger_id)
+    if trigger is None:
+        raise SlackError("invalid_trigger_id")
+    if trigger.exchanged:
+        raise SlackError("exchanged_trigger_id")
+    if time.monotonic() - trigger.issued > TRIGGER_SECONDS:
+        raise SlackError("expired_trigger_id")
+    return trigger
+
+
+def invalid_arguments(message: str) -> SlackError:
+    """Slack's `invalid_arguments`, saying what is wrong in `response_metadata.messages`."""
+    return SlackError("invalid_arguments", response_metadata={"messages": [message]})
+
+
+def invalid_view(problem: str, pointer: str) -> SlackError:
+    """`invalid_arguments` for a view, with where in it, as Slack's messages say it."""
+    return invalid_arguments(f"[ERROR] {problem} [json-pointer:/view{pointer}]")
+
+
+def _check_text(view: dict[str, Any], field: str, *, required: bool) -> None:
+    value = view.get(field)
+    if value is None:
+        if required:
+            raise invalid_view(f"missing required field: {field}", "")
+        return
+    text = value.get("text") if isinstance(value, dict) and value.get("type") == "plain_text" else None
+    if not isinstance(text, str):
+        raise invalid_view("must be a plain_text text object", f"/{field}")
+    if len(text) > MAX_VIEW_TITLE:
+        raise invalid_view(f"must be less than {MAX_VIEW_TITLE + 1} characters", f"/{field}/text")
+
+
+def checked_view(value: Any) -> dict[str, Any]:
+    """A modal's definition (a JSON string or an object), refused with `invalid_arguments` where
+    Slack refuses it: not a modal, no title, no blocks, more than 100 blocks, a title, submit or
+    close over 24 characters, input blocks without a submit button."""
+    if value is None or value == "":
+        raise invalid_view("missing required field: view", "")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise invalid_view("failed to parse the view as JSON", "") from None
+    if not isinstance(value, dict):
+        raise invalid_view("must be an object", "")
+    if value.get("type") != "modal":
+        raise invalid_view(f"unsupported type: {value.get('type')}", "/type")
+    _check_text(value, "title", required=True)
+    _check_text(value, "submit", required=False)
+    _check_text(value, "close", required=False)
+    blocks = value.get("blocks")
+    if blocks is None:
+        raise invalid_view("missing required field: blocks", "")
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+        raise invalid_view("must be an array of blocks", "/blocks")
+    if len(blocks) > MAX_VIEW_BLOCKS:
+        raise invalid_view(f"no more than {MAX_VIEW_BLOCKS} items allowed", "/blocks")
+    block_ids = [b["block_id"] for b in blocks if "block_id" in b]
+    if len(block_ids) != len(set(block_ids)):
+        raise invalid_view("block_id must be unique", "/blocks")
+    for n, block in enumerate(blocks):
+        if block.get("type") == "input":
+            if not isinstance(block.get("element"), dict):
+                raise invalid_view("missing required field: element", f"/blocks/{n}")
+            if not isinstance(block.get("label"), dict):
+                raise invalid_view("missing required field: label", f"/blocks/{n}")
+            if value.get("submit") is None:
+                raise invalid_view("submit is required when an input block is within the blocks array", "")
+    for field, limit in MAX_VIEW_STRINGS.items():
+        if len(str(value.get(field) or "")) > limit:
+            raise invalid_view(f"must be less than {limit + 1} characters", f"/{field}")
+    return value
+
+
+def new_hash(old: str | None = None) -> str:
+    """A view's hash, like Slack's `156772938.1827394`: a new one on every change."""
+    while True:
+        made = f"{int(time.time())}.{secrets.randbelow(10**8):08d}"
+        if made != old:
+            return made
+
+
+def input_ids(blocks: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """block_id -> (action_id, element type) of a view's input blocks."""
+    return {
+        block["block_id"]: (block["element"]["action_id"], block["element"].get("type", ""))
+        for block in blocks
+        if block.get("type") == "input"
+    }
+
+
+def stored_view(
+    store: Store, definition: dict[str, Any], earlier: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A view as Slack keeps and answers it. Made over an `earlier` one (views.update, or an app's
+    `response_action: update`), it keeps its id and a new hash, and what the person entered in the
+    input blocks whose block_id and action_id stay the same ("preserving input entry")."""
+    slack = store.state.slack
+    blocks = with_ids(store, definition["blocks"])
+    view_id = earlier["id"] if earlier else store.ids.new("V", 11)
+    values: dict[str, Any] = {}
+    if earlier:
+        now = input_ids(blocks)
+        before = input_ids(earlier["blocks"])
+        values = {
+            block_id: entry
+            for block_id, entry in earlier["state"]["values"].items()
+            if block_id in now and now[block_id] == before.get(block_id)
+        }
+    return {
+        "id": view_id,
+        "team_id": slack.team.id,
+        "type": "modal",
+        "title": definition["title"],
+        "blocks": blocks,
+        "close": definition.get("close"),
+        "submit": definition.get("submit"),
+        "private_metadata": str(definition.get("private_metadata") or ""),
+        "callback_id": str(definition.get("callback_id") or ""),
+        "state": {"values": values},
+        "hash": new_hash(earlier["hash"] if earlier else None),
+        "clear_on_close": bool(definition.get("clear_on_close", False)),
+        "notify_on_close": bool(definition.get("notify_on_close", False)),
+        "external_id": str(definition.get("external_id") or (earlier or {}).get("external_id") or ""),
+        "app_id": slack.bot.app_id,
+        "app_installed_team_id": slack.team.id,
+        "bot_id": slack.bot.bot_id,
+        "root_view_id": earlier["root_view_id"] if earlier else view_id,
+        "previous_view_id": None,
+    }
+
+
+def unique_external_id(slack: SlackState, definition: dict[str, Any], view_id: str | None = None) -> None:
+    """An external_id names one view of the workspace: `duplicate_external_id` otherwise."""
+    external_id = definition.get("external_id")
+    if external_id and any(
+        v.view["external_id"] == external_id and v.view["id"] != view_id for v in slack.views.values()
+    ):
+        raise SlackError("duplicate_external_id")
+
+
+def replace_view(store: Store, open_view: OpenView, definition: dict[str, Any]) -> dict[str, Any]:
+    """An open view changed to a new (checked) definition: same id, a new hash, errors gone."""
+    unique_external_id(store.state.slack, definition, open_view.view["id"])
+    open_view.view = stored_view(store, definition, earlier=open_view.view)
+    open_view.errors = {}
+    return open_view.view
+
+
+def views_open(call: Call) -> dict[str, Any]:
+    """Opens a modal for the person whose interaction issued the trigger."""
+    call.require_bot()
+    definition = checked_view(call.args.get("view"))
+    trigger = usable_trigger(call.slack, call.arg("trigger_id"))
+    unique_external_id(call.slack, definition)
+    view = stored_view(call.store, definition)
+    trigger.exchanged = True
+    call.slack.views[view["id"]] = OpenView(user=trigger.user, view=view)
+    return {"view": view}
+
+
+def views_update(call: Call) -> dict[str, Any]:
+    """Changes an open modal, found by `view_id` or `external_id`; a `hash` that is not the view's
+    current one is a `hash_conflict` (someone changed it since)."""
+    call.require_bot()
+    view_id, external_id = call.arg("view_id"), call.arg("external_id")
+    if not view_id and not external_id:
+        raise invalid_arguments("[ERROR] either view_id or external_id is required")
+    open_view = next(
+        (
+            v
+            for v in call.slack.views.values()
+            if (view_id and v.view["id"] == view_id) or (not view_id and v.view["external_id"] == external_id)
+        ),
+        None,
+    )
+    if open_view is None:
+        raise SlackError("not_found")
+    definition = checked_view(call.args.get("view"))
+    given_hash = call.arg("hash")
+    if given_hash and given_hash != open_view.view["hash"]:
+        raise SlackError("hash_conflict")
+    return {"view": replace_view(call.store, open_view, definition)}
+
+
 METHODS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "auth.test": auth_test,
+    "users.info": users_info,
     "users.lookupByEmail": users_lookup_by_email,
     "chat.postMessage": chat_post_message,
+    "chat.update": chat_update,
     "conversations.history": conversations_history,
     "conversations.replies": conversations_replies,
     "conversations.info": conversations_info,
     "reactions.get": reactions_get,
     "reactions.add": reactions_add,
+    "views.open": views_open,
+    "views.update": views_update,
 }

@@ -8,12 +8,14 @@ of every write request (what tests assert on).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -710,6 +712,13 @@ class Reaction(Record):
     users: list[str]
 
 
+class Edited(Record):
+    """Who last changed a message and when (Slack's `edited`, once chat.update has changed it)."""
+
+    user: str
+    ts: str
+
+
 class Message(Record):
     ts: str
     user: str
@@ -722,6 +731,7 @@ class Message(Record):
     broadcast: bool = False
     metadata: dict[str, Any] | None = None
     reactions: list[Reaction] = []
+    edited: Edited | None = None
 
 
 class Channel(Record):
@@ -735,11 +745,70 @@ class Channel(Record):
     """Every message of the channel, replies included, oldest first."""
 
 
+class OpenView(Record):
+    """A modal open on someone's screen (views.open), until it is submitted and closed."""
+
+    user: str
+    view: dict[str, Any]
+    """As Slack answers views.open: its id, hash, blocks, `state.values` (what the person has
+    entered so far), …"""
+    errors: dict[str, str] = {}
+    """block_id -> the sentence shown under it: the app's `response_action: errors`, or Slack's
+    own refusal of an empty required field."""
+
+
+class Trigger(Record):
+    """A trigger_id Slack gave an interaction: one views.open, within a few seconds."""
+
+    user: str
+    issued: float
+    """time.monotonic() when it was issued."""
+    exchanged: bool = False
+
+
+class ResponseUrl(Record):
+    """The response_url of a button press: a few answers, for a while, to where it was pressed."""
+
+    user: str
+    channel: str
+    message_ts: str
+    issued: float
+    """time.monotonic() when it was issued."""
+    uses: int = 0
+
+
+class Ephemeral(Record):
+    """A message only its `user` sees (in `channel`, never in its history)."""
+
+    user: str
+    channel: str
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    at: str
+
+
 class SlackState(Record):
     team: SlackTeam
     bot: SlackBot
     users: dict[str, SlackUser]
     channels: dict[str, Channel]
+    views: dict[str, OpenView] = {}
+    """Open modals by view id, oldest first."""
+    triggers: dict[str, Trigger] = {}
+    response_urls: dict[str, ResponseUrl] = {}
+    """By the token that ends the URL."""
+    ephemeral: list[Ephemeral] = []
+    """Oldest first."""
+
+
+class SlackApp(BaseModel):
+    """The Slack app's interactivity settings (its Request URL, its signing secret), as set on
+    api.slack.com: not part of a scenario, so a reset keeps them (`PUT /_sandbox/slack/app`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_url: str = Field(pattern=r"^https?://")
+    signing_secret: str = Field(min_length=1)
 
 
 class PlatformState(Record):
@@ -778,6 +847,24 @@ class WriteEntry(BaseModel):
     result: dict[str, Any]
     fault: str | None = None
     """The injected fault this request met (sandbox/faults.py), if any."""
+
+
+def readable_body(raw: bytes, content_type: str) -> Any:
+    """The request body for the write log: parsed JSON or form, never a token."""
+    if not raw:
+        return None
+    if "json" in content_type:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return raw[:2000].decode("utf-8", "replace")
+    elif "x-www-form-urlencoded" in content_type or not content_type:
+        body = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    else:
+        return raw[:2000].decode("utf-8", "replace")
+    if isinstance(body, dict):
+        body.pop("token", None)
+    return body
 
 
 class IdMaker:
@@ -985,6 +1072,8 @@ class Store:
         self.ids = IdMaker()
         self.clock = SlackClock()
         self.writes: list[WriteEntry] = []
+        self.slack_app: SlackApp | None = None
+        """Where Slack sends interactions (sandbox/interactivity.py); kept across resets and loads."""
         self.load(scenario, source)
 
     def load(self, scenario: Scenario | dict[str, Any], source: str = "scenario") -> None:

@@ -101,6 +101,52 @@ class SandboxHandle:
             response.raise_for_status()
             return response.json()
 
+    # --- a person in Slack (sandbox/interactivity.py) ---------------------------------------
+
+    def slack_app(self, request_url: str | None, signing_secret: str = "") -> None:
+        """Where Slack sends the app's interactions, signed with `signing_secret`; None: nowhere.
+        A reset keeps it, as it is the app's configuration."""
+        with self.control() as client:
+            if request_url is None:
+                client.delete("/slack/app").raise_for_status()
+            else:
+                body = {"request_url": request_url, "signing_secret": signing_secret}
+                client.put("/slack/app", json=body).raise_for_status()
+
+    def press(
+        self, user: str, ts: str, action_id: str, value: str | None = None, channel: str | None = None
+    ) -> dict[str, Any]:
+        """`user` presses the button `action_id` (and `value`) of message `ts`: what the app
+        answered (`status`, `body`), the `trigger_id` and `response_url` it was given."""
+        body = {"user": user, "ts": ts, "action_id": action_id, "value": value, "channel": channel}
+        return self._interact("/slack/press", body)
+
+    def submit(self, user: str, view_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """`user` submits their open view, having entered `values` (block_id -> a text, an option's
+        value or a list of them): `status` (the app's, or "refused_by_slack"), `response`, `view`
+        (None once closed), `errors`."""
+        return self._interact("/slack/submit", {"user": user, "view_id": view_id, "values": values})
+
+    def _interact(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.control() as client:
+            answer = client.post(path, json=body, timeout=15)  # it waits on the app's answer
+            answer.raise_for_status()
+            return answer.json()
+
+    def views(self, user: str) -> list[dict[str, Any]]:
+        """The modals open on `user`'s screen, oldest first, each with the `errors` it shows."""
+        with self.control() as client:
+            answer = client.get("/slack/views", params={"user": user})
+            answer.raise_for_status()
+            return answer.json()["views"]
+
+    def ephemeral(self, user: str) -> list[dict[str, Any]]:
+        """The ephemeral messages the app showed `user`, oldest first (text, blocks, channel, at)."""
+        with self.control() as client:
+            answer = client.get("/slack/ephemeral", params={"user": user})
+            answer.raise_for_status()
+            return answer.json()["ephemeral"]
+
     def incident(self, incident_id: str) -> dict[str, Any]:
         """An incident as PagerDuty's `GET /incidents/{id}` shows it now."""
         with self.pagerduty_client(timeout=10) as client:

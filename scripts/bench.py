@@ -15,6 +15,11 @@ incident post the note, reassign, acknowledge; for each ticket, each rollout, on
 - P3 acknowledgements through the endpoint at a fixed offered rate (a bounded open-loop load
   generator: latency counts from when each request was due, not when it went out).
 - P4 the worker's resident memory with 100 handovers waiting on people.
+- P5 an alert storm handed over by people (300 incidents; planned): through the endpoint, the
+  outgoing admin gives one status paragraph per group the handover suggests (PagerDuty's titles),
+  incoming acknowledges all in one input; against the script people wrote before: one
+  `starter.py submit-status` per incident, then `ack-all` and `ack-summary`. Time to "waiting for
+  the overlap timer", and the inputs each sent.
 
 P3 and P4 each come with Temporal's own floor, on the same dev server and measured the same way
 (`scripts/floor.py`): the same load on a bare workflow's no-op update, sent straight to Temporal;
@@ -331,6 +336,108 @@ def storm_inputs() -> list:
         (InputKind.ALL_ROLLOUTS_OWNERSHIP, AllItemsInput(actor=IN)),
         (InputKind.SUMMARY_ACK, SummaryAckInput(actor=IN)),
     ]
+
+
+# --- P5: an alert storm's status paragraphs, grouped, against one CLI call per incident ---------
+
+GROUP_STATUS = {
+    "hypothesis": "the storage backend of the rack is saturated",
+    "last_action": "moved the noisiest tenants off the rack",
+    "next_action": "add two storage nodes and rebalance",
+}
+
+
+async def grouped_storm(stack: Stack, sandbox: SandboxHandle, incidents: int) -> dict:
+    """The storm as people give it through the endpoint: one status per suggested group, then
+    `ack-all` and the summary's acknowledgement; timed from the start to the overlap timer."""
+    prepare(sandbox, storm(incidents, 0, 0), stack.latency_ms)
+    client = await stack.client()
+    started = time.perf_counter()
+    handle = await service.start(
+        client, stack.task_queue, HandoverRequest(outgoing=OUT, incoming=IN, requested_by="bench")
+    )
+    base = f"/handovers/{handle.id}"
+    sent = 0
+    async with stack.http(OUT) as alice, stack.http(IN) as bob:
+        progress = await _listed(alice, base, incidents)
+        for group in progress["status_groups"]:
+            (
+                await alice.post(
+                    f"{base}/incidents/status", json={**GROUP_STATUS, "incident_ids": group["incident_ids"]}
+                )
+            ).raise_for_status()
+            sent += 1
+        (await bob.post(f"{base}/incidents/ack-all")).raise_for_status()
+        sent += 1
+        await _summary_acknowledged(bob, base)
+        sent += 1
+    return await _timed_to_overlap(client, handle, started, sent)
+
+
+async def scripted_storm(stack: Stack, sandbox: SandboxHandle, incidents: int) -> dict:
+    """The same storm as the script people wrote: one `starter.py submit-status` per incident."""
+    prepare(sandbox, storm(incidents, 0, 0), stack.latency_ms)
+    client = await stack.client()
+    started = time.perf_counter()
+    handle = await service.start(
+        client, stack.task_queue, HandoverRequest(outgoing=OUT, incoming=IN, requested_by="bench")
+    )
+    async with stack.http(OUT) as alice:
+        progress = await _listed(alice, f"/handovers/{handle.id}", incidents)
+    ids = [item["incident"]["id"] for item in progress["incidents"] if item["outcome"] == "pending"]
+    written = [f"--{name.replace('_', '-')}={text}" for name, text in GROUP_STATUS.items()]
+    for incident_id in ids:
+        await _cli(stack, "submit-status", OUT, incident_id, "--as", OUT, *written)
+    await _cli(stack, "ack-all", OUT, "--as", IN)
+    while (await service.progress(client, handle.id)).summary is None:
+        await asyncio.sleep(0.2)
+    await _cli(stack, "ack-summary", OUT, "--as", IN)
+    return await _timed_to_overlap(client, handle, started, len(ids) + 2)
+
+
+async def _cli(stack: Stack, *arguments: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "starter.py"),
+        *arguments,
+        env=stack.env(),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, error = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"starter.py {arguments[0]} exited {process.returncode}: {error.decode()[-500:]}")
+
+
+async def _listed(http: httpx.AsyncClient, base: str, incidents: int) -> dict:
+    """The handover's progress once its incidents are listed."""
+    while True:
+        answer = await http.get(base)
+        if answer.status_code == 200 and len(answer.json()["incidents"]) >= incidents:
+            return answer.json()
+        await asyncio.sleep(0.2)
+
+
+async def _summary_acknowledged(http: httpx.AsyncClient, base: str) -> None:
+    while True:
+        answer = await http.post(f"{base}/summary/ack")
+        if answer.status_code == 200:
+            return
+        if answer.status_code != 409 or "not posted yet" not in answer.text:
+            answer.raise_for_status()
+        await asyncio.sleep(0.2)
+
+
+async def _timed_to_overlap(client: Any, handle: WorkflowHandle, started: float, sent: int) -> dict:
+    phase = await until_phase(handle, {Phase.OVERLAP.value, Phase.FAILED.value, Phase.COMPLETED.value}, 900)
+    seconds = time.perf_counter() - started
+    progress = await service.progress(client, handle.id)
+    await handle.terminate("bench: measured")
+    handed = sum(item.outcome is Outcome.HANDED_OVER for item in progress.incidents)
+    if phase != Phase.OVERLAP.value or handed != len(progress.incidents):
+        raise RuntimeError(f"the storm ended {phase} with {handed} of {len(progress.incidents)} handed over")
+    return {"seconds": seconds, "inputs": sent, "incidents": len(progress.incidents)}
 
 
 # --- P3: acknowledgements through the endpoint at a fixed rate ----------------------------------
@@ -714,6 +821,20 @@ def table(args: argparse.Namespace, results: dict) -> tuple[str, bool]:
                 f"P4 worker RSS {p4['rss_mb']:.0f} MB = {p4['rss_x_floor']:.1f}x a bare worker's "
                 f"{floor['rss_mb']:.0f} MB with {floor['workflows']} waiting",
             )
+    p5 = results.get("P5")
+    if p5:
+        grouped, scripted = p5["grouped"], p5["scripted"]
+        row(
+            "P5",
+            f"storm of {grouped['incidents']} by people: grouped {grouped['seconds']:.1f}s / "
+            f"script {scripted['seconds']:.1f}s",
+            f"{grouped['seconds'] / scripted['seconds']:.2f}x",
+        )
+        row(
+            "",
+            "  inputs sent: grouped, via the endpoint / script, via starter.py",
+            f"{grouped['inputs']} / {scripted['inputs']}",
+        )
     if floors:
         rows += ["", "Against Temporal's own floor (bare workflows, same dev server, measured the same way):"]
         rows += floors
@@ -737,7 +858,8 @@ async def main() -> int:
     parser.add_argument("--rate", type=float, default=50, help="P3's offered acknowledgements per second")
     parser.add_argument("--ack-handovers", type=int, default=10, help="P3's handovers the acks spread over")
     parser.add_argument("--waiting", type=int, default=100, help="P4's handovers waiting on people")
-    parser.add_argument("--only", nargs="*", default=["P1", "P2", "P3", "P4"], help="e.g. --only P1 P3")
+    parser.add_argument("--grouped", type=int, default=300, help="P5's storm: incidents (default 300)")
+    parser.add_argument("--only", nargs="*", default=["P1", "P2", "P3", "P4", "P5"], help="e.g. --only P1 P3")
     args = parser.parse_args()
     incidents, tickets, rollouts = (int(part) for part in args.storm.split(","))
     results: dict[str, Any] = {}
@@ -788,6 +910,13 @@ async def main() -> int:
                 print(f"  Temporal's floor: a bare worker, {args.waiting} waiting", flush=True)
                 floor = await bare_waiting_memory(stack, args.waiting)
                 results["P4"].update(floor=floor, rss_x_floor=results["P4"]["rss_mb"] / floor["rss_mb"])
+            if "P5" in args.only:
+                print(f"P5 a storm of {args.grouped} given by people: grouped, then scripted", flush=True)
+                grouped = await grouped_storm(stack, sandbox, args.grouped)
+                print(f"  grouped through the endpoint: {grouped['seconds']:.1f}s", flush=True)
+                scripted = await scripted_storm(stack, sandbox, args.grouped)
+                print(f"  one starter.py call per incident: {scripted['seconds']:.1f}s", flush=True)
+                results["P5"] = {"grouped": grouped, "scripted": scripted}
         finally:
             stack.stop()
             _stop(sandbox_process)

@@ -53,6 +53,8 @@ def _logical_keys(write: dict) -> list[tuple]:
             if "status" in change:
                 keys.append(("status", change["id"], change["status"]))
         return keys
+    if api == "slack" and path.strip("/") == "chat.update":
+        return []  # it sets the whole message: made again (a retry), it changes nothing more
     if api == "slack":
         return [("message", message_part(write), body.get("thread_ts"), str(body.get("metadata")))]
     if api == "platform" and path.endswith("/annotations"):

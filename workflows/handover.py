@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
 
 # The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
 from workflows import digest, summary
+from workflows.asks import ASKS_PATCH, keep_asks_current
 from workflows.audit import audit_impersonation
 from workflows.digest import build_digest
 from workflows.freeze import freeze_assignments, keep_assignments_frozen
@@ -81,9 +82,12 @@ class HandoverWorkflow:
         reminders: asyncio.Task[None] | None = None
         frozen: asyncio.Task[None] | None = None
         drafts: asyncio.Task[None] | None = None
+        asks: asyncio.Task[None] | None = None
         try:
             await announce(handover)
             reminders = asyncio.create_task(remind_and_escalate(handover))
+            if workflow.patched(ASKS_PATCH):
+                asks = asyncio.create_task(keep_asks_current(handover))
             if request.variant is Variant.MID_SHIFT:
                 await wait_for_mitigation(handover)
             handover.check_cancelled()
@@ -121,7 +125,7 @@ class HandoverWorkflow:
             handover.stop_reminders = handover.stop_freezing = True
             if drafts is not None and not drafts.done():
                 drafts.cancel()  # (the handover ended before PagerDuty answered: no drafts needed)
-            for task in (reminders, frozen, drafts):
+            for task in (reminders, frozen, drafts, asks):
                 if task is not None:
                     try:
                         await task

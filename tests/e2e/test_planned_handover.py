@@ -104,10 +104,22 @@ async def test_planned_handover_writes_exactly_what_the_runbook_says(dev_server,
     )
     replies = [w for w in posts if w["body"].get("thread_ts") == done.summary.ts]
     assert [message_part(w) for w in replies] == ["detail-1", "detail-2", "detail-3"]
-    # Besides: the announcement, and in its thread what each person owes. Nothing else.
+    # Besides: the announcement, and in its thread what each person owes, and each admin's asks
+    # (their buttons; kept current by updates). Nothing else.
     assert sorted(message_part(w) for w in posts) == sorted(
-        ["announcement", "to-do", "summary", "detail-1", "detail-2", "detail-3"]
+        [
+            "announcement",
+            "to-do",
+            "asks:outgoing",
+            "asks:incoming",
+            "summary",
+            "detail-1",
+            "detail-2",
+            "detail-3",
+        ]
     )
+    updates = ok(writes, "slack", "POST", "chat.update")
+    assert {message_part(w) for w in updates} <= {"asks:outgoing", "asks:incoming"}
 
     # Nothing failed along the way.
     assert all(w["status"] < 300 for w in writes), [w for w in writes if w["status"] >= 300]

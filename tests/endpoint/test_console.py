@@ -272,6 +272,30 @@ async def test_a_whole_handover_from_the_console(page, endpoint, fresh_sandbox):
     await screenshot(page, "console-report.png")
 
 
+async def test_one_status_for_several_incidents_from_the_console(page, endpoint, fresh_sandbox):
+    """Pick incidents, write one status for them; the status form's last action is a draft of
+    PagerDuty's latest note."""
+    await start(endpoint)
+    await page.goto(endpoint.url + "/")
+    await sign_in(page, OUTGOING)
+    await expect(forms(page, "status")).to_have_count(3, timeout=WAIT)
+    drafted = page.get_by_test_id(f"status-form-{INCIDENTS[0]}").get_by_label("Last action")
+    await expect(drafted).to_have_value(re.compile(r"^WAL archiving stalled after the 02:00"), timeout=WAIT)
+    several = page.get_by_test_id("group-status-form")
+    card = several.locator("xpath=..")
+    for incident in INCIDENTS[1:]:
+        await card.get_by_label(re.compile(f"^{incident} ")).check()
+    await several.get_by_label("Current hypothesis").fill("the edge WAF rule blocks both paths")
+    await several.get_by_label("Last action").fill("rolled the WAF rule back on one edge")
+    await several.get_by_label("Next action").fill("roll it back everywhere, then renew the cert")
+    await give(page, several, "Status for several incidents: Accepted (200)")
+    await expect(forms(page, "status")).to_have_count(1, timeout=WAIT)
+    progress = await inventory(endpoint.client, ID)
+    given = {i.incident.id: i.status_given for i in progress.incidents}
+    assert given[INCIDENTS[0]] is None
+    assert {given[i].via for i in INCIDENTS[1:]} == {"one status for 2 incidents"}
+
+
 async def test_mid_shift_mitigated_then_cancelled_from_the_console(page, endpoint, fresh_sandbox):
     await start(endpoint, variant="mid-shift", senior=INCOMING, major_incident="Q2API5X")
     await page.goto(endpoint.url + "/")

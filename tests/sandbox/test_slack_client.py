@@ -301,6 +301,8 @@ def test_every_answer_carries_the_token_s_scopes(bot: WebClient, fresh_sandbox: 
     ("scope", "call"),
     [
         ("chat:write", lambda bot: bot.chat_postMessage(channel=CHANNEL, text="x")),
+        ("chat:write", lambda bot: bot.chat_update(channel=CHANNEL, ts="1.000000", text="x")),
+        ("users:read", lambda bot: bot.users_info(user="U0BOB")),
         ("reactions:read", lambda bot: bot.reactions_get(channel=CHANNEL, timestamp="1.000000")),
         ("users:read.email", lambda bot: bot.users_lookupByEmail(email="bob@novalien.com")),
         ("channels:history", lambda bot: bot.conversations_history(channel=CHANNEL)),

@@ -7,6 +7,7 @@ from slack_sdk import WebClient
 from handover import service
 from handover.models import HandoverRequest, InputKind, PagerDutyEvent, SlackActionEvent, SlackReactionEvent
 from tests.humans import INCOMING, OUTGOING, inventory, play_outgoing, wait_for
+from tests.writes import message_part
 
 
 async def incoming_done_but_the_summary(client, workflow_id) -> None:
@@ -70,7 +71,7 @@ async def test_incoming_thumbs_up_event_acknowledges_the_summary_and_others_do_n
 async def test_the_acknowledge_button_acknowledges_the_summary(time_skipping, fresh_sandbox):
     env, task_queue = time_skipping
     handle, current = await at_the_summary(env, task_queue)
-    summary = next(w for w in fresh_sandbox.writes("slack") if w["body"].get("blocks"))
+    summary = next(w for w in fresh_sandbox.writes("slack") if message_part(w) == "summary")
     button = summary["body"]["blocks"][1]["elements"][0]
     assert button["value"] == handle.id
     old_button = SlackActionEvent(

@@ -169,7 +169,7 @@ def targets(write: dict) -> list[tuple[str, str]]:
             return [("incident", str(i.get("id"))) for i in body.get("incidents", [])]
         if method == "PUT" and (found := re.fullmatch(r"/incidents/([^/]+)", path)):
             return [("incident", found[1])]
-    if api == "slack" and path.strip("/") == "chat.postMessage":
+    if api == "slack" and path.strip("/") in ("chat.postMessage", "chat.update"):
         return [("message", slack_key(write) or "no metadata")]
     if api == "platform":
         if method == "POST" and (found := re.fullmatch(r"/impersonation-sessions/([^/]+)/end", path)):

@@ -1,0 +1,75 @@
+"""What each admin owes, where they already are: a message each in the announcement's thread, with
+a button per input (handover/slack_ui.py), kept current as inputs come in and items finish (who
+did what and when), and closed when the handover ends."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.slack import AsksPost, SlackActivities
+    from handover import slack_ui
+    from handover.slack_ui import SlackAsk
+
+# The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
+from workflows.state import HandoverState, reason
+
+ASKS_PATCH = "slack-asks"
+"""`workflow.patched` id: handovers started before the asks were posted in Slack replay without."""
+ROLES = ("outgoing", "incoming")
+EVERY = timedelta(seconds=2)
+"""An admin's message is updated at most this often: a burst of inputs (an alert storm's clicks)
+is one update, not one each."""
+SHOW = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    # A message is a convenience: if Slack will not take it for a while, the next change tries again.
+    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=20), maximum_attempts=5),
+)
+
+
+async def keep_asks_current(handover: HandoverState) -> None:
+    """Posts each admin's asks once the inventory is taken, updates them as they change (at most
+    every EVERY), and a last time when the handover ends."""
+    progress = handover.progress
+    await workflow.wait_condition(lambda: progress.inventory_at is not None or handover.stop_reminders)
+    if progress.inventory_at is None or progress.thread_ts is None:
+        return  # (ended before the inventory, or the announcement could not be posted)
+    shown: dict[str, SlackAsk | None] = {}
+    posted: dict[str, str] = {}
+
+    def current() -> dict[str, SlackAsk | None]:
+        return {role: slack_ui.asks(progress, role) for role in ROLES}
+
+    def changed() -> bool:
+        return any(ask is not None and shown.get(role) != ask for role, ask in current().items())
+
+    while True:
+        ending = handover.stop_reminders
+        for role, ask in current().items():
+            if ask is None or shown.get(role) == ask or (ending and role not in posted):
+                continue  # (unchanged; or the handover ended and never asked them anything)
+            post = AsksPost(
+                handover_id=progress.key,
+                part=f"asks:{role}",
+                text=ask.text,
+                blocks=ask.blocks,
+                thread_ts=progress.thread_ts,
+                ts=posted.get(role),
+            )
+            try:
+                posted[role] = await workflow.execute_activity_method(SlackActivities.show_asks, post, **SHOW)
+            except ActivityError as error:
+                handover.log(logging.WARNING, "could not show the %s admin's asks: %s", role, reason(error))
+            shown[role] = ask  # (shown or not: the next change is the next try)
+        if ending:
+            return
+        try:  # A burst of inputs is one update: wait a moment before looking again.
+            await workflow.wait_condition(lambda: handover.stop_reminders, timeout=EVERY)
+        except TimeoutError:
+            pass
+        await workflow.wait_condition(lambda: handover.stop_reminders or changed())
