@@ -38,6 +38,9 @@ METRICS_ADDRESS = "127.0.0.1:9464"
 """The worker's Prometheus exporter, unless HANDOVER_METRICS_ADDRESS says otherwise."""
 DEMO_ADMINS = ["alice@novalien.com", "bob@novalien.com", "carol@novalien.com", "dave@novalien.com"]
 DEMO_SERVICE = "offboarding-pipeline"
+SANDBOX_SIGNING_SECRET = "sandbox-slack-signing-secret"
+"""With the sandbox and no SLACK_SIGNING_SECRET: the endpoint and the sandbox's Slack app share it,
+so presses in the sandbox's Slack reach the endpoint signed as Slack signs them."""
 
 
 def scenario_people(scenario: Path) -> list[str]:
@@ -219,13 +222,18 @@ class Stack:
             return {}
         return {"HANDOVER_CODEC_CORS_ORIGINS": f"http://localhost:{UI_PORT},http://127.0.0.1:{UI_PORT}"}
 
-    def endpoint(self) -> None:
+    def _signing_secret(self, sandbox: bool) -> dict[str, str]:
+        if not sandbox or self.settings.slack_signing_secret is not None:
+            return {}
+        return {"SLACK_SIGNING_SECRET": SANDBOX_SIGNING_SECRET}
+
+    def endpoint(self, sandbox: bool = False) -> None:
         if listening("127.0.0.1", ENDPOINT_PORT):
             raise StackError(f"port {ENDPOINT_PORT} is taken already; stop whatever runs there")
         process = self.spawn(
             "endpoint",
             [sys.executable, "-m", "endpoint", "--host", "127.0.0.1", "--port", str(ENDPOINT_PORT)],
-            env=self._ui_may_decode(),
+            env={**self._ui_may_decode(), **self._signing_secret(sandbox)},
         )
         wait_for(
             "the endpoint",
@@ -234,6 +242,21 @@ class Stack:
             30,
             self.logs / "endpoint.log",
         )
+
+    def slack_app(self) -> None:
+        """The sandbox's Slack app posts its interactions (buttons, forms) to this endpoint."""
+        secret = self.settings.slack_signing_secret
+        body = {
+            "request_url": f"http://127.0.0.1:{ENDPOINT_PORT}/slack/interactivity",
+            "signing_secret": secret.get_secret_value() if secret is not None else SANDBOX_SIGNING_SECRET,
+        }
+        context = ssl.create_default_context(cafile=str(self.settings.data_dir / "sandbox" / "ca.pem"))
+        url = self.settings.sandbox_url.rstrip("/") + "/_sandbox/slack/app"
+        request = urllib.request.Request(
+            url, data=json.dumps(body).encode(), method="PUT", headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, context=context, timeout=10):
+            pass
 
     def stop(self) -> None:
         for name, process in reversed(self.processes):
@@ -332,6 +355,8 @@ def banner(
         lines += [
             f"  Sandbox         {settings.sandbox_url} (PagerDuty, Slack, platform API)",
             f"  Sandbox CA      {settings.data_dir / 'sandbox' / 'ca.pem'}",
+            "  Sandbox Slack   its app posts button presses and forms to the endpoint: press them with",
+            "                  POST /_sandbox/slack/press and /submit (docs/sandbox.md)",
         ]
     lines += [
         f"  Worker          task queue {settings.task_queue}; metrics on http://{metrics}/metrics",
@@ -390,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
         people = scenario_people(args.scenario) if use_sandbox else []
         tokens = demo_tokens(settings, people) if use_sandbox else {}
         print("Starting the endpoint and the console ...", flush=True)
-        stack.endpoint()
+        stack.endpoint(use_sandbox)
+        if use_sandbox:
+            stack.slack_app()
         print(banner(settings, use_sandbox, logs, tokens, stack.metrics, people), flush=True)
         stack.watch()
     except KeyboardInterrupt:
