@@ -995,8 +995,8 @@ class PagerDutyActivities:
         )
 
 
-DRAFT_CHARACTERS = 2000
-"""A draft's length at most: a status paragraph's part takes no more."""
+DRAFT_CHARACTERS = 500
+"""A draft's length at most (drafts live in the handover's progress: a few hundred KB in all)."""
 HISTORY_PER_INCIDENT = 12
 """Emergency digest: the newest notes and log entries per incident."""
 

@@ -120,6 +120,18 @@ class SlackPost(Model):
     """For a channel message: when the handover started (no earlier message can be it)."""
 
 
+def web_client(settings: Settings, timeout: int) -> WebClient:
+    """Slack's Web API with the bot token (the worker's activities, the endpoint's few calls), retrying
+    nothing by itself."""
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_base_url,
+        ssl=settings.ssl_context(),
+        timeout=timeout,
+        retry_handlers=[],
+    )
+
+
 class AsksPost(Model):
     """An admin's asks in the handover's thread (handover/slack_ui.py): posted once, then updated in
     place (`ts`: the message, once posted)."""
@@ -139,14 +151,8 @@ class SlackActivities:
 
     @functools.cached_property
     def _client(self) -> WebClient:
-        settings = self._settings
-        return WebClient(
-            token=settings.slack_bot_token.get_secret_value(),
-            base_url=settings.slack_base_url,
-            ssl=settings.ssl_context(),
-            timeout=int(settings.http_timeout_seconds) or 1,
-            retry_handlers=[],  # Temporal retries; see activities/errors.py
-        )
+        # Temporal retries (activities/errors.py): the client itself does not.
+        return web_client(self._settings, int(self._settings.http_timeout_seconds) or 1)
 
     def _call(self, method: str, **kw: Any) -> dict:
         return self._answer(method, **kw).data  # type: ignore[return-value]

@@ -101,6 +101,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     app.state.tokens = tokens if tokens is not None else TokenStore.load(settings.endpoint_tokens_file)
     app.state.seen_webhooks = events.Seen()
     app.state.slack = slack.SlackWeb(settings)
+    app.state.pressing = set()  # Slack presses being given (endpoint/events.py)
     app.state.access = Access(settings.observers)
     metrics = app.state.metrics = Metrics()
     app.add_middleware(guards.BodyLimit)  # inside `measure`: its 413s are counted

@@ -10,11 +10,13 @@ input it has already); if Temporal cannot take the event, the answer is 503 and 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import re
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -113,7 +115,9 @@ async def slack_interactivity(request: Request) -> dict:
     for action in payload.get("actions") or []:
         action = _object(action, "action")
         if action.get("action_id") in slack_ui.ACTIONS:
-            await slack_inputs.pressed(client, slack, payload, action)
+            # Answered at once, as Slack asks (3 seconds): the press is given in the background, and
+            # its answer goes to the presser through the interaction's response_url.
+            _in_background(request, slack_inputs.pressed(client, slack, payload, action))
     user = str(_object(payload.get("user") or {}, "user").get("id", ""))
     container = _object(payload.get("container") or {}, "container")
     channel = _object(payload.get("channel") or {}, "channel").get("id") or container.get("channel_id", "")
@@ -138,6 +142,14 @@ async def slack_interactivity(request: Request) -> dict:
                 503, "Temporal cannot take the press right now: press the button again."
             ) from error
     return {"ok": True}
+
+
+def _in_background(request: Request, work: Coroutine[Any, Any, None]) -> None:
+    """Kept until it ends (an asyncio task nobody holds may be collected half-way)."""
+    running: set[asyncio.Task[None]] = request.app.state.pressing
+    task = asyncio.create_task(work)
+    running.add(task)
+    task.add_done_callback(running.discard)
 
 
 class Seen:

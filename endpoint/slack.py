@@ -23,9 +23,10 @@ import httpx
 from pydantic import ValidationError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.slack import web_client
 from handover import inputs, slack_ui
 from handover import service as handovers
 from handover.errors import AlreadyDone, HandoverError, InvalidInput, UnknownHandover, invalid_fields
@@ -61,18 +62,14 @@ class SlackWeb:
     @functools.cached_property
     def _client(self) -> WebClient:
         """Made at the first interaction: an endpoint without Slack starts all the same."""
-        settings = self._settings
-        return WebClient(
-            token=settings.slack_bot_token.get_secret_value(),
-            base_url=settings.slack_base_url,
-            ssl=settings.ssl_context(),
-            timeout=2,
-            retry_handlers=[],
-        )
+        return web_client(self._settings, timeout=2)
 
     async def _call(self, method: str, **arguments: Any) -> dict:
+        # As the worker's client: Slack reads a JSON body for write methods only; a read is a GET.
+        read = method.startswith("users.")
+        call = {"http_verb": "GET", "params": arguments} if read else {"json": arguments}
         try:
-            answer = await asyncio.to_thread(self._client.api_call, method, json=arguments)
+            answer = await asyncio.to_thread(self._client.api_call, method, **call)
         except SlackApiError as error:
             raise SlackProblem(str(error.response.get("error", "unknown_error"))) from None
         except OSError as error:
@@ -118,11 +115,14 @@ class SlackWeb:
 
 
 async def _progress(client: Client, handover_id: str) -> HandoverProgress | None:
-    """The handover's progress, or None when no worker answers in LOOK_WITHIN."""
+    """The handover's progress, or None when it does not answer in LOOK_WITHIN (no worker, a busy
+    one, a failing workflow task): the form then opens blank, and its submission is checked."""
     try:
         return await client.get_workflow_handle(handover_id).query(
             "progress", result_type=HandoverProgress, rpc_timeout=LOOK_WITHIN
         )
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        return None
     except RPCError as error:
         if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             return None
@@ -172,6 +172,9 @@ async def pressed(client: Client, slack: SlackWeb, payload: dict, action: dict) 
     except HandoverError as error:
         await slack.respond(response_url, f":no_entry: {_said(error.message)}")
         return
+    except RPCError:
+        await slack.respond(response_url, f":warning: {_said(UNREACHABLE)}")
+        return
     if declared.body is not None:
         await _open_form(client, slack, payload, button, actor)
         return
@@ -206,6 +209,8 @@ async def _open_form(client: Client, slack: SlackWeb, payload: dict, button: Pre
     if progress is not None:
         try:
             button.declared.check(progress, _probe(button, actor))
+            if button.declared is inputs.GROUP_STATUS and not slack_ui.waiting_for_status(progress):
+                raise AlreadyDone("no incident of this handover waits for a status paragraph any more")
         except HandoverError as error:
             await slack.respond(response_url, f":no_entry: {_said(error.message)}")
             return
@@ -221,7 +226,7 @@ async def _open_form(client: Client, slack: SlackWeb, payload: dict, button: Pre
 async def _this_run(client: Client, pressed: Pressed) -> None:
     """A button or form of an earlier handover of the same admin (the id is reused) gives nothing
     to the one running now."""
-    latest = await handovers.latest_run(client, pressed.handover_id)
+    latest = await handovers.latest_run(client, pressed.handover_id, rpc_timeout=LOOK_WITHIN)
     if latest is None:
         raise UnknownHandover(f"no handover {pressed.handover_id}")
     if pressed.run_id and latest.run_id != pressed.run_id:
@@ -229,6 +234,16 @@ async def _this_run(client: Client, pressed: Pressed) -> None:
             "this message is from an earlier handover of the same admin, which has ended: "
             "use the newest message in the thread"
         )
+
+
+def _shown(view: dict, errors: dict[str, str], first: str) -> dict[str, str]:
+    """Errors under blocks the modal has: Slack shows no error for a block it does not have."""
+    blocks = {block.get("block_id") for block in view.get("blocks", []) if block.get("type") == "input"}
+    shown: dict[str, str] = {}
+    for block, message in errors.items():
+        where = block if block in blocks else first
+        shown[where] = f"{shown[where]} {message}" if where in shown else message
+    return shown
 
 
 async def submitted(client: Client, slack: SlackWeb, payload: dict) -> dict:
@@ -246,7 +261,7 @@ async def submitted(client: Client, slack: SlackWeb, payload: dict) -> dict:
         given = _given(form, actor, written)
         await _this_run(client, form)
     except FormErrors as errors:
-        return {"response_action": "errors", "errors": errors.errors}
+        return {"response_action": "errors", "errors": _shown(view, errors.errors, first)}
     except (InvalidInput, SlackProblem, HandoverError) as problem:
         return {"response_action": "errors", "errors": {first: _said(problem.message)}}
     except ValidationError as error:

@@ -125,10 +125,12 @@ async def start(
         ) from None
 
 
-async def latest_run(client: Client, workflow_id: str) -> WorkflowExecutionDescription | None:
+async def latest_run(
+    client: Client, workflow_id: str, rpc_timeout: timedelta | None = None
+) -> WorkflowExecutionDescription | None:
     """The latest run under this workflow id (running or ended), or None if Temporal has none."""
     try:
-        return await client.get_workflow_handle(workflow_id).describe()
+        return await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout)
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise

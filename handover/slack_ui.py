@@ -49,6 +49,8 @@ ACTIONS: dict[str, Declared[Any]] = {
 }
 """Each button of the asks, by its action id, and the input it gives. An input with a body (what
 a person writes) opens a modal; one without is given by the press."""
+FORMS = [declared for declared in ACTIONS.values() if declared.body is not None]
+"""The inputs given in a modal (what a person writes)."""
 FORM_CALLBACK = "handover.input"
 """The modals' `callback_id`: a submission of one is a handover input."""
 SHOWN = 8
@@ -107,6 +109,8 @@ class Pressed:
             declared = inputs.BY_KIND[InputKind(json.loads(private_metadata)["k"])]
         except (ValueError, KeyError, TypeError):
             raise InvalidInput("this form is not one of the handover's") from None
+        if declared not in FORMS:
+            raise InvalidInput("this form is not one of the handover's")
         handover_id, run_id, item_id = _read_value(private_metadata, "form")
         return cls(handover_id, run_id, declared, item_id)
 
@@ -159,12 +163,12 @@ def _context(lines: Sequence[str]) -> dict:
 
 def _incident(item: IncidentHandover) -> str:
     incident = item.incident
-    title = esc(_cut(incident.title))
+    title = _cut(esc(incident.title))
     return f"*<{incident.html_url}|#{incident.number}>* {title} · {esc(incident.service_name)}"
 
 
 def _ticket(item: TicketHandover) -> str:
-    return f"*{esc(item.ticket.id)}* {esc(_cut(item.ticket.subject))} · {esc(item.ticket.customer)}"
+    return f"*{esc(item.ticket.id)}* {_cut(esc(item.ticket.subject))} · {esc(item.ticket.customer)}"
 
 
 def _rollout(item: RolloutHandover) -> str:
@@ -201,6 +205,40 @@ def _done(progress: HandoverProgress, marks: list[tuple[Done, str]]) -> list[dic
 def _ended(progress: HandoverProgress, admin: Admin) -> SlackAsk:
     state = "cancelled" if progress.cancelled is not None else progress.phase.value
     text = f"{mention(admin)}: the handover has ended ({state}); nothing more is asked of you."
+    return SlackAsk(text=text, blocks=[_section(text)])
+
+
+MARKS = ("status_given", "acknowledged", "engineering_issue_given", "annotated", "owned")
+"""Every item's `Done` fields the asks show (each set once, never unset)."""
+
+
+def fingerprint(progress: HandoverProgress) -> tuple:
+    """Changes whenever what the asks show may have: an input given, an item finished, the summary,
+    the phase. Counts only (each field goes one way once): cheap at every step of a storm."""
+    given = finished = listed = 0
+    for _, items in progress.items():
+        listed += len(items)
+        for item in items:
+            finished += item.outcome is not Outcome.PENDING
+            given += sum(getattr(item, name, None) is not None for name in MARKS)
+    summary = progress.summary
+    acknowledged = summary is not None and summary.acknowledged is not None
+    return (
+        progress.phase,
+        progress.cancelled is not None,
+        summary is not None,
+        acknowledged,
+        listed,
+        finished,
+        given,
+    )
+
+
+def settled(progress: HandoverProgress, role: str) -> SlackAsk:
+    """An admin's asks once nothing is left to ask of them (their items finished without them)."""
+    admin = progress.outgoing if role == "outgoing" else progress.incoming
+    assert admin is not None
+    text = f"{mention(admin)}: nothing more is needed from you here."
     return SlackAsk(text=text, blocks=[_section(text)])
 
 
@@ -364,14 +402,14 @@ def _incident_with_status(item: IncidentHandover) -> str:
             ("Last", status.last_action),
             ("Next", status.next_action),
         )
-        line += "".join(f"\n_{name}:_ {esc(_cut(text, 300))}" for name, text in parts)
+        line += "".join(f"\n_{name}:_ {_cut(esc(text), 300)}" for name, text in parts)
     return line
 
 
 def _rollout_with_note(item: RolloutHandover) -> str:
     line = _rollout(item)
     if item.annotation is not None:
-        line += f"\n_Next step:_ {esc(_cut(item.annotation.next_step, 300))}"
+        line += f"\n_Next step:_ {_cut(esc(item.annotation.next_step), 300)}"
     return line
 
 
@@ -511,6 +549,11 @@ def form(pressed: Pressed, progress: HandoverProgress | None) -> dict:
     }
 
 
+def waiting_for_status(progress: HandoverProgress) -> list[IncidentHandover]:
+    """The incidents that wait for a status paragraph now."""
+    return [i for i in _pending(progress.incidents) if i.status_given is None]
+
+
 def _group_picker(progress: HandoverProgress | None) -> list[dict]:
     """A suggested group, or incidents picked one by one (the first OPTIONS waiting), or both."""
     if progress is None:
@@ -536,7 +579,7 @@ def _group_picker(progress: HandoverProgress | None) -> list[dict]:
                 },
             }
         )
-    waiting = [i for i in _pending(progress.incidents) if i.status_given is None]
+    waiting = waiting_for_status(progress)
     if waiting:
         options = [
             _option(f"#{i.incident.number} {i.incident.title}", i.incident.id) for i in waiting[:OPTIONS]
@@ -615,7 +658,11 @@ def _picked(fields: dict[str, Any], progress: HandoverProgress | None) -> list[s
     ids = list(picked)
     chosen = fields.get("group")
     if chosen:
-        groups = {group_key(g): g for g in decisions.status_groups(progress)} if progress else {}
+        if progress is None:
+            raise FormErrors(
+                {"group": "the handover did not answer in time to read the group: pick the incidents"}
+            )
+        groups = {group_key(g): g for g in decisions.status_groups(progress)}
         if chosen not in groups:
             raise FormErrors({"group": "no incident of this group waits for a status any more: pick again"})
         ids += groups[chosen].incident_ids

@@ -80,6 +80,17 @@ ACCEPTED_SCOPES = {
 }
 """What each method accepts (Slack's `x-accepted-oauth-scopes` header)."""
 
+READ_METHODS = {
+    "auth.test",
+    "users.lookupByEmail",
+    "users.info",
+    "conversations.history",
+    "conversations.replies",
+    "conversations.info",
+    "reactions.get",
+}
+"""Methods that ignore a JSON body (Slack reads JSON for write methods only)."""
+
 router = APIRouter(prefix=PREFIX)
 
 
@@ -188,7 +199,11 @@ async def web_api(request: Request, method: str) -> JSONResponse:
     headers: dict[str, str] = {}
     try:
         args: dict[str, Any] = dict(request.query_params)
-        args.update(parse_body(request.headers.get("content-type", ""), await request.body()))
+        content_type = request.headers.get("content-type", "")
+        body = parse_body(content_type, await request.body())
+        if "application/json" in content_type and method in READ_METHODS:
+            body = {}  # As Slack: only write methods read a JSON body; a read takes a form or a query.
+        args.update(body)
         token = bearer_token(request, args)
         if token is None:
             raise SlackError("not_authed")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,27 +79,37 @@ class InSlack:
     sandbox: SandboxHandle
     user: str
     """Their Slack user id."""
+    _told: int = 0
 
     async def press(self, message: dict, action_id: str, item_id: str | None = None) -> dict:
-        value = next(
-            (
-                b["value"]
-                for b in buttons(message)
-                if b["action_id"] == action_id and _item(b["value"]) == item_id
-            ),
-            None,
+        """Presses a button: Slack has the endpoint's answer within its 3 seconds, every time."""
+        found = [b for b in buttons(message) if b["action_id"] == action_id and _item(b["value"]) == item_id]
+        assert found, f"no {action_id} button for {item_id} in {text(message)}"
+        self._told = len(self.told())
+        began = time.monotonic()
+        answer = await asyncio.to_thread(
+            self.sandbox.press, self.user, message["ts"], action_id, found[0]["value"], CHANNEL
         )
-        assert value is not None, f"no {action_id} button for {item_id} in {text(message)}"
-        return await asyncio.to_thread(
-            self.sandbox.press, self.user, message["ts"], action_id, value, CHANNEL
-        )
+        assert answer["status"] == 200 and time.monotonic() - began < 3, answer
+        return answer
+
+    async def reply(self, timeout: float = 10) -> str:
+        """What only they were told in answer to their last press."""
+        deadline = time.monotonic() + timeout
+        while len(self.told()) <= self._told:
+            assert time.monotonic() < deadline, "no answer to the press"
+            await asyncio.sleep(0.05)
+        return self.told()[-1]
 
     async def form(self, message: dict, action_id: str, item_id: str | None = None) -> dict:
         """Presses a button that opens a form: the form it opened."""
         before = {view["id"] for view in self.views()}
-        answer = await self.press(message, action_id, item_id)
-        opened = [view for view in self.views() if view["id"] not in before]
-        assert opened, f"no form opened: {answer}; told {self.told()}"
+        await self.press(message, action_id, item_id)
+        deadline = time.monotonic() + 10
+        while not (opened := [view for view in self.views() if view["id"] not in before]):
+            assert len(self.told()) == self._told, f"no form opened; told {self.told()[-1]}"
+            assert time.monotonic() < deadline, "no form opened"
+            await asyncio.sleep(0.05)
         return opened[-1]
 
     async def submit(self, view: dict, **values: Any) -> dict:

@@ -41,15 +41,23 @@ async def keep_asks_current(handover: HandoverState) -> None:
         return  # (ended before the inventory, or the announcement could not be posted)
     shown: dict[str, SlackAsk | None] = {}
     posted: dict[str, str] = {}
+    seen = None
 
     def current() -> dict[str, SlackAsk | None]:
-        return {role: slack_ui.asks(progress, role) for role in ROLES}
+        asks = {role: slack_ui.asks(progress, role) for role in ROLES}
+        # Posted, then nothing left to ask (items finished without them): say so, buttons gone.
+        return {
+            role: slack_ui.settled(progress, role) if ask is None and role in posted else ask
+            for role, ask in asks.items()
+        }
 
-    def changed() -> bool:
-        return any(ask is not None and shown.get(role) != ask for role, ask in current().items())
+    def moved() -> bool:
+        """Cheap (it is asked at every step of the handover): anything the asks show changed."""
+        return slack_ui.fingerprint(progress) != seen
 
     while True:
         ending = handover.stop_reminders
+        seen = slack_ui.fingerprint(progress)  # (before rendering: a change meanwhile is a change)
         for role, ask in current().items():
             if ask is None or shown.get(role) == ask or (ending and role not in posted):
                 continue  # (unchanged; or the handover ended and never asked them anything)
@@ -72,4 +80,4 @@ async def keep_asks_current(handover: HandoverState) -> None:
             await workflow.wait_condition(lambda: handover.stop_reminders, timeout=EVERY)
         except TimeoutError:
             pass
-        await workflow.wait_condition(lambda: handover.stop_reminders or changed())
+        await workflow.wait_condition(lambda: handover.stop_reminders or moved())

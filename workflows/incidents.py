@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities.pagerduty import (
@@ -37,7 +37,7 @@ DRAFTS_PATCH = "status-drafts"
 """`workflow.patched` id: handovers started before status forms had drafts replay without reading them."""
 DRAFTS = {**LOOKUP, "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=3)}
 """A draft is a nicety: three tries, then the forms start blank."""
-DRAFTS_READ = 500
+DRAFTS_READ = 200
 """Incidents whose latest note is read for a draft, at most (a storm's first listed: the rest are
 given one status paragraph for many)."""
 
@@ -55,7 +55,8 @@ async def read_drafts(handover: HandoverState) -> None:
     try:
         drafts = await workflow.execute_activity_method(PagerDutyActivities.latest_notes, ids, **DRAFTS)
     except ActivityError as error:
-        handover.log(logging.WARNING, "no drafts for the status forms: %s", reason(error))
+        if not isinstance(error.cause, CancelledError):  # (cancelled: the handover ended first)
+            handover.log(logging.WARNING, "no drafts for the status forms: %s", reason(error))
         return
     notes = {draft.incident_id: draft.note for draft in drafts}
     for item in waiting:

@@ -168,3 +168,17 @@ def test_a_button_or_form_not_ours_is_refused():
         inputs.INCIDENT_ACK,
         "P1",
     )
+
+
+def test_the_fingerprint_moves_with_what_the_asks_show_and_only_then():
+    known = storm(("P1", "Disk full on db-1"), ("P2", "Disk full on db-2"))
+    before = slack_ui.fingerprint(known)
+    known.incidents[0].stage = "posting the note"  # not shown by the asks
+    assert slack_ui.fingerprint(known) == before
+    known.incidents[0].status_given = Done(by=ALICE.email, at=NOW)
+    assert slack_ui.fingerprint(known) != before
+
+
+def test_asks_with_nothing_left_to_ask_say_so_without_buttons():
+    settled = slack_ui.settled(progress(), "incoming")
+    assert settled.text == "<@UB>: nothing more is needed from you here." and buttons(settled.blocks) == []
