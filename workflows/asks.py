@@ -30,6 +30,11 @@ SHOW = dict(
     # A message is a convenience: if Slack will not take it for a while, the next change tries again.
     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=20), maximum_attempts=5),
 )
+LAST_SHOW = dict(
+    start_to_close_timeout=timedelta(seconds=15),
+    # The last update holds the report back: two tries, then the report goes out without it.
+    retry_policy=RetryPolicy(maximum_attempts=2),
+)
 
 
 async def keep_asks_current(handover: HandoverState) -> None:
@@ -70,7 +75,10 @@ async def keep_asks_current(handover: HandoverState) -> None:
                 ts=posted.get(role),
             )
             try:
-                posted[role] = await workflow.execute_activity_method(SlackActivities.show_asks, post, **SHOW)
+                options = LAST_SHOW if ending else SHOW
+                posted[role] = await workflow.execute_activity_method(
+                    SlackActivities.show_asks, post, **options
+                )
             except ActivityError as error:
                 handover.log(logging.WARNING, "could not show the %s admin's asks: %s", role, reason(error))
             shown[role] = ask  # (shown or not: the next change is the next try)
