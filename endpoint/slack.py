@@ -124,8 +124,12 @@ async def _progress(client: Client, handover_id: str) -> HandoverProgress | None
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
         return None
     except RPCError as error:
-        if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            return None
+        if error.status in (
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.CANCELLED,
+            RPCStatusCode.NOT_FOUND,
+        ):
+            return None  # (not found: it ended meanwhile, which the form's submission is told)
         raise
 
 
@@ -169,22 +173,12 @@ async def pressed(client: Client, slack: SlackWeb, payload: dict, action: dict) 
     declared = button.declared
     try:
         await _this_run(client, button)
-    except HandoverError as error:
-        await slack.respond(response_url, f":no_entry: {_said(error.message)}")
-        return
-    except RPCError:
-        await slack.respond(response_url, f":warning: {_said(UNREACHABLE)}")
-        return
-    if declared.body is not None:
-        await _open_form(client, slack, payload, button, actor)
-        return
-    try:
+        if declared.body is not None:
+            await _open_form(client, slack, payload, button, actor)
+            return
+        given = _given(button, actor, {})
         accepted = await handovers.send(
-            client,
-            button.handover_id,
-            declared,
-            _given(button, actor, {}),
-            answer_within=timedelta(seconds=2),
+            client, button.handover_id, declared, given, answer_within=timedelta(seconds=2)
         )
     except HandoverError as error:
         await slack.respond(response_url, f":no_entry: Not taken: {_said(error.message)}")
@@ -198,28 +192,20 @@ async def pressed(client: Client, slack: SlackWeb, payload: dict, action: dict) 
 
 
 async def _open_form(client: Client, slack: SlackWeb, payload: dict, button: Pressed, actor: str) -> None:
-    response_url = payload.get("response_url")
-    try:
-        progress = await _progress(client, button.handover_id)
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            await slack.respond(response_url, f":warning: {_said(UNREACHABLE)}")
-            return
-        progress = None  # (ended: the form's submission is told so)
+    """The button's form, once the input's own check says this person may give it (HandoverError
+    otherwise, told by `pressed`)."""
+    progress = await _progress(client, button.handover_id)
     if progress is not None:
-        try:
-            button.declared.check(progress, _probe(button, actor))
-            if button.declared is inputs.GROUP_STATUS and not slack_ui.waiting_for_status(progress):
-                raise AlreadyDone("no incident of this handover waits for a status paragraph any more")
-        except HandoverError as error:
-            await slack.respond(response_url, f":no_entry: {_said(error.message)}")
-            return
+        button.declared.check(progress, _probe(button, actor))
+        if button.declared is inputs.GROUP_STATUS and not slack_ui.waiting_for_status(progress):
+            raise AlreadyDone("no incident of this handover waits for a status paragraph any more")
     try:
         await slack.open_view(str(payload.get("trigger_id", "")), slack_ui.form(button, progress))
     except SlackProblem as problem:
         again = "press the button again" if "trigger" in problem.message else problem.message
         await slack.respond(
-            response_url, f":warning: Slack did not open the form ({problem.message}): {again}."
+            payload.get("response_url"),
+            f":warning: Slack did not open the form ({problem.message}): {again}.",
         )
 
 

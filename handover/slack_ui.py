@@ -177,10 +177,15 @@ def _rollout(item: RolloutHandover) -> str:
     return f"*{esc(rollout.id)}* {esc(rollout.flag)} · ramp {rollout.ramp_percent:g}% · error rate {rate}"
 
 
-def _listed(items: Sequence[Any], line, button, more: str) -> list[dict]:
-    """A section a waiting item (up to SHOWN), then how many more wait, and `more`: how to give
-    them all."""
-    blocks = [_section(line(item), button(item)) for item in items[:SHOWN]]
+def _listed(
+    progress: HandoverProgress, items: Sequence[Any], line, label: str, action_id: str, more: str
+) -> list[dict]:
+    """A section a waiting item (up to SHOWN) with its button (`label`, for that item), then how
+    many more wait, and `more`: how to give them all."""
+    blocks = [
+        _section(line(item), _button(label, action_id, value(progress, item.listed.id)))
+        for item in items[:SHOWN]
+    ]
     if len(items) > SHOWN:
         blocks.append(_context([f"…and {len(items) - SHOWN} more: {more}"]))
     return blocks
@@ -303,9 +308,11 @@ def _outgoing(progress: HandoverProgress, admin: Admin) -> SlackAsk | None:
     )
     blocks = [_section(head)]
     blocks += _listed(
+        progress,
         status,
         _incident,
-        lambda i: _button("Write status", "handover.write_status", value(progress, i.incident.id)),
+        "Write status",
+        "handover.write_status",
         "one status for several, or the console.",
     )
     if len(status) > 1:
@@ -314,16 +321,15 @@ def _outgoing(progress: HandoverProgress, admin: Admin) -> SlackAsk | None:
         several = _button(f"One status for several{hint}", "handover.write_group_status", value(progress))
         blocks.append({"type": "actions", "elements": [several]})
     blocks += _listed(
+        progress,
         links,
         _ticket,
-        lambda t: _button("Link issue", "handover.link_issue", value(progress, t.ticket.id)),
+        "Link issue",
+        "handover.link_issue",
         "the console, or `starter.py link-issue`.",
     )
     blocks += _listed(
-        notes,
-        _rollout,
-        lambda r: _button("Annotate", "handover.annotate", value(progress, r.rollout.id)),
-        "the console, or `starter.py annotate`.",
+        progress, notes, _rollout, "Annotate", "handover.annotate", "the console, or `starter.py annotate`."
     )
     if marks:
         blocks += _done(progress, marks)
@@ -377,15 +383,19 @@ def _incoming(progress: HandoverProgress, admin: Admin) -> SlackAsk | None:
             )
         blocks.append({"type": "actions", "elements": buttons})
     blocks += _listed(
+        progress,
         ready,
         _incident_with_status,
-        lambda i: _button("Acknowledge", "handover.ack_incident", value(progress, i.incident.id)),
+        "Acknowledge",
+        "handover.ack_incident",
         "*Acknowledge all* above.",
     )
     blocks += _listed(
+        progress,
         annotated,
         _rollout_with_note,
-        lambda r: _button("Take ownership", "handover.own_rollout", value(progress, r.rollout.id)),
+        "Take ownership",
+        "handover.own_rollout",
         "*Take ownership of all* above.",
     )
     if marks:
