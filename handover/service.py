@@ -381,10 +381,16 @@ async def progress(client: Client, workflow_id: str) -> HandoverProgress:
         except RPCError as error:
             if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
                 raise
+        # No answer in time: either no worker polls, or the handover closed while it was asked
+        # (step 0 failing as the query came): a closed one is told as closed, not as no worker.
+        description = await _describe(handle)
+        if description.status == Status.COMPLETED:
+            return await handle.result()
+        if description.status == Status.RUNNING:
             raise NoWorker(
                 f"no worker answered for {workflow_id} within {QUERY_WITHIN.seconds} s: "
                 "is the worker running? Inputs are still kept and checked when one is back."
-            ) from None
+            )
     state = description.status.name.lower() if description.status else "closed"
     if description.status == Status.TERMINATED:
         async for event in handle.fetch_history_events(

@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 
 from handover import service
-from handover.errors import HandoverError, from_failure
+from handover.errors import HandoverError, NoWorker, from_failure
 from handover.models import (
     HandoverPlan,
     HandoverProgress,
@@ -196,6 +196,8 @@ async def expect_refusal(client: Client, run: HandoverRun) -> None:
         try:
             current = await service.progress(client, run.workflow_id)
         except HandoverError as error:
+            if isinstance(error, NoWorker) and loop.time() < deadline:
+                continue  # (a loaded machine's late answer is no refusal: asked again)
             run.refusal = f"{type(error).__name__}: {error.message}"
             return
         if current.phase not in (Phase.VALIDATING, Phase.FAILED) or loop.time() > deadline:
