@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import all_activities
-from handover import logs, visibility
+from handover import logs, tracing, visibility
 from handover.settings import Settings, SettingsError
 from handover.temporal import connect_or_exit, run_or_leave
 from workflows.autopilot import AutopilotWorkflow
@@ -86,6 +86,7 @@ async def main() -> None:
         log.error("cannot start", reason=str(error))
         raise SystemExit(2) from None
     logs.hide(settings)
+    tracing.configure("worker")  # (only with OTEL_EXPORTER_OTLP_ENDPOINT set)
     client = await connect_or_exit(settings, runtime=metrics_runtime(settings))
     if not await _search_attributes_ready(client):
         raise SystemExit(2)
@@ -103,10 +104,12 @@ async def main() -> None:
             task_queue=settings.task_queue,
             sandbox=settings.uses_sandbox,
             metrics=f"http://{settings.metrics_address}/metrics" if settings.metrics_address else None,
+            traces="OTLP" if tracing.on() else "off",
         )
         async with worker:
             await stop.wait()
             log.info("worker stopping: finishing activities in flight")
+    tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, Ca
 
 from activities.checkpoint import Checkpoint, checkpointed, side_by_side
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
+from handover import tracing
 from handover.models import (
     Assignee,
     DigestEntry,
@@ -143,6 +144,13 @@ class _Client(pagerduty.RestApiV2Client):
     """The official client, told not to retry: a 429 or a network error becomes a Temporal retry."""
 
     max_network_attempts = 0
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        headers = dict(kwargs.pop("headers", None) or {})
+        with tracing.outbound(API, method.upper(), self.normalize_url(url), headers) as span:
+            response = super().request(method, url, headers=headers, **kwargs)
+            tracing.answered(span, response.status_code)
+            return response
 
     def postprocess(self, response: Any, suffix: str | None = None) -> None:
         super().postprocess(response, suffix)

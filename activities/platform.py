@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.checkpoint import Checkpoint, checkpointed
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
+from handover import tracing
 from handover.decisions import WAITING_ON_CUSTOMER_LABEL
 from handover.models import (
     AuditResult,
@@ -132,10 +133,13 @@ class PlatformActivities:
         if on_behalf_of:
             headers["On-Behalf-Of"] = on_behalf_of
         alive()
-        try:
-            response = self._client.request(method, path, headers=headers, **kw)
-        except httpx.TransportError as error:
-            raise unavailable(API, f"{type(error).__name__}: {error}") from None
+        url = f"{str(self._client.base_url).rstrip('/')}/{path.lstrip('/')}"
+        with tracing.outbound(API, method.upper(), url, headers) as span:
+            try:
+                response = self._client.request(method, path, headers=headers, **kw)
+            except httpx.TransportError as error:
+                raise unavailable(API, f"{type(error).__name__}: {error}") from None
+            tracing.answered(span, response.status_code)
         if response.is_success:
             wrote(method)
             return response.json()

@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, Ca
 
 from activities.checkpoint import Checkpoint
 from activities.errors import Refused, alive, classify, non_retryable, seconds, unavailable, wrote
+from handover import tracing
 from handover.decisions import is_thumbs_up
 from handover.errors import NotSetUp
 from handover.models import ChannelThread, DigestEntry, Model
@@ -120,10 +121,25 @@ class SlackPost(Model):
     """For a channel message: when the handover started (no earlier message can be it)."""
 
 
+class _TracedWebClient(WebClient):
+    """One span per Web API call (handover/tracing.py)."""
+
+    def api_call(self, api_method: str, *, http_verb: str = "POST", headers: dict | None = None, **kw: Any):
+        headers = dict(headers or {})
+        with tracing.outbound("Slack", http_verb, f"{self.base_url}{api_method}", headers) as span:
+            try:
+                response = super().api_call(api_method, http_verb=http_verb, headers=headers, **kw)
+            except SlackApiError as error:
+                tracing.answered(span, error.response.status_code)
+                raise
+            tracing.answered(span, response.status_code)
+            return response
+
+
 def web_client(settings: Settings, timeout: int) -> WebClient:
     """Slack's Web API with the bot token (the worker's activities, the endpoint's few calls), retrying
     nothing by itself."""
-    return WebClient(
+    return _TracedWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_base_url,
         ssl=settings.ssl_context(),

@@ -12,7 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from endpoint.auth import hash_token, new_token
-from handover import logs
+from handover import logs, tracing
 from handover.settings import Settings
 from handover.temporal import connect_or_exit, run_or_leave
 
@@ -64,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     from endpoint.app import create_app
 
     run_or_leave(connect_or_exit(settings))  # before serving: out of reach is one line, not a trace
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    tracing.configure("endpoint")  # (only with OTEL_EXPORTER_OTLP_ENDPOINT set)
+    try:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    finally:
+        tracing.shutdown()
     return 0
 
 

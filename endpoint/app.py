@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,12 +17,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp
+from starlette.types import Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from endpoint import autopilots, codec, console, docs, events, guards, handovers, slack
 from endpoint.auth import TokenStore
+from handover import tracing
 from handover.access import Access
 from handover.codec import EncryptionCodec, UndecryptablePayload
 from handover.errors import HandoverError, invalid_fields
@@ -72,10 +74,15 @@ class Metrics:
 
 class Endpoint(FastAPI):
     """FastAPI, with the security headers outside even Starlette's ServerErrorMiddleware (which
-    sits outside every middleware added): a 500 carries them too."""
+    sits outside every middleware added): a 500 carries them too. (Around the app rather than in
+    its middleware stack, which OpenTelemetry's instrumentation rebuilds as Starlette makes it.)"""
 
-    def build_middleware_stack(self) -> ASGIApp:
-        return guards.SecurityHeaders(super().build_middleware_stack())
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._secured = guards.SecurityHeaders(super().__call__)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._secured(scope, receive, send)
 
 
 def create_app(settings: Settings, client: Client | None = None, tokens: TokenStore | None = None) -> FastAPI:
@@ -105,6 +112,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     app.state.access = Access(settings.observers)
     metrics = app.state.metrics = Metrics()
     app.add_middleware(guards.BodyLimit)  # inside `measure`: its 413s are counted
+    tracing.instrument(app)  # (a span per request, when tracing is on)
 
     @app.middleware("http")
     async def measure(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -96,6 +96,8 @@ class Declared(Generic[M]):
     """The endpoint's one-line description of the route."""
     in_console: bool = True
     """The console offers a form (or a button) for it."""
+    items: str | None = None
+    """The payload's field that lists the items, for an input about several (one status for many)."""
 
     @property
     def name(self) -> str:
@@ -114,6 +116,13 @@ class Declared(Generic[M]):
 
     def item_of(self, given: M) -> str | None:
         return getattr(given, self.item) if self.item else None
+
+    def items_of(self, given: M) -> list[str] | None:
+        """The items the input is about; None for an input about all of them (acknowledge all)."""
+        if self.items:
+            return list(getattr(given, self.items))
+        item = self.item_of(given)
+        return [item] if item is not None else None
 
     def accepted(self, given: M, message: str) -> InputAccepted:
         return InputAccepted(kind=self.kind, item_id=self.item_of(given), message=message)
@@ -460,6 +469,7 @@ GROUP_STATUS = Declared(
     InputKind.GROUP_STATUS, IncidentsStatusInput, Giver.OUTGOING, check_group_status, apply_group_status,
     route="incidents/status", command="submit-status-for",
     body=WrittenGroupStatus, summary="Outgoing: one status paragraph for several incidents (shared cause)",
+    items="incident_ids",
 )
 INCIDENT_ACK = Declared(
     InputKind.INCIDENT_ACK, IncidentAckInput, Giver.INCOMING, check_incident_ack, apply_incident_ack,

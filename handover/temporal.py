@@ -18,6 +18,7 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+from handover import tracing
 from handover.codec import EncryptionCodec, PayloadConverter
 from handover.settings import Settings
 
@@ -76,7 +77,11 @@ def connect_options(settings: Settings) -> dict[str, Any]:
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     options = connect_options(settings)
     return await Client.connect(
-        options.pop("target_host"), **options, data_converter=data_converter(settings), runtime=runtime
+        options.pop("target_host"),
+        **options,
+        data_converter=data_converter(settings),
+        runtime=runtime,
+        interceptors=tracing.interceptors(),  # (none while tracing is off)
     )
 
 

@@ -14,7 +14,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from handover.models import ItemHandover, ItemResult, Outcome
+    from handover import tracing
+    from handover.models import InputKind, ItemHandover, ItemResult, Outcome
 
 # The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
 from workflows.state import HandoverState, reason
@@ -71,10 +72,19 @@ async def as_ready(
         await run(handover, batch)
 
 
-async def run_batch(method: Callable[..., Any], work: Any, item_ids: list[str]) -> list[ItemResult]:
-    """One batch activity; if it fails for good, every item of it fails with the reason."""
+async def run_batch(
+    handover: HandoverState,
+    method: Callable[..., Any],
+    work: Any,
+    item_ids: list[str],
+    after: tuple[InputKind, ...] = (),
+) -> list[ItemResult]:
+    """One batch activity, in the trace of the person's input (of the kinds `after`) that made its
+    first item ready; if it fails for good, every item of it fails with the reason."""
     try:
-        return await workflow.execute_activity_method(method, work, **BATCH)
+        with tracing.within(handover.trace_of(item_ids, after)):
+            activity = workflow.start_activity_method(method, work, **BATCH)
+        return await activity
     except ActivityError as error:
         return [
             ItemResult(item_id=item_id, outcome=Outcome.FAILED, detail=reason(error)) for item_id in item_ids

@@ -19,13 +19,16 @@ with workflow.unsafe.imports_passed_through():
         PagerDutyActivities,
     )
     from handover import decisions, messages
-    from handover.models import Done, IncidentHandover, Outcome
+    from handover.models import Done, IncidentHandover, InputKind, Outcome
 
 # The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
 from workflows.batches import BATCH_SIZE, as_ready, finish, run_batch
 from workflows.lookups import LOOKUP
 from workflows.state import HandoverState, left_alone, reason
 
+STATUSES = (InputKind.STATUS, InputKind.GROUP_STATUS)
+ACKS = (InputKind.INCIDENT_ACK, InputKind.ALL_INCIDENTS_ACK)
+"""The inputs that make an incident ready for its reassignment, and for its acknowledgement."""
 GATHER_ACKNOWLEDGEMENTS = timedelta(seconds=2)
 """How long an acknowledgement waits for others to go to PagerDuty with it, in one bulk update."""
 RESCAN_PATCH = "rescan-found-at"
@@ -121,7 +124,9 @@ async def _reassign(handover: HandoverState, batch: list[IncidentHandover]) -> N
         notes.append(IncidentNote(incident_id=item.incident.id, note=note))
         item.stage = "posting the note and reassigning"
     work = _handover_batch(handover, notes)
-    results = await run_batch(PagerDutyActivities.hand_over_incidents, work, [n.incident_id for n in notes])
+    results = await run_batch(
+        handover, PagerDutyActivities.hand_over_incidents, work, [n.incident_id for n in notes], STATUSES
+    )
     for item, result in zip(batch, results, strict=True):
         if result.outcome is Outcome.HANDED_OVER:
             item.note_id = result.ref
@@ -134,7 +139,9 @@ async def _reassign(handover: HandoverState, batch: list[IncidentHandover]) -> N
 
 async def _acknowledge(handover: HandoverState, batch: list[IncidentHandover]) -> None:
     work = _ack_batch(handover, batch)
-    results = await run_batch(PagerDutyActivities.acknowledge_incidents, work, work.incident_ids)
+    results = await run_batch(
+        handover, PagerDutyActivities.acknowledge_incidents, work, work.incident_ids, ACKS
+    )
     for item, result in zip(batch, results, strict=True):
         finish(item, result)
 
@@ -183,7 +190,7 @@ async def _reassign_again(handover: HandoverState, items: list[IncidentHandover]
         notes = [IncidentNote(incident_id=i.incident.id, note="", note_id=i.note_id) for i in batch]
         ids = [i.incident.id for i in batch]
         results = await run_batch(
-            PagerDutyActivities.hand_over_incidents, _handover_batch(handover, notes), ids
+            handover, PagerDutyActivities.hand_over_incidents, _handover_batch(handover, notes), ids, STATUSES
         )
         again = []
         for item, result in zip(batch, results, strict=True):
@@ -199,7 +206,9 @@ async def _reassign_again(handover: HandoverState, items: list[IncidentHandover]
         acknowledged = [i for i in again if i.acknowledged is not None]
         if acknowledged:
             acks = _ack_batch(handover, acknowledged)
-            answers = await run_batch(PagerDutyActivities.acknowledge_incidents, acks, acks.incident_ids)
+            answers = await run_batch(
+                handover, PagerDutyActivities.acknowledge_incidents, acks, acks.incident_ids, ACKS
+            )
             for item, result in zip(acknowledged, answers, strict=True):
                 if result.outcome is Outcome.FAILED:
                     finish(item, result)

@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
         OwnershipWork,
         PlatformActivities,
     )
-    from handover.models import Outcome, RolloutHandover
+    from handover.models import InputKind, Outcome, RolloutHandover
 
 # The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
 from workflows.batches import as_ready, finish, run_batch
@@ -50,7 +50,13 @@ async def _annotate(handover: HandoverState, batch: list[RolloutHandover]) -> No
     )
     for item in batch:
         item.stage = "annotating"
-    results = await run_batch(PlatformActivities.annotate_rollouts, work, [r.rollout.id for r in batch])
+    results = await run_batch(
+        handover,
+        PlatformActivities.annotate_rollouts,
+        work,
+        [r.rollout.id for r in batch],
+        after=(InputKind.ROLLOUT_ANNOTATION,),
+    )
     for item, result in zip(batch, results, strict=True):
         if result.outcome is Outcome.HANDED_OVER:
             item.annotation_id = result.ref
@@ -68,7 +74,11 @@ async def _transfer_ownership(handover: HandoverState, batch: list[RolloutHandov
     for item in batch:
         item.stage = "transferring ownership"
     results = await run_batch(
-        PlatformActivities.transfer_rollout_ownership, work, [r.rollout.id for r in batch]
+        handover,
+        PlatformActivities.transfer_rollout_ownership,
+        work,
+        [r.rollout.id for r in batch],
+        after=(InputKind.ROLLOUT_OWNERSHIP, InputKind.ALL_ROLLOUTS_OWNERSHIP),
     )
     for item, result in zip(batch, results, strict=True):
         finish(item, result)

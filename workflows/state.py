@@ -22,7 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities, SlackPost
-    from handover import decisions, messages, visibility
+    from handover import decisions, messages, tracing, visibility
     from handover.errors import HandoverError, NotReady, UnknownItem
     from handover.inputs import Declared
     from handover.models import (
@@ -46,6 +46,10 @@ WATCH_ATTEMPT = dict(
 )
 
 
+ALL_ITEMS = "*"
+"""`HandoverState.traces`' key for an input given for all items (acknowledge all)."""
+
+
 class Cancelled(Exception):
     """Raised at a wait point once the handover is cancelled; `run` winds down."""
 
@@ -63,6 +67,9 @@ class HandoverState:
     failure: HandoverError | ActivityError | None = None
     held: list[tuple[Declared[Any], Any]] = field(default_factory=list)
     """Signals that came before the handover could take them; checked again as it moves on."""
+    traces: dict[tuple[InputKind, str], dict[str, str]] = field(default_factory=dict)
+    """Per input kind and item (ALL_ITEMS: an input for all of them), the trace of the person's
+    input, which the batch it makes ready continues (handover/tracing.py). Empty while tracing is off."""
 
     @property
     def outgoing(self) -> Admin:
@@ -184,6 +191,7 @@ class HandoverState:
         """An Update's input (its validator checked it): applied, and held inputs looked at again."""
         assert declared.apply is not None  # (handlers() makes no Update of an input without one)
         accepted = declared.accepted(given, declared.apply(self.progress, given, workflow.now()))
+        self.remember_trace(declared, given)
         self.log(logging.INFO, "accepted %s", accepted.kind.value, item=accepted.item_id)
         self.retry_held()  # an input may make a held one valid (an acknowledgement after its status)
         return accepted
@@ -193,8 +201,24 @@ class HandoverState:
         assert declared.apply is not None
         if not self.rejected(declared, given, hold=True):
             declared.apply(self.progress, given, workflow.now())
+            self.remember_trace(declared, given)
             self.log(logging.INFO, "accepted %s (signal)", declared.name, item=declared.item_of(given))
             self.retry_held()
+
+    def remember_trace(self, declared: Declared[Any], given: Any) -> None:
+        trace = tracing.here()
+        if trace:
+            for item_id in declared.items_of(given) or [ALL_ITEMS]:
+                self.traces[(declared.kind, item_id)] = trace
+
+    def trace_of(self, item_ids: list[str], after: tuple[InputKind, ...]) -> dict[str, str] | None:
+        """The trace a batch of these items continues: that of the input (of the kinds `after`)
+        that made its first item ready."""
+        for item_id in (*item_ids, ALL_ITEMS):
+            for kind in after:
+                if (kind, item_id) in self.traces:
+                    return self.traces[(kind, item_id)]
+        return None
 
     def rejected(self, declared: Declared[Any], given: Any, hold: bool) -> bool:
         """Checks a signal's input. One that came too early is held (and checked again as the

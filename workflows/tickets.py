@@ -9,7 +9,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.platform import PlatformActivities, TicketBatch, TicketWork
     from handover import decisions
-    from handover.models import Done, Outcome, TicketAction, TicketHandover
+    from handover.models import Done, InputKind, Outcome, TicketAction, TicketHandover
 
 # The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
 from workflows.batches import as_ready, finish, run_batch
@@ -58,7 +58,13 @@ async def _hand_over(handover: HandoverState, batch: list[TicketHandover]) -> No
     )
     for item in batch:
         item.stage = "handing over"
-    results = await run_batch(PlatformActivities.hand_over_tickets, work, [i.ticket.id for i in batch])
+    results = await run_batch(
+        handover,
+        PlatformActivities.hand_over_tickets,
+        work,
+        [i.ticket.id for i in batch],
+        after=(InputKind.ENGINEERING_LINK,),
+    )
     for item, result in zip(batch, results, strict=True):
         item.sessions_ended = result.sessions_ended
         if result.outcome is Outcome.HANDED_OVER:
