@@ -137,6 +137,16 @@ def table(fast_junit: Path, slow_junit: Path, fast_status: int, slow_status: int
         )
     )
 
+    run, passed = junit_counts(slow_junit, "e2e/test_autopilot")
+    good &= run > 0 and run == passed
+    rows.append(
+        line(
+            "autopilot: worker killed over a shift change (real time)",
+            runs=str(run),
+            completed=f"{passed}/{run}",
+        )
+    )
+
     abuse = ARTIFACTS / "abuse-matrix.json"
     tried = refused = 0
     if abuse.exists():
@@ -188,7 +198,8 @@ def main() -> int:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         fast_status = pytest(FAST, fast_junit)
-        slow_status = pytest(["-m", "reliability", "-n", str(args.workers), "tests/reliability"], slow_junit)
+        slow = ["tests/reliability", "tests/e2e/test_autopilot.py"]
+        slow_status = pytest(["-m", "reliability", "-n", str(args.workers), *slow], slow_junit)
         print(f"\nmake reliability took {(time.monotonic() - started) / 60:.1f} min\n")
     text, good = table(fast_junit, slow_junit, fast_status, slow_status)
     print(text)

@@ -97,6 +97,7 @@ def near(when: datetime, expected: datetime) -> bool:
     return expected - timedelta(seconds=1) <= when < expected + timedelta(seconds=8)
 
 
+@pytest.mark.reliability  # (100 s of real time: in make reliability, not make test's 10 minutes)
 async def test_a_killed_worker_misses_the_change_it_slept_through_and_starts_the_next_on_time(stack):
     await until_polling(stack)
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
