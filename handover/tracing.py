@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 SERVICE = "oncall-handover"
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-UNTRACED_ROUTES = "healthz,readyz,metrics,static"
-"""FastAPI routes without a span: probes and scrapes, many a minute, tell nothing."""
+UNTRACED_ROUTES = "healthz,metrics,static"
+"""FastAPI routes without a span: probes, scrapes and the console's files tell nothing."""
 
 PROPAGATOR: TextMapPropagator = TraceContextTextMapPropagator()
 

@@ -119,11 +119,15 @@ def table(fast_junit: Path, slow_junit: Path, fast_status: int, slow_status: int
             )
         )
 
-    run, passed = junit_counts(fast_junit, "replay")
-    good &= run > 0 and run == passed
-    rows.append(
-        line("replay: recorded histories of every variant", runs=str(run), completed=f"{passed}/{run}")
-    )
+    def suite(junit: Path, path_part: str, scenario: str, **cells: str) -> tuple[int, int]:
+        """A row of a suite's test cases (run, passed); the table is good only if all passed."""
+        nonlocal good
+        run, passed = junit_counts(junit, path_part)
+        good &= run > 0 and run == passed
+        rows.append(line(scenario, runs=str(run), completed=f"{passed}/{run}", **cells))
+        return run, passed
+
+    suite(fast_junit, "replay", "replay: recorded histories of every variant")
 
     run, passed = junit_counts(fast_junit, "test_faults")
     good &= run > 0 and run == passed
@@ -137,15 +141,7 @@ def table(fast_junit: Path, slow_junit: Path, fast_status: int, slow_status: int
         )
     )
 
-    run, passed = junit_counts(slow_junit, "e2e/test_autopilot")
-    good &= run > 0 and run == passed
-    rows.append(
-        line(
-            "autopilot: worker killed over a shift change (real time)",
-            runs=str(run),
-            completed=f"{passed}/{run}",
-        )
-    )
+    suite(slow_junit, "e2e/test_autopilot", "autopilot: worker killed over a shift change (real time)")
 
     abuse = ARTIFACTS / "abuse-matrix.json"
     tried = refused = 0
