@@ -145,7 +145,8 @@ class TokenStore:
         return len(self._entries)
 
 
-def caller(request: Request) -> Caller:
+def identified(request: Request) -> Caller:
+    """Who the bearer token says, or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -156,13 +157,19 @@ def caller(request: Request) -> Caller:
     return found
 
 
-def admin(who: Caller = Depends(caller)) -> Caller:
+async def caller(request: Request) -> Caller:
+    """`identified`, as a dependency. (Coroutines, it and those below: FastAPI runs a plain
+    function's dependency on its thread pool, a hop there and back for each, per request.)"""
+    return identified(request)
+
+
+async def admin(who: Caller = Depends(caller)) -> Caller:
     if who.kind != "admin":
         raise HTTPException(403, "People's inputs take the person's own token, not a service token.")
     return who
 
 
-def service(who: Caller = Depends(caller)) -> Caller:
+async def service(who: Caller = Depends(caller)) -> Caller:
     if who.kind != "service":
         raise HTTPException(
             403, "Starting handovers over HTTP takes the service token; admins use starter.py."

@@ -38,7 +38,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 
-from endpoint.auth import Caller, caller
+from endpoint.auth import Caller, caller, identified
 from handover.codec import ENCRYPTED, UndecryptablePayload, bound_to
 
 COOKIE = "handover_codec"
@@ -108,7 +108,7 @@ class CodecCors:
 def codec_caller(request: Request) -> Caller:
     """Whoever the bearer token says, or the codec cookie (a browser: the Temporal UI)."""
     if "authorization" in request.headers:
-        return caller(request)
+        return identified(request)
     cookie = request.cookies.get(COOKIE, "").strip()
     if not cookie:
         raise HTTPException(

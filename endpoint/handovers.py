@@ -285,16 +285,31 @@ async def report(request: Request, handover_id: HandoverId, who: Caller = Depend
 
 
 async def _relay(request: Request, handover_id: str, declared: Declared[Any], given: HumanInput) -> Any:
-    """Someone who may not read the handover is told it does not exist, as for its reads."""
+    """Someone who may not read the handover is told it does not exist, as for its reads.
+
+    The Update goes first and readers are looked up only if it is refused: every input is the
+    handover's people's to give (its check names them: either admin, the senior, the requester,
+    each one of its readers), so an accepted one came from a reader, and the acknowledgement a
+    person waits for takes one round trip to Temporal, not two. A refusal (not theirs to give, no
+    such handover, ended) and a Signal (no worker answered) wait for the readers' check."""
     settings = request.app.state.settings
-    workflow_id = await _check_readable(request, handover_id, given.actor)
-    accepted = await handovers.send(
-        _client(request),
-        workflow_id,
-        declared,
-        given,
-        answer_within=timedelta(seconds=settings.endpoint_answer_within_seconds),
-    )
+    workflow_id = handovers.handover_id(handover_id)
+
+    async def readable() -> None:
+        await _check_readable(request, handover_id, given.actor)
+
+    try:
+        accepted = await handovers.send(
+            _client(request),
+            workflow_id,
+            declared,
+            given,
+            answer_within=timedelta(seconds=settings.endpoint_answer_within_seconds),
+            before_signal=readable,
+        )
+    except HandoverError:
+        await readable()  # (raises "no handover" to whoever may not read it)
+        raise
     if accepted is None:
         return JSONResponse(
             status_code=202,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -491,9 +492,11 @@ async def send(
     declared: Declared[Any] | InputKind,
     given: HumanInput,
     answer_within: timedelta = ANSWER_WITHIN,
+    before_signal: Callable[[], Awaitable[None]] | None = None,
 ) -> InputAccepted | None:
     """A declared human input (handover/inputs.py; a kind stands for its declaration) as its
-    Update; if no worker answers in time, as its Signal twin (None)."""
+    Update; if no worker answers in time, as its Signal twin (None), once `before_signal()` has
+    not raised."""
     if isinstance(declared, InputKind):
         declared = inputs.BY_KIND[declared]
     if not isinstance(given, declared.model):
@@ -513,5 +516,7 @@ async def send(
         if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise
     # No worker answered: the signal is stored by the server and validated when one is back.
+    if before_signal is not None:
+        await before_signal()
     await handle.signal(declared.name, given)
     return None

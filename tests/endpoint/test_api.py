@@ -181,6 +181,7 @@ async def test_a_handover_is_read_by_its_people_and_observers_and_unknown_to_any
             cancel = await http.post(f"/handovers/{ID}/cancel", json={"reason": "not mine to cancel"})
         # Its inputs: no such handover either (a service's token is refused people's inputs first).
         assert (status.status_code, cancel.status_code) == (403 if "service:" in outsider else 404, 404)
+        assert cancel.json()["detail"] == f"no handover {ID}", "refused by the workflow, told as unknown"
     async with endpoint.http("service:pipeline") as pipeline:
         assert ID in [h["id"] for h in (await pipeline.get("/me")).json()["handovers"]], "the requester's"
     async with endpoint.http(OBSERVER) as erin:
@@ -310,13 +311,16 @@ async def start_unworked(endpoint):
 
 async def test_an_input_with_no_worker_up_is_queued_as_a_signal(endpoint, fresh_sandbox):
     handle = await start_unworked(endpoint)
+    async with endpoint.http(OUTSIDER) as dave:  # not one of its people: no such handover, no signal
+        outsider = await dave.post(f"/handovers/{ID}/summary/ack")
+    assert (outsider.status_code, outsider.json()["detail"]) == (404, f"no handover {ID}")
     async with endpoint.http(INCOMING) as bob:
         answer = await bob.post(f"/handovers/{ID}/summary/ack")
     assert answer.status_code == 202 and answer.json()["status"] == "queued"
     kinds = [event.event_type async for event in handle.fetch_history_events()]
     from temporalio.api.enums.v1 import EventType
 
-    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in kinds
+    assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) == 1, "Bob's alone"
     await handle.terminate("test done")
 
 
