@@ -73,7 +73,7 @@ from handover.models import (  # noqa: E402
 from sandbox.storm import crowd, storm  # noqa: E402
 from sandbox.testing import SandboxHandle  # noqa: E402
 from scripts.floor import BareAck, BareWorkflow  # noqa: E402
-from tests.reliability.stack import Stack, _stop, _wait, free_port, listening  # noqa: E402
+from tests.reliability.stack import Stack, _stop, _wait, free_port, listening, until_polling  # noqa: E402
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 OUT, IN = "alice@novalien.com", "bob@novalien.com"
@@ -84,6 +84,8 @@ TOKENS = {
 }
 SCHEDULE, SERVICES, CHANNEL = "PPRIMARY", ["PPLATOPS", "PPLATAPI"], "C0PLATOPS"
 TARGETS = {"P1": 1.2, "P2": 0.2, "P3": 250.0, "P4": 200.0}
+FLOOR_TARGETS = {"p50": 2.0, "p99": 3.0, "rss": 1.5}
+"""P3's p50 and p99 and P4's memory, at most these multiples of Temporal's own floor in the same run."""
 FLOOR_QUEUE = "bench-floor"
 """The bare workflows' task queue (scripts/floor.py): Temporal's own floor under P3 and P4."""
 
@@ -553,9 +555,12 @@ async def open_loop(send: Callable[..., Awaitable[int | str]], calls: list[tuple
 
 
 async def waiting_memory(stack: Stack, sandbox: SandboxHandle, handovers: int) -> dict:
+    """A fresh worker's resident memory, idle and then with `handovers` handovers waiting on
+    people (each past its inventory, waiting for status paragraphs, links and annotations): as
+    the bare worker's is read, from its start, and not after the runs before it."""
     prepare(sandbox, crowd(handovers), stack.latency_ms)
     client = await stack.client()
-    worker = stack.workers[-1]
+    worker = await fresh_worker(stack)
     before = rss_mb(worker.pid)
     handles = []
     for n in range(handovers):
@@ -569,6 +574,16 @@ async def waiting_memory(stack: Stack, sandbox: SandboxHandle, handovers: int) -
     for handle in handles:
         await handle.terminate("bench: measured")
     return {"rss_mb": during, "rss_before_mb": before, "handovers": handovers, "events": largest}
+
+
+async def fresh_worker(stack: Stack) -> subprocess.Popen:
+    """The service's worker stopped and started again; back once it polls."""
+    stack.stop_workers()
+    stack.workers.clear()
+    worker = stack.start_worker()
+    await until_polling(stack, timeout=60)
+    await asyncio.sleep(1)  # (settled: its first polls answered)
+    return worker
 
 
 async def bare_waiting_memory(stack: Stack, workflows: int) -> dict:
@@ -805,6 +820,10 @@ def table(args: argparse.Namespace, results: dict) -> tuple[str, bool]:
                 f"{floor['p50']:.0f} ms; p99 {p3['p99']:.0f} ms = {p3['p99_x_floor']:.1f}x its "
                 f"{floor['p99']:.0f} ms",
             )
+            for point in ("p50", "p99"):
+                ratio = p3[f"{point}_x_floor"]
+                limit = FLOOR_TARGETS[point]
+                row("", f"  {point} / the floor's", f"{ratio:.1f}x", f"<= {limit:g}x", ratio <= limit)
     if p4:
         row(
             "P4",
@@ -821,6 +840,9 @@ def table(args: argparse.Namespace, results: dict) -> tuple[str, bool]:
                 f"P4 worker RSS {p4['rss_mb']:.0f} MB = {p4['rss_x_floor']:.1f}x a bare worker's "
                 f"{floor['rss_mb']:.0f} MB with {floor['workflows']} waiting",
             )
+            limit = FLOOR_TARGETS["rss"]
+            ratio = p4["rss_x_floor"]
+            row("", "  RSS / the bare worker's", f"{ratio:.1f}x", f"<= {limit:g}x", ratio <= limit)
     p5 = results.get("P5")
     if p5:
         grouped, scripted = p5["grouped"], p5["scripted"]
@@ -838,8 +860,60 @@ def table(args: argparse.Namespace, results: dict) -> tuple[str, bool]:
     if floors:
         rows += ["", "Against Temporal's own floor (bare workflows, same dev server, measured the same way):"]
         rows += floors
+    rows += slopes(results)
     rows += ["", f"RESULT: {'PASS' if passed else 'MISS'}"]
     return "\n".join(rows), passed
+
+
+def slopes(results: dict) -> list[str]:
+    """How P3 and P4 grow with the load, each point beside the floor measured with it."""
+    rows = []
+    if results.get("P3 slope"):
+        rows += [
+            "",
+            "How P3 grows: acknowledgements through the endpoint against bare updates, same handovers",
+            f"  {'acks/s':>7} {'offered':>8} {'p50 / p99 (ms)':>16} {'floor p50 / p99':>16} {'x floor':>11}"
+            f"  answers",
+        ]
+        for point in results["P3 slope"]:
+            floor = point["floor"]
+            rows.append(
+                f"  {point['offered']:>7g} {point['rate']:>8.0f} {point['p50']:>7.0f} / {point['p99']:<6.0f} "
+                f"{floor['p50']:>8.0f} / {floor['p99']:<6.0f} {point['p50_x_floor']:>4.1f} / "
+                f"{point['p99_x_floor']:<4.1f}  {answers(point['statuses'])}"
+            )
+    if results.get("P4 slope"):
+        rows += [
+            "",
+            "How P4 grows: a fresh worker's memory against a fresh bare worker's, as many waiting",
+            f"  {'waiting':>7} {'idle (MB)':>10} {'RSS (MB)':>9} {'floor idle':>11} {'floor RSS':>10}"
+            f" {'x floor':>8} {'MB per extra':>13}",
+        ]
+        previous = None
+        for point in results["P4 slope"]:
+            floor = point["floor"]
+            extra = ""
+            if previous is not None:
+                more = point["handovers"] - previous["handovers"]
+                service = (point["rss_mb"] - previous["rss_mb"]) / more
+                bare = (floor["rss_mb"] - previous["floor"]["rss_mb"]) / more
+                extra = f"{service:.2f} / {bare:.2f}"
+            rows.append(
+                f"  {point['handovers']:>7} {point['rss_before_mb']:>10.0f} {point['rss_mb']:>9.0f} "
+                f"{floor['rss_before_mb']:>11.0f} {floor['rss_mb']:>10.0f} {point['rss_x_floor']:>7.1f}x"
+                f" {extra:>13}"
+            )
+            previous = point
+        rows.append("  (MB per extra: per handover waiting beyond the row above / per bare workflow)")
+    return rows
+
+
+def numbers(given: str) -> list[int]:
+    """`10,50,100`: a slope's points."""
+    try:
+        return [int(part) for part in given.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{given!r}: give numbers with commas, e.g. 10,50,100") from None
 
 
 def answers(statuses: dict) -> str:
@@ -858,6 +932,12 @@ async def main() -> int:
     parser.add_argument("--rate", type=float, default=50, help="P3's offered acknowledgements per second")
     parser.add_argument("--ack-handovers", type=int, default=10, help="P3's handovers the acks spread over")
     parser.add_argument("--waiting", type=int, default=100, help="P4's handovers waiting on people")
+    parser.add_argument(
+        "--rates", type=numbers, default=[10, 50, 100], help="P3 also at these rates, its slope (10,50,100)"
+    )
+    parser.add_argument(
+        "--waitings", type=numbers, default=[10, 100, 1000], help="P4 also with these many, for its slope"
+    )
     parser.add_argument("--grouped", type=int, default=300, help="P5's storm: incidents (default 300)")
     parser.add_argument("--only", nargs="*", default=["P1", "P2", "P3", "P4", "P5"], help="e.g. --only P1 P3")
     args = parser.parse_args()
@@ -893,23 +973,32 @@ async def main() -> int:
                     stack, sandbox, scenario, request, storm_inputs, True, args.storm_runs
                 )
             if "P3" in args.only:
-                print(f"P3 acknowledgements at {args.rate:g}/s", flush=True)
-                results["P3"] = await ack_latency(
-                    stack, sandbox, args.rate, int(args.rate * 10), args.ack_handovers
-                )
-                print(f"  Temporal's floor: bare updates at {args.rate:g}/s", flush=True)
-                floor = await bare_update_latency(stack, args.rate, int(args.rate * 10), args.ack_handovers)
-                results["P3"].update(
-                    floor=floor,
-                    p50_x_floor=results["P3"]["p50"] / floor["p50"],
-                    p99_x_floor=results["P3"]["p99"] / floor["p99"],
-                )
+                slope = results["P3 slope"] = []
+                for rate in sorted({args.rate, *args.rates}):
+                    print(f"P3 acknowledgements at {rate:g}/s", flush=True)
+                    measured = await ack_latency(stack, sandbox, rate, int(rate * 10), args.ack_handovers)
+                    print(f"  Temporal's floor: bare updates at {rate:g}/s", flush=True)
+                    floor = await bare_update_latency(stack, rate, int(rate * 10), args.ack_handovers)
+                    measured.update(
+                        offered=rate,
+                        floor=floor,
+                        p50_x_floor=measured["p50"] / floor["p50"],
+                        p99_x_floor=measured["p99"] / floor["p99"],
+                    )
+                    slope.append(measured)
+                    if rate == args.rate:
+                        results["P3"] = measured
             if "P4" in args.only:
-                print(f"P4 {args.waiting} handovers waiting", flush=True)
-                results["P4"] = await waiting_memory(stack, sandbox, args.waiting)
-                print(f"  Temporal's floor: a bare worker, {args.waiting} waiting", flush=True)
-                floor = await bare_waiting_memory(stack, args.waiting)
-                results["P4"].update(floor=floor, rss_x_floor=results["P4"]["rss_mb"] / floor["rss_mb"])
+                slope = results["P4 slope"] = []
+                for waiting in sorted({args.waiting, *args.waitings}):
+                    print(f"P4 {waiting} handovers waiting", flush=True)
+                    measured = await waiting_memory(stack, sandbox, waiting)
+                    print(f"  Temporal's floor: a bare worker, {waiting} waiting", flush=True)
+                    floor = await bare_waiting_memory(stack, waiting)
+                    measured.update(floor=floor, rss_x_floor=measured["rss_mb"] / floor["rss_mb"])
+                    slope.append(measured)
+                    if waiting == args.waiting:
+                        results["P4"] = measured
             if "P5" in args.only:
                 print(f"P5 a storm of {args.grouped} given by people: grouped, then scripted", flush=True)
                 grouped = await grouped_storm(stack, sandbox, args.grouped)
