@@ -23,8 +23,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticPayloadConverter
@@ -59,6 +57,9 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
     def __init__(self, keyring: dict[str, bytes], workflow_id: str | None = None) -> None:
         if not keyring:
             raise ValueError("EncryptionCodec needs at least one key")
+        # (Imported here: without keys no codec is made, and processes do without its 6 MB.)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.items()}
         self.encrypting_key_id = next(iter(keyring))
         self.workflow_id = workflow_id
@@ -105,6 +106,8 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
                 f"a payload is encrypted with key id {key_id!r}, which HANDOVER_PAYLOAD_KEYS does not "
                 f"have (it has {known}): add that key back, after the one that encrypts"
             )
+        from cryptography.exceptions import InvalidTag  # (loaded with AESGCM, in __init__)
+
         nonce, ciphertext = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
             return Payload.FromString(

@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -86,6 +87,8 @@ SCHEDULE, SERVICES, CHANNEL = "PPRIMARY", ["PPLATOPS", "PPLATAPI"], "C0PLATOPS"
 TARGETS = {"P1": 1.2, "P2": 0.2, "P3": 250.0, "P4": 200.0}
 FLOOR_TARGETS = {"p50": 2.0, "p99": 3.0, "rss": 1.5}
 """P3's p50 and p99 and P4's memory, at most these multiples of Temporal's own floor in the same run."""
+FLOOR_METRICS = os.environ.get("BENCH_FLOOR_METRICS")
+"""host:port for the bare worker's SDK metrics (a profile's: docs/bench.md); unset, none."""
 FLOOR_QUEUE = "bench-floor"
 """The bare workflows' task queue (scripts/floor.py): Temporal's own floor under P3 and P4."""
 
@@ -616,6 +619,7 @@ def start_floor_worker(stack: Stack) -> subprocess.Popen:
         FLOOR_QUEUE,
         "--ready",
         str(ready),
+        *(["--metrics", FLOOR_METRICS] if FLOOR_METRICS else []),
     ]
     worker = stack._spawn("floor-worker", command)
     _wait(ready.exists, worker, "the bare worker", 60)

@@ -19,6 +19,7 @@ from pathlib import Path
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
@@ -59,8 +60,13 @@ async def main() -> None:
     parser.add_argument("--address", required=True, help="the Temporal server, host:port")
     parser.add_argument("--task-queue", required=True)
     parser.add_argument("--ready", type=Path, required=True, help="written once the worker polls")
+    parser.add_argument("--metrics", help="host:port for the SDK's Prometheus metrics (as worker.py's)")
     args = parser.parse_args()
-    client = await Client.connect(args.address, data_converter=pydantic_data_converter)
+    runtime = None
+    if args.metrics:
+        prometheus = PrometheusConfig(bind_address=args.metrics, durations_as_seconds=True)
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+    client = await Client.connect(args.address, data_converter=pydantic_data_converter, runtime=runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from workflows.handover import HandoverWorkflow
 from workflows.plan import PlanWorkflow
 
 PLANNED_HISTORY = Path(__file__).parents[1] / "replay" / "histories" / "planned.json"
+ROOT = Path(__file__).parents[2]
 
 STATUS = IncidentStatusInput(
     actor="alice@novalien.com",
@@ -143,3 +146,22 @@ async def test_a_history_from_before_encryption_replays_with_encryption_on():
         data_converter=data_converter(Settings(payload_keys=SecretStr(keys))),
     )
     await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, recorded))
+
+
+def test_without_keys_no_process_loads_the_cipher():
+    """cryptography is 6 MB of every process's memory: loaded only when a codec is made."""
+    code = (
+        "import sys, worker, endpoint.app, starter\n"
+        "from handover.temporal import data_converter\n"
+        "from handover.settings import Settings\n"
+        "assert data_converter(Settings.load()).payload_codec is None\n"
+        "assert 'cryptography' not in sys.modules, sorted(m for m in sys.modules if 'cryptography' in m)\n"
+        "EncryptionCodec = sys.modules['handover.codec'].EncryptionCodec\n"
+        "EncryptionCodec({'k1': bytes(32)})\n"
+        "assert 'cryptography' in sys.modules\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k != "HANDOVER_PAYLOAD_KEYS"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=clean, capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
