@@ -13,8 +13,10 @@ incident post the note, reassign, acknowledge; for each ticket, each rollout, on
 - P2 alert storm (2,000 / 500 / 200; emergency; incoming acknowledges all in one input): the same
   ratio, PagerDuty requests made by each, and the largest history (events).
 - P3 acknowledgements through the endpoint at a fixed offered rate (a bounded open-loop load
-  generator: latency counts from when each request was due, not when it went out).
-- P4 the worker's resident memory with 100 handovers waiting on people.
+  generator: latency counts from when each request was due, not when it went out); at 50/s, and
+  at each of `--rates` for the slope.
+- P4 a fresh worker's resident memory with 100 handovers waiting on people; and with each of
+  `--waitings`.
 - P5 an alert storm handed over by people (300 incidents; planned): through the endpoint, the
   outgoing admin gives one status paragraph per group the handover suggests (PagerDuty's titles),
   incoming acknowledges all in one input; against the script people wrote before: one
@@ -23,7 +25,8 @@ incident post the note, reassign, acknowledge; for each ticket, each rollout, on
 
 P3 and P4 each come with Temporal's own floor, on the same dev server and measured the same way
 (`scripts/floor.py`): the same load on a bare workflow's no-op update, sent straight to Temporal;
-a bare worker's memory holding as many bare workflows waiting. The table gives both as multiples.
+a fresh bare worker's memory holding as many bare workflows waiting. The table gives both as
+multiples, against targets (FLOOR_TARGETS), and how each grows with the load.
 
 Every API answers with `--latency-ms` of added latency (sandbox/limits.py): a real API is a network
 away, and an in-machine sandbox answering in 3 ms flatters a script that makes one call after
