@@ -142,7 +142,7 @@ def create_app(settings: Settings, client: Client | None = None, tokens: TokenSt
     app.state.pressing = set()  # Slack presses being given (endpoint/events.py)
     app.state.access = Access(settings.observers)
     metrics = app.state.metrics = Metrics()
-    app.add_middleware(guards.BodyLimit)  # inside `measure`: its 413s are counted
+    app.add_middleware(guards.BodyLimit)  # inside Measured: its 413s are counted
     tracing.instrument(app)  # (a span per request, when tracing is on)
 
     app.add_middleware(Measured, metrics=metrics)
