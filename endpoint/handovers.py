@@ -307,6 +307,8 @@ async def _relay(request: Request, handover_id: str, declared: Declared[Any], gi
             answer_within=timedelta(seconds=settings.endpoint_answer_within_seconds),
             before_signal=readable,
         )
+    except UnknownHandover:
+        raise  # (said alike to everyone, and what readable() says to whoever may not read it)
     except HandoverError:
         await readable()  # (raises "no handover" to whoever may not read it)
         raise

@@ -543,7 +543,8 @@ async def ack_latency_against_floor(
         middle = {
             key: statistics.median(run[key] for run in measured) for key in ("p50", "p90", "p99", "rate")
         }
-        return {**measured[0], **middle, "statuses": statuses, "runs": [dict(run) for run in measured]}
+        worst = max(run["max"] for run in measured)
+        return {**measured[0], **middle, "max": worst, "statuses": statuses, "runs": list(measured)}
 
     measured, floor = median_of(service_runs), median_of(floor_runs)
     return {
@@ -613,6 +614,15 @@ async def waiting_memory(stack: Stack, sandbox: SandboxHandle, handovers: int) -
     for handle in handles:
         await handle.terminate("bench: measured")
     return {"rss_mb": during, "rss_before_mb": before, "handovers": handovers, "events": largest}
+
+
+async def waiting_memory_against_floor(stack: Stack, sandbox: SandboxHandle, waiting: int) -> dict:
+    """P4 with `waiting` handovers, then its floor with as many bare workflows."""
+    print(f"P4 {waiting} handovers waiting", flush=True)
+    measured = await waiting_memory(stack, sandbox, waiting)
+    print(f"  Temporal's floor: a bare worker, {waiting} waiting", flush=True)
+    floor = await bare_waiting_memory(stack, waiting)
+    return {**measured, "floor": floor, "rss_x_floor": measured["rss_mb"] / floor["rss_mb"]}
 
 
 async def fresh_worker(stack: Stack) -> subprocess.Popen:
@@ -1035,11 +1045,7 @@ async def main() -> int:
             if "P4" in args.only:
                 slope = results["P4 slope"] = []
                 for waiting in sorted({args.waiting, *args.waitings}):
-                    print(f"P4 {waiting} handovers waiting", flush=True)
-                    measured = await waiting_memory(stack, sandbox, waiting)
-                    print(f"  Temporal's floor: a bare worker, {waiting} waiting", flush=True)
-                    floor = await bare_waiting_memory(stack, waiting)
-                    measured.update(floor=floor, rss_x_floor=measured["rss_mb"] / floor["rss_mb"])
+                    measured = await waiting_memory_against_floor(stack, sandbox, waiting)
                     slope.append(measured)
                     if waiting == args.waiting:
                         results["P4"] = measured
