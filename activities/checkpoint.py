@@ -45,10 +45,11 @@ EXACT = "~exact"
 is exact, and it names what that attempt had in flight."""
 
 BEAT_EVERY = 1.0
-"""Seconds between two heartbeats of a batch. Each carries the whole checkpoint, encoded on the
-worker's event loop: one per request (hundreds a second in an alert storm) starves the workflows
-on the same worker. A crash loses at most this much of the checkpoint, and the retry then looks
-before writing (`unsure`)."""
+"""Seconds between two heartbeats of a batch, and before its first. Each carries the whole
+checkpoint, encoded on the worker's event loop: one per request (hundreds a second in an alert
+storm) starves the workflows on the same worker; and each is a write of Temporal's, so a batch done
+within a second (a few gathered acknowledgements) sends none. A crash loses at most this much of
+the checkpoint, and the retry then looks before writing (`unsure`)."""
 
 SOON = timedelta(seconds=1)
 """The retry delay after an attempt that moved forward."""
@@ -75,7 +76,7 @@ class Checkpoint:
         self.resumed = len(self._done)
         """How many items an earlier attempt did."""
         self._started: set[str] = set()
-        self._last_beat = 0.0
+        self._last_beat = time.monotonic()  # (the first beat is due BEAT_EVERY in)
         self._moved = False
         self._answered = False
         self._token: Token | None = None

@@ -4,12 +4,14 @@ retry comes soon: an API that drops some requests still lets a long batch throug
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import timedelta
 
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities import checkpoint as checkpoints
 from activities.checkpoint import EXACT, LOOKED, SOON, Checkpoint
 from activities.pagerduty import IncidentAckBatch, PagerDutyActivities
 from activities.platform import PlatformActivities, TicketBatch, TicketWork
@@ -171,3 +173,32 @@ def test_a_retry_whose_looks_are_answered_in_part_comes_after_a_few_seconds(sett
         env.run(pagerduty.acknowledge_incidents, batch)
     assert failed.value.next_retry_delay == LOOKED
     assert not [w for w in faulty.writes("pagerduty")[setup:] if w["method"] == "PUT" and w["status"] < 300]
+
+
+def test_a_batch_done_within_a_second_sends_no_heartbeat(settings, fresh_sandbox):
+    """Each heartbeat is a write of Temporal's: a few gathered acknowledgements, done at once,
+    send none (the first is due a second into the attempt)."""
+    for incident_id in ("Q1DISK7", "Q2API5X"):
+        assign_in_pagerduty(fresh_sandbox, incident_id, "PBOBOKA", by="alice@novalien.com")
+    batch = IncidentAckBatch(
+        from_email="bob@novalien.com", incoming_id="PBOBOKA", incident_ids=["Q1DISK7", "Q2API5X"]
+    )
+    env, beats = attempt([])
+    results = env.run(PagerDutyActivities(settings).acknowledge_incidents, batch)
+    assert [r.outcome for r in results] == [Outcome.HANDED_OVER, Outcome.HANDED_OVER]
+    assert beats == []
+
+
+def test_a_longer_batch_beats_its_checkpoint_once_the_first_beat_is_due(monkeypatch):
+    monkeypatch.setattr(checkpoints, "BEAT_EVERY", 0.05)
+    env, beats = attempt([])
+
+    def work() -> None:
+        with Checkpoint() as checkpoint:
+            checkpoint.record("a", 1)
+            assert beats == []  # (not due yet)
+            time.sleep(0.06)
+            checkpoint.record("b", 2)
+
+    env.run(work)
+    assert beats == [[{"a": 1, "b": 2}]]
