@@ -34,6 +34,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from devstack.stack import dev_server_storage
 from endpoint.__main__ import make_tokens
 from handover import visibility
 from sandbox.state import DEMO_SCENARIO
@@ -146,8 +147,7 @@ class Stack:
             str(BIN / "temporal"),
             "server",
             "start-dev",
-            "--db-filename",
-            str(self.root / "temporal.db"),
+            *dev_server_storage(self.root / "temporal.db"),
             "--ip",
             "127.0.0.1",
             "--port",
@@ -159,6 +159,14 @@ class Stack:
         command += visibility.dev_server_flags()
         self.temporal = self._spawn("temporal", command)
         _wait(lambda: listening(self.temporal_port), self.temporal, "Temporal", 60)
+
+    def kill_temporal(self) -> None:
+        """kill -9 the dev server: what it committed must be in its database file."""
+        assert self.temporal is not None
+        self.temporal.send_signal(signal.SIGKILL)
+        self.temporal.wait()
+        self.temporal = None
+        self._client = None
 
     def stop_temporal(self) -> None:
         """A clean stop (SIGTERM): the database file keeps every handover."""

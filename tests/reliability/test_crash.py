@@ -11,6 +11,7 @@ are stopped while the incoming admin acknowledges through the endpoint, before a
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -131,6 +132,32 @@ async def test_temporal_restarts_mid_handover(stack: Stack):
         stack,
         "Temporal dev server stopped and restarted (same database)",
         "crash-temporal-restart",
+        planned(),
+        hurt,
+    )
+    run.assert_clean()
+
+
+async def test_temporal_killed_mid_handover(stack: Stack):
+    """The dev server's SQLite is in WAL mode with `synchronous=normal` (devstack.stack.
+    dev_server_storage): a kill -9 loses nothing it committed."""
+    with sqlite3.connect(stack.root / "temporal.db") as database:
+        assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+    async def hurt(stack: Stack, handle: WorkflowHandle, run: Run) -> None:
+        await until_completed(stack, handle, "hand_over_tickets")
+        stack.kill_temporal()
+        await asyncio.sleep(2)
+        stack.start_temporal()
+        await asyncio.sleep(5)
+        if not any(worker.poll() is None for worker in stack.workers):
+            run.problems.append("the worker did not survive Temporal's kill -9")
+            stack.start_worker()
+
+    run = await run_handover(
+        stack,
+        "Temporal dev server killed (-9) and restarted (same database, WAL)",
+        "crash-temporal-kill",
         planned(),
         hurt,
     )
