@@ -5,7 +5,7 @@
 1. The fast part (also in `make test`): the abuse matrix (bad inputs to the endpoint and the CLI),
    the replay of every recorded history, handovers under injected faults on the time-skipping server.
 2. The crash and fault matrix on real processes (tests/reliability, marker `reliability`): SIGKILL
-   the worker at each step's boundary and in the middle of its activity, restart Temporal, stop all
+   the worker at each step's boundary and in the middle of its activity, stop and kill Temporal, stop all
    workers while people acknowledge through the endpoint, run every variant under ~25 % failures;
    then search every history and log line for the session's secrets. Runs on `--workers` stacks
    at once (pytest-xdist).

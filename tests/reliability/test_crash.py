@@ -117,47 +117,30 @@ async def test_kill_9_the_worker(stack: Stack, variant: str, step: Step, where: 
 test_kill_9_the_worker = pytest.mark.parametrize(("variant", "step", "where"), CASES)(test_kill_9_the_worker)
 
 
-async def test_temporal_restarts_mid_handover(stack: Stack):
-    async def hurt(stack: Stack, handle: WorkflowHandle, run: Run) -> None:
-        await until_completed(stack, handle, "hand_over_tickets")
-        stack.stop_temporal()
-        await asyncio.sleep(2)
-        stack.start_temporal()
-        await asyncio.sleep(5)
-        if not any(worker.poll() is None for worker in stack.workers):
-            run.problems.append("the worker did not survive Temporal's restart")
-            stack.start_worker()
-
-    run = await run_handover(
-        stack,
-        "Temporal dev server stopped and restarted (same database)",
-        "crash-temporal-restart",
-        planned(),
-        hurt,
-    )
-    run.assert_clean()
-
-
-async def test_temporal_killed_mid_handover(stack: Stack):
-    """The dev server's SQLite is in WAL mode with `synchronous=normal` (devstack.stack.
-    dev_server_storage): a kill -9 loses nothing it committed."""
+@pytest.mark.parametrize("how", ["stopped", "killed"])
+async def test_temporal_stops_mid_handover(stack: Stack, how: str):
+    """Stopped (SIGTERM) or killed (-9), the dev server starts again from its database, which is in
+    WAL mode with `synchronous=normal` (devstack.stack.dev_server_storage): nothing committed is lost."""
     with sqlite3.connect(stack.root / "temporal.db") as database:
         assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
     async def hurt(stack: Stack, handle: WorkflowHandle, run: Run) -> None:
         await until_completed(stack, handle, "hand_over_tickets")
-        stack.kill_temporal()
+        if how == "stopped":
+            stack.stop_temporal()
+        else:
+            stack.kill_temporal()
         await asyncio.sleep(2)
         stack.start_temporal()
         await asyncio.sleep(5)
         if not any(worker.poll() is None for worker in stack.workers):
-            run.problems.append("the worker did not survive Temporal's kill -9")
+            run.problems.append(f"the worker did not survive Temporal {how}")
             stack.start_worker()
 
     run = await run_handover(
         stack,
-        "Temporal dev server killed (-9) and restarted (same database, WAL)",
-        "crash-temporal-kill",
+        f"Temporal dev server {how} mid-handover and started again (same database)",
+        f"crash-temporal-{how}",
         planned(),
         hurt,
     )
