@@ -126,7 +126,7 @@ async def test_presses_while_no_worker_runs_are_kept_and_taken_when_one_is_back(
     kept = await alice.submit(
         blank, ramp_percent="25", error_rate="0.4", next_step="hold at 25% until Monday"
     )
-    assert kept["view"]["title"]["text"] == "Kept for later"
+    assert kept["view"]["title"]["text"] == "Kept for later", (kept.get("failure"), kept["errors"])
     async with worker(endpoint.client, queue, settings, activity_executor):
         back = await wait_for(
             endpoint.client,
