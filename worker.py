@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import all_activities
-from handover import logs, tracing, visibility
+from handover import compiled, logs, tracing, visibility
 from handover.settings import Settings, SettingsError
 from handover.temporal import connect_or_exit, run_or_leave
 from workflows.autopilot import AutopilotWorkflow
@@ -33,6 +33,7 @@ ACTIVITY_THREADS = 32
 
 
 def build_worker(client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    compiled.keep("workflows")  # (each handover's sandbox re-imports them: compiled once, not per run)
     return Worker(
         client,
         task_queue=settings.task_queue,

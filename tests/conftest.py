@@ -55,7 +55,7 @@ from temporalio.worker import Worker  # noqa: E402
 
 from activities import all_activities  # noqa: E402
 from activities.slack import SlackActivities  # noqa: E402
-from handover import visibility  # noqa: E402
+from handover import compiled, visibility  # noqa: E402
 from handover.models import workflow_id_for  # noqa: E402
 from handover.settings import Settings  # noqa: E402
 from tests.serving import serving  # noqa: E402
@@ -106,6 +106,7 @@ def worker(
         kept = [a for a in activities if a.__name__ != SlackActivities.wait_for_thumbs_up.__name__]
         assert len(kept) == len(activities) - 1, "the reaction watch is not an activity any more"
         activities = kept
+    compiled.keep("workflows")  # (as worker.py's)
     return Worker(
         client,
         task_queue=task_queue,

@@ -1,0 +1,81 @@
+"""The procedure's modules are compiled once per process, and still run afresh, and checked, in
+each workflow run's sandbox (handover/compiled.py)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from temporalio.worker.workflow_sandbox._importer import Importer
+from temporalio.worker.workflow_sandbox._restrictions import (
+    RestrictedWorkflowAccessError,
+    RestrictionContext,
+    SandboxRestrictions,
+)
+
+from handover import compiled
+
+
+def sandboxed(name: str):
+    """`name` imported as a workflow run's sandbox imports it."""
+    importer = Importer(SandboxRestrictions.default, RestrictionContext())
+    with importer.applied():
+        __import__(name)
+    return importer.new_modules[name]
+
+
+@pytest.fixture
+def steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A package of steps of its own (its name unique to the test), like workflows/."""
+    package = f"steps_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / "step.py").write_text(
+        textwrap.dedent(
+            """
+            RUNS = []
+            RUNS.append("this run")
+
+            def owes(items):
+                return [item for item in items if item]
+            """
+        )
+    )
+    (tmp_path / package / "clock.py").write_text("import datetime\n\nNOW = datetime.datetime.now()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield package
+    sys.meta_path[:] = [f for f in sys.meta_path if getattr(f, "package", None) != package]
+
+
+def test_each_run_shares_the_code_and_keeps_its_own_module(steps: str):
+    compiled.keep(steps)
+    compiled.keep(steps)  # (once is enough; twice changes nothing)
+    assert sum(getattr(finder, "package", None) == steps for finder in sys.meta_path) == 1
+    first, second = sandboxed(f"{steps}.step"), sandboxed(f"{steps}.step")
+    assert first.owes.__code__ is second.owes.__code__
+    assert first is not second and first.owes is not second.owes
+    assert first.RUNS == second.RUNS == ["this run"]  # each body ran afresh, in its own sandbox
+
+
+def test_without_it_each_run_compiles_again(steps: str):
+    first, second = sandboxed(f"{steps}.step"), sandboxed(f"{steps}.step")
+    assert first.owes.__code__ is not second.owes.__code__
+
+
+def test_the_sandbox_still_refuses_a_clock_in_a_step(steps: str):
+    compiled.keep(steps)
+    for _ in range(2):  # compiled, then reused: refused both times
+        with pytest.raises(RestrictedWorkflowAccessError, match="datetime"):
+            sandboxed(f"{steps}.clock")
+
+
+def test_the_worker_keeps_the_procedures_modules(settings, monkeypatch: pytest.MonkeyPatch):
+    import worker
+
+    others = [finder for finder in sys.meta_path if getattr(finder, "package", None) != "workflows"]
+    monkeypatch.setattr(sys, "meta_path", others)
+    monkeypatch.setattr(worker, "Worker", lambda client, **options: options)
+    assert worker.build_worker(None, settings, None)["task_queue"] == settings.task_queue
+    assert sandboxed("workflows.state").reason.__code__ is sandboxed("workflows.state").reason.__code__
