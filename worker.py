@@ -10,21 +10,29 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-import structlog
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import RPCError
-from temporalio.worker import Worker
+if __name__ == "__main__":
+    # Installed for starter.py's tables, rich (and pygments) would be loaded here for nothing: by
+    # structlog, to draw tracebacks (they print plainly without), and by httpx, for its command
+    # line. 90 modules and 4 MB of the worker's idle weight (docs/bench.md, "What the worker holds").
+    for unused in ("rich", "pygments"):
+        sys.modules.setdefault(unused, None)  # type: ignore[arg-type]
 
-from activities import all_activities
-from handover import compiled, logs, tracing, visibility
-from handover.settings import Settings, SettingsError
-from handover.temporal import connect_or_exit, run_or_leave
-from workflows.autopilot import AutopilotWorkflow
-from workflows.handover import HandoverWorkflow
-from workflows.plan import PlanWorkflow
+import structlog  # noqa: E402
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig  # noqa: E402
+from temporalio.service import RPCError  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from activities import all_activities  # noqa: E402
+from handover import compiled, logs, tracing, visibility  # noqa: E402
+from handover.settings import Settings, SettingsError  # noqa: E402
+from handover.temporal import connect_or_exit, run_or_leave  # noqa: E402
+from workflows.autopilot import AutopilotWorkflow  # noqa: E402
+from workflows.handover import HandoverWorkflow  # noqa: E402
+from workflows.plan import PlanWorkflow  # noqa: E402
 
 log = structlog.get_logger("worker")
 
