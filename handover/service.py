@@ -19,7 +19,9 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowHistoryEventFilterType,
     WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
     WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
 )
 from temporalio.client import (
     WorkflowExecutionStatus as Status,
@@ -486,6 +488,25 @@ async def _ensure_running(client: Client, handle: WorkflowHandle) -> None:
         raise AlreadyDone(f"handover {handle.id} has ended ({state}); it takes no more input")
 
 
+async def _taken_within(
+    asking: Awaitable[WorkflowUpdateHandle[InputAccepted]], within: timedelta
+) -> WorkflowUpdateHandle[InputAccepted]:
+    """The Update once a worker has taken it, or WorkflowUpdateRPCTimeoutOrCancelledError once
+    `within` has passed in all. The SDK asks again, with the whole `rpc_timeout` each time, while
+    the server answers that the Update is only admitted (no worker has taken it): a wait of 1.7 s
+    took 3.5, past Slack's 3 seconds (tests/endpoint/test_slack_inputs.py). One taken as the wait
+    ends is still taken."""
+    task = asyncio.ensure_future(asking)
+    try:
+        await asyncio.wait({task}, timeout=within.total_seconds())
+    finally:
+        task.cancel()  # (nothing once it is done; and not left asking if this wait is cancelled)
+    await asyncio.wait({task})
+    if task.cancelled():
+        raise WorkflowUpdateRPCTimeoutOrCancelledError()
+    return task.result()
+
+
 async def send(
     client: Client,
     workflow_id: str,
@@ -503,9 +524,17 @@ async def send(
         raise InvalidInput(f"{declared.name} takes a {declared.model.__name__}, not a {type(given).__name__}")
     handle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.execute_update(
-            declared.name, given, result_type=InputAccepted, rpc_timeout=answer_within
+        # Taken (accepted or refused by the handover) within the wait; then its answer, which the
+        # same workflow task gives (the inputs' handlers do not wait).
+        asking = handle.start_update(
+            declared.name,
+            given,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            result_type=InputAccepted,
+            rpc_timeout=answer_within,
         )
+        taken = await _taken_within(asking, answer_within)
+        return await taken.result(rpc_timeout=answer_within)
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         pass  # no worker answered: fall through to the signal
     except WorkflowUpdateFailedError as error:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import timedelta
 
-from handover import service
-from handover.models import HandoverRequest, Phase
+from handover import inputs, service
+from handover.models import HandoverRequest, Phase, SummaryAckInput
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
 from tests.conftest import OBSERVER, OUTSIDER
 from tests.humans import INCOMING, OUTGOING, inventory, play_incoming, play_outgoing, wait_for
@@ -322,6 +324,23 @@ async def test_an_input_with_no_worker_up_is_queued_as_a_signal(endpoint, fresh_
 
     assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) == 1, "Bob's alone"
     await handle.terminate("test done")
+
+
+async def test_an_input_with_no_worker_up_waits_no_longer_than_asked(endpoint, fresh_sandbox):
+    """The SDK asks again, with its whole rpc_timeout each time, while the server answers that the
+    Update is only admitted: bounded in all, so Slack (3 s) and the endpoint's callers get their
+    answer when they were told they would."""
+    handle = await start_unworked(endpoint)
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            given = SummaryAckInput(actor=INCOMING)
+            sent = await service.send(endpoint.client, ID, inputs.SUMMARY_ACK, given, timedelta(seconds=1.5))
+            took = time.monotonic() - started
+            assert sent is None, "relayed as its Signal"
+            assert took < 1.5 + 0.5, f"the wait was 1.5 s; it took {took:.1f} s"
+    finally:
+        await handle.terminate("test done")
 
 
 async def test_health_metrics_and_the_openapi_document(endpoint):
