@@ -13,6 +13,7 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 if __name__ == "__main__":
     # Installed for starter.py's tables, rich (and pygments) would be loaded here for nothing: by
@@ -40,16 +41,20 @@ ACTIVITY_THREADS = 32
 """The API clients are synchronous: activities run on this many threads."""
 
 
-def build_worker(client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+def build_worker(client, settings: Settings, executor: ThreadPoolExecutor, **options: Any) -> Worker:
+    """The worker of HANDOVER_WORKER_RUNS: the handover's workflows, its activities, or both."""
     compiled.keep("workflows")  # (each handover's sandbox re-imports them: compiled once, not per run)
+    runs_workflows = settings.worker_runs in ("all", "workflows")
+    runs_activities = settings.worker_runs in ("all", "activities")
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[HandoverWorkflow, PlanWorkflow, AutopilotWorkflow],
-        activities=all_activities(settings),
-        activity_executor=executor,
+        workflows=[HandoverWorkflow, PlanWorkflow, AutopilotWorkflow] if runs_workflows else [],
+        activities=all_activities(settings) if runs_activities else [],
+        activity_executor=executor if runs_activities else None,
         max_concurrent_activities=ACTIVITY_THREADS,
         graceful_shutdown_timeout=timedelta(seconds=10),
+        **options,
     )
 
 
@@ -111,6 +116,7 @@ async def main() -> None:
             temporal=settings.temporal_address,
             namespace=settings.temporal_namespace,
             task_queue=settings.task_queue,
+            runs=settings.worker_runs,
             sandbox=settings.uses_sandbox,
             metrics=f"http://{settings.metrics_address}/metrics" if settings.metrics_address else None,
             traces="OTLP" if tracing.on() else "off",

@@ -11,7 +11,7 @@ import binascii
 import ssl
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     watch_seconds: float = Field(300.0, ge=0, le=600, alias="HANDOVER_WATCH_SECONDS")
     """Mid-shift outage: how long one watch attempt lasts before it hands back to Temporal, which
     starts the next attempt after the handover's `mitigation_poll` interval."""
+
+    worker_runs: Literal["all", "workflows", "activities"] = Field("all", alias="HANDOVER_WORKER_RUNS")
+    """Worker: what this process runs on the task queue. `all`, the handovers' workflows and their
+    activities; `workflows` or `activities`, one of the two, so that two processes (or two
+    deployments) share the work and the activities' API calls do not hold up the workflow tasks
+    that answer people (docs/operations.md, "Workflows and activities apart")."""
 
     metrics_address: str | None = Field(None, alias="HANDOVER_METRICS_ADDRESS")
     """Worker: where the Temporal SDK's Prometheus exporter listens (`host:port`); unset, off."""

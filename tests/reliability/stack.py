@@ -133,11 +133,16 @@ class Stack:
             "HANDOVER_WATCH_SECONDS": "5",
         }
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, command: list[str], **env: str) -> subprocess.Popen:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{name}.log", "ab")
         return subprocess.Popen(
-            command, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env={**self.env(), **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     # --- Temporal ---------------------------------------------------------------------------
@@ -191,8 +196,10 @@ class Stack:
 
     # --- workers --------------------------------------------------------------------------
 
-    def start_worker(self) -> subprocess.Popen:
-        worker = self._spawn(f"worker-{len(self.workers) + 1}", [sys.executable, "worker.py"])
+    def start_worker(self, runs: str = "all") -> subprocess.Popen:
+        """`python worker.py`, running HANDOVER_WORKER_RUNS=`runs` (the workflows, the activities or both)."""
+        name = f"worker-{len(self.workers) + 1}"
+        worker = self._spawn(name, [sys.executable, "worker.py"], HANDOVER_WORKER_RUNS=runs)
         self.workers.append(worker)
         return worker
 
@@ -248,19 +255,21 @@ def identity(worker: subprocess.Popen) -> str:
 async def until_polling(
     stack: Stack, workers: list[subprocess.Popen] | None = None, timeout: float = 60
 ) -> None:
-    """Until every worker of the stack (or these) polls the task queue for activities."""
+    """Until every worker of the stack (or these) polls the task queue (for workflow tasks, for
+    activities, or both: HANDOVER_WORKER_RUNS)."""
     client = await stack.client()
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace,
-        task_queue=TaskQueue(name=stack.task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-    )
+    requests = [
+        DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=stack.task_queue), task_queue_type=kind
+        )
+        for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+    ]
     expected = {identity(worker) for worker in (stack.workers if workers is None else workers)}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        answer = await client.workflow_service.describe_task_queue(request)
-        if expected <= {poller.identity for poller in answer.pollers}:
+        answers = [await client.workflow_service.describe_task_queue(request) for request in requests]
+        if expected <= {poller.identity for answer in answers for poller in answer.pollers}:
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"not every worker polls {stack.task_queue}: {expected}")
