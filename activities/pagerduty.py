@@ -11,9 +11,8 @@ import functools
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pagerduty
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
@@ -33,6 +32,9 @@ from handover.models import (
     Override,
 )
 from handover.settings import Settings
+
+if TYPE_CHECKING:
+    import pagerduty
 
 API = "PagerDuty"
 PAGE = 100
@@ -140,23 +142,31 @@ class IncidentAckBatch(Model):
     incident_ids: list[str]
 
 
-class _Client(pagerduty.RestApiV2Client):
-    """The official client, told not to retry: a 429 or a network error becomes a Temporal retry."""
+@functools.cache
+def _client_class() -> type[pagerduty.RestApiV2Client]:
+    """Made when an activity first calls PagerDuty, so that a worker running only the workflows
+    (HANDOVER_WORKER_RUNS=workflows) never loads the client (docs/bench.md, P4)."""
+    import pagerduty
 
-    max_network_attempts = 0
+    class _Client(pagerduty.RestApiV2Client):
+        """The official client, told not to retry: a 429 or a network error becomes a Temporal retry."""
 
-    def request(self, method: str, url: str, **kwargs: Any) -> Any:
-        headers = dict(kwargs.pop("headers", None) or {})
-        with tracing.outbound(API, method.upper(), self.normalize_url(url), headers) as span:
-            response = super().request(method, url, headers=headers, **kwargs)
-            tracing.answered(span, response.status_code)
-            return response
+        max_network_attempts = 0
 
-    def postprocess(self, response: Any, suffix: str | None = None) -> None:
-        super().postprocess(response, suffix)
-        if response.status_code == 429:
-            # PagerDuty sends `ratelimit-reset` (seconds), not Retry-After.
-            raise classify(API, 429, "rate limited", seconds(response.headers.get("ratelimit-reset")))
+        def request(self, method: str, url: str, **kwargs: Any) -> Any:
+            headers = dict(kwargs.pop("headers", None) or {})
+            with tracing.outbound(API, method.upper(), self.normalize_url(url), headers) as span:
+                response = super().request(method, url, headers=headers, **kwargs)
+                tracing.answered(span, response.status_code)
+                return response
+
+        def postprocess(self, response: Any, suffix: str | None = None) -> None:
+            super().postprocess(response, suffix)
+            if response.status_code == 429:
+                # PagerDuty sends `ratelimit-reset` (seconds), not Retry-After.
+                raise classify(API, 429, "rate limited", seconds(response.headers.get("ratelimit-reset")))
+
+    return _Client
 
 
 def _message(response: Any) -> str:
@@ -291,9 +301,9 @@ class PagerDutyActivities:
         self._settings = settings
 
     @functools.cached_property
-    def _client(self) -> _Client:
+    def _client(self) -> pagerduty.RestApiV2Client:
         settings = self._settings
-        client = _Client(
+        client = _client_class()(
             settings.pagerduty_api_token.get_secret_value(),
             base_url=settings.pagerduty_base_url,
             verify=settings.ssl_context(),
@@ -304,6 +314,8 @@ class PagerDutyActivities:
     def _request(self, method: str, path: str, from_email: str | None = None, **kw: Any) -> Any:
         headers = {"From": from_email} if from_email else {}
         alive()
+        import pagerduty  # (loaded with the client)
+
         try:
             response = self._client.request(method, path, headers=headers, **kw)
         except pagerduty.Error as error:
@@ -336,6 +348,8 @@ class PagerDutyActivities:
         return list({item["id"]: item for item in found}.values())  # (one may move between pages)
 
     def _iter(self, path: str, params: dict) -> list[dict]:
+        import pagerduty  # (loaded with the client)
+
         try:
             return list(self._client.iter_all(path, params=params))
         except pagerduty.HttpError as error:

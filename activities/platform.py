@@ -12,9 +12,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
@@ -37,6 +36,9 @@ from handover.models import (
     TicketContext,
 )
 from handover.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 API = "Platform API"
 COMMENTS_PER_TICKET = 10
@@ -120,6 +122,8 @@ class PlatformActivities:
 
     @functools.cached_property
     def _client(self) -> httpx.Client:
+        import httpx  # (here: a worker running only the workflows never loads it; docs/bench.md, P4)
+
         settings = self._settings
         return httpx.Client(
             base_url=str(settings.platform_base_url).rstrip("/"),
@@ -133,6 +137,8 @@ class PlatformActivities:
         if on_behalf_of:
             headers["On-Behalf-Of"] = on_behalf_of
         alive()
+        import httpx  # (loaded with the client)
+
         url = f"{str(self._client.base_url).rstrip('/')}/{path.lstrip('/')}"
         with tracing.outbound(API, method.upper(), url, headers) as span:
             try:

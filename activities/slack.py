@@ -15,11 +15,8 @@ import http.client
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web import SlackResponse
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
@@ -30,6 +27,10 @@ from handover.decisions import is_thumbs_up
 from handover.errors import NotSetUp
 from handover.models import ChannelThread, DigestEntry, Model
 from handover.settings import Settings
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+    from slack_sdk.web import SlackResponse
 
 API = "Slack"
 EVENT_TYPE = "oncall_handover"
@@ -121,25 +122,36 @@ class SlackPost(Model):
     """For a channel message: when the handover started (no earlier message can be it)."""
 
 
-class _TracedWebClient(WebClient):
-    """One span per Web API call (handover/tracing.py)."""
+@functools.cache
+def _traced_web_client() -> type[WebClient]:
+    """Made when Slack is first called, so that a worker running only the workflows
+    (HANDOVER_WORKER_RUNS=workflows) never loads slack_sdk (docs/bench.md, P4)."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
 
-    def api_call(self, api_method: str, *, http_verb: str = "POST", headers: dict | None = None, **kw: Any):
-        headers = dict(headers or {})
-        with tracing.outbound("Slack", http_verb, f"{self.base_url}{api_method}", headers) as span:
-            try:
-                response = super().api_call(api_method, http_verb=http_verb, headers=headers, **kw)
-            except SlackApiError as error:
-                tracing.answered(span, error.response.status_code)
-                raise
-            tracing.answered(span, response.status_code)
-            return response
+    class _TracedWebClient(WebClient):
+        """One span per Web API call (handover/tracing.py)."""
+
+        def api_call(
+            self, api_method: str, *, http_verb: str = "POST", headers: dict | None = None, **kw: Any
+        ):
+            headers = dict(headers or {})
+            with tracing.outbound("Slack", http_verb, f"{self.base_url}{api_method}", headers) as span:
+                try:
+                    response = super().api_call(api_method, http_verb=http_verb, headers=headers, **kw)
+                except SlackApiError as error:
+                    tracing.answered(span, error.response.status_code)
+                    raise
+                tracing.answered(span, response.status_code)
+                return response
+
+    return _TracedWebClient
 
 
 def web_client(settings: Settings, timeout: int) -> WebClient:
     """Slack's Web API with the bot token (the worker's activities, the endpoint's few calls), retrying
     nothing by itself."""
-    return _TracedWebClient(
+    return _traced_web_client()(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_base_url,
         ssl=settings.ssl_context(),
@@ -177,6 +189,8 @@ class SlackActivities:
         reads = ("auth.test", "conversations.", "reactions.get", "users.")
         http_verb = "GET" if method.startswith(reads) else "POST"
         alive()
+        from slack_sdk.errors import SlackApiError  # (loaded with the client)
+
         try:
             if http_verb == "GET":
                 response = self._client.api_call(method, http_verb="GET", params=kw)
