@@ -1,6 +1,8 @@
 """The worker: runs the handover workflow and its activities on task queue `oncall-handover`.
 
     python worker.py            (make run starts it for you)
+    HANDOVER_WORKER_RUNS=workflows python worker.py, and =activities: the two apart, in two
+    processes on one task queue (docs/operations.md, "Workflows and activities apart")
 
 Configuration comes from the environment; see docs/configuration.md.
 """
