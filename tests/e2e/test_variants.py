@@ -68,7 +68,7 @@ async def test_emergency_incapacitated(dev_server, fresh_sandbox):
         assert len(note) == 1 and "Emergency on-call handover" in note[0]["body"]["note"]["content"]
     digest = [w for w in fresh_sandbox.writes("slack") if "Context digest" in w["body"]["text"]]
     # Posted once in the summary's thread: one reply, or its parts each once when it outgrows one
-    # (its length depends on what the channel's last hour holds when it is read; seen split in two).
+    # (its length depends on what the channel's last hour holds when it is read).
     assert digest and all(w["body"]["thread_ts"] == report.summary.ts for w in digest)
     if len(digest) > 1:
         headers = [w["body"]["text"].split("\n")[0] for w in digest]
