@@ -2,7 +2,7 @@
 check and its apply, and where people give it (the endpoint's route, the CLI's subcommand).
 
 The workflow's Update, its validator and its Signal twin are made from each declaration
-(`workflows/inputs.py`); the endpoint, the CLI and the console send through it, and
+(`handover/handlers.py`, once per process); the endpoint, the CLI and the console send through it, and
 `tests/handover/test_inputs.py` fails when any of them lacks one.
 
 The checks and applies are plain functions of what the handover knows (and the workflow's

@@ -7,7 +7,7 @@ steps they change (`request.variant`). Deterministic: all I/O is in activities, 
 `workflow.now()` and durable timers.
 
 Human inputs are declared once (handover/inputs.py): each is an Update with a validator and a
-Signal twin of the same name and payload, made from its declaration (workflows/inputs.py).
+Signal twin of the same name and payload, made from its declaration (handover/handlers.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from handover import decisions, inputs
     from handover.errors import HandoverError
+    from handover.handlers import handlers
     from handover.models import (
         HandoverProgress,
         HandoverReport,
@@ -41,7 +42,6 @@ from workflows.audit import audit_impersonation
 from workflows.digest import build_digest
 from workflows.freeze import freeze_assignments, keep_assignments_frozen
 from workflows.incidents import DRAFTS_PATCH, hand_over_incidents, read_drafts, rescan_incidents
-from workflows.inputs import handlers
 from workflows.inventory import end_every_impersonation, take_inventory
 from workflows.mid_shift import wait_for_mitigation
 from workflows.reminders import WAITING_ON_PATCH, keep_waiting_on_current, remind_and_escalate

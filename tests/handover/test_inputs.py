@@ -154,7 +154,7 @@ def test_an_input_without_hand_written_help_gets_its_subcommand_from_the_declara
 
 
 def test_the_input_that_posts_before_it_records_gets_no_generated_handlers():
-    from workflows.inputs import handlers
+    from handover.handlers import handlers
 
     with pytest.raises(ValueError, match="writes before it records"):
         handlers(inputs.UNCLEAR_THREAD)
