@@ -7,7 +7,6 @@ so that a plan shows exactly what a handover would find.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -34,12 +33,13 @@ SLACK_CHECKS_PATCH = "slack-checks-at-step-0"
 and refused an admin Slack does not know replay without either."""
 
 
-@dataclass
 class Inventory:
     """What the listings returned, by kind (ITEM_KINDS' fields): for pinned tickets, the tickets
-    with outgoing's open impersonation sessions; for the rest, a list of what was listed."""
+    with outgoing's open impersonation sessions; for the rest, a list of what was listed. (A plain
+    class, as HandoverState is: a dataclass's methods would be written again for each handover.)"""
 
-    listed: dict[str, Any]
+    def __init__(self, listed: dict[str, Any]) -> None:
+        self.listed = listed
 
     @property
     def pinned(self) -> PinnedTickets:

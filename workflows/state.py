@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -58,18 +57,20 @@ class Halted(Exception):
     """Raised at a wait point once a sibling step failed for good; `run` winds down."""
 
 
-@dataclass
 class HandoverState:
-    progress: HandoverProgress
-    open_sessions: list[str] = field(default_factory=list)
-    stop_reminders: bool = False
-    stop_freezing: bool = False
-    failure: HandoverError | ActivityError | None = None
-    held: list[tuple[Declared[Any], Any]] = field(default_factory=list)
-    """Signals that came before the handover could take them; checked again as it moves on."""
-    traces: dict[tuple[InputKind, str], dict[str, str]] = field(default_factory=dict)
-    """Per input kind and item (ALL_ITEMS: an input for all of them), the trace of the person's
-    input, which the batch it makes ready continues (handover/tracing.py). Empty while tracing is off."""
+    # (A plain class, not a dataclass: @dataclass writes its methods with exec, and the sandbox
+    # runs this module afresh for every handover, so each handover would hold its own copies.)
+    def __init__(self, progress: HandoverProgress) -> None:
+        self.progress = progress
+        self.open_sessions: list[str] = []
+        self.stop_reminders = False
+        self.stop_freezing = False
+        self.failure: HandoverError | ActivityError | None = None
+        self.held: list[tuple[Declared[Any], Any]] = []
+        """Signals that came before the handover could take them; checked again as it moves on."""
+        self.traces: dict[tuple[InputKind, str], dict[str, str]] = {}
+        """Per input kind and item (ALL_ITEMS: an input for all of them), the trace of the person's
+        input, which the batch it makes ready continues (handover/tracing.py). Empty while tracing is off."""
 
     @property
     def outgoing(self) -> Admin:

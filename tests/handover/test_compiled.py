@@ -79,3 +79,38 @@ def test_the_worker_keeps_the_procedures_modules(settings, monkeypatch: pytest.M
     monkeypatch.setattr(worker, "Worker", lambda client, **options: options)
     assert worker.build_worker(None, settings, None)["task_queue"] == settings.task_queue
     assert sandboxed("workflows.state").reason.__code__ is sandboxed("workflows.state").reason.__code__
+
+
+def test_a_handovers_run_makes_no_code_or_handlers_of_its_own(monkeypatch: pytest.MonkeyPatch):
+    """What each handover holds for itself: its modules, functions and classes, not their code.
+    A @dataclass (its methods written with exec) or handlers made per run would be held 100 times
+    over with 100 handovers waiting (make bench, P4)."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    compiled.keep("workflows")
+
+    def codes(modules: dict) -> dict[str, object]:
+        found = {}
+        for name, module in modules.items():
+            if not name.startswith("workflows"):
+                continue
+            for key, value in vars(module).items():
+                for member_name, member in (
+                    [(key, value), *vars(value).items()] if isinstance(value, type) else [(key, value)]
+                ):
+                    function = getattr(member, "fget", member)
+                    if getattr(function, "__module__", None) == name and hasattr(function, "__code__"):
+                        found[f"{name}.{key}.{member_name}"] = function.__code__
+        return found
+
+    runs = []
+    for _ in range(2):
+        importer = Importer(SandboxRestrictions.default, RestrictionContext())
+        with importer.applied():
+            __import__("workflows.handover")
+        runs.append(importer.new_modules)
+    first, second = codes(runs[0]), codes(runs[1])
+    assert "workflows.state.HandoverState.__init__" in first
+    assert {name for name in first if first[name] is not second.get(name)} == set()
+    workflows = [run["workflows.handover"].HandoverWorkflow for run in runs]
+    assert workflows[0] is not workflows[1]
+    assert vars(workflows[0])["acknowledge_incident"] is vars(workflows[1])["acknowledge_incident"]
