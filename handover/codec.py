@@ -19,6 +19,7 @@ stay plain (the admins' emails among them).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -141,8 +142,19 @@ class EncryptedWithoutKey(EncodingPayloadConverter):
 
 class PayloadConverter(PydanticPayloadConverter):
     """Pydantic's, knowing encrypted payloads by name. Without keys no codec is installed at all:
-    a codec makes the SDK visit every payload of every activation, which cost an alert storm 20%."""
+    a codec makes the SDK visit every payload of every activation, which cost an alert storm 20%.
+
+    The SDK makes one of these for each workflow run. They share one set of encoding converters,
+    so pydantic's type adapters (a validator and a serializer for each type read: an activity's
+    result, an input) are built once per process and not again for every handover, each of which
+    held its own dozen (docs/bench.md)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        CompositePayloadConverter.__init__(self, *self.converters.values(), EncryptedWithoutKey())
+        CompositePayloadConverter.__init__(self, *_encodings())
+
+
+@functools.cache
+def _encodings() -> tuple[EncodingPayloadConverter, ...]:
+    """Pydantic's encoding converters (each stateless but for its cache of type adapters, which
+    is thread-safe), and the one for encrypted payloads without keys."""
+    return (*PydanticPayloadConverter().converters.values(), EncryptedWithoutKey())

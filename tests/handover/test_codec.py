@@ -16,8 +16,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from handover.codec import EncryptionCodec, UndecryptablePayload
-from handover.models import IncidentStatusInput
+from handover.codec import EncryptionCodec, PayloadConverter, UndecryptablePayload
+from handover.models import IncidentStatusInput, ItemResult, Outcome
 from handover.settings import Settings
 from handover.temporal import data_converter
 from workflows.handover import HandoverWorkflow
@@ -165,3 +165,17 @@ def test_without_keys_no_process_loads_the_cipher():
         [sys.executable, "-c", code], env=clean, capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_each_runs_payload_converter_reuses_the_type_adapters_of_the_others():
+    """The SDK makes a payload converter per workflow run: a type's adapter (a validator and a
+    serializer) is built once per process, not once per handover."""
+    first, second = PayloadConverter(), PayloadConverter()
+    payloads = first.to_payloads([[ItemResult(item_id="Q1", outcome=Outcome.HANDED_OVER)]])
+    adapters = second.converters[b"json/plain"]._type_adapter  # type: ignore[attr-defined]
+    before = adapters.cache_info()
+    for converter in (first, second):
+        [[read]] = converter.from_payloads(payloads, [list[ItemResult]])
+        assert read.outcome is Outcome.HANDED_OVER
+    after = adapters.cache_info()
+    assert after.currsize - before.currsize <= 1 and after.hits - before.hits >= 1
