@@ -3,7 +3,8 @@ liveness and readiness probe (deploy/kubernetes/): a worker process that is up b
 polling (Temporal out of reach, the poller stuck) is not alive in any way that matters.
 
 It asks Temporal who polled the task queue lately (DescribeTaskQueue) and looks for a poller of
-this host (the SDK's identity is `<pid>@<hostname>`; a pod's hostname is its name). Exit 0 and one
+this host (the SDK's identity is `<pid>@<hostname>`; a pod's hostname is its name), for the tasks
+the worker runs (HANDOVER_WORKER_RUNS: workflow tasks, activity tasks, or both). Exit 0 and one
 line when it polls, 1 and why when it does not.
 """
 
@@ -24,16 +25,22 @@ from handover.temporal import connect
 
 RECENT = timedelta(minutes=1)
 """A poller seen this recently is polling (a long poll lasts up to a minute)."""
+KINDS = {
+    "workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+}
+POLLS = {"all": ("workflow", "activity"), "workflows": ("workflow",), "activities": ("activity",)}
+"""The tasks a worker polls for, by its HANDOVER_WORKER_RUNS."""
 
 
-async def polling(client: Client, task_queue: str, host: str, now: datetime | None = None) -> str | None:
-    """None if a worker of `host` polled `task_queue` for workflow and activity tasks lately; else
-    what is missing, in a sentence."""
+async def polling(
+    client: Client, task_queue: str, host: str, now: datetime | None = None, runs: str = "all"
+) -> str | None:
+    """None if a worker of `host` polled `task_queue` lately for each kind of task a worker that
+    `runs` these (HANDOVER_WORKER_RUNS) takes; else what is missing, in a sentence."""
     now = now or datetime.now(UTC)
-    for kind, name in (
-        (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, "workflow"),
-        (TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, "activity"),
-    ):
+    for name in POLLS[runs]:
+        kind = KINDS[name]
         answer = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
                 namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind
@@ -56,7 +63,7 @@ async def main() -> int:
     host = socket.gethostname()
     try:
         client = await connect(settings)
-        missing = await polling(client, settings.task_queue, host)
+        missing = await polling(client, settings.task_queue, host, runs=settings.worker_runs)
     except (ConnectionError, RuntimeError) as error:
         print(f"not polling: cannot reach Temporal at {settings.temporal_address} ({error})")
         return 1

@@ -2,8 +2,9 @@
 
     python scripts/bench.py [--runs 3] [--latency-ms 20] [--storm 2000,500,200] [--quick]
 
-Real processes, as `make run` starts them: the Temporal dev server, `python worker.py`,
-`python -m endpoint` and the sandbox (`python -m sandbox`), each its own process. The naive
+Real processes: the Temporal dev server, the workers as the deployments run them (`python
+worker.py` twice, HANDOVER_WORKER_RUNS=workflows and =activities; `--one-process`: once, as `make
+run` does), `python -m endpoint` and the sandbox (`python -m sandbox`), each its own process. The naive
 baseline (`naive_handover`) is a plain sequential script in this process making the same writes
 with the same clients (`pagerduty`, `slack_sdk`, `httpx`), the way the runbook reads: for each
 incident post the note, reassign, acknowledge; for each ticket, each rollout, one after another.
@@ -610,7 +611,7 @@ async def waiting_memory(stack: Stack, sandbox: SandboxHandle, handovers: int) -
         await until_phase(handle, {Phase.HANDING_OVER.value}, 300)
     await asyncio.sleep(3)
     during = rss_mb(worker.pid)
-    others = [rss_mb(other.pid) for other in stack.workers if other is not worker]  # (--split: activities')
+    others = [rss_mb(other.pid) for other in stack.workers if other is not worker]  # (the activities' worker)
     largest = max([len((await h.fetch_history()).events) for h in handles[:5]])
     for handle in handles:
         await handle.terminate("bench: measured")
@@ -628,8 +629,8 @@ async def waiting_memory_against_floor(stack: Stack, sandbox: SandboxHandle, wai
 
 
 async def fresh_worker(stack: Stack) -> subprocess.Popen:
-    """The service's worker stopped and started again (with --split, the two); back once it
-    polls. The one that holds the handovers: the worker, or the workflows' worker."""
+    """The service's workers stopped and started again; back once they poll. The one that holds
+    the handovers: the workflows' worker (--one-process: the one worker)."""
     stack.stop_workers()
     stack.workers.clear()
     worker = start_workers(stack)[0]
@@ -639,7 +640,8 @@ async def fresh_worker(stack: Stack) -> subprocess.Popen:
 
 
 def start_workers(stack: Stack) -> list[subprocess.Popen]:
-    """One worker running everything, or (--split) the workflows' and the activities' apart."""
+    """The workflows' and the activities' workers apart, as the deployments run them; or
+    (--one-process) one worker running everything, as `make run` does."""
     if not stack.split:  # type: ignore[attr-defined]
         return [stack.start_worker()]
     return [stack.start_worker(runs="workflows"), stack.start_worker(runs="activities")]
@@ -897,7 +899,7 @@ def table(args: argparse.Namespace, results: dict) -> tuple[str, bool]:
         if "activities_rss_mb" in p4:
             row(
                 "",
-                "  and the activities' worker beside it (--split)",
+                "  and the activities' worker beside it",
                 f"{p4['activities_rss_mb']:.0f} MB",
                 "",
                 True,
@@ -1022,9 +1024,10 @@ async def main() -> int:
     )
     parser.add_argument("--grouped", type=int, default=300, help="P5's storm: incidents (default 300)")
     parser.add_argument(
-        "--split",
+        "--one-process",
         action="store_true",
-        help="the worker as two processes, HANDOVER_WORKER_RUNS=workflows and =activities",
+        help="the worker as make run runs it, one process (default: as the deployments run it, two "
+        "processes, HANDOVER_WORKER_RUNS=workflows and =activities)",
     )
     parser.add_argument("--only", nargs="*", default=["P1", "P2", "P3", "P4", "P5"], help="e.g. --only P1 P3")
     args = parser.parse_args()
@@ -1035,7 +1038,7 @@ async def main() -> int:
         sandbox_process, sandbox = start_sandbox(root)
         stack = Stack(root=root, sandbox=sandbox, secrets=TOKENS)
         stack.latency_ms = args.latency_ms  # type: ignore[attr-defined]
-        stack.split = args.split  # type: ignore[attr-defined]
+        stack.split = not args.one_process  # type: ignore[attr-defined]
         try:
             start_temporal(stack)
             start_workers(stack)

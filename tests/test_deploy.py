@@ -50,10 +50,15 @@ def test_compose_runs_temporal_on_todays_images_as_temporals_own_examples_do():
         assert (ROOT / volume.split(":")[0]).exists(), volume
 
 
-def test_compose_has_the_cluster_the_worker_and_the_optional_sandbox():
+def test_compose_has_the_cluster_the_workers_and_the_optional_sandbox():
     services = compose()["services"]
-    assert {"postgresql", "temporal", "temporal-ui", "worker", "endpoint", "sandbox"} <= set(services)
-    assert services["worker"]["deploy"]["replicas"] == 2
+    workers = {"workflows-worker": "workflows", "activities-worker": "activities"}
+    assert {"postgresql", "temporal", "temporal-ui", *workers, "endpoint", "sandbox"} <= set(services)
+    for name, runs in workers.items():
+        assert services[name]["deploy"]["replicas"] == 2
+        assert services[name]["command"] == ["python", "worker.py"]
+        assert services[name]["environment"]["HANDOVER_WORKER_RUNS"] == runs
+        assert services[name]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert services["sandbox"]["profiles"] == ["sandbox"]
 
 
@@ -83,7 +88,7 @@ def test_the_image_holds_every_package_the_project_declares():
 
 def test_compose_environment_names_are_settings():
     names = {field.alias for field in Settings.model_fields.values()}
-    for service in ("worker", "endpoint"):
+    for service in ("workflows-worker", "activities-worker", "endpoint"):
         environment = compose()["services"][service]["environment"]
         assert set(environment) <= names, set(environment) - names
 

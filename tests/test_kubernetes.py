@@ -1,6 +1,7 @@
 """deploy/kubernetes/, rendered by `kubectl kustomize` (the binary is on these machines) and checked
-for what a production deployment needs: two workers with a disruption budget, a grace period longer
-than the worker's graceful shutdown and a probe that asks Temporal whether the pod polls; the
+for what a production deployment needs: two workers running the workflows and two the activities,
+each with a disruption budget, a grace period longer than the worker's graceful shutdown and a
+probe that asks Temporal whether the pod polls; the
 endpoint with a Service and probes on /healthz; configuration from a ConfigMap, secrets only in a
 Secret, the metrics ports annotated for scraping."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
@@ -37,10 +39,15 @@ def container(deployment: dict) -> dict:
     return only
 
 
-def test_two_workers_a_budget_a_grace_period_and_a_probe_that_asks_temporal(rendered):
-    worker = rendered[("Deployment", "oncall-handover-worker")]
+WORKERS = {"oncall-handover-workflows": "workflows", "oncall-handover-activities": "activities"}
+"""The workers' Deployments and what each runs (HANDOVER_WORKER_RUNS)."""
+
+
+@pytest.mark.parametrize("name", sorted(WORKERS))
+def test_two_workers_a_budget_a_grace_period_and_a_probe_that_asks_temporal(rendered, name: str):
+    worker = rendered[("Deployment", name)]
     assert worker["spec"]["replicas"] == 2
-    budget = rendered[("PodDisruptionBudget", "oncall-handover-worker")]
+    budget = rendered[("PodDisruptionBudget", name)]
     assert budget["spec"]["minAvailable"] == 1
     assert budget["spec"]["selector"]["matchLabels"] == worker["spec"]["selector"]["matchLabels"]
     pod = worker["spec"]["template"]
@@ -52,6 +59,19 @@ def test_two_workers_a_budget_a_grace_period_and_a_probe_that_asks_temporal(rend
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
     config = rendered[("ConfigMap", "oncall-handover-config")]["data"]
     assert config["HANDOVER_METRICS_ADDRESS"].endswith(f":{port}")
+
+
+def test_one_deployment_runs_the_workflows_and_the_other_the_activities(rendered):
+    deployments = [key for key in rendered if key[0] == "Deployment"]
+    runs = {
+        name: {e["name"]: e["value"] for e in container(rendered[("Deployment", name)]).get("env", [])}
+        for _, name in deployments
+    }
+    assert {name: env.get("HANDOVER_WORKER_RUNS") for name, env in runs.items() if name in WORKERS} == WORKERS
+    assert "HANDOVER_WORKER_RUNS" not in rendered[("ConfigMap", "oncall-handover-config")]["data"]
+    selectors = [rendered[("Deployment", name)]["spec"]["selector"]["matchLabels"] for name in WORKERS]
+    assert selectors[0] != selectors[1], "each budget and probe counts its own pods"
+    assert set(WORKERS.values()) <= set(get_args(Settings.model_fields["worker_runs"].annotation))
 
 
 def test_the_endpoint_has_a_service_and_probes_on_healthz(rendered):
@@ -75,7 +95,7 @@ def test_configuration_from_a_configmap_and_secrets_only_in_the_secret(rendered)
     endpoint_tokens = {"HANDOVER_SERVICE_TOKENS", "HANDOVER_ADMIN_TOKENS"}
     assert set(secret) <= secret_names | endpoint_tokens
     assert {"PAGERDUTY_API_TOKEN", "SLACK_BOT_TOKEN", "PLATFORM_API_TOKEN"} <= set(secret)
-    for name in ("oncall-handover-worker", "oncall-handover-endpoint"):
+    for name in (*WORKERS, "oncall-handover-endpoint"):
         sources = container(rendered[("Deployment", name)])["envFrom"]
         assert {"configMapRef": {"name": "oncall-handover-config"}} in sources
         assert {"secretRef": {"name": "oncall-handover-secrets"}} in sources

@@ -8,7 +8,10 @@ import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from temporalio.worker import Worker
+
 from handover.probe import polling
+from workflows.plan import PlanWorkflow
 
 
 async def test_the_probe_passes_while_this_hosts_worker_polls_and_fails_otherwise(dev_server):
@@ -26,3 +29,16 @@ async def test_the_probe_passes_while_this_hosts_worker_polls_and_fails_otherwis
     assert "in the last minute" in await polling(client, task_queue, host, now=later), (
         "a stale poll is no poll"
     )
+
+
+async def test_a_worker_running_only_the_workflows_passes_as_such_and_not_as_a_whole_one(dev_server):
+    client, _ = dev_server
+    task_queue, host = f"workflows-only-{uuid.uuid4()}", socket.gethostname()
+    async with Worker(client, task_queue=task_queue, workflows=[PlanWorkflow]):
+        for _ in range(50):
+            if await polling(client, task_queue, host, runs="workflows") is None:
+                break
+            await asyncio.sleep(0.1)
+        assert await polling(client, task_queue, host, runs="workflows") is None
+        assert "for activity tasks" in await polling(client, task_queue, host, runs="all")
+        assert "for activity tasks" in await polling(client, task_queue, host, runs="activities")
