@@ -36,8 +36,8 @@ POLLS = {"all": ("workflow", "activity"), "workflows": ("workflow",), "activitie
 async def polling(
     client: Client, task_queue: str, host: str, now: datetime | None = None, runs: str = "all"
 ) -> str | None:
-    """None if a worker of `host` polled `task_queue` lately for each kind of task a worker that
-    `runs` these (HANDOVER_WORKER_RUNS) takes; else what is missing, in a sentence."""
+    """None if a worker of `host` polled `task_queue` lately for each kind of task it takes (`runs`:
+    its HANDOVER_WORKER_RUNS); else what is missing, in a sentence."""
     now = now or datetime.now(UTC)
     for name in POLLS[runs]:
         kind = KINDS[name]
