@@ -1,9 +1,9 @@
 """deploy/kubernetes/, rendered by `kubectl kustomize` (the binary is on these machines) and checked
 for what a production deployment needs: two workers running the workflows and two the activities,
 each with a disruption budget, a grace period longer than the worker's graceful shutdown and a
-probe that asks Temporal whether the pod polls; the
-endpoint with a Service and probes on /healthz; configuration from a ConfigMap, secrets only in a
-Secret, the metrics ports annotated for scraping."""
+probe that asks Temporal whether the pod polls; the endpoint with a Service and probes on
+/healthz; configuration from a ConfigMap, secrets only in a Secret, the metrics ports annotated
+for scraping."""
 
 from __future__ import annotations
 

@@ -89,15 +89,15 @@ def test_a_handovers_run_makes_no_code_or_handlers_of_its_own(monkeypatch: pytes
     compiled.keep("workflows")
 
     def codes(modules: dict) -> dict[str, object]:
+        """Every function of the procedure's modules (a class's methods and properties too), by name."""
         found = {}
         for name, module in modules.items():
             if not name.startswith("workflows"):
                 continue
             for key, value in vars(module).items():
-                for member_name, member in (
-                    [(key, value), *vars(value).items()] if isinstance(value, type) else [(key, value)]
-                ):
-                    function = getattr(member, "fget", member)
+                members = vars(value).items() if isinstance(value, type) else []
+                for member_name, member in [(key, value), *members]:
+                    function = getattr(member, "fget", member)  # (a property: its getter)
                     if getattr(function, "__module__", None) == name and hasattr(function, "__code__"):
                         found[f"{name}.{key}.{member_name}"] = function.__code__
         return found
