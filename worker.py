@@ -31,6 +31,7 @@ from temporalio.worker import Worker  # noqa: E402
 
 from activities import all_activities  # noqa: E402
 from handover import compiled, logs, tracing, visibility  # noqa: E402
+from handover.runner import WorkflowRunner  # noqa: E402
 from handover.settings import Settings, SettingsError  # noqa: E402
 from handover.temporal import connect_or_exit, run_or_leave  # noqa: E402
 from workflows.autopilot import AutopilotWorkflow  # noqa: E402
@@ -54,6 +55,7 @@ def build_worker(client, settings: Settings, executor: ThreadPoolExecutor, **opt
         workflows=[HandoverWorkflow, PlanWorkflow, AutopilotWorkflow] if runs_workflows else [],
         activities=all_activities(settings) if runs_activities else [],
         activity_executor=executor if runs_activities else None,
+        workflow_runner=WorkflowRunner(),
         max_concurrent_activities=ACTIVITY_THREADS,
         graceful_shutdown_timeout=timedelta(seconds=10),
         **options,

@@ -57,6 +57,7 @@ from activities import all_activities  # noqa: E402
 from activities.slack import SlackActivities  # noqa: E402
 from handover import compiled, visibility  # noqa: E402
 from handover.models import workflow_id_for  # noqa: E402
+from handover.runner import WorkflowRunner  # noqa: E402
 from handover.settings import Settings  # noqa: E402
 from tests.serving import serving  # noqa: E402
 from workflows.autopilot import AutopilotWorkflow  # noqa: E402
@@ -113,6 +114,7 @@ def worker(
         workflows=[HandoverWorkflow, PlanWorkflow, AutopilotWorkflow],
         activities=activities,
         activity_executor=executor,
+        workflow_runner=WorkflowRunner(),  # (as worker.py's)
         **options,
     )
 

@@ -27,6 +27,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from handover.runner import WorkflowRunner
 from sandbox.state import DEMO_SCENARIO, read_scenario_file
 
 # The changed copies below are workflows defined in this module, which the workflow sandbox
@@ -68,6 +69,7 @@ def replayer(*workflows: type) -> Replayer:
     return Replayer(
         workflows=list(workflows or (HandoverWorkflow, PlanWorkflow, AutopilotWorkflow)),
         data_converter=pydantic_data_converter,
+        workflow_runner=WorkflowRunner(),  # (as the worker runs them)
     )
 
 
