@@ -42,6 +42,9 @@ PAGE = 100
 FEW = 5
 """Up to this many incidents are read one by one; more, in a listing of the user's open incidents
 (an acknowledgement at a time would otherwise list an alert storm's thousands each time)."""
+FEW_PAST_A_PAGE = 25
+"""A batch's incidents missing from a listing's first page are read one by one, up to this many,
+rather than the listing's other pages."""
 OPEN_STATUSES = ["triggered", "acknowledged"]
 BULK_LIMIT = 250
 """`PUT /incidents` updates at most 250 incidents per request (413 beyond)."""
@@ -327,12 +330,15 @@ class PagerDutyActivities:
         wrote(method)
         return response.json() if response.content else None
 
-    def _list_all(self, path: str, key: str, params: dict) -> list[dict]:
+    def _list_all(
+        self, path: str, key: str, params: dict, enough: Callable[[list[dict]], bool] | None = None
+    ) -> list[dict]:
         """Every page of a classic-paginated listing: the first page says how many there are,
-        the rest are read side by side (an alert storm is 20 pages of incidents)."""
+        the rest are read side by side (an alert storm is 20 pages of incidents). With `enough`,
+        the first page alone when `enough(first page)` says so."""
         first = self._request("GET", path, params={**params, "limit": PAGE, "offset": 0, "total": "true"})
         found, total = list(first[key]), first.get("total") or 0
-        if not first.get("more"):
+        if not first.get("more") or (enough is not None and enough(found)):
             return found
         offsets = list(range(PAGE, max(total, PAGE + 1), PAGE))
         pages: dict[int, list[dict]] = {}
@@ -599,15 +605,28 @@ class PagerDutyActivities:
             incident_id not in looked or _needs_acknowledging(looked[incident_id], incoming_id)
         )
 
-    def _open_incidents(self, user_id: str) -> list[dict]:
+    def _open_incidents(
+        self, user_id: str, statuses: list[str] = OPEN_STATUSES, among: list[str] | None = None
+    ) -> list[dict]:
+        """The user's incidents with `statuses` on the platform-ops services. `among` a batch's
+        incidents: past a first page, the first page alone when at most FEW_PAST_A_PAGE of them are
+        missing from it (the caller reads those: in an alert storm a batch of ten would otherwise
+        list hundreds)."""
         params = {
-            "statuses[]": OPEN_STATUSES,
+            "statuses[]": statuses,
             "service_ids[]": self._settings.pagerduty_service_ids,
             "user_ids[]": [user_id],
             "sort_by": "created_at:asc",
             "date_range": "all",  # open incidents older than the default 30-day window too
         }
-        return self._list_all("/incidents", "incidents", params)
+        enough = None
+        if among is not None:
+            wanted = set(among)
+
+            def enough(page: list[dict]) -> bool:
+                return len(wanted - {i["id"] for i in page}) <= FEW_PAST_A_PAGE
+
+        return self._list_all("/incidents", "incidents", params, enough)
 
     @activity.defn
     def hand_over_incidents(self, batch: IncidentHandoverBatch) -> list[ItemResult]:
@@ -874,13 +893,18 @@ class PagerDutyActivities:
         """Mirror incoming's explicit acknowledgement into PagerDuty (once), in bulk.
 
         Always looks first, and in one listing: PagerDuty refuses to acknowledge a resolved
-        incident, and incoming may have acknowledged some in PagerDuty already."""
+        incident, and incoming may have acknowledged some in PagerDuty already. The listing is of
+        incoming's triggered incidents, the ones still to acknowledge: in an alert storm incoming
+        holds hundreds acknowledged already, which each gathered batch would list again. One not in
+        it (acknowledged, resolved, someone else's; or past its first page, see `_open_incidents`)
+        is read."""
         with Checkpoint() as checkpoint:
             # Many are looked at in one listing; a few one by one, each read checkpointed with its
             # item (under failing requests a batch's reads must not be all or nothing).
             current = {}
             if len(batch.incident_ids) > FEW:
-                current = {i["id"]: i for i in self._open_incidents(batch.incoming_id)}
+                listed = self._open_incidents(batch.incoming_id, ["triggered"], among=batch.incident_ids)
+                current = {i["id"]: i for i in listed}
             checkpoint.each(
                 batch.incident_ids,
                 key=lambda incident_id: incident_id,

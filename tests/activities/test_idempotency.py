@@ -33,6 +33,7 @@ from activities.platform import (
 )
 from activities.slack import SlackActivities, SummaryPost
 from handover.models import Outcome, RolloutAnnotation, TicketAction
+from sandbox.storm import storm
 from tests.humans import assign_in_pagerduty
 
 ALICE, BOB = "alice@novalien.com", "bob@novalien.com"
@@ -95,6 +96,74 @@ def test_acknowledge_incidents_acknowledges_once(settings, fresh_sandbox):
     twice(pagerduty.acknowledge_incidents, batch)
     assert len(successful(fresh_sandbox)) == before + 1
     assert fresh_sandbox.incident("Q2API5X")["status"] == "acknowledged"
+
+
+def bobs_storm(sandbox, incidents: int, acknowledged: int) -> None:
+    """An alert storm of `incidents` handed over to Bob, the first `acknowledged` acknowledged by
+    him in PagerDuty already."""
+    world = storm(incidents, 0, 0)
+    for incident in world["pagerduty"]["incidents"]:
+        if incident["id"].startswith("QS"):
+            incident.update(assignees=[BOB_PD], status="triggered")
+    sandbox.reset(world)
+    for n in range(acknowledged):
+        acknowledge(sandbox, f"QS{n:05d}", BOB)
+
+
+def reads(pagerduty: PagerDutyActivities, monkeypatch) -> list[tuple[str, int | None]]:
+    """What `pagerduty` asks PagerDuty for from now on: (path, offset) per GET."""
+    asked: list[tuple[str, int | None]] = []
+    request = pagerduty._request
+
+    def recorded(method: str, path: str, **options):
+        if method == "GET":
+            asked.append((path, (options.get("params") or {}).get("offset")))
+        return request(method, path, **options)
+
+    monkeypatch.setattr(pagerduty, "_request", recorded)
+    return asked
+
+
+def test_a_batch_of_acknowledgements_lists_only_incomings_incidents_still_to_acknowledge(
+    settings, fresh_sandbox, monkeypatch
+):
+    """In an alert storm incoming already holds many acknowledged incidents: a gathered batch lists
+    incoming's triggered ones, not all of them again, and one incoming acknowledged in PagerDuty
+    meanwhile is read, not acknowledged twice."""
+    bobs_storm(fresh_sandbox, 30, 21)  # (QS00020, in the batch, acknowledged in PagerDuty meanwhile)
+    pagerduty = PagerDutyActivities(settings)
+    asked = reads(pagerduty, monkeypatch)
+    before = len(successful(fresh_sandbox))
+    batch = IncidentAckBatch(
+        from_email=BOB, incoming_id=BOB_PD, incident_ids=[f"QS{n:05d}" for n in range(20, 30)]
+    )
+    results = ActivityEnvironment().run(pagerduty.acknowledge_incidents, batch)
+    assert asked == [("/incidents", 0), ("/incidents/QS00020", None)]  # (the listing: QS00021..29)
+    assert all(r.outcome is Outcome.HANDED_OVER for r in results)
+    [write] = successful(fresh_sandbox)[before:]
+    assert sorted(i["id"] for i in write["body"]["incidents"]) == [f"QS{n:05d}" for n in range(21, 30)]
+    assert all(fresh_sandbox.incident(f"QS{n:05d}")["status"] == "acknowledged" for n in range(30))
+
+
+@pytest.mark.parametrize("batch_size, pages", [(10, 1), (30, 3)])
+def test_a_small_batch_past_a_listings_first_page_reads_the_rest_one_by_one(
+    settings, fresh_sandbox, monkeypatch, batch_size, pages
+):
+    """Incoming holds 250 triggered incidents: ten of them, all but one past the first page, are
+    read one by one after it; thirty are too many to read, and the listing is read to its end."""
+    bobs_storm(fresh_sandbox, 250, 0)
+    pagerduty = PagerDutyActivities(settings)
+    in_order = [i["id"] for i in pagerduty._open_incidents(BOB_PD)]  # (as the listing's pages have them)
+    wanted = in_order[99 :: 150 // batch_size][:batch_size]  # (the first page's last, the rest past it)
+    asked = reads(pagerduty, monkeypatch)
+    batch = IncidentAckBatch(from_email=BOB, incoming_id=BOB_PD, incident_ids=wanted)
+    results = ActivityEnvironment().run(pagerduty.acknowledge_incidents, batch)
+    listing = [offset for path, offset in asked if path == "/incidents"]
+    assert sorted(listing) == [0, 100, 200][:pages]
+    read_one_by_one = {path.rpartition("/")[2] for path, offset in asked if path != "/incidents"}
+    assert read_one_by_one == (set() if pages > 1 else set(wanted[1:]))
+    assert [r.outcome for r in results] == [Outcome.HANDED_OVER] * batch_size
+    assert all(fresh_sandbox.incident(i)["status"] == "acknowledged" for i in wanted)
 
 
 def test_a_resolved_incident_is_skipped_not_reassigned(settings, fresh_sandbox):
