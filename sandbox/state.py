@@ -8,6 +8,7 @@ of every write request (what tests assert on).
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -41,8 +42,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def iso(moment: datetime) -> str:
-    """PagerDuty, Slack and the platform all write times as ISO 8601 in UTC with a Z."""
+    """PagerDuty, Slack and the platform all write times as ISO 8601 in UTC with a Z. (Cached: a page
+    of 100 incidents writes 500 of them, 5 µs each, a quarter of the sandbox's CPU under `make
+    bench`'s acknowledgements; equal moments in any zone write alike.)"""
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
