@@ -12,7 +12,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import PayloadCodec, SerializationContext, WithSerializationContext
-from temporalio.worker import Replayer, WorkflowRunner
+from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox._runner import _Instance
 
@@ -40,7 +40,7 @@ class Recorded(PayloadCodec, WithSerializationContext):
         return list(payloads)
 
 
-async def replayed(workflow_runner: WorkflowRunner, monkeypatch: pytest.MonkeyPatch) -> tuple[list, int]:
+async def replayed(runs_with: SandboxedWorkflowRunner, monkeypatch: pytest.MonkeyPatch) -> tuple[list, int]:
     """The contexts a replay of HISTORY gives the codec, and how often it entered a sandbox to ask."""
     entered = []
     run_code = _Instance._run_code
@@ -54,7 +54,7 @@ async def replayed(workflow_runner: WorkflowRunner, monkeypatch: pytest.MonkeyPa
     contexts: list = []
     converter = dataclasses.replace(pydantic_data_converter, payload_codec=Recorded(contexts))
     history = WorkflowHistory.from_json("handover", HISTORY.read_text())
-    replay = Replayer(workflows=[HandoverWorkflow], data_converter=converter, workflow_runner=workflow_runner)
+    replay = Replayer(workflows=[HandoverWorkflow], data_converter=converter, workflow_runner=runs_with)
     await replay.replay_workflow(history)
     return contexts, len(entered)
 
