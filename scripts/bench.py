@@ -885,7 +885,7 @@ def table(args: argparse.Namespace, results: dict) -> tuple[str, bool]:
             for point in ("p50", "p99"):
                 ratio = p3[f"{point}_x_floor"]
                 limit = FLOOR_TARGETS[point]
-                row("", f"  {point} / the floor's", f"{ratio:.1f}x", f"<= {limit:g}x", ratio <= limit)
+                row("", f"  {point} / the floor's", f"{ratio:.2f}x", f"<= {limit:g}x", ratio <= limit)
     if p4:
         which = "workflows' worker" if "activities_rss_mb" in p4 else "worker"
         idle = p4["rss_before_mb"]
@@ -914,7 +914,7 @@ def table(args: argparse.Namespace, results: dict) -> tuple[str, bool]:
             )
             limit = FLOOR_TARGETS["rss"]
             ratio = p4["rss_x_floor"]
-            row("", "  RSS / the bare worker's", f"{ratio:.1f}x", f"<= {limit:g}x", ratio <= limit)
+            row("", "  RSS / the bare worker's", f"{ratio:.2f}x", f"<= {limit:g}x", ratio <= limit)
     p5 = results.get("P5")
     if p5:
         grouped, scripted = p5["grouped"], p5["scripted"]
