@@ -823,8 +823,10 @@
       case "submit_status": {
         const hypothesis = field("Current hypothesis", "hypothesis", { multiline: true, maxlength: 2000 });
         const last = field("Last action", "last_action", draftOf(incident));
+        if (incident && incident.draft) last.input.dataset.settled = "1";
+        last.input.addEventListener("input", () => (last.input.dataset.settled = "1"));
         const next = field("Next action", "next_action", { multiline: true, maxlength: 2000 });
-        return card({
+        const record = card({
           testid: `status-form-${id}`,
           title: incidentTitle,
           meta: incidentMeta,
@@ -840,6 +842,12 @@
             next_action: next.input.value.trim(),
           }),
         });
+        // PagerDuty's notes are read beside the forms: a draft can come after the form is drawn.
+        record.refresh = (current) => {
+          const now = current.incidents.find((item) => item.incident.id === id);
+          offerDraft(last, now && now.draft);
+        };
+        return record;
       }
       case "submit_status_for_incidents":
         return groupStatusCard(progress, base);
@@ -1005,6 +1013,18 @@
       value: draft ?? undefined,
       hint: draft ? "Draft: the incident's latest note in PagerDuty. Confirm it or change it." : undefined,
     };
+  }
+
+  // A draft that comes after the form was drawn goes into the field if nobody has typed in it yet
+  // (settled: it had its draft already, or the person wrote in it, even to empty it).
+  function offerDraft(last, draft) {
+    const input = last.input;
+    if (!draft || input.dataset.settled || input === document.activeElement) return;
+    input.value = draft;
+    input.dataset.settled = "1";
+    const hint = h("p", { class: "hint", id: `${input.id}-hint` }, draftOf({ draft }).hint);
+    input.setAttribute("aria-describedby", hint.id);
+    last.wrap.append(hint);
   }
 
   // One status paragraph for incidents that share a cause: pick them, or take a suggested group.

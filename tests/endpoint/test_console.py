@@ -296,6 +296,31 @@ async def test_one_status_for_several_incidents_from_the_console(page, endpoint,
     assert {given[i].via for i in INCIDENTS[1:]} == {"one status for 2 incidents"}
 
 
+async def test_a_draft_read_after_the_status_form_is_drawn_fills_it_unless_written_in(
+    page, endpoint, fresh_sandbox
+):
+    """PagerDuty's notes are read beside the forms: a slow read reaches a form already on screen,
+    and never overwrites what the person wrote."""
+    slow_notes = {"kind": "slow", "api": "pagerduty", "method": "GET", "path": "/incidents/*/notes"}
+    with fresh_sandbox.faults({**slow_notes, "rate": 1, "delay": 3}):
+        await start(endpoint)
+        await page.goto(endpoint.url + "/")
+        await sign_in(page, OUTGOING)
+        await expect(forms(page, "status")).to_have_count(3, timeout=WAIT)
+        blank = page.get_by_test_id(f"status-form-{INCIDENTS[0]}").get_by_label("Last action")
+        written = page.get_by_test_id(f"status-form-{INCIDENTS[2]}")
+        await expect(blank).to_have_value("")
+        await written.get_by_label("Last action").fill("asked the edge team for the renewal logs")
+        await written.get_by_label("Next action").focus()
+        await expect(blank).to_have_value(re.compile(r"^WAL archiving stalled after the 02:00"), timeout=WAIT)
+        await expect(page.get_by_test_id(f"status-form-{INCIDENTS[0]}")).to_contain_text(
+            "Draft: the incident's latest note in PagerDuty"
+        )
+        await expect(written.get_by_label("Last action")).to_have_value(
+            "asked the edge team for the renewal logs"
+        )
+
+
 async def test_mid_shift_mitigated_then_cancelled_from_the_console(page, endpoint, fresh_sandbox):
     await start(endpoint, variant="mid-shift", senior=INCOMING, major_incident="Q2API5X")
     await page.goto(endpoint.url + "/")
