@@ -324,6 +324,7 @@ async def crossed(client: Client, request: HandoverRequest) -> str | None:
         if error.status == RPCStatusCode.UNIMPLEMENTED:  # a server without visibility (the test server)
             return None
         raise
+    live = [handover for handover in live if await _still_running(client, handover, request)]
     for handover in live:
         if handover["outgoing"] == request.outgoing:
             return (
@@ -342,6 +343,21 @@ async def crossed(client: Client, request: HandoverRequest) -> str | None:
                 "hand over to an admin who stays on call, or wait for that handover to finish"
             )
     return None
+
+
+async def _still_running(client: Client, handover: dict, request: HandoverRequest) -> bool:
+    """Visibility lags a handover's end by a moment: one that shares an admin with `request` is
+    asked itself (a describe reads the history) before it refuses a start."""
+    admins = {request.outgoing, request.incoming}
+    if not admins & {handover["outgoing"], handover["incoming"]}:
+        return True  # (it is in no one's way: no need to ask)
+    try:
+        described = await client.get_workflow_handle(handover["id"], run_id=handover["run_id"]).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return described.status == Status.RUNNING
 
 
 async def start_plan(
