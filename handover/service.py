@@ -324,33 +324,36 @@ async def crossed(client: Client, request: HandoverRequest) -> str | None:
         if error.status == RPCStatusCode.UNIMPLEMENTED:  # a server without visibility (the test server)
             return None
         raise
-    live = [handover for handover in live if await _still_running(client, handover, request)]
-    for handover in live:
-        if handover["outgoing"] == request.outgoing:
-            return (
-                f"a handover for {request.outgoing} is running already: {handover['id']}; "
-                "finish or cancel it before starting another"
-            )
-    for handover in live:
-        if handover["incoming"] == request.outgoing:
-            return (
-                f"{request.outgoing} is receiving a handover from {handover['outgoing']} "
-                f"({handover['id']}); let it finish or cancel it before {request.outgoing} hands over"
-            )
-        if handover["outgoing"] == request.incoming:
-            return (
-                f"{request.incoming} is handing over their own on-call ({handover['id']}); "
-                "hand over to an admin who stays on call, or wait for that handover to finish"
-            )
+    # The outgoing admin's own handover first: it is the likelier reason, and the plainer one.
+    for handover in sorted(live, key=lambda each: each["outgoing"] != request.outgoing):
+        why = _in_the_way(handover, request)
+        if why is not None and await _still_running(client, handover):
+            return why
     return None
 
 
-async def _still_running(client: Client, handover: dict, request: HandoverRequest) -> bool:
-    """Visibility lags a handover's end by a moment: one that shares an admin with `request` is
-    asked itself (a describe reads the history) before it refuses a start."""
-    admins = {request.outgoing, request.incoming}
-    if not admins & {handover["outgoing"], handover["incoming"]}:
-        return True  # (it is in no one's way: no need to ask)
+def _in_the_way(handover: dict, request: HandoverRequest) -> str | None:
+    if handover["outgoing"] == request.outgoing:
+        return (
+            f"a handover for {request.outgoing} is running already: {handover['id']}; "
+            "finish or cancel it before starting another"
+        )
+    if handover["incoming"] == request.outgoing:
+        return (
+            f"{request.outgoing} is receiving a handover from {handover['outgoing']} "
+            f"({handover['id']}); let it finish or cancel it before {request.outgoing} hands over"
+        )
+    if handover["outgoing"] == request.incoming:
+        return (
+            f"{request.incoming} is handing over their own on-call ({handover['id']}); "
+            "hand over to an admin who stays on call, or wait for that handover to finish"
+        )
+    return None
+
+
+async def _still_running(client: Client, handover: dict) -> bool:
+    """Visibility lags a handover's end by a moment: one in the way of a start is asked itself (a
+    describe reads its history) before the start is refused."""
     try:
         described = await client.get_workflow_handle(handover["id"], run_id=handover["run_id"]).describe()
     except RPCError as error:
