@@ -299,10 +299,10 @@ async def test_one_status_for_several_incidents_from_the_console(page, endpoint,
 async def test_a_draft_read_after_the_status_form_is_drawn_fills_it_unless_written_in(
     page, endpoint, fresh_sandbox
 ):
-    """PagerDuty's notes are read beside the forms: a slow read reaches a form already on screen,
+    """PagerDuty's notes are read beside the forms: a slow read (6 s) reaches a form already on screen,
     and never overwrites what the person wrote."""
     slow_notes = {"kind": "slow", "api": "pagerduty", "method": "GET", "path": "/incidents/*/notes"}
-    with fresh_sandbox.faults({**slow_notes, "rate": 1, "delay": 3}):
+    with fresh_sandbox.faults({**slow_notes, "rate": 1, "delay": 6}):  # (the form is drawn well before)
         await start(endpoint)
         await page.goto(endpoint.url + "/")
         await sign_in(page, OUTGOING)
