@@ -822,9 +822,9 @@
     switch (wait.kind) {
       case "submit_status": {
         const hypothesis = field("Current hypothesis", "hypothesis", { multiline: true, maxlength: 2000 });
-        const last = field("Last action", "last_action", draftOf(incident));
-        if (incident && incident.draft) last.input.dataset.settled = "1";
+        const last = field("Last action", "last_action", { multiline: true, maxlength: 2000 });
         last.input.addEventListener("input", () => (last.input.dataset.settled = "1"));
+        offerDraft(last, incident && incident.draft);
         const next = field("Next action", "next_action", { multiline: true, maxlength: 2000 });
         const record = card({
           testid: `status-form-${id}`,
@@ -842,7 +842,6 @@
             next_action: next.input.value.trim(),
           }),
         });
-        // PagerDuty's notes are read beside the forms: a draft can come after the form is drawn.
         record.refresh = (current) => {
           const now = current.incidents.find((item) => item.incident.id === id);
           offerDraft(last, now && now.draft);
@@ -1005,24 +1004,19 @@
   }
 
   // The status form's draft of the last action: PagerDuty's latest note, to confirm or change.
-  function draftOf(incident) {
-    const draft = incident && incident.draft;
-    return {
-      multiline: true,
-      maxlength: 2000,
-      value: draft ?? undefined,
-      hint: draft ? "Draft: the incident's latest note in PagerDuty. Confirm it or change it." : undefined,
-    };
-  }
-
-  // A draft that comes after the form was drawn goes into the field if nobody has typed in it yet
-  // (settled: it had its draft already, or the person wrote in it, even to empty it).
+  // The notes are read beside the forms, so a draft can come after the form is drawn: it goes in
+  // only if nobody has written in the field (settled: it has its draft, or the person wrote in it,
+  // even to empty it) and nobody is in it.
   function offerDraft(last, draft) {
     const input = last.input;
     if (!draft || input.dataset.settled || input === document.activeElement) return;
     input.value = draft;
     input.dataset.settled = "1";
-    const hint = h("p", { class: "hint", id: `${input.id}-hint` }, draftOf({ draft }).hint);
+    const hint = h(
+      "p",
+      { class: "hint", id: `${input.id}-hint` },
+      "Draft: the incident's latest note in PagerDuty. Confirm it or change it.",
+    );
     input.setAttribute("aria-describedby", hint.id);
     last.wrap.append(hint);
   }
