@@ -95,6 +95,29 @@
     else delete node.dataset.kind;
   }
 
+  // A redraw waits while a mouse button or finger is down. The browser sends "click" only when
+  // the press ends on the element it began on, so a redraw that moved the page in between (a card
+  // gone, a row or a draft's hint added above) would swallow the press without a word.
+  const press = { down: false, redraws: new Map() };
+  function whenReleased(key, redraw) {
+    if (press.down) press.redraws.set(key, redraw); // the latest of each kind is drawn
+    else redraw();
+  }
+  function release() {
+    press.down = false;
+    setTimeout(() => {
+      // After the click that the release makes, so that the press lands first.
+      if (press.down) return;
+      const redraws = [...press.redraws.values()];
+      press.redraws.clear();
+      for (const redraw of redraws) redraw();
+    }, 0);
+  }
+  document.addEventListener("pointerdown", () => (press.down = true), true);
+  document.addEventListener("pointerup", release, true);
+  document.addEventListener("pointercancel", release, true);
+  window.addEventListener("blur", release); // released outside the window
+
   function safeUrl(url) {
     return typeof url === "string" && /^https?:\/\//i.test(url) ? url : null;
   }
@@ -323,8 +346,10 @@
       );
       return;
     }
-    state.me = result.data;
-    renderList();
+    whenReleased("list", () => {
+      state.me = result.data;
+      renderList();
+    });
   }
 
   function scheduleList() {
@@ -440,7 +465,9 @@
     if (seq !== state.seq || id !== state.selected || !state.token) return; // a newer poll is under way
     if (refused(result)) return;
     if (result.ok) {
-      render(result.data);
+      whenReleased("handover", () => {
+        if (seq === state.seq && id === state.selected && state.token) render(result.data);
+      });
     } else {
       say(
         $("handover-status"),
@@ -1278,8 +1305,11 @@
       return;
     }
     state.reportKey = key;
-    renderReport(result.data);
-    say($("handover-status"), "ok", `The handover has ended (${result.data.phase}): the report is below.`);
+    whenReleased("report", () => {
+      if (!state.progress || state.progress.run_id !== progress.run_id) return; // another one opened since
+      renderReport(result.data);
+      say($("handover-status"), "ok", `The handover has ended (${result.data.phase}): the report is below.`);
+    });
   }
 
   function renderReport(report) {

@@ -440,6 +440,45 @@ async def test_every_input_and_item_works_from_its_declaration_alone(page, endpo
     assert kinds == ["incidents", "tickets", "rollouts"]
 
 
+async def test_a_press_is_not_lost_when_the_page_redraws_under_it(page, endpoint, fresh_sandbox):
+    """The browser clicks only where a press both began and ended, so a card going from above a
+    button between the two would swallow the press without a word. The console holds its redraws
+    while a button is down and draws them once it is up."""
+    await start(endpoint)
+    await page.set_viewport_size({"width": 1280, "height": 4000})  # no scrolling to soften the move
+    await page.goto(endpoint.url + "/")
+    await sign_in(page, OUTGOING)
+    await expect(forms(page, "annotation")).to_have_count(3, timeout=WAIT)
+    above = page.get_by_test_id(f"status-form-{INCIDENTS[0]}")
+    form = page.get_by_test_id("annotation-form-RO-302")
+    await form.get_by_label("Next planned ramp step").fill("+15% tomorrow if errors stay low")
+    button = await form.get_by_test_id("submit").bounding_box()
+    assert (await above.bounding_box())["y"] < button["y"], "the card that goes is above the button"
+
+    await page.mouse.move(button["x"] + button["width"] / 2, button["y"] + button["height"] / 2)
+    await page.mouse.down()
+    async with endpoint.http(OUTGOING) as alice:  # given elsewhere meanwhile: that card is done
+        given = await alice.post(
+            f"/handovers/{ID}/incidents/{INCIDENTS[0]}/status",
+            json={
+                "hypothesis": "WAL archive stalled",
+                "last_action": "freed space",
+                "next_action": "watch the disk",
+            },
+        )
+    assert given.status_code == 200, given.text
+    for _ in range(2):  # the second poll began after it was given
+        async with page.expect_response(polled, timeout=WAIT):
+            pass
+    await expect(above).to_have_count(1)  # held while the button is down
+    await page.mouse.up()
+
+    await expect(page.get_by_test_id("answers")).to_contain_text(
+        "Annotation for RO-302: Accepted (200)", timeout=WAIT
+    )
+    await expect(above).to_have_count(0, timeout=WAIT)  # drawn once it is up
+
+
 async def test_what_people_typed_is_shown_as_text_never_as_markup(page, endpoint, fresh_sandbox):
     """A status paragraph with markup in it, as incoming sees it: the characters, no element made,
     no script run (the console writes text, and its Content-Security-Policy forbids inline script)."""
