@@ -222,12 +222,25 @@ class Stack:
     # --- the endpoint -----------------------------------------------------------------------
 
     def start_endpoint(self) -> None:
+        """Up once it answers its health check: a port that merely listens may be another's (the
+        dev server opens ports of its own beside its frontend, after this one was picked); then
+        on another free port."""
         tokens_file = self.root / "data" / "endpoint" / "tokens.json"
         if not self.people:
             self.people = make_tokens(PEOPLE, [SERVICE], tokens_file)
-        command = [sys.executable, "-m", "endpoint", "--host", "127.0.0.1", "--port", str(self.endpoint_port)]
-        self.endpoint = self._spawn("endpoint", command)
-        _wait(lambda: listening(self.endpoint_port), self.endpoint, "the endpoint", 30)
+        for attempt in range(3):
+            port = str(self.endpoint_port)
+            self.endpoint = self._spawn(
+                "endpoint", [sys.executable, "-m", "endpoint", "--host", "127.0.0.1", "--port", port]
+            )
+            try:
+                _wait(lambda: _healthy(self.endpoint_url), self.endpoint, "the endpoint", 30)
+                return
+            except RuntimeError:
+                _stop(self.endpoint)
+                if attempt == 2:
+                    raise
+                self.endpoint_port = free_port()
 
     def http(self, who: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -291,6 +304,13 @@ def running_stack(root: Path, workers: int = 1, endpoint: bool = True) -> Iterat
             yield stack
         finally:
             stack.stop()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:  # (not up yet, or not HTTP/1.1 at all: another's port)
+        return False
 
 
 def _wait(ready, process: subprocess.Popen | None, what: str, timeout: float) -> None:
