@@ -43,3 +43,17 @@ def test_every_relative_link_points_at_a_file_that_exists(page: Path):
         elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
             broken.append(f"{target}: no such heading")
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+def test_every_patch_in_the_workflows_is_listed_as_in_force():
+    """docs/patching.md's "In force now" is where an operator learns which handovers replay which
+    way: every `workflow.patched` id the workflows define is there."""
+    defined = {
+        patch
+        for module in sorted((ROOT / "workflows").glob("*.py"))
+        for patch in re.findall(r'^[A-Z_]+_PATCH = "([a-z0-9-]+)"', module.read_text(), re.MULTILINE)
+    }
+    assert len(defined) >= 10, "the pattern no longer finds the patch ids"
+    in_force = (ROOT / "docs" / "patching.md").read_text().partition("**In force now**")[2]
+    missing = sorted(patch for patch in defined if f"`{patch}`" not in in_force)
+    assert not missing, f"docs/patching.md's In force now does not list {missing}"

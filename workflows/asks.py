@@ -10,6 +10,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from activities.slack import AsksPost, SlackActivities
@@ -17,10 +18,13 @@ with workflow.unsafe.imports_passed_through():
     from handover.slack_ui import SlackAsk
 
 # The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
-from workflows.state import HandoverState, reason
+from workflows.state import BEAT_PATCH, HandoverState, reason
 
 ASKS_PATCH = "slack-asks"
 """`workflow.patched` id: handovers started before the asks were posted in Slack replay without."""
+SIDE_BY_SIDE_PATCH = "asks-side-by-side"
+"""`workflow.patched` id: the admins' posted messages are updated side by side, not one after the
+other (one workflow task fewer for each update); handovers started before replay one by one."""
 ROLES = ("outgoing", "incoming")
 EVERY = timedelta(seconds=2)
 """An admin's message is updated at most this often: a burst of inputs (an alert storm's clicks)
@@ -63,10 +67,14 @@ async def keep_asks_current(handover: HandoverState) -> None:
     while True:
         ending = handover.stop_reminders
         seen = slack_ui.fingerprint(progress)  # (before rendering: a change meanwhile is a change)
-        for role, ask in current().items():
-            if ask is None or shown.get(role) == ask or (ending and role not in posted):
-                continue  # (unchanged; or the handover ended and never asked them anything)
-            post = AsksPost(
+        changed = {
+            role: ask
+            for role, ask in current().items()
+            # (not unchanged; and not the end of a handover that never asked them anything)
+            if ask is not None and shown.get(role) != ask and not (ending and role not in posted)
+        }
+        posts = {
+            role: AsksPost(
                 handover_id=progress.key,
                 part=f"asks:{role}",
                 text=ask.text,
@@ -74,18 +82,33 @@ async def keep_asks_current(handover: HandoverState) -> None:
                 thread_ts=progress.thread_ts,
                 ts=posted.get(role),
             )
+            for role, ask in changed.items()
+        }
+        # Messages already posted are updated side by side; new ones are posted one after the
+        # other, so that the thread reads outgoing's, then incoming's.
+        updating = workflow.patched(SIDE_BY_SIDE_PATCH)
+        started = {
+            role: _show(post, ending) for role, post in posts.items() if updating and post.ts is not None
+        }
+        for role, post in posts.items():
             try:
-                options = LAST_SHOW if ending else SHOW
-                posted[role] = await workflow.execute_activity_method(
-                    SlackActivities.show_asks, post, **options
-                )
+                posted[role] = await (started.get(role) or _show(post, ending))
             except ActivityError as error:
                 handover.log(logging.WARNING, "could not show the %s admin's asks: %s", role, reason(error))
-            shown[role] = ask  # (shown or not: the next change is the next try)
+            shown[role] = changed[role]  # (shown or not: the next change is the next try)
         if ending:
             return
-        try:  # A burst of inputs is one update: wait a moment before looking again.
-            await workflow.wait_condition(lambda: handover.stop_reminders, timeout=EVERY)
-        except TimeoutError:
-            pass
+        # A burst of inputs is one update: wait a moment before looking again.
+        if workflow.patched(BEAT_PATCH):
+            await handover.until_beat(EVERY, lambda: handover.stop_reminders)
+        else:
+            try:
+                await workflow.wait_condition(lambda: handover.stop_reminders, timeout=EVERY)
+            except TimeoutError:
+                pass
         await workflow.wait_condition(lambda: handover.stop_reminders or moved())
+
+
+def _show(post: AsksPost, ending: bool) -> ActivityHandle[str]:
+    options = LAST_SHOW if ending else SHOW
+    return workflow.start_activity_method(SlackActivities.show_asks, post, **options)

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from handover.models import InputKind, ItemHandover, ItemResult, Outcome
 
 # The procedure's own modules go through the workflow sandbox (re-imported and checked per run).
-from workflows.state import HandoverState, reason
+from workflows.state import BEAT_PATCH, HandoverState, reason
 
 T = TypeVar("T", bound=ItemHandover)
 
@@ -62,10 +62,15 @@ async def as_ready(
             and more_coming()
             and workflow.patched(GATHER_PATCH)
         ):
-            try:
-                await handover.wait(lambda: len(ready()) >= BATCH_SIZE or not more_coming(), timeout=gather)
-            except TimeoutError:
-                pass
+            if workflow.patched(BEAT_PATCH):
+                await handover.wait(lambda: len(ready()) >= BATCH_SIZE or not more_coming(), beat=gather)
+            else:
+                try:
+                    await handover.wait(
+                        lambda: len(ready()) >= BATCH_SIZE or not more_coming(), timeout=gather
+                    )
+                except TimeoutError:
+                    pass
         batch = ready()[:BATCH_SIZE]
         if not batch:
             return

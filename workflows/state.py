@@ -45,6 +45,10 @@ WATCH_ATTEMPT = dict(
 )
 
 
+BEAT_PATCH = "one-beat"
+"""`workflow.patched` id: the gathering and the asks' pause share one timer (`HandoverState`'s
+beat); handovers started before replay with a timer each."""
+
 ALL_ITEMS = "*"
 """`HandoverState.traces`' key for an input given for all items (acknowledge all)."""
 
@@ -71,6 +75,7 @@ class HandoverState:
         self.traces: dict[tuple[InputKind, str], dict[str, str]] = {}
         """Per input kind and item (ALL_ITEMS: an input for all of them), the trace of the person's
         input, which the batch it makes ready continues (handover/tracing.py). Empty while tracing is off."""
+        self._beat: asyncio.Future[None] | None = None
 
     @property
     def outgoing(self) -> Admin:
@@ -92,16 +97,34 @@ class HandoverState:
         if self.progress.cancelled is not None:
             raise Cancelled()
 
-    async def wait(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> None:
-        """Wait for people (or a timer). A cancel ends every wait with `Cancelled`; a step that
-        failed for good ends its sibling steps' waits too (`Halted`)."""
+    async def wait(
+        self, condition: Callable[[], bool], timeout: timedelta | None = None, beat: timedelta | None = None
+    ) -> None:
+        """Wait for people (or a timer; with `beat`, at most until the handover's next beat). A
+        cancel ends every wait with `Cancelled`; a step that failed for good ends its sibling
+        steps' waits too (`Halted`)."""
+        fired = self._next_beat(beat).done if beat is not None else lambda: False
         await workflow.wait_condition(
-            lambda: self.progress.cancelled is not None or self.failure is not None or condition(),
+            lambda: self.progress.cancelled is not None or self.failure is not None or condition() or fired(),
             timeout=timeout,
         )
         self.check_cancelled()
         if self.failure is not None:
             raise Halted()
+
+    async def until_beat(self, every: timedelta, condition: Callable[[], bool]) -> None:
+        """Until `condition()`, or at most the handover's next beat (no cancel checks: for a loop
+        beside the steps, as the asks')."""
+        fired = self._next_beat(every).done
+        await workflow.wait_condition(lambda: condition() or fired())
+
+    def _next_beat(self, every: timedelta) -> asyncio.Future[None]:
+        """One timer for the follow-ups that wait a moment (the gathered acknowledgements, the
+        asks' update): whichever waits first starts it, the others join it, and all of them wake
+        in the workflow task of its firing, not in one each."""
+        if self._beat is None or self._beat.done():
+            self._beat = asyncio.ensure_future(workflow.sleep(every))
+        return self._beat
 
     async def side_by_side(self, *steps: Coroutine[Any, Any, None]) -> None:
         """Run steps side by side until each ends. A cancel, or one step failing for good, stops
