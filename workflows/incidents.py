@@ -30,7 +30,8 @@ STATUSES = (InputKind.STATUS, InputKind.GROUP_STATUS)
 ACKS = (InputKind.INCIDENT_ACK, InputKind.ALL_INCIDENTS_ACK)
 """The inputs that make an incident ready for its reassignment, and for its acknowledgement."""
 GATHER_ACKNOWLEDGEMENTS = timedelta(seconds=2)
-"""How long an acknowledgement waits for others to go to PagerDuty with it, in one bulk update."""
+"""How long an acknowledgement waits for others to go to PagerDuty with it, in one bulk update, at
+most: it waits for the handover's beat, which the asks' pause may have started already."""
 RESCAN_PATCH = "rescan-found-at"
 """`workflow.patched` id: an incident the re-scan finds is owed from when it was found, and told in
 the thread; handovers started before replay without."""
